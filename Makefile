@@ -1,0 +1,67 @@
+# Billing API: every target sets up what it needs. `make help` lists them.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+LOG_BASE_DIR ?= /tmp
+export LOG_BASE_DIR
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run serve-asgi test test-fast lint fmt bench demo migrate clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create/update .venv with the app and dev dependencies
+
+.secret_key:
+	@$(PY_SYS) -c 'import secrets; print(secrets.token_urlsafe(50))' > .secret_key
+	@chmod 600 .secret_key
+
+migrate: $(STAMP) .secret_key ## Apply migrations and load the demo data (idempotent)
+	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py migrate --noinput
+	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
+
+run: migrate ## Set up, load demo data and serve on $(HOST):$(PORT) with gunicorn
+	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/gunicorn config.wsgi:application \
+	  -c config/gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
+
+serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
+	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/uvicorn config.asgi:application \
+	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+
+test: $(STAMP) ## Run the whole suite (what CI runs); LOG_BASE_DIR is a fresh temp dir
+	$(PY) manage.py makemigrations --check --dry-run
+	LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
+
+test-fast: $(STAMP) ## The suite without the real-server end-to-end tests
+	LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
+
+lint: $(STAMP) ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP) ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real servers, logtrace
+	$(PY) -m pip install --quiet -e '.[bench]'
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || echo "wrk not installable: server benchmarks skipped"
+	$(PY) bench/bench.py
+
+demo: migrate ## Print the curl walk-through's token for the demo user
+	@SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
+
+clean: ## Remove the venv, the SQLite file and caches
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis .secret_key

@@ -1,0 +1,33 @@
+"""Business-rule errors raised by the services; the API's exception handler renders them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BillingError(Exception):
+    """A business rule refused the operation: `status` is the HTTP status the API answers."""
+
+    status = 400
+    code = "billing_error"
+
+    def __init__(self, message: str, *, field: str | None = None, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.data = data
+
+
+class InvalidRequest(BillingError):
+    status = 400
+    code = "invalid"
+
+
+class Conflict(BillingError):
+    status = 409
+    code = "conflict"
+
+
+class PaymentDeclined(BillingError):
+    status = 402
+    code = "payment_declined"

@@ -1,0 +1,109 @@
+"""Billing data: plans, subscriptions, payments and refunds. Money is Decimal, never float."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Plan(models.Model):
+    class Interval(models.TextChoices):
+        MONTH = "month"
+        YEAR = "year"
+
+    name = models.CharField(max_length=100)
+    code = models.SlugField(max_length=50, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    interval = models.CharField(max_length=5, choices=Interval.choices)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["amount", "code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="plan_amount_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        CANCELLED = "cancelled"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "plan"],
+                condition=Q(status="active"),
+                name="one_active_subscription_per_user_and_plan",
+            ),
+        ]
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payments"
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=500, blank=True)
+    payment_method = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    failure_code = models.CharField(max_length=50, blank=True)
+    gateway_reference = models.CharField(max_length=64, blank=True)
+    amount_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=models.F("amount")),
+                name="payment_refunded_within_amount",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="payment_idempotency_key_unique_per_user",
+            ),
+        ]
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        return self.amount - self.amount_refunded
+
+
+class Refund(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
+        ]

@@ -1,0 +1,91 @@
+"""Billing reads: querysets scoped to their owner, and reports."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, QuerySet, Sum
+
+from billing.errors import BillingError
+from billing.logging_utils import log_performance_metric
+from billing.models import Payment, Plan, Refund, Subscription
+
+REPORT_TYPES = ("revenue", "subscriptions", "payments")
+
+
+class UnknownReport(BillingError):
+    status = 404
+    code = "not_found"
+
+
+def plan_list(*, include_inactive: bool = False) -> QuerySet[Plan]:
+    plans = Plan.objects.all()
+    return plans if include_inactive else plans.filter(active=True)
+
+
+def subscription_list(*, user) -> QuerySet[Subscription]:
+    return Subscription.objects.filter(user=user).select_related("plan")
+
+
+def payment_list(*, user) -> QuerySet[Payment]:
+    return Payment.objects.filter(user=user)
+
+
+def _revenue(user) -> dict:
+    rows = (
+        Payment.objects.filter(user=user, status=Payment.Status.SUCCEEDED)
+        .values("currency")
+        .annotate(gross=Sum("amount"), refunded=Sum("amount_refunded"), count=Count("id"))
+        .order_by("currency")
+    )
+    return {
+        "currencies": [
+            {
+                "currency": row["currency"],
+                "payments": row["count"],
+                "gross": str(row["gross"]),
+                "refunded": str(row["refunded"]),
+                "net": str(row["gross"] - row["refunded"]),
+            }
+            for row in rows
+        ]
+    }
+
+
+def _counts(queryset: QuerySet) -> dict:
+    counts = dict(queryset.values_list("status").annotate(n=Count("id")).order_by())
+    return {"total": sum(counts.values()), "by_status": counts}
+
+
+def report_generate(*, user, report_type: str) -> dict:
+    if report_type not in REPORT_TYPES:
+        msg = f"Unknown report type {report_type!r}; choose one of {', '.join(REPORT_TYPES)}."
+        raise UnknownReport(msg, field="report_type")
+    started = time.monotonic()
+    if report_type == "revenue":
+        data = _revenue(user)
+    elif report_type == "subscriptions":
+        data = _counts(Subscription.objects.filter(user=user))
+    else:
+        data = _counts(Payment.objects.filter(user=user))
+    log_performance_metric(
+        metric_name="report_generation",
+        value=round(time.monotonic() - started, 6),
+        unit="seconds",
+        details={"report_type": report_type},
+    )
+    return {"report_type": report_type, **data}
+
+
+def admin_stats() -> dict:
+    succeeded = Payment.objects.filter(status=Payment.Status.SUCCEEDED)
+    return {
+        "users": get_user_model().objects.count(),
+        "plans": Plan.objects.count(),
+        "active_subscriptions": Subscription.objects.filter(status="active").count(),
+        "payments": _counts(Payment.objects.all()),
+        "refunds": Refund.objects.count(),
+        "gross_succeeded": str(succeeded.aggregate(s=Sum("amount"))["s"] or Decimal("0")),
+    }

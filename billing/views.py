@@ -1,0 +1,198 @@
+"""The API's views: validate, call one service or selector, serialize."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from billing import selectors, services
+from billing.errors import InvalidRequest
+from billing.exceptions import error_body
+from billing.logging_utils import log_security_event
+from billing.permissions import IsStaff, ReadOrStaffWrite
+from billing.serializers import (
+    PaymentInputSerializer,
+    PaymentSerializer,
+    PlanSerializer,
+    RefundInputSerializer,
+    RefundSerializer,
+    SubscriptionInputSerializer,
+    SubscriptionSerializer,
+)
+from observability import bind
+
+logger = logging.getLogger("billing.views")
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,255}")
+
+
+class LoginView(TokenObtainPairView):
+    """POST username + password, get an access and a refresh token."""
+
+    def post(self, request, *args, **kwargs):
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            log_security_event(
+                request=request,
+                event_type="login_failed",
+                severity="warning",
+                details={"username": str(username)[:150]},
+            )
+            raise
+        log_security_event(
+            request=request,
+            event_type="login_succeeded",
+            severity="info",
+            details={"username": str(username)[:150]},
+        )
+        return response
+
+
+class RefreshView(TokenRefreshView):
+    """POST a refresh token, get a new access token."""
+
+
+class HealthView(APIView):
+    """200 when the database answers; no authentication."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception:
+            logger.exception("Health check: the database did not answer")
+            return Response({"status": "unavailable", "database": "down"}, status=503)
+        return Response({"status": "ok", "database": "ok"})
+
+
+class PlanListCreateView(generics.ListCreateAPIView):
+    permission_classes = (ReadOrStaffWrite,)
+    serializer_class = PlanSerializer
+
+    def get_queryset(self):
+        return selectors.plan_list()
+
+    def create(self, request, *args, **kwargs):
+        serializer = PlanSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        plan = services.plan_create(**serializer.validated_data)
+        return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionListCreateView(generics.ListCreateAPIView):
+    serializer_class = SubscriptionSerializer
+
+    def get_queryset(self):
+        return selectors.subscription_list(user=self.request.user)
+
+    @extend_schema(request=SubscriptionInputSerializer, responses=SubscriptionSerializer)
+    def create(self, request, *args, **kwargs):
+        serializer = SubscriptionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = services.subscription_create(
+            user=request.user, plan=serializer.validated_data["plan"]
+        )
+        bind(subscription_id=subscription.id)
+        return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionCancelView(APIView):
+    @extend_schema(request=None, responses=SubscriptionSerializer)
+    def post(self, request, pk: int):
+        subscription = get_object_or_404(selectors.subscription_list(user=request.user), pk=pk)
+        bind(subscription_id=subscription.id)
+        subscription = services.subscription_cancel(subscription=subscription)
+        return Response(SubscriptionSerializer(subscription).data)
+
+
+class PaymentListCreateView(generics.ListCreateAPIView):
+    serializer_class = PaymentSerializer
+
+    def get_queryset(self):
+        return selectors.payment_list(user=self.request.user)
+
+    @extend_schema(
+        request=PaymentInputSerializer,
+        responses={201: PaymentSerializer, 200: PaymentSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    def create(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+            msg = "Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 . _ : -"
+            raise InvalidRequest(msg, field="Idempotency-Key")
+        serializer = PaymentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        logger.debug("Processing payment request for user %s", request.user.id)
+        payment, created = services.payment_create(
+            user=request.user, idempotency_key=key, **serializer.validated_data
+        )
+        bind(payment_id=payment.id)
+        headers = {} if created else {"Idempotent-Replayed": "true"}
+        return Response(
+            PaymentSerializer(payment).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            headers=headers,
+        )
+
+
+class PaymentDetailView(generics.RetrieveAPIView):
+    serializer_class = PaymentSerializer
+
+    def get_queryset(self):
+        return selectors.payment_list(user=self.request.user)
+
+
+class PaymentRefundView(APIView):
+    @extend_schema(request=RefundInputSerializer, responses={201: RefundSerializer})
+    def post(self, request, pk: int):
+        payment = get_object_or_404(selectors.payment_list(user=request.user), pk=pk)
+        bind(payment_id=payment.id)
+        serializer = RefundInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        refund = services.refund_create(
+            payment=payment,
+            amount=serializer.validated_data.get("amount"),
+            reason=serializer.validated_data.get("reason", ""),
+        )
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+
+class ReportView(APIView):
+    def get(self, request, report_type: str):
+        return Response(selectors.report_generate(user=request.user, report_type=report_type))
+
+
+class AdminStatsView(APIView):
+    permission_classes = (IsStaff,)
+
+    def get(self, request):
+        return Response(selectors.admin_stats())
+
+
+def _error_view(status_code: int, code: str, message: str):
+    def view(request, exception=None):
+        return JsonResponse(error_body(code, message), status=status_code)
+
+    return view
+
+
+bad_request = _error_view(400, "bad_request", "The request could not be understood.")
+permission_denied = _error_view(403, "permission_denied", "You may not do this.")
+not_found = _error_view(404, "not_found", "No such resource.")
+server_error = _error_view(500, "server_error", "Internal server error.")

@@ -1,0 +1,18 @@
+"""Root URLs: the API under /api/v1/, health, schema and docs."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from billing.views import HealthView
+
+urlpatterns = [
+    path("health/", HealthView.as_view(), name="health"),
+    path("api/v1/", include("billing.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+handler400 = "billing.views.bad_request"
+handler403 = "billing.views.permission_denied"
+handler404 = "billing.views.not_found"
+handler500 = "billing.views.server_error"

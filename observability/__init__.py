@@ -1,0 +1,53 @@
+"""Request tracing and logging for Django: correlation IDs, context in every record, safe files.
+
+Public names are re-exported here; see the README for the settings and the file layout.
+"""
+
+from observability.context import (
+    CONTEXT_FIELDS,
+    bind,
+    bind_user,
+    carry_context,
+    get_context,
+    get_request_id,
+    request_context,
+)
+from observability.decorators import log_api_request
+from observability.events import (
+    StructuredLogger,
+    api_logger,
+    billing_logger,
+    events_logger,
+    log_billing_event,
+    log_performance_metric,
+    log_security_event,
+    performance_logger,
+    security_logger,
+)
+from observability.filters import RedactionFilter, RequestContextFilter
+from observability.handlers import flush_logs
+from observability.logconfig import build_logging
+
+__all__ = [
+    "CONTEXT_FIELDS",
+    "RedactionFilter",
+    "RequestContextFilter",
+    "StructuredLogger",
+    "api_logger",
+    "billing_logger",
+    "bind",
+    "bind_user",
+    "build_logging",
+    "carry_context",
+    "events_logger",
+    "flush_logs",
+    "get_context",
+    "get_request_id",
+    "log_api_request",
+    "log_billing_event",
+    "log_performance_metric",
+    "log_security_event",
+    "performance_logger",
+    "request_context",
+    "security_logger",
+]

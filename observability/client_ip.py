@@ -1,0 +1,63 @@
+"""The client's IP: REMOTE_ADDR, unless trusted proxies sit in front.
+
+TRUSTED_PROXIES = 0 (default): X-Forwarded-For is ignored, it is the client's to forge.
+TRUSTED_PROXIES = N: N proxies append to X-Forwarded-For; the client is the N-th address
+from the right (REMOTE_ADDR being the last proxy).
+TRUSTED_PROXIES = ["10.0.0.0/8", ...]: walk X-Forwarded-For from the right past every
+address inside those networks; the first one outside is the client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+UNKNOWN = "-"
+
+
+def _parse_ip(value: str) -> str | None:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # [v6]:port
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # v4:port
+        value = value.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=16)
+def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(ip: str, networks: Sequence[ipaddress._BaseNetwork]) -> bool:
+    address = ipaddress.ip_address(ip)
+    return any(address in network for network in networks)
+
+
+def get_client_ip(meta: Mapping[str, str], trusted_proxies: int | Sequence[str] = 0) -> str:
+    remote = _parse_ip(meta.get("REMOTE_ADDR", "") or "") or UNKNOWN
+    if not trusted_proxies:
+        return remote
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
+    hops = [hop for hop in forwarded[:4096].split(",") if hop.strip()]
+    if isinstance(trusted_proxies, int):
+        # REMOTE_ADDR is the last proxy; the other N-1 proxies appended their hop.
+        if len(hops) < trusted_proxies:
+            return remote
+        return _parse_ip(hops[-trusted_proxies]) or remote
+    networks = _networks(tuple(trusted_proxies))
+    if remote == UNKNOWN or not _trusted(remote, networks):
+        return remote
+    client = remote
+    for hop in reversed(hops):
+        ip = _parse_ip(hop)
+        if ip is None:
+            return client
+        client = ip
+        if not _trusted(ip, networks):
+            return ip
+    return client

@@ -1,0 +1,200 @@
+"""The OBSERVABILITY settings: defaults, validation, and reload on override_settings.
+
+Read a flag as `obs_settings.SLOW_REQUEST_THRESHOLD`; the user's dict wins over DEFAULTS.
+Modelled on DRF's `api_settings`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+DEFAULT_REDACT_KEYS = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "access",
+    "refresh",
+    "authorization",
+    "cookie",
+    "set_cookie",
+    "session",
+    "sessionid",
+    "csrftoken",
+    "api_key",
+    "apikey",
+    "private_key",
+    "card_number",
+    "cardnumber",
+    "card",
+    "pan",
+    "cvv",
+    "cvc",
+    "cvv2",
+    "pin",
+    "iban",
+    "ssn",
+)
+
+DEFAULTS: dict[str, Any] = {
+    "ENABLED": True,
+    "REQUEST_ID_HEADER": "X-Request-ID",
+    "TRUST_INCOMING_REQUEST_ID": True,
+    "RESPONSE_HEADER": "X-Request-ID",
+    "REQUEST_LOGGER": "billing.api",
+    "SECURITY_LOGGER": "billing.security",
+    "SLOW_REQUEST_THRESHOLD": 1.0,
+    "EXCLUDE_PATHS": ("/health/",),
+    "LOG_QUERY_STRING": True,
+    "LOG_USER_AGENT": True,
+    "CLIENT_ERROR_LEVEL": "INFO",
+    "TRUSTED_PROXIES": 0,
+    "REDACT": True,
+    "REDACT_KEYS": DEFAULT_REDACT_KEYS,
+    "QUEUE_SIZE": 10000,
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_str_seq(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+
+
+def _is_header(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and all(c.isalnum() or c == "-" for c in value)
+
+
+def _valid_proxies(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    if not _is_str_seq(value):
+        return False
+    try:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "ENABLED": (lambda v: isinstance(v, bool), "must be True or False"),
+    "REQUEST_ID_HEADER": (_is_header, "must be an HTTP header name such as 'X-Request-ID'"),
+    "TRUST_INCOMING_REQUEST_ID": (lambda v: isinstance(v, bool), "must be True or False"),
+    "RESPONSE_HEADER": (
+        lambda v: v is None or _is_header(v),
+        "must be an HTTP header name, or None for no response header",
+    ),
+    "REQUEST_LOGGER": (lambda v: isinstance(v, str) and bool(v), "must be a logger name"),
+    "SECURITY_LOGGER": (lambda v: isinstance(v, str) and bool(v), "must be a logger name"),
+    "SLOW_REQUEST_THRESHOLD": (
+        lambda v: _is_number(v) and v >= 0,
+        "must be a number of seconds >= 0",
+    ),
+    "EXCLUDE_PATHS": (
+        lambda v: _is_str_seq(v) and all(p.startswith("/") for p in v),
+        "must be a list of path prefixes starting with '/'",
+    ),
+    "LOG_QUERY_STRING": (lambda v: isinstance(v, bool), "must be True or False"),
+    "LOG_USER_AGENT": (lambda v: isinstance(v, bool), "must be True or False"),
+    "CLIENT_ERROR_LEVEL": (
+        lambda v: v in {"DEBUG", "INFO", "WARNING"},
+        "must be 'DEBUG', 'INFO' or 'WARNING'",
+    ),
+    "TRUSTED_PROXIES": (
+        _valid_proxies,
+        "must be a number of proxies >= 0 or a list of proxy addresses/networks",
+    ),
+    "REDACT": (lambda v: isinstance(v, bool), "must be True or False"),
+    "REDACT_KEYS": (
+        lambda v: _is_str_seq(v) and all(v),
+        "must be a list of non-empty key names",
+    ),
+    "QUEUE_SIZE": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "must be an integer > 0",
+    ),
+}
+
+
+def validate(user_settings: Any) -> list[str]:
+    """Return one precise sentence per problem in the user's OBSERVABILITY dict."""
+    if not isinstance(user_settings, dict):
+        return [f"OBSERVABILITY must be a dict, got {type(user_settings).__name__}"]
+    problems = []
+    for key, value in user_settings.items():
+        if key not in DEFAULTS:
+            known = ", ".join(sorted(DEFAULTS))
+            problems.append(f"OBSERVABILITY[{key!r}] is not a known setting (known: {known})")
+            continue
+        check, constraint = RULES[key]
+        if not check(value):
+            problems.append(f"OBSERVABILITY[{key!r}] {constraint}, got {value!r}")
+    return problems
+
+
+class ObservabilitySettings:
+    """Attribute access to OBSERVABILITY with defaults; values are cached until reload()."""
+
+    def __init__(self) -> None:
+        self._cached: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "OBSERVABILITY", {})
+        return value if isinstance(value, dict) else {}
+
+    def check(self) -> None:
+        problems = validate(getattr(settings, "OBSERVABILITY", {}))
+        if problems:
+            raise ImproperlyConfigured("; ".join(problems))
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            msg = f"Unknown observability setting {name!r}"
+            raise AttributeError(msg)
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name == "EXCLUDE_PATHS":
+            value = tuple(value)
+        self._cached[name] = value
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        self.check()
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+        for listener in _reload_listeners:
+            listener()
+
+
+obs_settings = ObservabilitySettings()
+_reload_listeners: list[Callable[[], None]] = []
+
+
+def on_reload(listener: Callable[[], None]) -> Callable[[], None]:
+    """Register a function to run when OBSERVABILITY changes (derived caches)."""
+    _reload_listeners.append(listener)
+    return listener
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "OBSERVABILITY":
+        obs_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,104 @@
+"""@log_api_request: opt-in detail for one view; the whole lifecycle when the middleware is off.
+
+    @api_view(["POST"])
+    @log_api_request
+    def process_payment(request): ...
+
+With RequestLoggingMiddleware active it adds one DEBUG line (view, arguments, request
+size) and never a second started/completed pair. Without it (ENABLED False, or not
+installed) it logs the seed's lifecycle itself: started, completed or failed, slow.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+from observability.conf import obs_settings
+from observability.context import lifecycle_owner, reset_context, set_context
+from observability.lifecycle import begin, log_finished, log_started, response_size
+
+logger = logging.getLogger("billing.views")
+
+
+def _find_request(args: tuple[Any, ...]) -> Any:
+    for arg in args[:2]:  # view(request, ...) or method(self, request, ...)
+        if hasattr(arg, "META") or hasattr(arg, "_request"):
+            return arg
+    return None
+
+
+def _log_detail(view: Any, request: Any, kwargs: dict[str, Any]) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        meta = getattr(request, "META", {})
+        logger.debug(
+            "API view %s called",
+            view.__qualname__,
+            extra={
+                "view": f"{view.__module__}.{view.__qualname__}",
+                "view_kwargs": kwargs,
+                "request_size": int(meta.get("CONTENT_LENGTH") or 0),
+            },
+        )
+
+
+def log_api_request(view: Any) -> Any:
+    """Log a view's detail, or its whole lifecycle when no middleware owns the request."""
+
+    if iscoroutinefunction(view):
+
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            request = _find_request(args)
+            if request is None or lifecycle_owner.get() is not None:
+                _log_detail(view, request, kwargs)
+                return await view(*args, **kwargs)
+            state = begin(request)
+            token, owner = set_context(state.fields), lifecycle_owner.set("decorator")
+            api = logging.getLogger(obs_settings.REQUEST_LOGGER)
+            try:
+                log_started(api, request, state)
+                _log_detail(view, request, kwargs)
+                try:
+                    response = await view(*args, **kwargs)
+                except BaseException:
+                    log_finished(api, request, state, 500, None, sys.exc_info())
+                    raise
+                log_finished(api, request, state, response.status_code, response_size(response))
+                return response
+            finally:
+                lifecycle_owner.reset(owner)
+                reset_context(token)
+
+        wrapper = functools.wraps(view)(async_wrapper)
+        return markcoroutinefunction(wrapper)
+
+    @functools.wraps(view)
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        request = _find_request(args)
+        if request is None or lifecycle_owner.get() is not None:
+            _log_detail(view, request, kwargs)
+            return view(*args, **kwargs)
+        state = begin(request)
+        token, owner = set_context(state.fields), lifecycle_owner.set("decorator")
+        api = logging.getLogger(obs_settings.REQUEST_LOGGER)
+        try:
+            log_started(api, request, state)
+            _log_detail(view, request, kwargs)
+            try:
+                response = view(*args, **kwargs)
+            except BaseException:
+                log_finished(api, request, state, 500, None, sys.exc_info())
+                raise
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()  # DRF's Response: render to know its size
+            log_finished(api, request, state, response.status_code, response_size(response))
+            return response
+        finally:
+            lifecycle_owner.reset(owner)
+            reset_context(token)
+
+    return sync_wrapper

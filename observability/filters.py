@@ -1,0 +1,89 @@
+"""Logging filters: attach them to handlers (a logger's filter misses propagated records)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from observability.conf import obs_settings, on_reload
+from observability.context import current
+from observability.escaping import TRACEBACK_LIMIT
+from observability.records import extra_keys
+from observability.redaction import Redactor
+
+
+class RequestContextFilter(logging.Filter):
+    """Copy the request context onto every record; a field given in `extra` wins."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        attrs = record.__dict__
+        for key, value in current().items():
+            if key not in attrs:
+                attrs[key] = value
+        return True
+
+
+_redactor: Redactor | None = None
+
+
+def get_redactor() -> Redactor:
+    global _redactor  # noqa: PLW0603 - a cache rebuilt when REDACT_KEYS changes
+    if _redactor is None:
+        _redactor = Redactor(obs_settings.REDACT_KEYS)
+    return _redactor
+
+
+@on_reload
+def _reset_redactor() -> None:
+    global _redactor  # noqa: PLW0603
+    _redactor = None
+
+
+def _format_exception(record: logging.LogRecord) -> str:
+    text = "".join(traceback.format_exception(*record.exc_info))
+    return text.rstrip("\n")[-TRACEBACK_LIMIT:]
+
+
+class RedactionFilter(logging.Filter):
+    """Mask secrets in the message, its arguments, extra fields and exception text.
+
+    Runs on the caller's side of the queue: it merges the arguments into the message
+    (so the listener never sees raw arguments) and renders the traceback to text.
+    Never raises: a record it cannot render is kept with a note instead.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        attrs = record.__dict__
+        if attrs.get("_obs_redacted"):
+            return True
+        attrs["_obs_redacted"] = True
+        if not obs_settings.REDACT:
+            self._render(record, lambda text: text)
+            return True
+        redactor = get_redactor()
+        self._render(record, redactor.text)
+        for key in extra_keys(record):
+            try:
+                attrs[key] = redactor.field(key, attrs[key])
+            except Exception:  # noqa: BLE001 - a filter must never raise
+                attrs[key] = "[unrenderable]"
+        return True
+
+    @staticmethod
+    def _render(record: logging.LogRecord, mask) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - wrong args must not lose the record
+            message = f"{record.msg!s} [unformattable arguments]"
+        record.msg = mask(message)
+        record.args = None
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            try:
+                record.exc_text = mask(_format_exception(record))
+            except Exception:  # noqa: BLE001
+                record.exc_text = "[unrenderable traceback]"
+        elif record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        record.exc_info = None  # frames stay on this side of the queue
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)

@@ -1,0 +1,144 @@
+"""The seed's formatters (verbose, simple, detailed, api) and one JSON line formatter.
+
+Text lines read `<time> <LEVEL> [<logger>] <message> | request_id=... user_id=... ip=...`
+so the seed's grep recipes work as written. Times are UTC. Every value is escaped:
+one record is one line, its traceback included (as `\\n` escapes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+from observability.context import CONTEXT_FIELDS, EMPTY
+from observability.escaping import MESSAGE_LIMIT, TRACEBACK_LIMIT, VALUE_LIMIT, escape
+from observability.records import extra_keys
+
+_NEEDS_QUOTES = frozenset(' "=|')
+
+
+def render_value(value: Any) -> str:
+    """One token value: escaped, capped, and quoted when it holds a space, quote, = or |."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, dict | list | tuple):
+        try:
+            text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            text = str(value)
+    else:
+        text = str(value)
+    text = escape(text, VALUE_LIMIT)
+    if not text:
+        return '""'
+    if _NEEDS_QUOTES.isdisjoint(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = formatter.formatException(record.exc_info)
+    text = record.exc_text or ""
+    if record.stack_info:
+        text = f"{text}\n{record.stack_info}" if text else record.stack_info
+    return text
+
+
+class TextFormatter(logging.Formatter):
+    """`<prefix> <message> | <context tokens> <extra tokens> [| traceback]`, in UTC."""
+
+    converter = time.gmtime
+    #: record attributes appended after the context, e.g. ("module", "process")
+    meta_fields: tuple[str, ...] = ()
+    default_format = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None, **kwargs: Any) -> None:
+        kwargs.pop("style", None)
+        super().__init__(fmt or self.default_format, datefmt, style="%", **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.getMessage(), MESSAGE_LIMIT)
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        attrs = record.__dict__
+        parts = [self.formatMessage(record), " |"]
+        for key in CONTEXT_FIELDS:
+            parts.append(f" {key}={render_value(attrs.get(key, EMPTY))}")
+        for key in extra_keys(record):
+            parts.append(f" {escape(key, 64)}={render_value(attrs[key])}")
+        for key in self.meta_fields:
+            parts.append(f" {key}={render_value(attrs.get(key, EMPTY))}")
+        exc = _exception_text(self, record)
+        if exc:
+            parts.append(" | ")
+            parts.append(escape(exc, TRACEBACK_LIMIT))
+        return "".join(parts)
+
+
+class SimpleFormatter(TextFormatter):
+    """Console: level, logger, message, context."""
+
+    default_format = "%(levelname)s [%(name)s] %(message)s"
+
+
+class ApiFormatter(TextFormatter):
+    """The requests file: the seed's API line plus the context."""
+
+
+class VerboseFormatter(TextFormatter):
+    """The general and security files: adds the module, process and thread."""
+
+    meta_fields = ("module", "process", "threadName")
+
+
+class DetailedFormatter(TextFormatter):
+    """The errors and debug files: adds where the record was emitted."""
+
+    meta_fields = ("pathname", "lineno", "funcName", "process", "threadName")
+
+
+class JsonFormatter(_JsonFormatter):
+    """One JSON object a line: timestamp (UTC ISO-8601), level, logger, message, context, fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("json_ensure_ascii", False)
+        kwargs.setdefault("json_default", str)
+        super().__init__(*args, **kwargs)
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        attrs = record.__dict__
+        log_data["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+            timespec="milliseconds"
+        )
+        log_data["level"] = record.levelname
+        log_data["logger"] = record.name
+        log_data["message"] = escape(record.message, MESSAGE_LIMIT)
+        for key in CONTEXT_FIELDS:
+            log_data[key] = _json_value(attrs.get(key, EMPTY))
+        for key in extra_keys(record):
+            log_data[escape(key, 64)] = _json_value(attrs[key])
+        log_data["process"] = record.process
+        log_data["thread"] = record.threadName
+        exc = message_dict.get("exc_info") or _exception_text(self, record)
+        if exc:
+            log_data["exc_info"] = escape(exc, TRACEBACK_LIMIT)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape(value, VALUE_LIMIT)
+    if isinstance(value, dict):
+        return {escape(str(k), 64): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return escape(str(value), VALUE_LIMIT)

@@ -1,0 +1,182 @@
+"""A request's lifecycle lines, shared by the middleware and the @log_api_request decorator.
+
+    API Request started - User: john_doe (ID: 123), IP: 192.168.1.100, Method: POST, Path: ...
+    API Request completed - Status: 201, Duration: 0.102 seconds
+    API Request failed - Status: 500, Duration: 0.004 seconds, Error: ValueError
+    Slow API request detected - Duration: 1.877 seconds (threshold 1.0 seconds)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from observability.client_ip import get_client_ip
+from observability.conf import obs_settings, on_reload
+from observability.context import EMPTY, bind_user, current, new_request_id
+from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT
+from observability.events import known_user, log_security_event
+from observability.filters import get_redactor
+
+REQUEST_ID_MAX = 128
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]+")
+_header_keys: dict[str, str] = {}
+
+
+@on_reload
+def _forget_header_keys() -> None:
+    _header_keys.clear()
+
+
+def _meta_key(header: str) -> str:
+    key = _header_keys.get(header)
+    if key is None:
+        key = _header_keys[header] = "HTTP_" + header.upper().replace("-", "_")
+    return key
+
+
+def valid_request_id(value: str) -> bool:
+    """The allowlist, checked before anything else touches the value."""
+    return 0 < len(value) <= REQUEST_ID_MAX and _REQUEST_ID.fullmatch(value) is not None
+
+
+@dataclass
+class RequestState:
+    """What the start of a request hands to its end."""
+
+    fields: dict[str, Any]
+    started: float
+    logged: bool
+    rejected_id_length: int = 0
+    exc_info: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def begin(request: Any) -> RequestState:
+    """Build the request's context fields (ID, IP, method, path) and decide if it is logged."""
+    settings = obs_settings
+    django_request = getattr(request, "_request", request)
+    meta = django_request.META
+    rejected = 0
+    request_id = None
+    if settings.TRUST_INCOMING_REQUEST_ID:
+        incoming = meta.get(_meta_key(settings.REQUEST_ID_HEADER))
+        if incoming is not None:
+            if valid_request_id(incoming):
+                request_id = incoming
+            else:
+                rejected = len(incoming)
+    path = django_request.path
+    redactor = get_redactor() if settings.REDACT else None
+    if redactor is not None:
+        path = redactor.text(path)
+    fields: dict[str, Any] = {
+        "request_id": request_id or new_request_id(),
+        "ip": get_client_ip(meta, settings.TRUSTED_PROXIES),
+        "method": django_request.method or EMPTY,
+        "path": path[:PATH_LIMIT],
+    }
+    user = known_user(request)
+    if user is not None:
+        fields["user_id"] = user.pk
+        fields["username"] = user.get_username()
+    logged = not django_request.path.startswith(settings.EXCLUDE_PATHS)
+    return RequestState(fields, time.perf_counter(), logged, rejected)
+
+
+def log_started(logger: logging.Logger, request: Any, state: RequestState) -> None:
+    settings = obs_settings
+    if state.rejected_id_length:
+        log_security_event(
+            event_type="request_id_rejected",
+            severity="warning",
+            details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
+        )
+    if not state.logged or not logger.isEnabledFor(logging.INFO):
+        return
+    meta = getattr(request, "_request", request).META
+    fields = state.fields
+    path = fields["path"]
+    extra: dict[str, Any] = {}
+    if settings.LOG_QUERY_STRING:
+        query = meta.get("QUERY_STRING", "")
+        if query:
+            query = query[:QUERY_LIMIT]
+            if settings.REDACT:
+                query = get_redactor().query_string(query)
+            path = f"{path}?{query}"
+            extra["query"] = query
+    if settings.LOG_USER_AGENT:
+        agent = meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_LIMIT]
+        extra["user_agent"] = get_redactor().text(agent) if settings.REDACT else agent
+    logger.info(
+        "API Request started - User: %s (ID: %s), IP: %s, Method: %s, Path: %s",
+        fields.get("username", "anonymous"),
+        fields.get("user_id", EMPTY),
+        fields["ip"],
+        fields["method"],
+        path,
+        extra=extra,
+    )
+
+
+def response_size(response: Any) -> int | None:
+    if getattr(response, "streaming", False):
+        return None
+    length = response.get("Content-Length") if hasattr(response, "get") else None
+    if length is not None and length.isdigit():
+        return int(length)
+    content = getattr(response, "content", None)
+    return len(content) if content is not None else None
+
+
+def log_finished(
+    logger: logging.Logger,
+    request: Any,
+    state: RequestState,
+    status: int,
+    size: int | None,
+    exc_info: Any = None,
+) -> None:
+    """The one terminal line (completed or failed), then the slow warning if it was slow."""
+    duration = time.perf_counter() - state.started
+    if current()["user_id"] == EMPTY:
+        user = known_user(request)
+        if user is not None:
+            bind_user(user)
+    if not state.logged:
+        return
+    exc_info = exc_info or state.exc_info
+    extra = {"status": status, "duration": round(duration, 6), "response_size": size}
+    if exc_info is not None or status >= 500:
+        error = exc_info[0].__name__ if exc_info else "-"
+        logger.error(
+            "API Request failed - Status: %s, Duration: %.3f seconds, Error: %s",
+            status,
+            duration,
+            error,
+            exc_info=exc_info,
+            extra=extra,
+        )
+    else:
+        level = logging.INFO
+        if status >= 400:
+            level = logging.getLevelName(obs_settings.CLIENT_ERROR_LEVEL)
+        logger.log(
+            level,
+            "API Request completed - Status: %s, Duration: %.3f seconds",
+            status,
+            duration,
+            extra=extra,
+        )
+    threshold = obs_settings.SLOW_REQUEST_THRESHOLD
+    if duration >= threshold:
+        logger.warning(
+            "Slow API request detected - Duration: %.3f seconds (threshold %s seconds)",
+            duration,
+            threshold,
+            extra={"duration": round(duration, 6), "threshold": threshold, "status": status},
+        )
