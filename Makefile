@@ -9,6 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 LOG_BASE_DIR ?= /tmp
 export LOG_BASE_DIR
+TEST_ENV := SECRET_KEY=test-only-key-not-a-secret-0123456789abcdef DEBUG=0 LOG_CONSOLE=0
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run serve-asgi test test-fast lint fmt bench demo migrate clean
@@ -41,11 +42,11 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 test: $(STAMP) ## Run the whole suite (what CI runs); LOG_BASE_DIR is a fresh temp dir
-	$(PY) manage.py makemigrations --check --dry-run
-	LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
 
 test-fast: $(STAMP) ## The suite without the real-server end-to-end tests
-	LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
+	$(TEST_ENV) LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
 
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check .

@@ -40,14 +40,19 @@ def _revenue(user) -> dict:
         .annotate(gross=Sum("amount"), refunded=Sum("amount_refunded"), count=Count("id"))
         .order_by("currency")
     )
+    cents = Decimal("0.01")
+
+    def money(value) -> Decimal:
+        return Decimal(value or 0).quantize(cents)  # SQLite sums decimals with extra digits
+
     return {
         "currencies": [
             {
                 "currency": row["currency"],
                 "payments": row["count"],
-                "gross": str(row["gross"]),
-                "refunded": str(row["refunded"]),
-                "net": str(row["gross"] - row["refunded"]),
+                "gross": str(money(row["gross"])),
+                "refunded": str(money(row["refunded"])),
+                "net": str(money(row["gross"]) - money(row["refunded"])),
             }
             for row in rows
         ]
@@ -87,5 +92,7 @@ def admin_stats() -> dict:
         "active_subscriptions": Subscription.objects.filter(status="active").count(),
         "payments": _counts(Payment.objects.all()),
         "refunds": Refund.objects.count(),
-        "gross_succeeded": str(succeeded.aggregate(s=Sum("amount"))["s"] or Decimal("0")),
+        "gross_succeeded": str(
+            Decimal(succeeded.aggregate(s=Sum("amount"))["s"] or 0).quantize(Decimal("0.01"))
+        ),
     }

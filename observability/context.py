@@ -21,6 +21,8 @@ R = TypeVar("R")
 #: The fields every record carries; "-" when unknown (outside a request, anonymous).
 CONTEXT_FIELDS = ("request_id", "user_id", "username", "ip", "method", "path")
 EMPTY = "-"
+#: The request attribute where the middleware leaves the request's final context.
+CONTEXT_ATTR = "_observability_context"
 _EMPTY_CONTEXT: Mapping[str, Any] = dict.fromkeys(CONTEXT_FIELDS, EMPTY)
 
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(

@@ -6,7 +6,7 @@ import logging
 import traceback
 
 from observability.conf import obs_settings, on_reload
-from observability.context import current
+from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import TRACEBACK_LIMIT
 from observability.records import extra_keys
 from observability.redaction import Redactor
@@ -17,7 +17,12 @@ class RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         attrs = record.__dict__
-        for key, value in current().items():
+        context = current()
+        if context["request_id"] == EMPTY and "request" in attrs:
+            # django.request logs 4xx/5xx after the middleware has returned: use the
+            # context the middleware left on the request.
+            context = getattr(attrs["request"], CONTEXT_ATTR, context)
+        for key, value in context.items():
             if key not in attrs:
                 attrs[key] = value
         return True

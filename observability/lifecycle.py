@@ -16,7 +16,7 @@ from typing import Any
 
 from observability.client_ip import get_client_ip
 from observability.conf import obs_settings, on_reload
-from observability.context import EMPTY, bind_user, current, new_request_id
+from observability.context import CONTEXT_ATTR, EMPTY, bind_user, current, new_request_id
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT
 from observability.events import known_user, log_security_event
 from observability.filters import get_redactor
@@ -147,6 +147,10 @@ def log_finished(
         user = known_user(request)
         if user is not None:
             bind_user(user)
+    try:
+        setattr(getattr(request, "_request", request), CONTEXT_ATTR, current())
+    except AttributeError:
+        pass
     if not state.logged:
         return
     exc_info = exc_info or state.exc_info

@@ -1,0 +1,161 @@
+"""Shared fixtures: real log files in tmp_path, real JWTs, real SQLite."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from observability import build_logging, flush_logs
+from observability.context import _EMPTY_CONTEXT, _context, lifecycle_owner
+
+FILES = {
+    "general": "billing_api.log",
+    "debug": "billing_api_debug.log",
+    "errors": "billing_api_errors.log",
+    "requests": "billing_api_requests.log",
+    "security": "billing_api_security.log",
+}
+
+
+class LogDir:
+    """The five files of one test: read them as a user would, after the queue drains."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def file(self, name: str) -> Path:
+        return self.path / FILES.get(name, name)
+
+    def lines(self, name: str) -> list[str]:
+        assert flush_logs(10), "the log writer did not drain"
+        path = self.file(name)
+        if not path.exists():
+            return []
+        return path.read_text(encoding="utf-8").splitlines()
+
+    def text(self, name: str) -> str:
+        return "\n".join(self.lines(name))
+
+    def everything(self) -> str:
+        assert flush_logs(10)
+        return "\n".join(
+            p.read_text(encoding="utf-8", errors="replace") for p in sorted(self.path.glob("*.log*"))
+        )
+
+    def for_request(self, request_id: str, name: str = "requests") -> list[str]:
+        return [line for line in self.lines(name) if f"request_id={request_id} " in line]
+
+
+def configure_logs(path: Path, **kwargs) -> LogDir:
+    flush_logs(10)
+    options = {"base_dir": path, "debug": False, "console": False, **kwargs}
+    logging.config.dictConfig(build_logging(**options))
+    return LogDir(path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_logs(tmp_path_factory):
+    configure_logs(tmp_path_factory.mktemp("session-logs"))
+
+
+@pytest.fixture
+def logs(tmp_path) -> LogDir:
+    """Fresh log files in tmp_path for this test (text format, DEBUG off)."""
+    directory = tmp_path / "logs"
+    log_dir = configure_logs(directory)
+    yield log_dir
+    flush_logs(10)
+
+
+@pytest.fixture(autouse=True)
+def _clean_context():
+    token = _context.set(_EMPTY_CONTEXT)
+    owner = lifecycle_owner.set(None)
+    yield
+    lifecycle_owner.reset(owner)
+    _context.reset(token)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user("john_doe", password="s3cret-pass-123")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user("mallory", password="other-pass-456")
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("admin", password="admin-pass-789", is_staff=True)
+
+
+def token_for(user) -> str:
+    return str(RefreshToken.for_user(user).access_token)
+
+
+@pytest.fixture
+def client_for():
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(client_for, user) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def plan(db):
+    from billing.models import Plan
+
+    return Plan.objects.create(
+        name="Pro", code="pro-monthly", amount="29.00", currency="USD", interval="month"
+    )
+
+
+def parse_tokens(line: str) -> dict[str, str]:
+    """The key=value tokens after ' | ' of a text line (quoted values unquoted)."""
+    import shlex
+
+    _, _, tail = line.partition(" | ")
+    tail = tail.split(" | ", 1)[0]
+    tokens = {}
+    for part in shlex.split(tail.replace("\\\\", "\\\\\\\\"), posix=True):
+        key, _, value = part.partition("=")
+        tokens[key] = value
+    return tokens
+
+
+@pytest.fixture
+def log_records():
+    """Records as they reach the handlers (after filters), for tests of the record itself."""
+    records: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    return records, Capture

@@ -1,0 +1,124 @@
+"""The project's URLs plus views that only tests need (async, streaming, failing, slow)."""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import include, path
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from billing.logging_utils import log_api_request
+from observability import get_context
+
+logger = logging.getLogger("billing.views")
+clock = {"freezer": None, "advance": 0.0}
+
+
+def _advance():
+    if clock["freezer"] is not None and clock["advance"]:
+        clock["freezer"].tick(clock["advance"])
+
+
+def plain_view(request):
+    _advance()
+    logger.info("plain view ran")
+    return HttpResponse("ok")
+
+
+async def async_view(request):
+    logger.info("async view before await")
+    await asyncio.sleep(float(request.GET.get("gap", "0")))
+    logger.info("async view after await")
+    return JsonResponse({"context": get_context()})
+
+
+@sync_to_async
+def _sync_part():
+    logger.info("sync part of async view")
+    return get_context()["request_id"]
+
+
+async def async_calls_sync_view(request):
+    rid = await _sync_part()
+    return JsonResponse({"request_id": rid})
+
+
+def boom_view(request):
+    logger.info("about to fail")
+    raise ValueError("kaboom")
+
+
+def streaming_view(request):
+    def chunks():
+        for i in range(3):
+            logger.info("streaming chunk %s", i)
+            yield f"chunk{i}\n".encode()
+
+    return StreamingHttpResponse(chunks())
+
+
+async def async_streaming_view(request):
+    async def chunks():
+        for i in range(3):
+            logger.info("async streaming chunk %s", i)
+            yield f"chunk{i}\n".encode()
+
+    return StreamingHttpResponse(chunks())
+
+
+@api_view(["GET", "POST"])
+@permission_classes([IsAuthenticated])
+def drf_whoami(request):
+    logger.info("whoami for %s", request.user.username)
+    _advance()
+    return Response({"context": get_context()})
+
+
+@api_view(["POST"])
+@permission_classes([AllowAny])
+@log_api_request
+def decorated_payment(request):
+    logger.info("decorated view ran")
+    _advance()
+    return Response({"status": "success"}, status=201)
+
+
+@log_api_request
+def decorated_plain(request):
+    logger.info("decorated plain view ran")
+    return HttpResponse("ok")
+
+
+@log_api_request
+async def decorated_async(request):
+    logger.info("decorated async view ran")
+    return HttpResponse("ok")
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+@log_api_request
+def decorated_boom(request):
+    raise RuntimeError("decorated failure")
+
+
+urlpatterns = [
+    path("t/plain/", plain_view),
+    path("t/async/", async_view),
+    path("t/async-sync/", async_calls_sync_view),
+    path("t/boom/", boom_view),
+    path("t/stream/", streaming_view),
+    path("t/astream/", async_streaming_view),
+    path("t/whoami/", drf_whoami),
+    path("t/decorated/", decorated_payment),
+    path("t/decorated-plain/", decorated_plain),
+    path("t/decorated-async/", decorated_async),
+    path("t/decorated-boom/", decorated_boom),
+    path("", include("config.urls")),
+]
+
+handler404 = "billing.views.not_found"
+handler500 = "billing.views.server_error"
