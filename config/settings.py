@@ -157,4 +157,5 @@ LOGGING = build_logging(
     backup_count=(
         int(os.environ["LOG_BACKUP_COUNT"]) if os.environ.get("LOG_BACKUP_COUNT") else None
     ),
+    queue_size=int(os.environ.get("LOG_QUEUE_SIZE", "10000")),
 )

@@ -59,7 +59,6 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     "REDACT": True,
     "REDACT_KEYS": DEFAULT_REDACT_KEYS,
-    "QUEUE_SIZE": 10000,
 }
 
 
@@ -122,10 +121,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "REDACT_KEYS": (
         lambda v: _is_str_seq(v) and all(v),
         "must be a list of non-empty key names",
-    ),
-    "QUEUE_SIZE": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-        "must be an integer > 0",
     ),
 }
 

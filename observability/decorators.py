@@ -93,8 +93,6 @@ def log_api_request(view: Any) -> Any:
             except BaseException:
                 log_finished(api, request, state, 500, None, sys.exc_info())
                 raise
-            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
-                response.render()  # DRF's Response: render to know its size
             log_finished(api, request, state, response.status_code, response_size(response))
             return response
         finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.utils.functional import empty
 
+from observability.conf import obs_settings
 from observability.context import EMPTY, current
 from observability.filters import get_redactor
 from observability.records import safe_extra
@@ -38,7 +39,6 @@ def request_fields(request: Any) -> dict[str, Any]:
     if request is None or current()["request_id"] != EMPTY:
         return {}
     from observability.client_ip import get_client_ip
-    from observability.conf import obs_settings
 
     django_request = getattr(request, "_request", request)
     meta = getattr(django_request, "META", {})
@@ -106,7 +106,7 @@ def log_security_event(
         "event_type": event_type,
         "severity": severity,
     }
-    security_logger.log(
+    logging.getLogger(obs_settings.SECURITY_LOGGER).log(
         level,
         "Security Event: %s - Severity: %s, Details: %s",
         event_type,

@@ -124,7 +124,8 @@ def log_started(logger: logging.Logger, request: Any, state: RequestState) -> No
 
 
 def response_size(response: Any) -> int | None:
-    if getattr(response, "streaming", False):
+    """The body's size in bytes; None while unknown (streaming, a DRF Response not rendered)."""
+    if getattr(response, "streaming", False) or not getattr(response, "is_rendered", True):
         return None
     length = response.get("Content-Length") if hasattr(response, "get") else None
     if length is not None and length.isdigit():

@@ -1,0 +1,197 @@
+"""Every OBSERVABILITY flag is read, validated at start-up and re-read on override."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import AsyncClient, Client, override_settings
+
+from observability.conf import DEFAULTS, obs_settings, validate
+from tests.conftest import parse_tokens
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
+
+
+def test_enabled_false_logs_nothing_and_sets_no_header(logs, settings):
+    settings.OBSERVABILITY = {"ENABLED": False}
+    response = Client().get("/t/plain/")
+    assert "X-Request-ID" not in response
+    assert logs.lines("requests") == []
+
+
+def test_request_id_header_and_response_header_names(logs, settings):
+    settings.OBSERVABILITY = {"REQUEST_ID_HEADER": "X-Correlation-ID", "RESPONSE_HEADER": "X-Trace"}
+    response = Client().get("/t/plain/", HTTP_X_CORRELATION_ID="corr-1", HTTP_X_REQUEST_ID="ignored")
+    assert response["X-Trace"] == "corr-1"
+    assert "X-Request-ID" not in response
+    assert len(logs.for_request("corr-1")) == 2
+
+
+def test_response_header_none_sends_no_header(logs, settings):
+    settings.OBSERVABILITY = {"RESPONSE_HEADER": None}
+    assert "X-Request-ID" not in Client().get("/t/plain/")
+
+
+def test_untrusted_incoming_id_is_replaced(logs, settings):
+    settings.OBSERVABILITY = {"TRUST_INCOMING_REQUEST_ID": False}
+    response = Client().get("/t/plain/", HTTP_X_REQUEST_ID="client-chosen")
+    assert response["X-Request-ID"] != "client-chosen"
+
+
+def test_request_logger_flag(logs, settings):
+    settings.OBSERVABILITY = {"REQUEST_LOGGER": "billing.views"}
+    response = Client().get("/t/plain/")
+    rid = response["X-Request-ID"]
+    assert logs.for_request(rid, "requests") == []
+    assert any("API Request started" in line for line in logs.for_request(rid, "general"))
+
+
+def test_security_logger_flag(logs, settings):
+    settings.OBSERVABILITY = {"SECURITY_LOGGER": "billing"}
+    Client().get("/t/plain/", HTTP_X_REQUEST_ID="bad id")
+    assert logs.lines("security") == []
+    assert any("request_id_rejected" in line for line in logs.lines("general"))
+
+
+def test_exclude_paths_skip_lifecycle_but_keep_header(logs, settings):
+    assert Client().get("/health/")["X-Request-ID"]
+    settings.OBSERVABILITY = {"EXCLUDE_PATHS": ["/t/"]}
+    response = Client().get("/t/plain/")
+    assert response["X-Request-ID"]
+    assert not any("/health/" in line or "/t/plain/" in line for line in logs.lines("requests"))
+    # other records of the excluded request still carry its ID
+    assert any(response["X-Request-ID"] in line for line in logs.lines("general"))
+
+
+def test_log_query_string_flag(logs, settings):
+    Client().get("/t/plain/?page=2")
+    settings.OBSERVABILITY = {"LOG_QUERY_STRING": False}
+    Client().get("/t/plain/?page=3")
+    started = [line for line in logs.lines("requests") if "started" in line]
+    assert "Path: /t/plain/?page=2 " in started[0]
+    assert "page=3" not in started[1]
+
+
+def test_log_user_agent_flag(logs, settings):
+    settings.OBSERVABILITY = {"LOG_USER_AGENT": False}
+    Client().get("/t/plain/", HTTP_USER_AGENT="secret-agent")
+    assert "secret-agent" not in logs.text("requests")
+
+
+def test_client_error_level_flag(logs, settings):
+    Client().get("/api/v1/nope/")
+    settings.OBSERVABILITY = {"CLIENT_ERROR_LEVEL": "WARNING"}
+    Client().get("/api/v1/nope/")
+    completed = [line for line in logs.lines("requests") if "completed" in line]
+    assert " INFO [billing.api] API Request completed - Status: 404" in completed[0]
+    assert " WARNING [billing.api] API Request completed - Status: 404" in completed[1]
+
+
+def test_trusted_proxies_flag(logs, settings):
+    headers = {"HTTP_X_FORWARDED_FOR": "203.0.113.9, 198.51.100.7", "REMOTE_ADDR": "10.0.0.2"}
+    Client().get("/t/plain/", **headers)
+    settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}
+    Client().get("/t/plain/", **headers)
+    ips = [parse_tokens(line)["ip"] for line in logs.lines("requests") if "started" in line]
+    assert ips == ["10.0.0.2", "198.51.100.7"]
+
+
+def test_redact_flags(logs, settings):
+    logger = logging.getLogger("billing")
+    logger.info("note", extra={"ticket": "abc"})
+    settings.OBSERVABILITY = {"REDACT_KEYS": ["ticket"]}
+    logger.info("note", extra={"ticket": "abc"})
+    settings.OBSERVABILITY = {"REDACT": False}
+    logger.info("card 4111 1111 1111 1111", extra={"password": "pw"})
+    lines = [line for line in logs.lines("general") if "note" in line or "card" in line]
+    assert "ticket=abc" in lines[0]
+    assert "ticket=[REDACTED]" in lines[1]
+    assert "4111 1111 1111 1111" in lines[2] and "password=pw" in lines[2]
+
+
+def test_slow_threshold_flag_is_read(settings):
+    settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 2.5}
+    assert obs_settings.SLOW_REQUEST_THRESHOLD == 2.5
+
+
+def test_every_documented_flag_has_a_test_here():
+    source = open(__file__).read()
+    for key in DEFAULTS:
+        assert f'"{key}"' in source, f"no test reads OBSERVABILITY[{key!r}]"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"SLOW_REQUEST_THRESHOLD": "1s"},
+         "OBSERVABILITY['SLOW_REQUEST_THRESHOLD'] must be a number of seconds >= 0, got '1s'"),
+        ({"SLOW_REQUEST_THRESHOLD": -1}, "must be a number of seconds >= 0, got -1"),
+        ({"ENABLED": "yes"}, "OBSERVABILITY['ENABLED'] must be True or False, got 'yes'"),
+        ({"EXCLUDE_PATHS": ["health/"]}, "must be a list of path prefixes starting with '/'"),
+        ({"TRUSTED_PROXIES": ["not-an-ip"]}, "OBSERVABILITY['TRUSTED_PROXIES']"),
+        ({"REQUEST_ID_HEADER": "X Request"}, "OBSERVABILITY['REQUEST_ID_HEADER']"),
+        ({"SLOW_THRESHOLD": 1}, "OBSERVABILITY['SLOW_THRESHOLD'] is not a known setting"),
+    ],
+)
+def test_bad_flags_are_named_with_constraint_and_value(config, expected):
+    problems = validate(config)
+    assert len(problems) == 1
+    assert expected in problems[0]
+
+
+def test_bad_flag_is_refused_on_override():
+    with pytest.raises(ImproperlyConfigured, match="SLOW_REQUEST_THRESHOLD"):
+        with override_settings(OBSERVABILITY={"SLOW_REQUEST_THRESHOLD": "fast"}):
+            pass
+
+
+def test_bad_flag_stops_start_up(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SLOW_REQUEST_THRESHOLD": "-3", "LOG_BASE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "OBSERVABILITY['SLOW_REQUEST_THRESHOLD'] must be a number of seconds >= 0, got -3.0" in (
+        result.stderr
+    )
+
+
+class TestDecoratorWithoutMiddleware:
+    """With ENABLED False the seed's decorator logs the whole lifecycle itself, once."""
+
+    @pytest.fixture(autouse=True)
+    def _middleware_off(self, settings):
+        settings.OBSERVABILITY = {"ENABLED": False}
+
+    def test_drf_view_under_api_view(self, logs):
+        response = Client().post("/t/decorated/", {}, content_type="application/json")
+        assert response.status_code == 201
+        lines = logs.lines("requests")
+        assert len(lines) == 2
+        assert "API Request started" in lines[0] and "API Request completed - Status: 201" in lines[1]
+        rid = parse_tokens(lines[0])["request_id"]
+        assert parse_tokens(lines[1])["request_id"] == rid
+        view_line = next(line for line in logs.lines("general") if "decorated view ran" in line)
+        assert f"request_id={rid} " in view_line
+
+    def test_plain_and_async_views(self, logs):
+        Client().get("/t/decorated-plain/")
+        assert len(logs.lines("requests")) == 2
+
+    async def test_async_view(self, logs):
+        await AsyncClient().get("/t/decorated-async/")
+        lines = logs.lines("requests")
+        assert [("started" in lines[0]), ("completed" in lines[1])] == [True, True]
+
+    def test_failure_logged_once(self, logs):
+        response = Client(raise_request_exception=False).get("/t/decorated-boom/")
+        assert response.status_code == 500
+        lines = logs.lines("requests")
+        assert len(lines) == 2
+        assert "API Request failed" in lines[1] and "RuntimeError" in lines[1]
