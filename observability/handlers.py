@@ -184,7 +184,7 @@ class QueuedHandler(logging.Handler):
         self._failing = False
         self._last_report = 0.0
         if queue_size:
-            writer.maxsize = max(writer.maxsize, int(queue_size))
+            writer.maxsize = int(queue_size)
         QueuedHandler.instances.add(self)
 
     def handle(self, record: logging.LogRecord) -> bool:
