@@ -166,7 +166,7 @@ class TestFormatters:
 
     def test_api(self):
         assert ApiFormatter().format(fixed_record(status=201)) == (
-            "2024-01-20 10:30:00.125 INFO [billing.api] API Request completed - Status: 201 | "
+            "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
             + self.tail
         )
 
@@ -177,13 +177,13 @@ class TestFormatters:
 
     def test_verbose(self):
         assert VerboseFormatter().format(fixed_record(status=201)) == (
-            "2024-01-20 10:30:00.125 INFO [billing.api] API Request completed - Status: 201 | "
+            "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
             + self.tail + " module=x process=42 threadName=MainThread"
         )
 
     def test_detailed(self):
         assert DetailedFormatter().format(fixed_record(status=201)) == (
-            "2024-01-20 10:30:00.125 INFO [billing.api] API Request completed - Status: 201 | "
+            "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
             + self.tail + " pathname=/app/x.py lineno=7 funcName=view process=42 threadName=MainThread"
         )
 
