@@ -32,10 +32,17 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def cap(text: str, limit: int) -> str:
+    """Keep the first `limit` characters and say how many were cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text) - limit} more chars]"
+
+
 def escape(text: str, limit: int | None = None) -> str:
     """Return `text` capped to `limit` characters with every line-breaking character escaped."""
-    if limit is not None and len(text) > limit:
-        text = f"{text[:limit]}...[{len(text) - limit} more chars]"
+    if limit is not None:
+        text = cap(text, limit)
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape_char, text)

@@ -70,6 +70,8 @@ def known_user(request: Any) -> Any:
 def _details(details: dict[str, Any] | None) -> dict[str, Any]:
     if not details:
         return {}
+    if not obs_settings.REDACT:
+        return dict(details)
     return get_redactor().value(dict(details))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from observability.client_ip import get_client_ip
 from observability.conf import obs_settings, on_reload
 from observability.context import CONTEXT_ATTR, EMPTY, bind_user, current, new_request_id
-from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT
+from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, cap
 from observability.events import known_user, log_security_event
 from observability.filters import get_redactor
 
@@ -77,7 +77,7 @@ def begin(request: Any) -> RequestState:
         "request_id": request_id or new_request_id(),
         "ip": get_client_ip(meta, settings.TRUSTED_PROXIES),
         "method": django_request.method or EMPTY,
-        "path": path[:PATH_LIMIT],
+        "path": cap(path, PATH_LIMIT),
     }
     user = known_user(request)
     if user is not None:
@@ -104,13 +104,13 @@ def log_started(logger: logging.Logger, request: Any, state: RequestState) -> No
     if settings.LOG_QUERY_STRING:
         query = meta.get("QUERY_STRING", "")
         if query:
-            query = query[:QUERY_LIMIT]
+            query = cap(query, QUERY_LIMIT)
             if settings.REDACT:
                 query = get_redactor().query_string(query)
             path = f"{path}?{query}"
             extra["query"] = query
     if settings.LOG_USER_AGENT:
-        agent = meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_LIMIT]
+        agent = cap(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT)
         extra["user_agent"] = get_redactor().text(agent) if settings.REDACT else agent
     logger.info(
         "API Request started - User: %s (ID: %s), IP: %s, Method: %s, Path: %s",

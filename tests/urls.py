@@ -117,8 +117,28 @@ urlpatterns = [
     path("t/decorated-plain/", decorated_plain),
     path("t/decorated-async/", decorated_async),
     path("t/decorated-boom/", decorated_boom),
-    path("", include("config.urls")),
 ]
 
 handler404 = "billing.views.not_found"
 handler500 = "billing.views.server_error"
+
+
+def card_error_view(request):
+    int("4111 1111 1111 1111")  # ValueError whose message holds the card number
+
+
+def log_channels_view(request):
+    card = request.GET.get("c", "")
+    logger.info("charging %s", card)
+    logger.info("extra carries it", extra={"note": f"card {card}"})
+    from observability import log_billing_event
+
+    log_billing_event(event_type="payment_created", details={"memo": f"paid with {card}"})
+    return HttpResponse("ok")
+
+
+urlpatterns += [
+    path("t/card-error/", card_error_view),
+    path("t/channels/", log_channels_view),
+    path("", include("config.urls")),
+]
