@@ -63,7 +63,8 @@ class TextFormatter(logging.Formatter):
         super().__init__(fmt or self.default_format, datefmt, style="%", **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
-        record.message = escape(record.getMessage(), MESSAGE_LIMIT)
+        # " | " separates message, tokens and traceback: a "|" inside them is escaped.
+        record.message = escape(record.getMessage(), MESSAGE_LIMIT).replace("|", "\\x7c")
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
         attrs = record.__dict__
@@ -77,7 +78,7 @@ class TextFormatter(logging.Formatter):
         exc = _exception_text(self, record)
         if exc:
             parts.append(" | ")
-            parts.append(escape(exc, TRACEBACK_LIMIT))
+            parts.append(escape(exc, TRACEBACK_LIMIT).replace("|", "\\x7c"))
         return "".join(parts)
 
 

@@ -1,0 +1,150 @@
+"""python manage.py logtrace: one request's story, or the requests that match, from every file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from observability.logtrace import (
+    LEVELS,
+    Filters,
+    follow_files,
+    list_requests,
+    parse_when,
+    trace,
+    unescape_traceback,
+)
+
+COLOURS = {"DEBUG": "\033[2m", "INFO": "", "WARNING": "\033[33m", "ERROR": "\033[31m",
+           "CRITICAL": "\033[1;31m"}
+RESET = "\033[0m"
+
+
+class Command(BaseCommand):
+    help = (
+        "Follow one request (by its X-Request-ID) through every log file and rotated backup, "
+        "in time order; or, without an ID, list the requests matching the filters."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("request_id", nargs="?", help="The request ID to trace.")
+        parser.add_argument("--dir", help="Log directory (default: settings.LOG_BASE_DIR).")
+        parser.add_argument("--user", help="Only requests of this user ID or username.")
+        parser.add_argument("--ip", help="Only requests from this client IP.")
+        parser.add_argument("--path", help="Only requests whose path starts with this prefix.")
+        parser.add_argument("--since", help="Not before: ISO time (UTC) or an age like 15m, 2h, 1d.")
+        parser.add_argument("--until", help="Not after: ISO time (UTC) or an age like 5m.")
+        parser.add_argument("--slow", action="store_true", help="Only slow requests.")
+        parser.add_argument("--errors", action="store_true", help="Only failed (5xx) requests.")
+        parser.add_argument("--level", type=str.upper, choices=list(LEVELS),
+                            help="Only records (or requests with a record) at this level or above.")
+        parser.add_argument("--limit", type=int, default=50,
+                            help="Listing mode: show at most this many requests (default 50).")
+        parser.add_argument("--json", action="store_true", help="Machine-readable JSON output.")
+        parser.add_argument("--follow", action="store_true",
+                            help="Keep printing new matching records as they are written.")
+
+    def _usage(self, message: str) -> CommandError:
+        return CommandError(message, returncode=2)
+
+    def handle(self, *args, **options) -> None:
+        directory = Path(options["dir"] or getattr(settings, "LOG_BASE_DIR", "/tmp"))
+        if not directory.is_dir():
+            raise self._usage(f"--dir: {directory} is not a directory")
+        if options["limit"] < 1:
+            raise self._usage(f"--limit must be >= 1, got {options['limit']}")
+        filters = Filters(user=options["user"], ip=options["ip"], path=options["path"],
+                          slow=options["slow"], errors=options["errors"],
+                          level=LEVELS.get(options["level"] or "", 0))
+        for key in ("since", "until"):
+            if options[key]:
+                try:
+                    setattr(filters, key, parse_when(options[key]))
+                except ValueError:
+                    msg = f"--{key}: expected an ISO time or an age like 15m, got {options[key]!r}"
+                    raise self._usage(msg) from None
+        self.colour = self.stdout.isatty() and not options["no_color"] and not options["json"]
+        rid = options["request_id"]
+        if rid:
+            found = self._trace(directory, rid, filters, options["json"])
+        else:
+            found = self._list(directory, filters, options["limit"], options["json"])
+        if options["follow"]:
+            self._follow(directory, rid, filters, options["json"])
+        if not found:
+            what = f"request {rid}" if rid else "the filters"
+            sys.stderr.write(f"logtrace: nothing in {directory} matches {what}\n")
+            sys.exit(1)
+
+    def _trace(self, directory: Path, rid: str, filters: Filters, as_json: bool) -> bool:
+        summary, records = trace(directory, rid, filters)
+        if not records:
+            return False
+        if as_json:
+            self.stdout.write(json.dumps({"summary": summary.as_dict(),
+                                          "records": [r.as_dict() for r in records]}, indent=2))
+            return True
+        counts = ", ".join(f"{name}: {n}" for name, n in summary.counts.items())
+        flags = [flag for flag, on in (("SLOW", summary.slow), ("FAILED", summary.failed)) if on]
+        self.stdout.write(
+            f"request {rid}\n"
+            f"  {summary.method} {summary.path}  status={summary.status} "
+            f"duration={summary.duration}s {' '.join(flags)}\n"
+            f"  user={summary.username} (ID {summary.user_id})  ip={summary.ip}\n"
+            f"  {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" -> {summary.last:%H:%M:%S.%f}"[:-3]
+            + f" UTC  records: {counts}\n"
+        )
+        for record in records:
+            self._print_record(record)
+        return True
+
+    def _print_record(self, record) -> None:
+        text = f"[{record.file:8}] {record.raw}" if not record.raw.startswith("{") else (
+            f"[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
+            + f" {record.level} [{record.logger}] {record.message}"
+        )
+        tb = record.traceback
+        if tb and not record.raw.startswith("{"):
+            text = text[: len(text) - len(tb) - 3]
+        if self.colour:
+            text = f"{COLOURS.get(record.level, '')}{text}{RESET}"
+        self.stdout.write(text)
+        if tb:
+            for line in unescape_traceback(tb).splitlines():
+                self.stdout.write(f"{'':11}| {line}")
+
+    def _list(self, directory: Path, filters: Filters, limit: int, as_json: bool) -> bool:
+        summaries = list_requests(directory, filters, limit)
+        if as_json:
+            self.stdout.write(json.dumps({"requests": [s.as_dict() for s in summaries]}, indent=2))
+        else:
+            for summary in summaries:
+                self.stdout.write(summary.line())
+        return bool(summaries)
+
+    def _follow(self, directory: Path, rid: str | None, filters: Filters, as_json: bool) -> None:
+        try:
+            for record in follow_files(directory):
+                fields = record.fields
+                if rid and record.request_id != rid:
+                    continue
+                if filters.user and filters.user not in (str(fields.get("user_id")),
+                                                         str(fields.get("username"))):
+                    continue
+                if filters.ip and fields.get("ip") != filters.ip:
+                    continue
+                if filters.path and not str(fields.get("path", "")).startswith(filters.path):
+                    continue
+                if LEVELS.get(record.level, 0) < filters.level:
+                    continue
+                if as_json:
+                    self.stdout.write(json.dumps(record.as_dict()))
+                else:
+                    self._print_record(record)
+                self.stdout.flush()
+        except KeyboardInterrupt:
+            return
