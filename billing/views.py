@@ -31,6 +31,7 @@ from billing.serializers import (
     SubscriptionSerializer,
 )
 from observability import bind
+from observability.handlers import stats as log_stats
 
 logger = logging.getLogger("billing.views")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,255}")
@@ -76,8 +77,10 @@ class HealthView(APIView):
                 cursor.execute("SELECT 1")
         except Exception:
             logger.exception("Health check: the database did not answer")
-            return Response({"status": "unavailable", "database": "down"}, status=503)
-        return Response({"status": "ok", "database": "ok"})
+            return Response(
+                {"status": "unavailable", "database": "down", "logging": log_stats()}, status=503
+            )
+        return Response({"status": "ok", "database": "ok", "logging": log_stats()})
 
 
 class PlanListCreateView(generics.ListCreateAPIView):

@@ -1,0 +1,129 @@
+"""Start real gunicorn / uvicorn processes on 127.0.0.1 for end-to-end tests (bounded waits)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "SECRET_KEY": "e2e-secret-key-not-for-production-0123456789",
+        "DEBUG": "0",
+        "LOG_BASE_DIR": str(tmp / "logs"),
+        "LOG_CONSOLE": "0",
+        "DATABASE_URL": f"sqlite:///{tmp / 'e2e.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **extra,
+    }
+    return env
+
+
+def prepare_db(env: dict[str, str]) -> None:
+    for args in (["migrate", "--noinput"], ["seed_demo"]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=120)
+
+
+class Server:
+    def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = open(Path(env["LOG_BASE_DIR"]).parent / f"server-{port}.out", "w+b")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.output()}")
+            try:
+                with urllib.request.urlopen(self.base + "/health/", timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-4000:]
+
+    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None,
+                headers: dict | None = None) -> tuple[int, dict, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read()
+
+    def token(self, username: str = "alice", password: str = "alice-demo-pass") -> str:
+        status, _, body = self.request("POST", "/api/v1/auth/token/",
+                                       {"username": username, "password": password})
+        assert status == 200, body
+        return json.loads(body)["access"]
+
+    def many(self, count: int, concurrency: int, call) -> list:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return list(pool.map(call, range(count)))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        return self.proc.returncode
+
+
+def gunicorn(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
+    port = free_port()
+    args = [str(BIN / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py",
+            "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "20", *extra]
+    return Server(args, env, port)
+
+
+def uvicorn(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
+    port = free_port()
+    args = [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", *extra]
+    return Server(args, env, port)
+
+
+def read_all(log_dir: Path, name: str) -> list[str]:
+    """Every line of a file and its rotated backups."""
+    lines: list[str] = []
+    for path in sorted(log_dir.glob(name + "*")):
+        if path.name.endswith(".lock"):
+            continue
+        lines += path.read_text(encoding="utf-8").splitlines()
+    return lines
