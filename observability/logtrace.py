@@ -112,7 +112,7 @@ def log_files(directory: Path, names: list[str] | None = None) -> list[tuple[str
             match = _ROTATED.search(path.name[len(name):])
             if match and path.name[len(name):] == match.group(0):
                 backups.append((int(match.group(1)), path))
-        found += [(tag, path) for _, path in sorted(backups, reverse=True)]
+        found += [(f"{tag}.{n}", path) for n, path in sorted(backups, reverse=True)]
         live = directory / name
         if live.exists():
             found.append((tag, live))
@@ -244,7 +244,7 @@ def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, 
             order += 1
             record.order = order
             records.append(record)
-    records.sort(key=lambda r: (r.time, r.order))
+    records.sort(key=lambda r: (r.time, _rank(r.message), r.order))
     summary = Summary(request_id, records[0].time if records else _EPOCH, _EPOCH)
     for record in records:
         summary.add(record)
@@ -252,6 +252,17 @@ def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, 
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _rank(message: str) -> int:
+    """Within one millisecond: the started line first, the terminal and slow lines last."""
+    if message.startswith("API Request started"):
+        return 0
+    if message.startswith(("API Request completed", "API Request failed")):
+        return 2
+    if message.startswith("Slow API request"):
+        return 3
+    return 1
 MAX_OPEN = 100_000
 
 

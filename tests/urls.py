@@ -137,7 +137,16 @@ def log_channels_view(request):
     return HttpResponse("ok")
 
 
+def flushing_view(request):
+    from observability import flush_logs
+
+    logger.info("before flush")
+    flush_logs()  # the started line is on disk before the completed line is queued
+    return HttpResponse("ok")
+
+
 urlpatterns += [
+    path("t/flush/", flushing_view),
     path("t/card-error/", card_error_view),
     path("t/channels/", log_channels_view),
     path("", include("config.urls")),

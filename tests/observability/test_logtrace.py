@@ -1,0 +1,155 @@
+"""logtrace on files written by real requests: traces, filters, listing, JSON, exit codes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from freezegun import freeze_time
+
+from tests import urls as test_urls
+from tests.conftest import configure_logs, token_for
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    try:
+        call_command("logtrace", *args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    except CommandError as exc:
+        code = exc.returncode
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def filled(logs, user):
+    """A few requests: one by john_doe, one anonymous, one failing, one slow."""
+    client = Client(REMOTE_ADDR="10.0.0.7")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
+    ids = {
+        "pay": client.post("/api/v1/payments/", {"amount": "5.00", "currency": "USD",
+                                                 "payment_method": "pm_card_visa"},
+                           content_type="application/json", **auth)["X-Request-ID"],
+        "anon": Client(REMOTE_ADDR="10.0.0.8").get("/t/plain/")["X-Request-ID"],
+        "boom": Client(raise_request_exception=False, REMOTE_ADDR="10.0.0.7").get("/t/boom/")[
+            "X-Request-ID"],
+    }
+    with freeze_time("2026-11-26 12:00:00") as freezer:
+        test_urls.clock.update(freezer=freezer, advance=2.0)
+        ids["slow"] = client.get("/t/plain/")["X-Request-ID"]
+    test_urls.clock.update(freezer=None, advance=0.0)
+    logs.lines("requests")
+    return logs, ids
+
+
+def test_trace_shows_every_file_in_order_with_header(filled, capsys):
+    logs, ids = filled
+    code, out, _ = run(capsys, ids["pay"], "--dir", str(logs.path))
+    assert code == 0
+    assert "POST /api/v1/payments/  status=201" in out
+    assert "user=john_doe" in out and "ip=10.0.0.7" in out
+    assert "records: requests: 2, general: 3" in out
+    body = [line for line in out.splitlines() if line.startswith("[")]
+    assert "API Request started" in body[0] and "API Request completed" in body[-1]
+    assert all(ids["pay"] in line for line in body)
+    assert not any(ids["anon"] in line for line in body)
+
+
+def test_traceback_kept_whole_with_its_record(filled, capsys):
+    logs, ids = filled
+    code, out, _ = run(capsys, ids["boom"], "--dir", str(logs.path))
+    assert code == 0
+    assert "FAILED" in out
+    assert "| Traceback (most recent call last):" in out
+    assert "| ValueError: kaboom" in out
+    assert "[errors  ]" in out
+
+
+def test_records_split_across_rotated_backup_and_live_file(tmp_path, capsys, user):
+    logs = configure_logs(tmp_path, max_bytes=100, backup_count=50)  # every write rotates
+    for _ in range(3):
+        Client().get("/t/plain/")
+        logs.lines("requests")  # one write per batch: drain so the next write rotates
+    rid = Client().get("/t/flush/", HTTP_X_REQUEST_ID="split-1")["X-Request-ID"]
+    logs.lines("requests")
+    assert list(tmp_path.glob("billing_api_requests.log.*"))
+    backup = tmp_path / "billing_api_requests.log.1"  # holds split-1's started line
+    with open(backup, "rb") as src, gzip.open(str(backup) + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)  # a gzip backup is read too
+    backup.unlink()
+    code, out, _ = run(capsys, rid, "--dir", str(tmp_path))
+    assert code == 0
+    assert "requests.1: 1" in out and "requests: 1" in out
+    body = [line for line in out.splitlines() if line.startswith("[")]
+    assert body[0].startswith("[requests.1] ") and "API Request started" in body[0]
+    assert body[-1].startswith("[requests] ") and "API Request completed" in body[-1]
+
+
+def test_listing_and_filters(filled, capsys):
+    logs, ids = filled
+    d = str(logs.path)
+    code, out, _ = run(capsys, "--dir", d)
+    assert code == 0 and len(out.splitlines()) == 4
+    assert run(capsys, "--dir", d, "--user", "john_doe")[1].count("\n") == 1
+    assert ids["anon"] in run(capsys, "--dir", d, "--ip", "10.0.0.8")[1]
+    assert ids["pay"] in run(capsys, "--dir", d, "--path", "/api/v1/pay")[1]
+    slow = run(capsys, "--dir", d, "--slow")[1]
+    assert ids["slow"] in slow and slow.count("\n") == 1
+    errors = run(capsys, "--dir", d, "--errors")[1]
+    assert ids["boom"] in errors and errors.count("\n") == 1
+    assert ids["slow"] in run(capsys, "--dir", d, "--level", "WARNING")[1]
+    assert run(capsys, "--dir", d, "--limit", "1")[1].count("\n") == 1
+    assert run(capsys, "--dir", d, "--until", "2026-11-26T12:30:00")[1].count("\n") == 1
+    assert ids["slow"] not in run(capsys, "--dir", d, "--since", "1h")[1]
+    combined = run(capsys, "--dir", d, "--ip", "10.0.0.7", "--errors")[1]
+    assert combined.count("\n") == 1
+
+
+def test_json_output_and_json_input(tmp_path, capsys, user):
+    logs = configure_logs(tmp_path, log_format="json")
+    rid = Client().get("/t/plain/")["X-Request-ID"]
+    logs.lines("requests")
+    code, out, _ = run(capsys, rid, "--dir", str(tmp_path), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["summary"]["status"] == "200"
+    assert [r["file"] for r in data["records"]] == ["requests", "general", "requests"]
+    listing = json.loads(run(capsys, "--dir", str(tmp_path), "--json")[1])
+    assert listing["requests"][0]["request_id"] == rid
+
+
+def test_nothing_found_exits_1(filled, capsys):
+    logs, _ = filled
+    code, out, err = run(capsys, "no-such-request", "--dir", str(logs.path))
+    assert code == 1 and out == ""
+    assert "nothing in" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--since", "yesterday"], "--since"), (["--limit", "0"], "--limit"),
+     (["--dir", "/nonexistent/dir"], "--dir")],
+)
+def test_bad_arguments_exit_2(filled, capsys, args, message):
+    logs, _ = filled
+    full = args if "--dir" in args else [*args, "--dir", str(logs.path)]
+    code, _, _ = run(capsys, *full)
+    assert code == 2
+
+
+def test_foreign_lines_are_skipped(filled, capsys):
+    logs, ids = filled
+    with open(logs.file("requests"), "a", encoding="utf-8") as handle:
+        handle.write("garbage\n{not json\n2026-01-01 00:00:00,000 INFO [x] truncated")
+        handle.write('\n{"timestamp": "bad"}\n\x00\x01binary\n')
+    code, out, _ = run(capsys, ids["pay"], "--dir", str(logs.path))
+    assert code == 0
+    assert run(capsys, "--dir", str(logs.path))[0] == 0
