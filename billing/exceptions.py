@@ -1,7 +1,7 @@
 """One exception handler, one error body shape for every error the API returns.
 
-    {"error": {"status": 400, "code": "invalid", "message": "...",
-               "fields": {"amount": ["..."]}, "request_id": "..."}}
+{"error": {"status": 400, "code": "invalid", "message": "...",
+           "fields": {"amount": ["..."]}, "request_id": "..."}}
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ def _validation_body(exc: exceptions.ValidationError) -> dict:
     else:
         fields = {"non_field_errors": detail if isinstance(detail, list) else [detail]}
     names = ", ".join(str(name) for name in fields)
-    return error_body(
-        "invalid", f"Invalid input: {names}.", status_code=400, fields=fields
-    )
+    return error_body("invalid", f"Invalid input: {names}.", status_code=400, fields=fields)
 
 
 def _billing_body(exc: BillingError) -> dict:

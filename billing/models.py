@@ -55,6 +55,9 @@ class Subscription(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"subscription {self.pk} ({self.status})"
+
 
 class Payment(models.Model):
     class Status(models.TextChoices):
@@ -91,6 +94,9 @@ class Payment(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"payment {self.pk} {self.amount} {self.currency} ({self.status})"
+
     @property
     def refundable_amount(self) -> Decimal:
         return self.amount - self.amount_refunded
@@ -107,3 +113,6 @@ class Refund(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
         ]
+
+    def __str__(self) -> str:
+        return f"refund {self.pk} of payment {self.payment_id}"

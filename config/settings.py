@@ -44,7 +44,7 @@ if not SECRET_KEY:
             "(make run generates one in .secret_key), or set DEBUG=1 for a development default."
         )
         raise ImproperlyConfigured(msg)
-    SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - DEBUG only
+    SECRET_KEY = "django-insecure-development-only-key"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 

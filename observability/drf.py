@@ -3,7 +3,9 @@
 DRF authenticates inside the view, after every middleware has run, so the middleware
 cannot know the user on the way in. Mix BindUserMixin into each authentication class:
 
-    class JWTAuthentication(BindUserMixin, rest_framework_simplejwt.authentication.JWTAuthentication):
+    from rest_framework_simplejwt import authentication
+
+    class JWTAuthentication(BindUserMixin, authentication.JWTAuthentication):
         pass
 
 Every record after authentication (events, the completed line) then carries user_id and

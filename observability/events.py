@@ -147,9 +147,7 @@ class StructuredLogger:
         self.logger = logging.getLogger(name)
         self.name = name
 
-    def _log(
-        self, level: int, message: str, fields: dict[str, Any] | None, exc_info: Any
-    ) -> None:
+    def _log(self, level: int, message: str, fields: dict[str, Any] | None, exc_info: Any) -> None:
         if self.logger.isEnabledFor(level):
             self.logger.log(
                 level, message, extra=safe_extra(fields), exc_info=exc_info, stacklevel=3

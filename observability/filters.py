@@ -32,7 +32,7 @@ _redactor: Redactor | None = None
 
 
 def get_redactor() -> Redactor:
-    global _redactor  # noqa: PLW0603 - a cache rebuilt when REDACT_KEYS changes
+    global _redactor
     if _redactor is None:
         _redactor = Redactor(obs_settings.REDACT_KEYS)
     return _redactor
@@ -40,7 +40,7 @@ def get_redactor() -> Redactor:
 
 @on_reload
 def _reset_redactor() -> None:
-    global _redactor  # noqa: PLW0603
+    global _redactor
     _redactor = None
 
 
@@ -70,7 +70,7 @@ class RedactionFilter(logging.Filter):
         for key in extra_keys(record):
             try:
                 attrs[key] = redactor.field(key, attrs[key])
-            except Exception:  # noqa: BLE001 - a filter must never raise
+            except Exception:
                 attrs[key] = "[unrenderable]"
         return True
 
@@ -78,14 +78,14 @@ class RedactionFilter(logging.Filter):
     def _render(record: logging.LogRecord, mask) -> None:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - wrong args must not lose the record
+        except Exception:
             message = f"{record.msg!s} [unformattable arguments]"
         record.msg = mask(message)
         record.args = None
         if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
             try:
                 record.exc_text = mask(_format_exception(record))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 record.exc_text = "[unrenderable traceback]"
         elif record.exc_text:
             record.exc_text = mask(record.exc_text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import logging
 import os
 import sys
@@ -33,7 +34,7 @@ def _stderr(message: str) -> None:
     try:
         sys.stderr.write(f"observability: {message}\n")
         sys.stderr.flush()
-    except Exception:  # noqa: BLE001, S110 - nowhere left to report to
+    except Exception:  # noqa: S110 - nowhere left to report to
         pass
 
 
@@ -210,7 +211,7 @@ class QueuedHandler(logging.Handler):
         for record in records:
             try:
                 lines.append(self.format(record))
-            except Exception:  # noqa: BLE001 - one bad record must not cost the batch
+            except Exception:
                 lines.append(
                     f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(record.created))},000 "
                     f"ERROR [{record.name}] [unformattable record]"
@@ -239,7 +240,7 @@ class QueuedHandler(logging.Handler):
             self._last_report = 0.0
             _stderr(f"writing to {what} again ({self.dropped} records were dropped)")
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         # logging's default prints the record's raw arguments to stderr: never do that.
         exc = sys.exc_info()[1] or RuntimeError("unknown error")
         self.report_failure(self.__class__.__name__, exc, 1)
@@ -268,8 +269,8 @@ class QueuedFileHandler(QueuedHandler):
     def __init__(
         self,
         filename: str,
-        maxBytes: int = 0,  # noqa: N803 - the stdlib's spelling, for dictConfig
-        backupCount: int = 0,  # noqa: N803
+        maxBytes: int = 0,
+        backupCount: int = 0,
         encoding: str = "utf-8",
         use_gzip: bool = False,
         level: int | str = logging.NOTSET,
@@ -312,7 +313,7 @@ class QueuedFileHandler(QueuedHandler):
                     chunk, size = [], 0
             if chunk:
                 self._target.write_text("\n".join(chunk))
-        except Exception as exc:  # noqa: BLE001 - a log write never raises into the app
+        except Exception as exc:
             self.report_failure(self.baseFilename, exc, len(records))
             self._discard_target()
             return
@@ -321,17 +322,17 @@ class QueuedFileHandler(QueuedHandler):
     def _discard_target(self) -> None:
         target, self._target = self._target, None
         if target is not None:
-            try:
+            with contextlib.suppress(Exception):  # already failing; the retry reopens
                 target.close()
-            except Exception:  # noqa: BLE001, S110 - already failing; the retry reopens
-                pass
 
     def close(self) -> None:
         self._discard_target()
         super().close()
 
     def __repr__(self) -> str:
-        return f"<{self.__class__.__name__} {self.baseFilename} ({logging.getLevelName(self.level)})>"
+        return (
+            f"<{self.__class__.__name__} {self.baseFilename} ({logging.getLevelName(self.level)})>"
+        )
 
 
 class QueuedStreamHandler(QueuedHandler):
@@ -351,5 +352,5 @@ class QueuedStreamHandler(QueuedHandler):
         try:
             stream.write("\n".join(self.format_batch(records)) + "\n")
             stream.flush()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.report_failure("the console", exc, len(records))

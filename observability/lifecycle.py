@@ -1,13 +1,14 @@
 """A request's lifecycle lines, shared by the middleware and the @log_api_request decorator.
 
-    API Request started - User: john_doe (ID: 123), IP: 192.168.1.100, Method: POST, Path: ...
-    API Request completed - Status: 201, Duration: 0.102 seconds
-    API Request failed - Status: 500, Duration: 0.004 seconds, Error: ValueError
-    Slow API request detected - Duration: 1.877 seconds (threshold 1.0 seconds)
+API Request started - User: john_doe (ID: 123), IP: 192.168.1.100, Method: POST, Path: ...
+API Request completed - Status: 201, Duration: 0.102 seconds
+API Request failed - Status: 500, Duration: 0.004 seconds, Error: ValueError
+Slow API request detected - Duration: 1.877 seconds (threshold 1.0 seconds)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -148,10 +149,8 @@ def log_finished(
         user = known_user(request)
         if user is not None:
             bind_user(user)
-    try:
+    with contextlib.suppress(AttributeError):
         setattr(getattr(request, "_request", request), CONTEXT_ATTR, current())
-    except AttributeError:
-        pass
     if not state.logged:
         return
     exc_info = exc_info or state.exc_info

@@ -93,7 +93,7 @@ def build_logging(
         "django.request": {"level": logger_level, "propagate": True},
         "django.server": {"level": logger_level, "propagate": True},
         "django.security": logger(security),
-        # SQL reaches a file only with DEBUG on (the debug file); errors still reach the errors file.
+        # SQL reaches a file only with DEBUG on (the debug file); errors reach the errors file.
         "django.db.backends": logger(
             [n for n in route() if n != "console"], "DEBUG" if debug else "INFO"
         ),

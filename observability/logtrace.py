@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import shlex
 from collections import OrderedDict, deque
@@ -81,7 +80,7 @@ def parse_line(line: str, file: str = "") -> Record | None:
         when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
     except ValueError:
         return None
-    rest = line[match.end():]
+    rest = line[match.end() :]
     message, _, tail = rest.partition(" | ")
     tokens, _, traceback = tail.partition(" | ")
     return Record(when, level, logger, message, parse_tokens(tokens), traceback, file, line)
@@ -109,8 +108,8 @@ def log_files(directory: Path, names: list[str] | None = None) -> list[tuple[str
         tag = FILE_TAGS.get(name, name)
         backups = []
         for path in directory.glob(name + ".*"):
-            match = _ROTATED.search(path.name[len(name):])
-            if match and path.name[len(name):] == match.group(0):
+            match = _ROTATED.search(path.name[len(name) :])
+            if match and path.name[len(name) :] == match.group(0):
                 backups.append((int(match.group(1)), path))
         found += [(f"{tag}.{n}", path) for n, path in sorted(backups, reverse=True)]
         live = directory / name
@@ -263,6 +262,8 @@ def _rank(message: str) -> int:
     if message.startswith("Slow API request"):
         return 3
     return 1
+
+
 MAX_OPEN = 100_000
 
 
@@ -322,7 +323,7 @@ def follow_files(directory: Path) -> Iterator[Record]:
     import time
 
     state: dict[Path, tuple[int, int]] = {}
-    for tag, path in log_files(directory):
+    for _tag, path in log_files(directory):
         if path.suffix != ".gz" and not _ROTATED.search(path.name):
             stat = path.stat()
             state[path] = (stat.st_ino, stat.st_size)

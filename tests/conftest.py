@@ -45,7 +45,8 @@ class LogDir:
     def everything(self) -> str:
         assert flush_logs(10)
         return "\n".join(
-            p.read_text(encoding="utf-8", errors="replace") for p in sorted(self.path.glob("*.log*"))
+            p.read_text(encoding="utf-8", errors="replace")
+            for p in sorted(self.path.glob("*.log*"))
         )
 
     def for_request(self, request_id: str, name: str = "requests") -> list[str]:

@@ -95,8 +95,14 @@ class TestPlans:
     def test_list_shows_active_plans_only(self, api, plan, staff, client_for):
         client_for(staff).post(
             "/api/v1/plans/",
-            {"name": "Old", "code": "old", "amount": "1.00", "currency": "USD",
-             "interval": "month", "active": False},
+            {
+                "name": "Old",
+                "code": "old",
+                "amount": "1.00",
+                "currency": "USD",
+                "interval": "month",
+                "active": False,
+            },
             format="json",
         )
         codes = [p["code"] for p in api.get("/api/v1/plans/").json()["results"]]
@@ -105,8 +111,13 @@ class TestPlans:
     def test_staff_creates_plan(self, client_for, staff):
         response = client_for(staff).post(
             "/api/v1/plans/",
-            {"name": "Team", "code": "team", "amount": "49.00", "currency": "eur",
-             "interval": "year"},
+            {
+                "name": "Team",
+                "code": "team",
+                "amount": "49.00",
+                "currency": "eur",
+                "interval": "year",
+            },
             format="json",
         )
         assert response.status_code == 201
@@ -123,8 +134,13 @@ class TestPlans:
     def test_duplicate_code_is_409(self, client_for, staff, plan):
         response = client_for(staff).post(
             "/api/v1/plans/",
-            {"name": "Dup", "code": plan.code, "amount": "1.00", "currency": "USD",
-             "interval": "month"},
+            {
+                "name": "Dup",
+                "code": plan.code,
+                "amount": "1.00",
+                "currency": "USD",
+                "interval": "month",
+            },
             format="json",
         )
         assert_error(response, 409, "code")
@@ -150,16 +166,23 @@ class TestSubscriptions:
         assert_error(api.post(f"/api/v1/subscriptions/{sub_id}/cancel/"), 409)
 
     def test_one_active_subscription_per_plan(self, api, plan):
-        assert api.post("/api/v1/subscriptions/", {"plan": plan.code}, format="json").status_code == 201
+        assert (
+            api.post("/api/v1/subscriptions/", {"plan": plan.code}, format="json").status_code
+            == 201
+        )
         second = api.post("/api/v1/subscriptions/", {"plan": plan.code}, format="json")
         assert_error(second, 409, "plan")
         assert Subscription.objects.filter(status="active").count() == 1
 
     def test_unknown_plan_named(self, api, plan):
-        assert_error(api.post("/api/v1/subscriptions/", {"plan": "nope"}, format="json"), 400, "plan")
+        assert_error(
+            api.post("/api/v1/subscriptions/", {"plan": "nope"}, format="json"), 400, "plan"
+        )
 
     def test_others_subscription_is_404(self, api, client_for, other_user, plan):
-        theirs = client_for(other_user).post("/api/v1/subscriptions/", {"plan": plan.code}, format="json")
+        theirs = client_for(other_user).post(
+            "/api/v1/subscriptions/", {"plan": plan.code}, format="json"
+        )
         assert_error(api.post(f"/api/v1/subscriptions/{theirs.json()['id']}/cancel/"), 404)
         assert api.get("/api/v1/subscriptions/").json()["results"] == []
 

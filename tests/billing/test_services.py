@@ -15,7 +15,10 @@ pytestmark = pytest.mark.django_db
 
 def charge(user, amount="50.00", method="pm_card_visa", key=None):
     return services.payment_create(
-        user=user, amount=Decimal(amount), currency="USD", payment_method=method,
+        user=user,
+        amount=Decimal(amount),
+        currency="USD",
+        payment_method=method,
         idempotency_key=key,
     )
 

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def server_env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {
+    return {
         **os.environ,
         "SECRET_KEY": "e2e-secret-key-not-for-production-0123456789",
         "DEBUG": "0",
@@ -35,13 +35,18 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings",
         **extra,
     }
-    return env
 
 
 def prepare_db(env: dict[str, str]) -> None:
     for args in (["migrate", "--noinput"], ["seed_demo"]):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 class Server:
@@ -67,8 +72,14 @@ class Server:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-4000:]
 
-    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None,
-                headers: dict | None = None) -> tuple[int, dict, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        token: str | None = None,
+        headers: dict | None = None,
+    ) -> tuple[int, dict, bytes]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
@@ -84,8 +95,9 @@ class Server:
             return err.code, err.headers, err.read()
 
     def token(self, username: str = "alice", password: str = "alice-demo-pass") -> str:
-        status, _, body = self.request("POST", "/api/v1/auth/token/",
-                                       {"username": username, "password": password})
+        status, _, body = self.request(
+            "POST", "/api/v1/auth/token/", {"username": username, "password": password}
+        )
         assert status == 200, body
         return json.loads(body)["access"]
 
@@ -107,15 +119,32 @@ class Server:
 
 def gunicorn(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
     port = free_port()
-    args = [str(BIN / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py",
-            "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "20", *extra]
+    args = [
+        str(BIN / "gunicorn"),
+        "config.wsgi:application",
+        "-c",
+        "config/gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "20",
+        *extra,
+    ]
     return Server(args, env, port)
 
 
 def uvicorn(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
     port = free_port()
-    args = [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log", *extra]
+    args = [
+        str(BIN / "uvicorn"),
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        *extra,
+    ]
     return Server(args, env, port)
 
 

@@ -49,6 +49,7 @@ def test_gunicorn_four_workers_rotating_tiny_files_lose_nothing(tmp_path, env):
     env.update(LOG_MAX_BYTES="20000", LOG_BACKUP_COUNT="2000")
     server = gunicorn(tmp_path, "-w", "4", env=env)
     try:
+
         def call(n):
             status, headers, _ = server.request("GET", f"/api/v1/plans/?n={n}")
             assert status == 401
@@ -78,10 +79,13 @@ def test_sigterm_right_after_last_response_loses_nothing(tmp_path, env):
     server = gunicorn(tmp_path, "-w", "2", env=env)
     token = server.token()
     try:
+
         def call(n):
             status, headers, _ = server.request(
-                "POST", "/api/v1/payments/",
-                {"amount": "1.00", "currency": "USD", "payment_method": "pm_card_visa"}, token,
+                "POST",
+                "/api/v1/payments/",
+                {"amount": "1.00", "currency": "USD", "payment_method": "pm_card_visa"},
+                token,
             )
             assert status == 201
             return headers["X-Request-ID"]
@@ -99,21 +103,28 @@ def test_sigterm_right_after_last_response_loses_nothing(tmp_path, env):
 def test_gunicorn_preload_still_writes(tmp_path, env):
     server = gunicorn(tmp_path, "-w", "2", "--preload", env=env)
     try:
-        ids = server.many(40, 4, lambda n: server.request("GET", "/api/v1/plans/")[1]["X-Request-ID"])
+        ids = server.many(
+            40, 4, lambda n: server.request("GET", "/api/v1/plans/")[1]["X-Request-ID"]
+        )
     finally:
         server.stop()
-    assert check_lifecycle(read_all(Path(env["LOG_BASE_DIR"]), "billing_api_requests.log"), ids) == []
+    assert (
+        check_lifecycle(read_all(Path(env["LOG_BASE_DIR"]), "billing_api_requests.log"), ids) == []
+    )
 
 
 def test_uvicorn_concurrent_clients_no_cross_talk(tmp_path, env):
     server = uvicorn(tmp_path, "--workers", "2", env=env)
     token = server.token()
     try:
+
         def call(n):
             status, headers, body = server.request(
-                "POST", "/api/v1/payments/",
+                "POST",
+                "/api/v1/payments/",
                 {"amount": f"{n + 1}.00", "currency": "USD", "payment_method": "pm_card_visa"},
-                token, headers={"X-Request-ID": f"uv-{n}"},
+                token,
+                headers={"X-Request-ID": f"uv-{n}"},
             )
             assert status == 201, body
             return headers["X-Request-ID"], json.loads(body)["id"]
@@ -123,7 +134,10 @@ def test_uvicorn_concurrent_clients_no_cross_talk(tmp_path, env):
         server.stop()
     log_dir = Path(env["LOG_BASE_DIR"])
     assert [rid for rid, _ in results] == [f"uv-{n}" for n in range(120)]
-    assert check_lifecycle(read_all(log_dir, "billing_api_requests.log"), [r for r, _ in results]) == []
+    assert (
+        check_lifecycle(read_all(log_dir, "billing_api_requests.log"), [r for r, _ in results])
+        == []
+    )
     payment_of = dict(results)
     events = [parse_line(line) for line in read_all(log_dir, "billing_api.log")]
     checked = 0
@@ -140,10 +154,13 @@ def test_gthread_reused_threads_carry_no_stale_user(tmp_path, env):
     server = gunicorn(tmp_path, "-w", "1", "--worker-class", "gthread", "--threads", "4", env=env)
     token = server.token()
     try:
+
         def call(n):
             authed = n % 2 == 0
             status, headers, _ = server.request(
-                "GET", "/api/v1/payments/", token=token if authed else None,
+                "GET",
+                "/api/v1/payments/",
+                token=token if authed else None,
                 headers={"X-Request-ID": f"gt-{n}"},
             )
             assert status == (200 if authed else 401)
@@ -189,20 +206,33 @@ def test_logtrace_tells_a_real_requests_story(tmp_path, env):
     server = gunicorn(tmp_path, "-w", "2", env=env)
     token = server.token()
     try:
-        server.request("POST", "/api/v1/payments/",
-                       {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"}, token)
+        server.request(
+            "POST",
+            "/api/v1/payments/",
+            {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
+            token,
+        )
         status, headers, _ = server.request(
-            "POST", "/api/v1/payments/",
-            {"amount": "99.99", "currency": "USD", "payment_method": "pm_card_declined"}, token,
+            "POST",
+            "/api/v1/payments/",
+            {"amount": "99.99", "currency": "USD", "payment_method": "pm_card_declined"},
+            token,
         )
         assert status == 402
         rid = headers["X-Request-ID"]
-        server.request("GET", "/api/v1/admin/stats/", token=token, headers={"X-Request-ID": "adm-1"})
+        server.request(
+            "GET", "/api/v1/admin/stats/", token=token, headers={"X-Request-ID": "adm-1"}
+        )
     finally:
         server.stop()
-    result = subprocess.run([sys.executable, "manage.py", "logtrace", rid, "--dir",
-                             env["LOG_BASE_DIR"]], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "logtrace", rid, "--dir", env["LOG_BASE_DIR"]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "POST /api/v1/payments/  status=402" in out
@@ -216,7 +246,12 @@ def test_logtrace_tells_a_real_requests_story(tmp_path, env):
     assert all(rid in line for line in body)
     stamps = [re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", line).group() for line in body]
     assert stamps == sorted(stamps)
-    security = subprocess.run([sys.executable, "manage.py", "logtrace", "adm-1", "--dir",
-                               env["LOG_BASE_DIR"]], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=60)
+    security = subprocess.run(
+        [sys.executable, "manage.py", "logtrace", "adm-1", "--dir", env["LOG_BASE_DIR"]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "[security] " in security.stdout and "unauthorized_admin_access" in security.stdout

@@ -110,8 +110,10 @@ def test_carry_context_into_thread_and_absent_without(logs):
     assert seen["carried"]["payment_id"] == 7
     assert seen["bare"]["request_id"] == "-"
     lines = logs.lines("general")
-    assert any("in thread carried" in line and "request_id=job-1 " in line and "job=nightly" in line
-               for line in lines)
+    assert any(
+        "in thread carried" in line and "request_id=job-1 " in line and "job=nightly" in line
+        for line in lines
+    )
     assert any("in thread bare" in line and "request_id=- " in line for line in lines)
 
 

@@ -49,8 +49,10 @@ def walkthrough(john):
     body = {"amount": "99.99", "currency": "USD", "payment_method": "pm_card_visa"}
     ok = client.post("/api/v1/payments/", body, content_type="application/json", **auth)
     client.post(
-        "/api/v1/payments/", {**body, "payment_method": "pm_card_declined"},
-        content_type="application/json", **auth,
+        "/api/v1/payments/",
+        {**body, "payment_method": "pm_card_declined"},
+        content_type="application/json",
+        **auth,
     )
     client.get("/api/v1/admin/stats/", **auth)
     client.get("/api/v1/payments/", HTTP_AUTHORIZATION="Bearer nope")
@@ -74,8 +76,14 @@ class TestFileRouting:
         assert not logs.file("debug").exists()
 
     def test_errors_file_gets_error_from_every_logger_with_traceback(self, logs):
-        for name in ("billing", "billing.api", "billing.security", "django", "rest_framework",
-                     "some.third.party"):
+        for name in (
+            "billing",
+            "billing.api",
+            "billing.security",
+            "django",
+            "rest_framework",
+            "some.third.party",
+        ):
             try:
                 raise KeyError(name)
             except KeyError:
@@ -106,8 +114,11 @@ class TestFileRouting:
 
     def test_seed_sizes_and_root_entry(self, tmp_path):
         config = build_logging(base_dir=tmp_path)
-        sizes = {h["filename"].rsplit("/", 1)[1]: (h["maxBytes"], h["backupCount"])
-                 for h in config["handlers"].values() if "filename" in h}
+        sizes = {
+            h["filename"].rsplit("/", 1)[1]: (h["maxBytes"], h["backupCount"])
+            for h in config["handlers"].values()
+            if "filename" in h
+        }
         mb = 1024 * 1024
         assert sizes == {
             "billing_api.log": (10 * mb, 5),
@@ -116,10 +127,21 @@ class TestFileRouting:
             "billing_api_security.log": (5 * mb, 10),
         }
         config["root"]["level"] = "DEBUG"  # the seed's debugging tip works on this dict
-        for name in ("django", "django.request", "django.security", "django.db.backends",
-                     "billing", "billing.views", "billing.models", "billing.api",
-                     "billing.security", "billing.performance", "billing.events",
-                     "common.jwt_auth", "rest_framework"):
+        for name in (
+            "django",
+            "django.request",
+            "django.security",
+            "django.db.backends",
+            "billing",
+            "billing.views",
+            "billing.models",
+            "billing.api",
+            "billing.security",
+            "billing.performance",
+            "billing.events",
+            "common.jwt_auth",
+            "rest_framework",
+        ):
             assert name in config["loggers"]
 
     def test_missing_log_dir_is_created(self, tmp_path):
@@ -135,34 +157,64 @@ class TestFileRouting:
         for name in ("general", "requests", "security"):
             for line in logs.lines(name):
                 record = json.loads(line)
-                assert {"timestamp", "level", "logger", "message", "request_id", "user_id",
-                        "ip", "method", "path"} <= set(record)
+                assert {
+                    "timestamp",
+                    "level",
+                    "logger",
+                    "message",
+                    "request_id",
+                    "user_id",
+                    "ip",
+                    "method",
+                    "path",
+                } <= set(record)
                 assert record["timestamp"].endswith("+00:00")
-        completed = [json.loads(line) for line in logs.lines("requests")
-                     if rid in line and "completed" in line]
+        completed = [
+            json.loads(line)
+            for line in logs.lines("requests")
+            if rid in line and "completed" in line
+        ]
         assert completed[0]["status"] == 201
         assert completed[0]["user_id"] == 123
-        event = next(json.loads(line) for line in logs.lines("general") if "payment_created" in line)
+        event = next(
+            json.loads(line) for line in logs.lines("general") if "payment_created" in line
+        )
         assert event["event_type"] == "payment_created"
         assert event["currency"] == "USD"
 
 
-FIXED_CONTEXT = {"request_id": "rid-1", "user_id": 123, "username": "john_doe",
-                 "ip": "192.168.1.100", "method": "POST", "path": "/api/v1/payments/"}
+FIXED_CONTEXT = {
+    "request_id": "rid-1",
+    "user_id": 123,
+    "username": "john_doe",
+    "ip": "192.168.1.100",
+    "method": "POST",
+    "path": "/api/v1/payments/",
+}
 
 
 def fixed_record(**extra) -> logging.LogRecord:
     with freeze_time("2024-01-20 10:30:00.125"):
-        record = logging.LogRecord("billing.api", logging.INFO, "/app/x.py", 7,
-                                   "API Request completed - Status: %s", (201,), None, func="view")
+        record = logging.LogRecord(
+            "billing.api",
+            logging.INFO,
+            "/app/x.py",
+            7,
+            "API Request completed - Status: %s",
+            (201,),
+            None,
+            func="view",
+        )
     record.process, record.threadName, record.module = 42, "MainThread", "x"
     record.__dict__.update(FIXED_CONTEXT, **extra)
     return record
 
 
 class TestFormatters:
-    tail = ("request_id=rid-1 user_id=123 username=john_doe ip=192.168.1.100 method=POST "
-            "path=/api/v1/payments/ status=201")
+    tail = (
+        "request_id=rid-1 user_id=123 username=john_doe ip=192.168.1.100 method=POST "
+        "path=/api/v1/payments/ status=201"
+    )
 
     def test_api(self):
         assert ApiFormatter().format(fixed_record(status=201)) == (
@@ -178,22 +230,29 @@ class TestFormatters:
     def test_verbose(self):
         assert VerboseFormatter().format(fixed_record(status=201)) == (
             "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
-            + self.tail + " module=x process=42 threadName=MainThread"
+            + self.tail
+            + " module=x process=42 threadName=MainThread"
         )
 
     def test_detailed(self):
         assert DetailedFormatter().format(fixed_record(status=201)) == (
             "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
-            + self.tail + " pathname=/app/x.py lineno=7 funcName=view process=42 threadName=MainThread"
+            + self.tail
+            + " pathname=/app/x.py lineno=7 funcName=view process=42 threadName=MainThread"
         )
 
     def test_json(self):
         line = JsonFormatter().format(fixed_record(status=201, details={"a": [1, "b"]}))
         assert json.loads(line) == {
-            "timestamp": "2024-01-20T10:30:00.125+00:00", "level": "INFO",
-            "logger": "billing.api", "message": "API Request completed - Status: 201",
-            **FIXED_CONTEXT, "status": 201, "details": {"a": [1, "b"]},
-            "process": 42, "thread": "MainThread",
+            "timestamp": "2024-01-20T10:30:00.125+00:00",
+            "level": "INFO",
+            "logger": "billing.api",
+            "message": "API Request completed - Status: 201",
+            **FIXED_CONTEXT,
+            "status": 201,
+            "details": {"a": [1, "b"]},
+            "process": 42,
+            "thread": "MainThread",
         }
 
     def test_values_with_spaces_are_quoted_and_missing_context_is_dash(self):
@@ -206,56 +265,86 @@ class TestFormatters:
 
 class TestHelpers:
     def test_seed_loggers_are_the_seed_names(self):
-        assert [lg.name for lg in (billing_logger, api_logger, security_logger,
-                                   performance_logger, events_logger)] == [
-            "billing", "billing.api", "billing.security", "billing.performance", "billing.events"]
+        assert [
+            lg.name
+            for lg in (
+                billing_logger,
+                api_logger,
+                security_logger,
+                performance_logger,
+                events_logger,
+            )
+        ] == ["billing", "billing.api", "billing.security", "billing.performance", "billing.events"]
 
     def test_billing_event_inside_request_context(self, logs):
         with request_context(request_id="r-1", user_id=5, username="amy"):
-            log_billing_event(event_type="payment_created", user_id=123,
-                              details={"payment_id": 456, "amount": 99.99, "currency": "USD"})
+            log_billing_event(
+                event_type="payment_created",
+                user_id=123,
+                details={"payment_id": 456, "amount": 99.99, "currency": "USD"},
+            )
         line = logs.lines("general")[0]
-        assert ("INFO [billing.events] Billing Event: payment_created - User: 123, Details: "
-                "{'payment_id': 456, 'amount': 99.99, 'currency': 'USD'} | ") in line
+        assert (
+            "INFO [billing.events] Billing Event: payment_created - User: 123, Details: "
+            "{'payment_id': 456, 'amount': 99.99, 'currency': 'USD'} | "
+        ) in line
         tokens = parse_tokens(line)
         assert tokens["request_id"] == "r-1" and tokens["user_id"] == "123"
-        assert (tokens["payment_id"], tokens["amount"], tokens["currency"]) == ("456", "99.99", "USD")
+        assert (tokens["payment_id"], tokens["amount"], tokens["currency"]) == (
+            "456",
+            "99.99",
+            "USD",
+        )
         assert tokens["event_type"] == "payment_created"
 
     def test_helpers_outside_a_request(self, logs):
         log_billing_event(event_type="subscription_created", details={"plan_id": 1})
-        log_performance_metric(metric_name="report_generation", value=0.095,
-                               details={"report_type": "revenue"})
+        log_performance_metric(
+            metric_name="report_generation", value=0.095, details={"report_type": "revenue"}
+        )
         log_security_event(event_type="brute_force", severity="critical", details={"n": 9})
         general = logs.lines("general")
         assert "Billing Event: subscription_created - User: -" in general[0]
         assert "Performance Metric: report_generation - Value: 0.095 seconds" in general[1]
         assert "request_id=- " in general[1]
         security = logs.lines("security")
-        assert " CRITICAL [billing.security] Security Event: brute_force - Severity: critical" in security[0]
+        assert (
+            " CRITICAL [billing.security] Security Event: brute_force - Severity: critical"
+            in security[0]
+        )
         assert "severity=critical" in security[0]
         assert "brute_force" in logs.text("errors")  # critical is an error too
 
-    @pytest.mark.parametrize(("severity", "level"), [("info", "INFO"), ("warning", "WARNING"),
-                                                     ("error", "ERROR"), ("critical", "CRITICAL")])
+    @pytest.mark.parametrize(
+        ("severity", "level"),
+        [("info", "INFO"), ("warning", "WARNING"), ("error", "ERROR"), ("critical", "CRITICAL")],
+    )
     def test_security_severity_sets_level(self, logs, severity, level):
         log_security_event(event_type="x", severity=severity)
         assert f" {level} [billing.security] " in logs.lines("security")[0]
 
     def test_helpers_take_a_request_outside_the_middleware(self, logs, rf):
         request = rf.post("/api/v1/payments/", REMOTE_ADDR="10.1.2.3")
-        log_security_event(request=request, event_type="probe", details={"attempted_endpoint": "/x"})
+        log_security_event(
+            request=request, event_type="probe", details={"attempted_endpoint": "/x"}
+        )
         tokens = parse_tokens(logs.lines("security")[0])
-        assert (tokens["ip"], tokens["method"], tokens["path"]) == ("10.1.2.3", "POST", "/api/v1/payments/")
+        assert (tokens["ip"], tokens["method"], tokens["path"]) == (
+            "10.1.2.3",
+            "POST",
+            "/api/v1/payments/",
+        )
 
     def test_structured_logger(self, logs):
         logger = StructuredLogger("billing.payments")
-        logger.info("Processing refund", {"payment_id": 7, "reason": "customer_request",
-                                          "message": "collides with LogRecord"})
+        logger.info(
+            "Processing refund",
+            {"payment_id": 7, "reason": "customer_request", "message": "collides with LogRecord"},
+        )
         try:
             1 / 0  # noqa: B018
         except ZeroDivisionError as exc:
-            logger.error("Refund failed", {"payment_id": 7, "error": str(exc)}, exc_info=True)
+            logger.error("Refund failed", {"payment_id": 7, "error": str(exc)}, exc_info=True)  # noqa: G201
         general = logs.lines("general")
         assert "Processing refund | " in general[0]
         assert "payment_id=7 reason=customer_request" in general[0]
@@ -288,7 +377,9 @@ class TestTestLoggingCommand:
 
         result = subprocess.run(
             [sys.executable, "manage.py", "test_logging", "--level", "LOUD"],
-            env={**os.environ, "LOG_BASE_DIR": str(tmp_path)}, capture_output=True, text=True,
+            env={**os.environ, "LOG_BASE_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
             timeout=60,
         )
         assert result.returncode == 2
@@ -300,8 +391,9 @@ class TestSeedRecipes:
 
     def grep(self, logs, *args) -> list[str]:
         logs.lines("general")  # drain the queue
-        result = subprocess.run(["grep", *args], cwd=logs.path, capture_output=True, text=True,
-                                timeout=30)
+        result = subprocess.run(
+            ["grep", *args], cwd=logs.path, capture_output=True, text=True, timeout=30
+        )
         return result.stdout.splitlines()
 
     @pytest.fixture
@@ -313,7 +405,11 @@ class TestSeedRecipes:
         return logs
 
     def test_filter_by_user(self, filled):
-        lines = self.grep(filled, "user_id.*123", *sorted(p.name for p in Path(filled.path).glob("billing_api*.log")))
+        lines = self.grep(
+            filled,
+            "user_id.*123",
+            *sorted(p.name for p in Path(filled.path).glob("billing_api*.log")),
+        )
         files = {line.split(":", 1)[0] for line in lines}
         assert {"billing_api.log", "billing_api_requests.log", "billing_api_security.log"} <= files
 
@@ -327,8 +423,14 @@ class TestSeedRecipes:
         assert len(lines) == 6
 
     def test_errors_for_a_user(self, filled):
-        lines = self.grep(filled, "-E", "ERROR.*user_id.*123", "billing_api.log",
-                          "billing_api_errors.log", "billing_api_requests.log")
+        lines = self.grep(
+            filled,
+            "-E",
+            "ERROR.*user_id.*123",
+            "billing_api.log",
+            "billing_api_errors.log",
+            "billing_api_requests.log",
+        )
         assert any("boom for the user" in line for line in lines)
 
     def test_slow_requests(self, filled):

@@ -23,7 +23,9 @@ def test_enabled_false_logs_nothing_and_sets_no_header(logs, settings):
 
 def test_request_id_header_and_response_header_names(logs, settings):
     settings.OBSERVABILITY = {"REQUEST_ID_HEADER": "X-Correlation-ID", "RESPONSE_HEADER": "X-Trace"}
-    response = Client().get("/t/plain/", HTTP_X_CORRELATION_ID="corr-1", HTTP_X_REQUEST_ID="ignored")
+    response = Client().get(
+        "/t/plain/", HTTP_X_CORRELATION_ID="corr-1", HTTP_X_REQUEST_ID="ignored"
+    )
     assert response["X-Trace"] == "corr-1"
     assert "X-Request-ID" not in response
     assert len(logs.for_request("corr-1")) == 2
@@ -117,7 +119,8 @@ def test_slow_threshold_flag_is_read(settings):
 
 
 def test_every_documented_flag_has_a_test_here():
-    source = open(__file__).read()
+    with open(__file__, encoding="utf-8") as handle:
+        source = handle.read()
     for key in DEFAULTS:
         assert f'"{key}"' in source, f"no test reads OBSERVABILITY[{key!r}]"
 
@@ -125,8 +128,10 @@ def test_every_documented_flag_has_a_test_here():
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"SLOW_REQUEST_THRESHOLD": "1s"},
-         "OBSERVABILITY['SLOW_REQUEST_THRESHOLD'] must be a number of seconds >= 0, got '1s'"),
+        (
+            {"SLOW_REQUEST_THRESHOLD": "1s"},
+            "OBSERVABILITY['SLOW_REQUEST_THRESHOLD'] must be a number of seconds >= 0, got '1s'",
+        ),
         ({"SLOW_REQUEST_THRESHOLD": -1}, "must be a number of seconds >= 0, got -1"),
         ({"ENABLED": "yes"}, "OBSERVABILITY['ENABLED'] must be True or False, got 'yes'"),
         ({"EXCLUDE_PATHS": ["health/"]}, "must be a list of path prefixes starting with '/'"),
@@ -142,9 +147,11 @@ def test_bad_flags_are_named_with_constraint_and_value(config, expected):
 
 
 def test_bad_flag_is_refused_on_override():
-    with pytest.raises(ImproperlyConfigured, match="SLOW_REQUEST_THRESHOLD"):
-        with override_settings(OBSERVABILITY={"SLOW_REQUEST_THRESHOLD": "fast"}):
-            pass
+    with (
+        pytest.raises(ImproperlyConfigured, match="SLOW_REQUEST_THRESHOLD"),
+        override_settings(OBSERVABILITY={"SLOW_REQUEST_THRESHOLD": "fast"}),
+    ):
+        pass
 
 
 def test_bad_flag_stops_start_up(tmp_path):
@@ -174,7 +181,9 @@ class TestDecoratorWithoutMiddleware:
         assert response.status_code == 201
         lines = logs.lines("requests")
         assert len(lines) == 2
-        assert "API Request started" in lines[0] and "API Request completed - Status: 201" in lines[1]
+        assert (
+            "API Request started" in lines[0] and "API Request completed - Status: 201" in lines[1]
+        )
         rid = parse_tokens(lines[0])["request_id"]
         assert parse_tokens(lines[1])["request_id"] == rid
         view_line = next(line for line in logs.lines("general") if "decorated view ran" in line)

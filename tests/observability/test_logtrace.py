@@ -35,12 +35,16 @@ def filled(logs, user):
     client = Client(REMOTE_ADDR="10.0.0.7")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
     ids = {
-        "pay": client.post("/api/v1/payments/", {"amount": "5.00", "currency": "USD",
-                                                 "payment_method": "pm_card_visa"},
-                           content_type="application/json", **auth)["X-Request-ID"],
+        "pay": client.post(
+            "/api/v1/payments/",
+            {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
+            content_type="application/json",
+            **auth,
+        )["X-Request-ID"],
         "anon": Client(REMOTE_ADDR="10.0.0.8").get("/t/plain/")["X-Request-ID"],
         "boom": Client(raise_request_exception=False, REMOTE_ADDR="10.0.0.7").get("/t/boom/")[
-            "X-Request-ID"],
+            "X-Request-ID"
+        ],
     }
     with freeze_time("2026-11-26 12:00:00") as freezer:
         test_urls.clock.update(freezer=freezer, advance=2.0)
@@ -135,8 +139,11 @@ def test_nothing_found_exits_1(filled, capsys):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--since", "yesterday"], "--since"), (["--limit", "0"], "--limit"),
-     (["--dir", "/nonexistent/dir"], "--dir")],
+    [
+        (["--since", "yesterday"], "--since"),
+        (["--limit", "0"], "--limit"),
+        (["--dir", "/nonexistent/dir"], "--dir"),
+    ],
 )
 def test_bad_arguments_exit_2(filled, capsys, args, message):
     logs, _ = filled
@@ -150,6 +157,6 @@ def test_foreign_lines_are_skipped(filled, capsys):
     with open(logs.file("requests"), "a", encoding="utf-8") as handle:
         handle.write("garbage\n{not json\n2026-01-01 00:00:00,000 INFO [x] truncated")
         handle.write('\n{"timestamp": "bad"}\n\x00\x01binary\n')
-    code, out, _ = run(capsys, ids["pay"], "--dir", str(logs.path))
+    code, _out, _ = run(capsys, ids["pay"], "--dir", str(logs.path))
     assert code == 0
     assert run(capsys, "--dir", str(logs.path))[0] == 0

@@ -21,7 +21,9 @@ def lifecycle(logs, response):
 
 def assert_one_pair(lines, terminal="API Request completed"):
     started = [line for line in lines if "API Request started" in line]
-    ended = [line for line in lines if "API Request completed" in line or "API Request failed" in line]
+    ended = [
+        line for line in lines if "API Request completed" in line or "API Request failed" in line
+    ]
     assert len(started) == 1, lines
     assert len(ended) == 1, lines
     assert terminal in ended[0]
@@ -33,8 +35,10 @@ def test_sync_view_logs_started_and_completed_with_header(logs):
     rid, lines = lifecycle(logs, response)
     uuid.UUID(rid)
     started, completed = assert_one_pair(lines)
-    assert "INFO [billing.api] API Request started - User: anonymous (ID: -), IP: 127.0.0.1, " \
+    assert (
+        "INFO [billing.api] API Request started - User: anonymous (ID: -), IP: 127.0.0.1, "
         "Method: GET, Path: /t/plain/?x=1 |" in started
+    )
     assert parse_tokens(started)["user_agent"] == "pytest-agent"
     tokens = parse_tokens(completed)
     assert tokens["status"] == "200"
@@ -42,7 +46,9 @@ def test_sync_view_logs_started_and_completed_with_header(logs):
     assert tokens["path"] == "/t/plain/"
     assert "Status: 200, Duration: " in completed
     # the view's own record carries the same request ID, in the general file
-    assert any(f"request_id={rid} " in line and "plain view ran" in line for line in logs.lines("general"))
+    assert any(
+        f"request_id={rid} " in line and "plain view ran" in line for line in logs.lines("general")
+    )
 
 
 def test_drf_view_attributes_jwt_user_after_authentication(logs, user):
@@ -189,7 +195,11 @@ class TestSlowRequests:
         test_urls.clock.update(freezer=None, advance=0.0)
 
     def slow_lines(self, logs, response):
-        return [line for line in logs.for_request(response["X-Request-ID"]) if "Slow API request" in line]
+        return [
+            line
+            for line in logs.for_request(response["X-Request-ID"])
+            if "Slow API request" in line
+        ]
 
     def test_at_threshold_warns_with_duration_and_threshold(self, logs, frozen):
         test_urls.clock["advance"] = 1.0

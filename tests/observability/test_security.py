@@ -8,20 +8,27 @@ import unicodedata
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from observability.client_ip import get_client_ip
+from observability.conf import DEFAULT_REDACT_KEYS
 from observability.escaping import escape
 from observability.redaction import REDACTED, Redactor, _luhn_ok
-from observability.conf import DEFAULT_REDACT_KEYS
-from tests.conftest import configure_logs, token_for
+from tests.conftest import configure_logs
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
 CARD = "4111 1111 1111 1111"
-CARD_VARIANTS = [CARD, "4111111111111111", "4111-1111-1111-1111", "5555555555554444",
-                 "378282246310005", "٤١١١١١١١١١١١١١١١"]  # the last: Arabic-Indic digits
+CARD_VARIANTS = [
+    CARD,
+    "4111111111111111",
+    "4111-1111-1111-1111",
+    "5555555555554444",
+    "378282246310005",
+    "٤١١١١١١١١١١١١١١١",
+]  # the last: Arabic-Indic digits
 LINE_START = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [A-Z]+ \[")
 redactor = Redactor(DEFAULT_REDACT_KEYS)
 
@@ -37,10 +44,12 @@ def assert_no_card(text: str) -> None:
 
 
 def send_canaries(client: Client, card: str) -> None:
-    client.post("/api/v1/auth/token/", {"username": "x", "password": "p", "card_number": card},
-                content_type="application/json")
-    client.get(f"/t/channels/?c={card}", HTTP_USER_AGENT=f"agent {card}",
-               HTTP_X_CUSTOMER_NOTE=card)
+    client.post(
+        "/api/v1/auth/token/",
+        {"username": "x", "password": "p", "card_number": card},
+        content_type="application/json",
+    )
+    client.get(f"/t/channels/?c={card}", HTTP_USER_AGENT=f"agent {card}", HTTP_X_CUSTOMER_NOTE=card)
     client.get(f"/t/plain/{card.replace(' ', '')}/")
     client.get(f"/t/plain/?q=pay+{card.replace(' ', '+')}&card={card.replace(' ', '')}")
     Client(raise_request_exception=False).get("/t/card-error/")
@@ -62,27 +71,51 @@ def test_card_canaries_present_when_redaction_is_off(logs, settings):
     settings.OBSERVABILITY = {"REDACT": False}
     send_canaries(Client(), CARD)
     everything = logs.everything()
-    for channel in ("charging " + CARD, "card " + CARD, "paid with " + CARD,
-                    "4111111111111111/", "invalid literal for int() with base 10: '" + CARD):
+    for channel in (
+        "charging " + CARD,
+        "card " + CARD,
+        "paid with " + CARD,
+        "4111111111111111/",
+        "invalid literal for int() with base 10: '" + CARD,
+    ):
         assert channel in everything, channel
 
 
 @pytest.mark.django_db(transaction=True)
 def test_passwords_tokens_cookies_never_logged(logs, user, client_for):
     client = Client()
-    good = client.post("/api/v1/auth/token/", {"username": "john_doe", "password": "s3cret-pass-123"},
-                       content_type="application/json").json()
-    client.post("/api/v1/auth/token/", {"username": "john_doe", "password": "wrong-pass-999"},
-                content_type="application/json")
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {good['access']}", "HTTP_COOKIE": "sessionid=cookie-val-777"}
+    good = client.post(
+        "/api/v1/auth/token/",
+        {"username": "john_doe", "password": "s3cret-pass-123"},
+        content_type="application/json",
+    ).json()
+    client.post(
+        "/api/v1/auth/token/",
+        {"username": "john_doe", "password": "wrong-pass-999"},
+        content_type="application/json",
+    )
+    auth = {
+        "HTTP_AUTHORIZATION": f"Bearer {good['access']}",
+        "HTTP_COOKIE": "sessionid=cookie-val-777",
+    }
     client.get(f"/api/v1/payments/?token={good['refresh']}&password=hunter2-q", **auth)
-    client.post("/api/v1/auth/token/refresh/", {"refresh": good["refresh"]},
-                content_type="application/json")
-    Client(raise_request_exception=False).get(f"/t/card-error/?access_token={good['access']}", **auth)
+    client.post(
+        "/api/v1/auth/token/refresh/", {"refresh": good["refresh"]}, content_type="application/json"
+    )
+    Client(raise_request_exception=False).get(
+        f"/t/card-error/?access_token={good['access']}", **auth
+    )
     logging.getLogger("billing").info("token is %s", good["access"], extra={"cookie": "c=1"})
     everything = logs.everything()
-    for secret in ("s3cret-pass-123", "wrong-pass-999", good["access"], good["refresh"],
-                   good["access"].split(".")[1], "cookie-val-777", "hunter2-q"):
+    for secret in (
+        "s3cret-pass-123",
+        "wrong-pass-999",
+        good["access"],
+        good["refresh"],
+        good["access"].split(".")[1],
+        "cookie-val-777",
+        "hunter2-q",
+    ):
         assert secret not in everything, secret
     assert "token=[REDACTED]" in everything and "password=[REDACTED]" in everything
 
@@ -99,7 +132,9 @@ FORGERIES = [
 
 @pytest.mark.parametrize("path", FORGERIES)
 def test_forged_lines_never_appear(logs, path):
-    Client().get(path, HTTP_USER_AGENT="ua\u0085\u2028\r\nforged \xff\xfe", HTTP_X_REQUEST_ID="a\nb")
+    Client().get(
+        path, HTTP_USER_AGENT="ua\u0085\u2028\r\nforged \xff\xfe", HTTP_X_REQUEST_ID="a\nb"
+    )
     Client(raise_request_exception=False).get("/t/boom/")
     for name in ("general", "requests", "security", "errors"):
         text = logs.file(name).read_text(encoding="utf-8") if logs.file(name).exists() else ""
@@ -127,8 +162,16 @@ class TestProperties:
         once = redactor.text(text)
         assert redactor.text(once) == once
 
-    @given(st.lists(st.one_of(st.text(alphabet="0123456789 -", min_size=1, max_size=40),
-                              st.sampled_from(CARD_VARIANTS), st.text(max_size=5)), max_size=6))
+    @given(
+        st.lists(
+            st.one_of(
+                st.text(alphabet="0123456789 -", min_size=1, max_size=40),
+                st.sampled_from(CARD_VARIANTS),
+                st.text(max_size=5),
+            ),
+            max_size=6,
+        )
+    )
     @hsettings(max_examples=400)
     def test_no_luhn_valid_card_run_survives(self, parts):
         out = redactor.text("".join(parts))
@@ -136,19 +179,32 @@ class TestProperties:
             digits = [unicodedata.digit(c) for c in match.group() if c.isdigit()]
             for size in range(13, min(len(digits), 19) + 1):
                 for start in range(len(digits) - size + 1):
-                    assert not _luhn_ok(digits[start:start + size]), out
+                    assert not _luhn_ok(digits[start : start + size]), out
 
     def test_our_ids_and_timestamps_are_not_mangled(self):
-        for text in ("request_id=0b6f4a1c-9d2e-4f3a-8b1c-2d3e4f5a6b7c", "1764172800123",
-                     "2026-11-26 17:00:27,041"):
+        for text in (
+            "request_id=0b6f4a1c-9d2e-4f3a-8b1c-2d3e4f5a6b7c",
+            "1764172800123",
+            "2026-11-26 17:00:27,041",
+        ):
             assert redactor.text(text) == text
 
 
 @pytest.mark.parametrize(
     ("key", "sensitive"),
-    [("password", True), ("access_token", True), ("X-Api-Key", True), ("cardNumber", True),
-     ("HTTP_AUTHORIZATION", True), ("cvv", True), ("refresh", True), ("shipping", False),
-     ("company", False), ("payment_id", False), ("amount", False)],
+    [
+        ("password", True),
+        ("access_token", True),
+        ("X-Api-Key", True),
+        ("cardNumber", True),
+        ("HTTP_AUTHORIZATION", True),
+        ("cvv", True),
+        ("refresh", True),
+        ("shipping", False),
+        ("company", False),
+        ("payment_id", False),
+        ("amount", False),
+    ],
 )
 def test_sensitive_keys(key, sensitive):
     assert redactor.is_sensitive_key(key) is sensitive
@@ -156,7 +212,10 @@ def test_sensitive_keys(key, sensitive):
 
 def test_nested_keys_masked_at_any_depth():
     value = {"a": [{"b": {"password": "x", "ok": 1}}], "api_key": "k"}
-    assert redactor.value(value) == {"a": [{"b": {"password": REDACTED, "ok": 1}}], "api_key": REDACTED}
+    assert redactor.value(value) == {
+        "a": [{"b": {"password": REDACTED, "ok": 1}}],
+        "api_key": REDACTED,
+    }
 
 
 def test_jwt_and_bearer_masked_in_free_text():
@@ -179,13 +238,19 @@ class TestClientIp:
         assert get_client_ip(meta, 2) == "203.0.113.5"
 
     def test_networks_walk_from_the_right(self):
-        meta = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.1, 10.0.0.9"}
+        meta = {
+            "REMOTE_ADDR": "10.0.0.2",
+            "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.1, 10.0.0.9",
+        }
         assert get_client_ip(meta, ["10.0.0.0/8"]) == "198.51.100.1"
         assert get_client_ip({**meta, "REMOTE_ADDR": "8.8.8.8"}, ["10.0.0.0/8"]) == "8.8.8.8"
 
     @pytest.mark.parametrize("header", ["not-an-ip", "", "1.2.3.4\r\n", ", , ,", "999.1.1.1"])
     def test_malformed_header_never_changes_ip_without_proxy(self, header):
-        assert get_client_ip({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": header}, 0) == "10.0.0.1"
+        assert (
+            get_client_ip({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": header}, 0)
+            == "10.0.0.1"
+        )
 
     def test_malformed_hop_falls_back_to_remote(self):
         meta = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "garbage"}

@@ -35,8 +35,12 @@ class Command(BaseCommand):
         for name, code, amount, currency, interval in DEMO_PLANS:
             Plan.objects.get_or_create(
                 code=code,
-                defaults={"name": name, "amount": amount, "currency": currency,
-                          "interval": interval},
+                defaults={
+                    "name": name,
+                    "amount": amount,
+                    "currency": currency,
+                    "interval": interval,
+                },
             )
         self.stdout.write("Demo data ready:")
         for username, password, is_staff in DEMO_USERS:
@@ -45,5 +49,5 @@ class Command(BaseCommand):
         self.stdout.write(
             "Get a token:\n  curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token/ "
             "-H 'Content-Type: application/json' "
-            "-d '{\"username\": \"alice\", \"password\": \"alice-demo-pass\"}'"
+            '-d \'{"username": "alice", "password": "alice-demo-pass"}\''
         )

@@ -19,8 +19,13 @@ from observability.logtrace import (
     unescape_traceback,
 )
 
-COLOURS = {"DEBUG": "\033[2m", "INFO": "", "WARNING": "\033[33m", "ERROR": "\033[31m",
-           "CRITICAL": "\033[1;31m"}
+COLOURS = {
+    "DEBUG": "\033[2m",
+    "INFO": "",
+    "WARNING": "\033[33m",
+    "ERROR": "\033[31m",
+    "CRITICAL": "\033[1;31m",
+}
 RESET = "\033[0m"
 
 
@@ -36,17 +41,30 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="Only requests of this user ID or username.")
         parser.add_argument("--ip", help="Only requests from this client IP.")
         parser.add_argument("--path", help="Only requests whose path starts with this prefix.")
-        parser.add_argument("--since", help="Not before: ISO time (UTC) or an age like 15m, 2h, 1d.")
+        parser.add_argument(
+            "--since", help="Not before: ISO time (UTC) or an age like 15m, 2h, 1d."
+        )
         parser.add_argument("--until", help="Not after: ISO time (UTC) or an age like 5m.")
         parser.add_argument("--slow", action="store_true", help="Only slow requests.")
         parser.add_argument("--errors", action="store_true", help="Only failed (5xx) requests.")
-        parser.add_argument("--level", type=str.upper, choices=list(LEVELS),
-                            help="Only records (or requests with a record) at this level or above.")
-        parser.add_argument("--limit", type=int, default=50,
-                            help="Listing mode: show at most this many requests (default 50).")
+        parser.add_argument(
+            "--level",
+            type=str.upper,
+            choices=list(LEVELS),
+            help="Only records (or requests with a record) at this level or above.",
+        )
+        parser.add_argument(
+            "--limit",
+            type=int,
+            default=50,
+            help="Listing mode: show at most this many requests (default 50).",
+        )
         parser.add_argument("--json", action="store_true", help="Machine-readable JSON output.")
-        parser.add_argument("--follow", action="store_true",
-                            help="Keep printing new matching records as they are written.")
+        parser.add_argument(
+            "--follow",
+            action="store_true",
+            help="Keep printing new matching records as they are written.",
+        )
 
     def _usage(self, message: str) -> CommandError:
         return CommandError(message, returncode=2)
@@ -54,12 +72,19 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         directory = Path(options["dir"] or getattr(settings, "LOG_BASE_DIR", "/tmp"))
         if not directory.is_dir():
-            raise self._usage(f"--dir: {directory} is not a directory")
+            msg = f"--dir: {directory} is not a directory"
+            raise self._usage(msg)
         if options["limit"] < 1:
-            raise self._usage(f"--limit must be >= 1, got {options['limit']}")
-        filters = Filters(user=options["user"], ip=options["ip"], path=options["path"],
-                          slow=options["slow"], errors=options["errors"],
-                          level=LEVELS.get(options["level"] or "", 0))
+            msg = f"--limit must be >= 1, got {options['limit']}"
+            raise self._usage(msg)
+        filters = Filters(
+            user=options["user"],
+            ip=options["ip"],
+            path=options["path"],
+            slow=options["slow"],
+            errors=options["errors"],
+            level=LEVELS.get(options["level"] or "", 0),
+        )
         for key in ("since", "until"):
             if options[key]:
                 try:
@@ -85,8 +110,12 @@ class Command(BaseCommand):
         if not records:
             return False
         if as_json:
-            self.stdout.write(json.dumps({"summary": summary.as_dict(),
-                                          "records": [r.as_dict() for r in records]}, indent=2))
+            self.stdout.write(
+                json.dumps(
+                    {"summary": summary.as_dict(), "records": [r.as_dict() for r in records]},
+                    indent=2,
+                )
+            )
             return True
         counts = ", ".join(f"{name}: {n}" for name, n in summary.counts.items())
         flags = [flag for flag, on in (("SLOW", summary.slow), ("FAILED", summary.failed)) if on]
@@ -95,7 +124,8 @@ class Command(BaseCommand):
             f"  {summary.method} {summary.path}  status={summary.status} "
             f"duration={summary.duration}s {' '.join(flags)}\n"
             f"  user={summary.username} (ID {summary.user_id})  ip={summary.ip}\n"
-            f"  {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" -> {summary.last:%H:%M:%S.%f}"[:-3]
+            f"  {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3]
+            + f" -> {summary.last:%H:%M:%S.%f}"[:-3]
             + f" UTC  records: {counts}\n"
         )
         for record in records:
@@ -103,9 +133,13 @@ class Command(BaseCommand):
         return True
 
     def _print_record(self, record) -> None:
-        text = f"[{record.file:8}] {record.raw}" if not record.raw.startswith("{") else (
-            f"[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
-            + f" {record.level} [{record.logger}] {record.message}"
+        text = (
+            f"[{record.file:8}] {record.raw}"
+            if not record.raw.startswith("{")
+            else (
+                f"[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
+                + f" {record.level} [{record.logger}] {record.message}"
+            )
         )
         tb = record.traceback
         if tb and not record.raw.startswith("{"):
@@ -132,8 +166,10 @@ class Command(BaseCommand):
                 fields = record.fields
                 if rid and record.request_id != rid:
                     continue
-                if filters.user and filters.user not in (str(fields.get("user_id")),
-                                                         str(fields.get("username"))):
+                if filters.user and filters.user not in (
+                    str(fields.get("user_id")),
+                    str(fields.get("username")),
+                ):
                     continue
                 if filters.ip and fields.get("ip") != filters.ip:
                     continue

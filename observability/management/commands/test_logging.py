@@ -81,22 +81,45 @@ class Command(BaseCommand):
                 marker = f"test_logging:{run}:{name}"
                 send(logger, marker, level, lambda lg=logger, m=marker: lg.log(level, "%s", m))
             helpers = (
-                ("billing.events", logging.INFO, "billing_event",
-                 lambda m: log_billing_event(event_type="test_event", details={"marker": m})),
-                ("billing.security", logging.CRITICAL, "security_event",
-                 lambda m: log_security_event(event_type="test_security_event",
-                                              severity="critical", details={"marker": m})),
-                ("billing.performance", logging.INFO, "performance_metric",
-                 lambda m: log_performance_metric(metric_name="test_metric", value=0.001,
-                                                  details={"marker": m})),
-                ("billing", level, "structured_logger",
-                 lambda m: StructuredLogger("billing").logger.log(level, "Structured test",
-                                                                  extra={"marker": m})),
+                (
+                    "billing.events",
+                    logging.INFO,
+                    "billing_event",
+                    lambda m: log_billing_event(event_type="test_event", details={"marker": m}),
+                ),
+                (
+                    "billing.security",
+                    logging.CRITICAL,
+                    "security_event",
+                    lambda m: log_security_event(
+                        event_type="test_security_event", severity="critical", details={"marker": m}
+                    ),
+                ),
+                (
+                    "billing.performance",
+                    logging.INFO,
+                    "performance_metric",
+                    lambda m: log_performance_metric(
+                        metric_name="test_metric", value=0.001, details={"marker": m}
+                    ),
+                ),
+                (
+                    "billing",
+                    level,
+                    "structured_logger",
+                    lambda m: StructuredLogger("billing").logger.log(
+                        level, "Structured test", extra={"marker": m}
+                    ),
+                ),
             )
             for logger_name, record_level, label, emit in helpers:
                 marker = f"test_logging:{run}:{label}"
-                send(logging.getLogger(logger_name), marker, record_level,
-                     lambda e=emit, m=marker: e(m))
+                send(
+                    logging.getLogger(logger_name),
+                    marker,
+                    record_level,
+                    lambda e=emit, m=marker: e(m),
+                )
         flush_logs(10)
 
         failures = 0
@@ -115,4 +138,6 @@ class Command(BaseCommand):
         if failures:
             msg = f"{failures} log file(s) did not receive their test records (see the table)"
             raise CommandError(msg)
-        self.stdout.write(self.style.SUCCESS(f"All {len(expected)} log files received their records."))
+        self.stdout.write(
+            self.style.SUCCESS(f"All {len(expected)} log files received their records.")
+        )
