@@ -39,7 +39,7 @@ run: migrate ## Set up, load demo data and serve on $(HOST):$(PORT) with gunicor
 
 serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/uvicorn config.asgi:application \
-	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
 test: $(STAMP) ## Run the whole suite (what CI runs); LOG_BASE_DIR is a fresh temp dir
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
