@@ -25,6 +25,8 @@ from typing import Any, TextIO
 from concurrent_log_handler import ConcurrentRotatingFileHandler
 
 BATCH_RECORDS = 512
+WAKE_AT = 256  # records waiting before the producer wakes the listener early
+IDLE_WAIT = 0.05  # seconds the listener sleeps when the queue is empty
 BATCH_BYTES = 256 * 1024
 REPORT_INTERVAL = 60.0
 DEFAULT_QUEUE_SIZE = 10000
@@ -63,8 +65,11 @@ class LogWriter:
         if len(self._queue) >= self.maxsize:
             self._drop(1)
             return
-        self._queue.append((handler, record))
-        if self._idle:
+        queue = self._queue
+        queue.append((handler, record))
+        # Wake the listener only for a batch's worth: waking it per record would make the
+        # request thread and the listener trade the GIL on every log call.
+        if self._idle and len(queue) >= WAKE_AT:
             self._wake.set()
 
     def _drop(self, count: int) -> None:
@@ -98,7 +103,7 @@ class LogWriter:
                 self._wake.clear()
                 self._idle = True
                 if not queue:
-                    self._wake.wait(1.0)
+                    self._wake.wait(IDLE_WAIT)
                 self._idle = False
                 continue
             batch: dict[QueuedHandler, list[logging.LogRecord]] = {}

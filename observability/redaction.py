@@ -21,6 +21,11 @@ _MAX_DEPTH = 8
 
 # A run of digits, each optionally preceded by one space or dash: always a maximal run.
 _DIGIT_RUN = re.compile(r"\d(?:[ \-]?\d){12,}")
+# `password=secret`, `"token": "abc"`, `api-key: abc` in free text; the key is checked after.
+_PAIR = re.compile(
+    r"""(?<![A-Za-z0-9_\-])([A-Za-z][A-Za-z0-9_\-]*+)(['"]?\s*[:=]\s*['"]?)([^\s&'",;}\]]+)"""
+)
+_LONG_DIGITS = re.compile(r"\d[\d \-]{11}")  # cheap pre-check for _DIGIT_RUN
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=\-]{6,}")
 
@@ -70,34 +75,53 @@ class Redactor:
         words = sorted({_normalise(key) for key in keys if key}, key=len, reverse=True)
         alternatives = "|".join(re.escape(word) for word in words) or r"(?!)"
         self._key = re.compile(rf"(?:^|_)(?:{alternatives})(?:_|$)")
-        # `password=secret`, `"token": "abc"`, `api_key: abc` inside free text.
-        self._pair = re.compile(
-            rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_\-])*(?:{alternatives})(?:[_\-][A-Za-z0-9]+)*"
-            r"""['"]?\s*[:=]\s*['"]?)([^\s&'",;}\]]+)"""
-        )
+        # Substring checks decide if a text needs any work (most log text does not): a
+        # case-insensitive regex alternation of these words costs ~40 µs a message here.
+        self._words = tuple({word.replace("_", "") for word in words} | {"bearer", "basic"})
         self.is_sensitive_key = lru_cache(maxsize=4096)(self._is_sensitive_key)
+
+    def _has_pair(self, squashed: str) -> bool:
+        """Is a sensitive word followed closely by ':' or '=' (`password=`, `"api_key": `)?"""
+        for word in self._words:
+            start = squashed.find(word)
+            while start != -1:
+                after = squashed[start + len(word) : start + len(word) + 3]
+                if ":" in after or "=" in after:
+                    return True
+                start = squashed.find(word, start + 1)
+        return False
 
     def _is_sensitive_key(self, key: str) -> bool:
         return self._key.search(_normalise(key)) is not None
 
     def _pair_repl(self, match: re.Match[str]) -> str:
-        if not self._key.search(_normalise(match.group(1).rstrip("'\": ="))):
+        if not self.is_sensitive_key(match.group(1)):
             return match.group()
-        return match.group(1) + REDACTED
+        return match.group(1) + match.group(2) + REDACTED
 
     def text(self, text: str) -> str:
         """Mask card numbers, JWTs, bearer tokens and key=value secrets in free text."""
-        if _DIGIT_RUN.search(text):
+        # Cheap checks decide which patterns can match at all: most log text needs none.
+        if _LONG_DIGITS.search(text) is not None:
             text = mask_cards(text)
         if "eyJ" in text:
             text = _JWT.sub(REDACTED, text)
-        text = _BEARER.sub(rf"\1\2{REDACTED}", text)
-        if ":" in text or "=" in text:
-            text = self._pair.sub(self._pair_repl, text)
+        squashed = text.lower().replace("_", "").replace("-", "")
+        if "bearer" in squashed or "basic" in squashed or "token" in squashed:
+            text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+        if ("=" in text or ":" in text) and self._has_pair(squashed):
+            text = _PAIR.sub(self._pair_repl, text)
         return text
 
     def value(self, value: Any, depth: int = 0) -> Any:
         """Redact a value of any shape: strings are masked, mappings by key, at any depth."""
+        kind = type(value)
+        if kind is str:
+            return self.text(value)
+        if kind is int:
+            return value if -(10**12) < value < 10**12 else self.text(str(value))
+        if kind is float or kind is bool or value is None:
+            return value
         if isinstance(value, str):
             return self.text(value)
         if depth >= _MAX_DEPTH:

@@ -405,6 +405,7 @@ class TestSeedRecipes:
         return logs
 
     def test_filter_by_user(self, filled):
+        filled.lines("general")  # drain the queue before globbing the files
         lines = self.grep(
             filled,
             "user_id.*123",
