@@ -16,6 +16,7 @@ from functools import lru_cache
 UNKNOWN = "-"
 
 
+@lru_cache(maxsize=4096)
 def _parse_ip(value: str) -> str | None:
     value = value.strip()
     if value.startswith("[") and "]" in value:  # [v6]:port

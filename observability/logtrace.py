@@ -64,6 +64,8 @@ def _unquote(value: str) -> str:
 
 
 def parse_tokens(text: str) -> dict[str, str]:
+    if '"' not in text:  # no quoted value: plain splitting is several times faster
+        return dict(part.partition("=")[::2] for part in text.split(" ") if "=" in part)
     return {key: _unquote(value) for key, value in _TOKEN.findall(text)}
 
 
@@ -76,8 +78,17 @@ def parse_line(line: str, file: str = "") -> Record | None:
     if match is None:
         return None
     stamp, level, logger = match.groups()
-    try:
-        when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+    try:  # slicing is ~5x faster than strptime, and this runs for every line read
+        when = datetime(
+            int(stamp[0:4]),
+            int(stamp[5:7]),
+            int(stamp[8:10]),
+            int(stamp[11:13]),
+            int(stamp[14:16]),
+            int(stamp[17:19]),
+            int(stamp[20:23]) * 1000,
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
     rest = line[match.end() :]
@@ -116,6 +127,43 @@ def log_files(directory: Path, names: list[str] | None = None) -> list[tuple[str
         if live.exists():
             found.append((tag, live))
     return found
+
+
+CHUNK = 8 * 1024 * 1024
+
+
+def lines_containing(path: Path, needle: str) -> Iterator[str]:
+    """The lines of `path` that contain `needle`, found by searching big chunks in C."""
+    target = needle.encode()
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            carry = b""
+            while True:
+                block = handle.read(CHUNK)
+                if not block:
+                    break
+                data = carry + block
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                carry = data[cut:]
+                yield from _matches(data[:cut], target)
+            if carry:
+                yield from _matches(carry, target)
+    except (OSError, EOFError):
+        return
+
+
+def _matches(data: bytes, target: bytes) -> Iterator[str]:
+    position = data.find(target)
+    while position != -1:
+        start = data.rfind(b"\n", 0, position) + 1
+        end = data.find(b"\n", position)
+        end = len(data) if end == -1 else end
+        yield data[start:end].decode("utf-8", errors="replace")
+        position = data.find(target, end)
 
 
 def read_lines(path: Path) -> Iterator[str]:
@@ -232,9 +280,7 @@ def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, 
     needle = request_id
     order = 0
     for tag, path in log_files(directory):
-        for line in read_lines(path):
-            if needle not in line:
-                continue
+        for line in lines_containing(path, needle):
             record = parse_line(line, tag)
             if record is None or record.request_id != request_id:
                 continue
