@@ -1,0 +1,274 @@
+"""make bench: this layer against bare Django+DRF and the peers, side by side, interleaved.
+
+1. In-process: Django's WSGI handler, one DRF endpoint, every variant writing real rotating
+   files; each run in its own process, variants interleaved round by round; the median
+   µs/request with min-max, the ratio to bare, lines and bytes per request.
+2. One record on the request thread (listener held back), all-in (listener running), and a
+   synchronous RotatingFileHandler write.
+3. RSS of a process after 1k and after 100k requests through the layer.
+4. Real servers (gunicorn 1 and 2 workers, uvicorn) under wrk on 127.0.0.1: req/s and
+   p50/p99 latency, bare vs this layer.
+5. logtrace on ~100 MB of generated logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BIN = Path(PY).parent
+VARIANTS = ["bare", "ours", "django-guid", "django-log-request-id", "django-structlog"]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
+WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "8"))
+OUT: list[str] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+    OUT.append(line)
+
+
+def spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def run_json(args: list[str], env: dict[str, str]) -> dict:
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def in_process() -> None:
+    say("## In-process (Django WSGI handler, DRF endpoint, real rotating files)")
+    say(f"{ROUNDS} interleaved rounds x {REQUESTS} requests per variant; median (min-max).")
+    say()
+    results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    for _ in range(ROUNDS):
+        for variant in VARIANTS:
+            logs = tempfile.mkdtemp(prefix=f"bench-{variant}-")
+            env = {
+                **os.environ,
+                "BENCH_VARIANT": variant,
+                "BENCH_LOG_DIR": logs,
+                "BENCH_REQUESTS": str(REQUESTS),
+            }
+            results[variant].append(run_json([PY, "bench/inprocess.py"], env))
+            shutil.rmtree(logs, ignore_errors=True)
+    bare = statistics.median(r["us_per_request"] for r in results["bare"])
+    say("| variant | µs/request | ratio to bare | lines/request | bytes/request |")
+    say("| --- | --- | --- | --- | --- |")
+    for variant in VARIANTS:
+        runs = results[variant]
+        us = [r["us_per_request"] for r in runs]
+        ratios = [u / bare for u in us]
+        say(
+            f"| {variant} | {spread(us)} | {spread(ratios, '{:.2f}')}x | "
+            f"{runs[0]['lines_per_request']:.1f} | {runs[0]['bytes_per_request']:.0f} |"
+        )
+    say()
+
+
+def per_record() -> None:
+    say("## One record")
+    runs = [run_json([PY, "bench/records.py"], dict(os.environ)) for _ in range(3)]
+    say("| path | µs/record |")
+    say("| --- | --- |")
+    say(
+        f"| request thread: filters + enqueue (listener held back) | {spread([r['enqueue'] for r in runs], '{:.1f}')} |"
+    )
+    say(
+        f"| all-in: the same with the listener formatting and writing | {spread([r['queued'] for r in runs], '{:.1f}')} |"
+    )
+    say(
+        f"| synchronous RotatingFileHandler, same formatter and filters | {spread([r['sync'] for r in runs], '{:.1f}')} |"
+    )
+    say()
+
+
+def memory() -> None:
+    logs = tempfile.mkdtemp(prefix="bench-rss-")
+    env = {
+        **os.environ,
+        "BENCH_VARIANT": "ours",
+        "BENCH_LOG_DIR": logs,
+        "BENCH_REQUESTS": "1000",
+        "BENCH_WARMUP": "0",
+        "BENCH_RSS_CURVE": "99000",
+    }
+    result = run_json([PY, "bench/inprocess.py"], env)
+    shutil.rmtree(logs, ignore_errors=True)
+    say("## Memory (this layer, one process)")
+    say(
+        f"RSS after 1k requests: {result['rss_after_1k'] / 1024:.1f} MB; "
+        f"after 100k: {result['rss_after_more'] / 1024:.1f} MB."
+    )
+    say()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(kind: str, variant: str, logs: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BENCH_VARIANT": variant,
+        "BENCH_LOG_DIR": logs,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+    }
+    if kind.startswith("gunicorn"):
+        workers = kind.split("-")[1]
+        args = [
+            str(BIN / "gunicorn"),
+            "bench.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "-w",
+            workers,
+            "--log-level",
+            "warning",
+        ]
+    else:
+        args = [
+            str(BIN / "uvicorn"),
+            "bench.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/ping/", timeout=2):
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{kind} {variant} did not start")
+
+
+def wrk(port: int) -> dict[str, float]:
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            "-c16",
+            f"-d{WRK_SECONDS}s",
+            "--latency",
+            f"http://127.0.0.1:{port}/api/v1/ping/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=WRK_SECONDS + 60,
+    )
+    text = done.stdout
+
+    def ms(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", text)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+    }
+
+
+def servers() -> None:
+    say("## Real servers (wrk -t2 -c16 on 127.0.0.1, DRF endpoint)")
+    if shutil.which("wrk") is None:
+        say("wrk is not installed: skipped.")
+        return
+    rounds = int(os.environ.get("BENCH_SERVER_ROUNDS", "2"))
+    say(f"{rounds} interleaved rounds of {WRK_SECONDS}s each; median.")
+    say()
+    say(
+        "| server | bare req/s | ours req/s | req/s ratio | p50 ms bare / ours | p99 ms bare / ours |"
+    )
+    say("| --- | --- | --- | --- | --- | --- |")
+    for kind in ("gunicorn-1", "gunicorn-2", "uvicorn"):
+        found: dict[str, list[dict]] = {"bare": [], "ours": []}
+        for _ in range(rounds):
+            for variant in ("bare", "ours"):
+                logs = tempfile.mkdtemp(prefix="bench-srv-")
+                proc, port = serve(kind, variant, logs)
+                try:
+                    found[variant].append(wrk(port))
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(30)
+                    shutil.rmtree(logs, ignore_errors=True)
+        med = {
+            v: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+            for v, runs in found.items()
+        }
+        say(
+            f"| {kind} | {med['bare']['rps']:.0f} | {med['ours']['rps']:.0f} | "
+            f"{med['ours']['rps'] / med['bare']['rps']:.2f} | "
+            f"{med['bare']['p50']:.2f} / {med['ours']['p50']:.2f} | "
+            f"{med['bare']['p99']:.2f} / {med['ours']['p99']:.2f} |"
+        )
+    say()
+
+
+def logtrace() -> None:
+    result = run_json([PY, "bench/logtrace_bench.py"], dict(os.environ))
+    say("## logtrace")
+    say(
+        f"{result['megabytes']} MB of logs: one request's trace {result['trace']:.2f} s "
+        f"(whole command, Python start-up included), listing a user's last 20 requests "
+        f"{result['list_user']:.2f} s, peak RSS {result['max_rss_mb']} MB."
+    )
+    say()
+
+
+def main() -> None:
+    say(
+        f"# make bench ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]})"
+    )
+    say()
+    sections = os.environ.get("BENCH_ONLY", "inprocess,records,memory,servers,logtrace").split(",")
+    for name, section in (
+        ("inprocess", in_process),
+        ("records", per_record),
+        ("memory", memory),
+        ("servers", servers),
+        ("logtrace", logtrace),
+    ):
+        if name in sections:
+            section()
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.md").write_text("\n".join(OUT) + "\n")
+    print(f"\nwritten to {results / 'latest.md'}")
+
+
+if __name__ == "__main__":
+    main()
