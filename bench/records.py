@@ -58,7 +58,7 @@ def main() -> None:
             best = float("inf")
             for _ in range(5):
                 started = time.perf_counter()
-                for n in range(count // 5):
+                for _n in range(count // 5):
                     logger.info(
                         "API Request completed - Status: %s, Duration: %.3f seconds",
                         200,
