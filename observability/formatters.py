@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +21,27 @@ from observability.escaping import MESSAGE_LIMIT, TRACEBACK_LIMIT, VALUE_LIMIT, 
 from observability.records import extra_keys
 
 _NEEDS_QUOTES = frozenset(' "=|')
+# Anything that needs escaping or quoting in a token value; most values hold none of it.
+_TOKEN_NEEDS_WORK = re.compile(
+    '[\x00-\x20"=|\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]'
+)
+
+
+_MESSAGE_NEEDS_WORK = re.compile(
+    "[\x00-\x1f|\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def render_value(value: Any) -> str:
     """One token value: escaped, capped, and quoted when it holds a space, quote, = or |."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
+        if len(value) <= VALUE_LIMIT and value and _TOKEN_NEEDS_WORK.search(value) is None:
+            return value
+        text = value
+    elif kind is int or kind is float or kind is bool or value is None:
+        return str(value)
+    elif isinstance(value, str):
         text = value
     elif isinstance(value, dict | list | tuple):
         try:
@@ -62,9 +79,24 @@ class TextFormatter(logging.Formatter):
         kwargs.pop("style", None)
         super().__init__(fmt or self.default_format, datefmt, style="%", **kwargs)
 
+    _second = -1
+    _second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:  # strftime once a second, not once a record
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
+
     def format(self, record: logging.LogRecord) -> str:
         # " | " separates message, tokens and traceback: a "|" inside them is escaped.
-        record.message = escape(record.getMessage(), MESSAGE_LIMIT).replace("|", "\\x7c")
+        message = record.getMessage()
+        if len(message) > MESSAGE_LIMIT or _MESSAGE_NEEDS_WORK.search(message) is not None:
+            message = escape(message, MESSAGE_LIMIT).replace("|", "\\x7c")
+        record.message = message
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
         attrs = record.__dict__

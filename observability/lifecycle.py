@@ -113,15 +113,33 @@ def log_started(logger: logging.Logger, request: Any, state: RequestState) -> No
     if settings.LOG_USER_AGENT:
         agent = cap(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT)
         extra["user_agent"] = get_redactor().text(agent) if settings.REDACT else agent
-    logger.info(
-        "API Request started - User: %s (ID: %s), IP: %s, Method: %s, Path: %s",
-        fields.get("username", "anonymous"),
-        fields.get("user_id", EMPTY),
-        fields["ip"],
-        fields["method"],
-        path,
-        extra=extra,
+    username = str(fields.get("username", "anonymous"))
+    if settings.REDACT and username != "anonymous":
+        username = get_redactor().text(username)
+    message = (
+        f"API Request started - User: {username} (ID: {fields.get('user_id', EMPTY)}), "
+        f"IP: {fields['ip']}, Method: {fields['method']}, Path: {path}"
     )
+    _emit(logger, logging.INFO, message, extra)
+
+
+def _emit(
+    logger: logging.Logger, level: int, message: str, extra: dict[str, Any], exc_info: Any = None
+) -> None:
+    """Log a lifecycle line whose every part was redacted above, skipping work it does not need.
+
+    `logger.info()` would look up the caller's frame (findCaller) and the redaction filter
+    would scan the message again; a lifecycle line needs neither. A line with a traceback
+    still goes through the redaction filter, for the exception's text.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    record = logger.makeRecord(
+        logger.name, level, __file__, 0, message, None, exc_info, "request", extra
+    )
+    if exc_info is None:
+        record._obs_redacted = True
+    logger.handle(record)
 
 
 def response_size(response: Any) -> int | None:
@@ -157,30 +175,22 @@ def log_finished(
     extra = {"status": status, "duration": round(duration, 6), "response_size": size}
     if exc_info is not None or status >= 500:
         error = exc_info[0].__name__ if exc_info else "-"
-        logger.error(
-            "API Request failed - Status: %s, Duration: %.3f seconds, Error: %s",
-            status,
-            duration,
-            error,
-            exc_info=exc_info,
-            extra=extra,
+        message = (
+            f"API Request failed - Status: {status}, Duration: {duration:.3f} seconds, "
+            f"Error: {error}"
         )
+        _emit(logger, logging.ERROR, message, extra, exc_info)
     else:
         level = logging.INFO
         if status >= 400:
             level = logging.getLevelName(obs_settings.CLIENT_ERROR_LEVEL)
-        logger.log(
-            level,
-            "API Request completed - Status: %s, Duration: %.3f seconds",
-            status,
-            duration,
-            extra=extra,
-        )
+        message = f"API Request completed - Status: {status}, Duration: {duration:.3f} seconds"
+        _emit(logger, level, message, extra)
     threshold = obs_settings.SLOW_REQUEST_THRESHOLD
     if duration >= threshold:
-        logger.warning(
-            "Slow API request detected - Duration: %.3f seconds (threshold %s seconds)",
-            duration,
-            threshold,
-            extra={"duration": round(duration, 6), "threshold": threshold, "status": status},
+        message = (
+            f"Slow API request detected - Duration: {duration:.3f} seconds "
+            f"(threshold {threshold} seconds)"
         )
+        extra = {"duration": round(duration, 6), "threshold": threshold, "status": status}
+        _emit(logger, logging.WARNING, message, extra)
