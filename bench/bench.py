@@ -240,11 +240,19 @@ def servers() -> None:
 def logtrace() -> None:
     result = run_json([PY, "bench/logtrace_bench.py"], dict(os.environ))
     say("## logtrace")
+    say(f"{result['megabytes']} MB of generated logs (5 files and rotated backups), best of 3:")
+    say()
+    say("| | whole command (Python and Django start-up included) | the search itself |")
+    say("| --- | --- | --- |")
     say(
-        f"{result['megabytes']} MB of logs: one request's trace {result['trace']:.2f} s "
-        f"(whole command, Python start-up included), listing a user's last 20 requests "
-        f"{result['list_user']:.2f} s, peak RSS {result['max_rss_mb']} MB."
+        f"| `logtrace <request-id>` | {result['trace']:.2f} s | {result['trace_in_process']:.2f} s |"
     )
+    say(
+        f"| `logtrace --user 5 --limit 20` | {result['list_user']:.2f} s "
+        f"| {result['list_in_process']:.2f} s |"
+    )
+    say()
+    say(f"Peak RSS of the command: {result['max_rss_mb']} MB (it streams the files).")
     say()
 
 

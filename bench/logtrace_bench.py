@@ -88,6 +88,16 @@ def main() -> None:
             )
             best = min(best, time.perf_counter() - started)
         timings[label] = round(best, 3)
+    sys.path.insert(0, str(ROOT))
+    from observability.logtrace import Filters, list_requests, trace
+
+    started = time.perf_counter()
+    _summary, records = trace(directory, rid, Filters())
+    timings["trace_in_process"] = round(time.perf_counter() - started, 3)
+    assert len(records) == 2, records
+    started = time.perf_counter()
+    list_requests(directory, Filters(user="5"), 20)
+    timings["list_in_process"] = round(time.perf_counter() - started, 3)
     timings["max_rss_mb"] = round(
         max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1
     )

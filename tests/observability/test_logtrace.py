@@ -160,3 +160,37 @@ def test_foreign_lines_are_skipped(filled, capsys):
     code, _out, _ = run(capsys, ids["pay"], "--dir", str(logs.path))
     assert code == 0
     assert run(capsys, "--dir", str(logs.path))[0] == 0
+
+
+def test_follow_prints_new_records_of_the_request(tmp_path):
+    """--follow keeps reading the live file and prints matching records as they arrive."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "billing_api_requests.log").write_text("")
+    env = {**os.environ, "LOG_BASE_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "logtrace", "--follow", "--ip", "10.0.0.9", "--dir",
+         str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(2)  # let it reach the follow loop
+        line = (
+            "2026-11-26 10:00:00,000 INFO [billing.api] API Request started - x | request_id=f-1 "
+            "user_id=- username=- ip={ip} method=GET path=/x/\n"
+        )
+        with open(tmp_path / "billing_api_requests.log", "a", encoding="utf-8") as handle:
+            handle.write(line.format(ip="10.0.0.1"))
+            handle.write(line.format(ip="10.0.0.9"))
+        deadline = time.monotonic() + 20
+        out = ""
+        while time.monotonic() < deadline and "10.0.0.9" not in out:
+            out += proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert "[requests] " in out and "ip=10.0.0.9" in out
+    assert "ip=10.0.0.1" not in out

@@ -107,8 +107,8 @@ class Command(BaseCommand):
                     "billing",
                     level,
                     "structured_logger",
-                    lambda m: StructuredLogger("billing").logger.log(
-                        level, "Structured test", extra={"marker": m}
+                    lambda m: getattr(StructuredLogger("billing"), options["level"].lower())(
+                        "Structured test", {"marker": m}
                     ),
                 ),
             )
