@@ -37,11 +37,14 @@ def env_list(name: str, default: str) -> list[str]:
 # --- Core -------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+_KEY_FILE = BASE_DIR / ".secret_key"  # written by `make run` (mode 600, git-ignored)
+if not SECRET_KEY and _KEY_FILE.is_file():
+    SECRET_KEY = _KEY_FILE.read_text(encoding="utf-8").strip()
 if not SECRET_KEY:
     if not DEBUG:
         msg = (
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
-            "(make run generates one in .secret_key), or set DEBUG=1 for a development default."
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable, run `make run` "
+            "once (it generates .secret_key), or set DEBUG=1 for a development default."
         )
         raise ImproperlyConfigured(msg)
     SECRET_KEY = "django-insecure-development-only-key"
