@@ -18,9 +18,8 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from observability.conf import obs_settings
-from observability.context import lifecycle_owner, reset_context, set_context
-from observability.lifecycle import begin, log_finished, log_started, response_size
+from observability.context import lifecycle_owner
+from observability.lifecycle import enter, leave, log_finished, response_size
 
 logger = logging.getLogger("billing.views")
 
@@ -56,11 +55,8 @@ def log_api_request(view: Any) -> Any:
             if request is None or lifecycle_owner.get() is not None:
                 _log_detail(view, request, kwargs)
                 return await view(*args, **kwargs)
-            state = begin(request)
-            token, owner = set_context(state.fields), lifecycle_owner.set("decorator")
-            api = logging.getLogger(obs_settings.REQUEST_LOGGER)
+            state, api, tokens = enter(request, "decorator")
             try:
-                log_started(api, request, state)
                 _log_detail(view, request, kwargs)
                 try:
                     response = await view(*args, **kwargs)
@@ -70,8 +66,7 @@ def log_api_request(view: Any) -> Any:
                 log_finished(api, request, state, response.status_code, response_size(response))
                 return response
             finally:
-                lifecycle_owner.reset(owner)
-                reset_context(token)
+                leave(tokens)
 
         wrapper = functools.wraps(view)(async_wrapper)
         return markcoroutinefunction(wrapper)
@@ -82,11 +77,8 @@ def log_api_request(view: Any) -> Any:
         if request is None or lifecycle_owner.get() is not None:
             _log_detail(view, request, kwargs)
             return view(*args, **kwargs)
-        state = begin(request)
-        token, owner = set_context(state.fields), lifecycle_owner.set("decorator")
-        api = logging.getLogger(obs_settings.REQUEST_LOGGER)
+        state, api, tokens = enter(request, "decorator")
         try:
-            log_started(api, request, state)
             _log_detail(view, request, kwargs)
             try:
                 response = view(*args, **kwargs)
@@ -96,7 +88,6 @@ def log_api_request(view: Any) -> Any:
             log_finished(api, request, state, response.status_code, response_size(response))
             return response
         finally:
-            lifecycle_owner.reset(owner)
-            reset_context(token)
+            leave(tokens)
 
     return sync_wrapper

@@ -12,12 +12,22 @@ import contextlib
 import logging
 import re
 import time
+from contextvars import Token
 from dataclasses import dataclass, field
 from typing import Any
 
 from observability.client_ip import get_client_ip
 from observability.conf import obs_settings, on_reload
-from observability.context import CONTEXT_ATTR, EMPTY, bind_user, current, new_request_id
+from observability.context import (
+    CONTEXT_ATTR,
+    EMPTY,
+    bind_user,
+    current,
+    lifecycle_owner,
+    new_request_id,
+    reset_context,
+    set_context,
+)
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, cap
 from observability.events import known_user, log_security_event
 from observability.filters import get_redactor
@@ -86,6 +96,35 @@ def begin(request: Any) -> RequestState:
         fields["username"] = user.get_username()
     logged = not django_request.path.startswith(settings.EXCLUDE_PATHS)
     return RequestState(fields, time.perf_counter(), logged, rejected)
+
+
+def enter(request: Any, owner: str) -> tuple[RequestState, logging.Logger, tuple[Token, Token]]:
+    """Start a request: its context, who owns its lifecycle, its started line.
+
+    The caller resets the returned tokens with leave() in `finally` of the same call.
+    """
+    state = begin(request)
+    tokens = (set_context(state.fields), lifecycle_owner.set(owner))
+    logger = request_logger()
+    log_started(logger, request, state)
+    return state, logger, tokens
+
+
+def leave(tokens: tuple[Token, Token]) -> None:
+    lifecycle_owner.reset(tokens[1])
+    reset_context(tokens[0])
+
+
+_loggers: dict[str, logging.Logger] = {}
+
+
+def request_logger() -> logging.Logger:
+    """The REQUEST_LOGGER (cached: logging.getLogger takes logging's module lock)."""
+    name = obs_settings.REQUEST_LOGGER
+    logger = _loggers.get(name)
+    if logger is None:
+        logger = _loggers[name] = logging.getLogger(name)
+    return logger
 
 
 def log_started(logger: logging.Logger, request: Any, state: RequestState) -> None:

@@ -10,19 +10,14 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from observability.conf import obs_settings
-from observability.context import current, lifecycle_owner, reset_context, set_context
-from observability.lifecycle import (
-    RequestState,
-    begin,
-    log_finished,
-    log_started,
-    response_size,
-)
+from observability.context import current, reset_context, set_context
+from observability.lifecycle import RequestState, enter, leave, log_finished, response_size
 
 _EXC_ATTR = "_observability_exc_info"
 
@@ -42,12 +37,8 @@ class RequestLoggingMiddleware:
             return self.__acall__(request)
         if not obs_settings.ENABLED:
             return self.get_response(request)
-        state = begin(request)
-        token = set_context(state.fields)
-        owner = lifecycle_owner.set("middleware")
+        state, logger, tokens = enter(request, "middleware")
         try:
-            logger = logging.getLogger(obs_settings.REQUEST_LOGGER)
-            log_started(logger, request, state)
             try:
                 response = self.get_response(request)
             except BaseException:
@@ -55,18 +46,13 @@ class RequestLoggingMiddleware:
                 raise
             return self._finish(logger, request, state, response)
         finally:
-            lifecycle_owner.reset(owner)
-            reset_context(token)
+            leave(tokens)
 
     async def __acall__(self, request: Any) -> Any:
         if not obs_settings.ENABLED:
             return await self.get_response(request)
-        state = begin(request)
-        token = set_context(state.fields)
-        owner = lifecycle_owner.set("middleware")
+        state, logger, tokens = enter(request, "middleware")
         try:
-            logger = logging.getLogger(obs_settings.REQUEST_LOGGER)
-            log_started(logger, request, state)
             try:
                 response = await self.get_response(request)
             except BaseException:
@@ -74,8 +60,7 @@ class RequestLoggingMiddleware:
                 raise
             return self._finish(logger, request, state, response)
         finally:
-            lifecycle_owner.reset(owner)
-            reset_context(token)
+            leave(tokens)
 
     def process_exception(self, request: Any, exception: BaseException) -> None:
         """Keep the view's exception for the failed line; Django then makes its 500."""
@@ -103,27 +88,22 @@ class RequestLoggingMiddleware:
         content = response.streaming_content
 
         def finish(size: int, exc_info: Any) -> None:
-            token = set_context(snapshot)
-            try:
+            with bound(snapshot):
                 log_finished(logger, request, state, 500 if exc_info else status, size, exc_info)
-            finally:
-                reset_context(token)
 
         if getattr(response, "is_async", False):
 
             async def astream() -> AsyncIterator[bytes]:
                 size, iterator = 0, content.__aiter__()
                 while True:
-                    token = set_context(snapshot)
-                    try:
-                        chunk = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except BaseException:
-                        reset_context(token)
-                        finish(size, sys.exc_info())
-                        raise
-                    reset_context(token)
+                    with bound(snapshot):
+                        try:
+                            chunk = await iterator.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        except BaseException:
+                            finish(size, sys.exc_info())
+                            raise
                     size += len(chunk)
                     yield chunk
                 finish(size, None)
@@ -134,18 +114,26 @@ class RequestLoggingMiddleware:
             def stream() -> Iterator[bytes]:
                 size, iterator = 0, iter(content)
                 while True:
-                    token = set_context(snapshot)
-                    try:
-                        chunk = next(iterator)
-                    except StopIteration:
-                        break
-                    except BaseException:
-                        reset_context(token)
-                        finish(size, sys.exc_info())
-                        raise
-                    reset_context(token)
+                    with bound(snapshot):
+                        try:
+                            chunk = next(iterator)
+                        except StopIteration:
+                            break
+                        except BaseException:
+                            finish(size, sys.exc_info())
+                            raise
                     size += len(chunk)
                     yield chunk
                 finish(size, None)
 
             response.streaming_content = stream()
+
+
+@contextmanager
+def bound(snapshot: dict[str, Any]) -> Iterator[None]:
+    """Run a block with the request's context bound (streaming runs after the middleware)."""
+    token = set_context(snapshot)
+    try:
+        yield
+    finally:
+        reset_context(token)
