@@ -139,6 +139,11 @@ def test_uvicorn_concurrent_clients_no_cross_talk(tmp_path, env):
         == []
     )
     payment_of = dict(results)
+    for line in read_all(log_dir, "billing_api_requests.log"):
+        record = parse_line(line)
+        if record.request_id.startswith("uv-") and "completed" in record.message:
+            # the JWT user, bound inside the sync view's thread, reaches the async middleware
+            assert record.fields["username"] == "alice", line
     events = [parse_line(line) for line in read_all(log_dir, "billing_api.log")]
     checked = 0
     for record in events:

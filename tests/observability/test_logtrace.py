@@ -172,9 +172,20 @@ def test_follow_prints_new_records_of_the_request(tmp_path):
     (tmp_path / "billing_api_requests.log").write_text("")
     env = {**os.environ, "LOG_BASE_DIR": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "logtrace", "--follow", "--ip", "10.0.0.9", "--dir",
-         str(tmp_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "logtrace",
+            "--follow",
+            "--ip",
+            "10.0.0.9",
+            "--dir",
+            str(tmp_path),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         time.sleep(2)  # let it reach the follow loop

@@ -309,3 +309,32 @@ class TestFaults:
         logs.file("requests").unlink()
         response = Client().get("/t/plain/")
         assert len(logs.for_request(response["X-Request-ID"])) == 2
+
+
+def test_boots_when_log_dir_parent_is_a_regular_file(tmp_path):
+    """A LOG_BASE_DIR that cannot exist costs log lines, never the boot."""
+    import os
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = {**os.environ, "LOG_BASE_DIR": str(blocker / "logs"), "LOG_CONSOLE": "0"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "test_logging"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1  # the command reports the files it could not write...
+    assert "MISSING FILE" in result.stdout
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stderr  # ...but Django boots
