@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -54,7 +55,9 @@ class Server:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.log = open(Path(env["LOG_BASE_DIR"]).parent / f"server-{port}.out", "w+b")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=self.log, start_new_session=True
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -113,6 +116,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        with contextlib.suppress(ProcessLookupError):  # workers left behind, if any
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
         return self.proc.returncode
 
