@@ -227,3 +227,20 @@ class TestSlowRequests:
         lines = [line for line in logs.lines("requests") if "Slow API request" in line]
         assert len(lines) == 1
         assert "Duration: 1.877 seconds" in lines[0]
+
+
+def test_logging_never_evaluates_a_lazy_user(logs, rf):
+    """A session-backed lazy user (AuthenticationMiddleware) is never resolved by the layer."""
+    from django.http import HttpResponse
+    from django.utils.functional import SimpleLazyObject
+
+    from observability.middleware import RequestLoggingMiddleware
+
+    def resolve():
+        raise AssertionError("the logging layer looked the user up")
+
+    request = rf.get("/t/plain/")
+    request.user = SimpleLazyObject(resolve)
+    response = RequestLoggingMiddleware(lambda r: HttpResponse("ok"))(request)
+    _, completed = assert_one_pair(logs.for_request(response["X-Request-ID"]))
+    assert "user_id=- username=-" in completed
