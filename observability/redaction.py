@@ -95,7 +95,7 @@ class Redactor:
         return self._key.search(_normalise(key)) is not None
 
     def _pair_repl(self, match: re.Match[str]) -> str:
-        if not self.is_sensitive_key(match.group(1)):
+        if match.group(3).startswith(REDACTED[:-1]) or not self.is_sensitive_key(match.group(1)):
             return match.group()
         return match.group(1) + match.group(2) + REDACTED
 
