@@ -11,6 +11,7 @@ from typing import Any
 
 from django.utils.functional import empty
 
+from observability.client_ip import get_client_ip
 from observability.conf import obs_settings
 from observability.context import EMPTY, current
 from observability.filters import get_redactor
@@ -38,8 +39,6 @@ def request_fields(request: Any) -> dict[str, Any]:
     """Context fields from a request, for use outside the middleware; never authenticates."""
     if request is None or current()["request_id"] != EMPTY:
         return {}
-    from observability.client_ip import get_client_ip
-
     django_request = getattr(request, "_request", request)
     meta = getattr(django_request, "META", {})
     fields: dict[str, Any] = {

@@ -55,7 +55,6 @@ class LogWriter:
         self._start_lock = threading.Lock()
         self.dropped = 0
         self._last_drop_report = 0.0
-        self.pid = os.getpid()
 
     # --- producer side (the request thread) ---
     def submit(self, handler: QueuedHandler, record: logging.LogRecord) -> None:

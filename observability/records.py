@@ -13,9 +13,9 @@ STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict_
     "asctime",
     "taskName",
 }
-#: Our own bookkeeping attributes, never rendered.
-PRIVATE_ATTRS = frozenset({"_obs_redacted", "request", "server_time"})
-NOT_EXTRA = STANDARD_ATTRS | PRIVATE_ATTRS | frozenset(CONTEXT_FIELDS)
+#: Never rendered as fields: our bookkeeping, and Django's request objects on its records.
+HIDDEN_ATTRS = frozenset({"_obs_redacted", "request", "server_time"})
+NOT_EXTRA = STANDARD_ATTRS | HIDDEN_ATTRS | frozenset(CONTEXT_FIELDS)
 
 
 def extra_keys(record: logging.LogRecord) -> list[str]:
