@@ -72,7 +72,16 @@ def reset_context(token: contextvars.Token) -> None:
 
 
 def bind(**fields: Any) -> None:
-    """Add fields (e.g. payment_id=42) to the context for the rest of the current request."""
+    """Add fields (e.g. payment_id=42) to the context for the rest of the current request.
+
+    Values go through the redaction policy here, once: every later record copies them.
+    """
+    from observability.conf import obs_settings
+    from observability.filters import get_redactor
+
+    if obs_settings.REDACT:
+        redactor = get_redactor()
+        fields = {key: redactor.field(key, value) for key, value in fields.items()}
     _context.set({**_context.get(), **fields})
 
 

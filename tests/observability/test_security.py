@@ -338,3 +338,24 @@ def test_boots_when_log_dir_parent_is_a_regular_file(tmp_path):
         timeout=60,
     )
     assert check.returncode == 0, check.stderr  # ...but Django boots
+
+
+def test_bound_fields_are_redacted_in_every_record(logs):
+    """bind() values reach every record, lifecycle lines included: they are masked at bind."""
+    from django.http import HttpResponse
+
+    from observability import bind
+    from observability.middleware import RequestLoggingMiddleware
+
+    def view(request):
+        bind(password="hunter2-bound", note=f"card {CARD}", payment_id=7)
+        logging.getLogger("billing").info("after bind")
+        return HttpResponse("ok")
+
+    from django.test import RequestFactory
+
+    RequestLoggingMiddleware(view)(RequestFactory().get("/x/"))
+    everything = logs.everything()
+    assert "hunter2-bound" not in everything
+    assert_no_card(everything)
+    assert "payment_id=7" in logs.text("requests")
