@@ -102,7 +102,7 @@ class Command(BaseCommand):
             self._follow(directory, rid, filters, options["json"])
         if not found:
             what = f"request {rid}" if rid else "the filters"
-            sys.stderr.write(f"logtrace: nothing in {directory} matches {what}\n")
+            self.stderr.write(f"logtrace: nothing in {directory} matches {what}")
             sys.exit(1)
 
     def _trace(self, directory: Path, rid: str, filters: Filters, as_json: bool) -> bool:
