@@ -73,6 +73,9 @@ class LogWriter:
 
     def _drop(self, count: int) -> None:
         self.dropped += count
+        thread = self._thread
+        if thread is not None and not thread.is_alive():
+            self._thread = None  # the listener died: the next record starts a new one
         now = time.monotonic()
         if now - self._last_drop_report >= REPORT_INTERVAL:
             self._last_drop_report = now

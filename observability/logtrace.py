@@ -6,6 +6,7 @@ large the logs are. Lines that are not ours are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import re
@@ -132,9 +133,9 @@ def log_files(directory: Path, names: list[str] | None = None) -> list[tuple[str
 CHUNK = 8 * 1024 * 1024
 
 
-def lines_containing(path: Path, needle: str) -> Iterator[str]:
-    """The lines of `path` that contain `needle`, found by searching big chunks in C."""
-    target = needle.encode()
+def lines_containing(path: Path, needle: str | re.Pattern[bytes]) -> Iterator[str]:
+    """The lines of `path` that contain `needle` (text or a bytes pattern), searched in C."""
+    target = re.compile(re.escape(needle.encode())) if isinstance(needle, str) else needle
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
@@ -156,14 +157,45 @@ def lines_containing(path: Path, needle: str) -> Iterator[str]:
         return
 
 
-def _matches(data: bytes, target: bytes) -> Iterator[str]:
-    position = data.find(target)
-    while position != -1:
+def _matches(data: bytes, target: re.Pattern[bytes]) -> Iterator[str]:
+    found = target.search(data)
+    while found is not None:
+        position = found.start()
         start = data.rfind(b"\n", 0, position) + 1
         end = data.find(b"\n", position)
         end = len(data) if end == -1 else end
         yield data[start:end].decode("utf-8", errors="replace")
-        position = data.find(target, end)
+        found = target.search(data, end)
+
+
+def _is_json_file(path: Path) -> bool:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            return handle.read(1) == b"{"
+    except (OSError, EOFError):
+        return False
+
+
+def prefilter(filters: Filters) -> re.Pattern[bytes] | None:
+    """A pattern every text line of a matching request's terminal line must contain.
+
+    Listing with --user, --ip or --path then parses only the lines that can matter
+    (terminal and slow lines carry the whole context) instead of every line.
+    """
+    from observability.formatters import render_value
+
+    def token(key: str, value: str) -> bytes:
+        return re.escape(f"{key}={render_value(value)} ".encode())
+
+    if filters.user is not None:
+        user = filters.user
+        return re.compile(token("user_id", user) + b"|" + token("username", user))
+    if filters.ip is not None:
+        return re.compile(token("ip", filters.ip))
+    if filters.path is not None:
+        return re.compile(b'path="?' + re.escape(filters.path.encode()))
+    return None
 
 
 def read_lines(path: Path) -> Iterator[str]:
@@ -209,6 +241,7 @@ class Summary:
     max_level: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     ended: bool = False
+    saw_start: bool = False
 
     def add(self, record: Record) -> None:
         fields = record.fields
@@ -223,9 +256,16 @@ class Summary:
             self.user_id = str(fields["user_id"])
             self.username = str(fields.get("username", "-"))
         message = record.message
-        if message.startswith(("API Request completed", "API Request failed")):
+        if message.startswith("API Request started"):
+            self.saw_start = True
+        elif message.startswith(("API Request completed", "API Request failed")):
             self.status = str(fields.get("status", self.status))
             self.duration = str(fields.get("duration", self.duration))
+            if not self.saw_start:  # listing with a prefilter reads no started line
+                with contextlib.suppress(TypeError, ValueError, OverflowError):
+                    self.first = min(
+                        self.first, record.time - timedelta(seconds=float(self.duration))
+                    )
             self.failed = self.failed or message.startswith("API Request failed")
             self.ended = True
             if self.user_id == "-" and fields.get("user_id", "-") not in ("-", None):
@@ -322,8 +362,13 @@ def list_requests(directory: Path, filters: Filters, limit: int) -> list[Summary
     open_requests: OrderedDict[str, Summary] = OrderedDict()
     ended: OrderedDict[str, Summary] = OrderedDict()
     done: deque[Summary] = deque(maxlen=limit)
+    pattern = prefilter(filters)
     for tag, path in log_files(directory, ["billing_api_requests.log"]):
-        for line in read_lines(path):
+        if pattern is None or _is_json_file(path):
+            lines = read_lines(path)
+        else:
+            lines = lines_containing(path, pattern)
+        for line in lines:
             record = parse_line(line, tag)
             if record is None or record.request_id == "-":
                 continue
