@@ -20,10 +20,7 @@ NOT_EXTRA = STANDARD_ATTRS | HIDDEN_ATTRS | frozenset(CONTEXT_FIELDS)
 
 def extra_keys(record: logging.LogRecord) -> list[str]:
     """The record's extra fields (event fields, bound context), in the order they were set."""
-    keys = record.__dict__.keys() - NOT_EXTRA
-    if not keys:
-        return []
-    return [key for key in record.__dict__ if key in keys]
+    return [key for key in record.__dict__ if key not in NOT_EXTRA]
 
 
 def safe_extra(fields: dict[str, Any] | None) -> dict[str, Any]:
