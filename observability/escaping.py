@@ -17,9 +17,9 @@ VALUE_LIMIT = 4096
 MESSAGE_LIMIT = 16384
 TRACEBACK_LIMIT = 65536
 
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
-)
+#: The characters that break a line or hide text: C0, DEL, C1, U+2028/9, bidi controls, BOM.
+UNSAFE_CHARS = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
+_UNSAFE = re.compile(f"[{UNSAFE_CHARS}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -46,7 +46,3 @@ def escape(text: str, limit: int | None = None) -> str:
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape_char, text)
-
-
-def is_safe(text: str) -> bool:
-    return _UNSAFE.search(text) is None

@@ -17,19 +17,20 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from observability.context import CONTEXT_FIELDS, EMPTY
-from observability.escaping import MESSAGE_LIMIT, TRACEBACK_LIMIT, VALUE_LIMIT, escape
+from observability.escaping import (
+    MESSAGE_LIMIT,
+    TRACEBACK_LIMIT,
+    UNSAFE_CHARS,
+    VALUE_LIMIT,
+    escape,
+)
 from observability.records import extra_keys
 
 _NEEDS_QUOTES = frozenset(' "=|')
 # Anything that needs escaping or quoting in a token value; most values hold none of it.
-_TOKEN_NEEDS_WORK = re.compile(
-    '[\x00-\x20"=|\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]'
-)
-
-
-_MESSAGE_NEEDS_WORK = re.compile(
-    "[\x00-\x1f|\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
-)
+_TOKEN_NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS} "=|]')
+# A message needs escaping for the same characters, and "|" (it separates the parts).
+_MESSAGE_NEEDS_WORK = re.compile(f"[{UNSAFE_CHARS}|]")
 
 
 def render_value(value: Any) -> str:

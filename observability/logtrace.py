@@ -10,7 +10,6 @@ import contextlib
 import gzip
 import json
 import re
-import shlex
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -444,7 +443,3 @@ def follow_files(directory: Path) -> Iterator[Record]:
 
 def unescape_traceback(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\x7c", "|")
-
-
-def shell_quote(value: str) -> str:
-    return shlex.quote(value)
