@@ -10,19 +10,29 @@ address inside those networks; the first one outside is the client.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 UNKNOWN = "-"
+HOP_LIMIT = 64  # characters of one X-Forwarded-For hop worth parsing
+# An IPv6 zone ID (fe80::1%eth0): ipaddress accepts any text there, a log must not.
+_ZONE = re.compile(r"[A-Za-z0-9_.\-]{1,16}")
 
 
 @lru_cache(maxsize=4096)
 def _parse_ip(value: str) -> str | None:
+    """The address in `value` (an IP, `v4:port` or `[v6]:port`), normalised; None if none."""
     value = value.strip()
+    if len(value) > HOP_LIMIT:
+        return None
     if value.startswith("[") and "]" in value:  # [v6]:port
         value = value[1 : value.index("]")]
     elif value.count(":") == 1:  # v4:port
         value = value.split(":", 1)[0]
+    _, percent, zone = value.partition("%")
+    if percent and _ZONE.fullmatch(zone) is None:
+        return None
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
@@ -37,6 +47,16 @@ def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
 def _trusted(ip: str, networks: Sequence[ipaddress._BaseNetwork]) -> bool:
     address = ipaddress.ip_address(ip)
     return any(address in network for network in networks)
+
+
+def from_trusted_proxy(meta: Mapping[str, str], trusted_proxies: int | Sequence[str]) -> bool:
+    """Whether the peer (REMOTE_ADDR) is one of the trusted proxies."""
+    if not trusted_proxies:
+        return False
+    if isinstance(trusted_proxies, int):
+        return True  # N proxies in front: every peer is the nearest of them
+    remote = _parse_ip(meta.get("REMOTE_ADDR", "") or "")
+    return remote is not None and _trusted(remote, _networks(tuple(trusted_proxies)))
 
 
 def get_client_ip(meta: Mapping[str, str], trusted_proxies: int | Sequence[str] = 0) -> str:

@@ -92,7 +92,10 @@ def _valid_proxies(value: Any) -> bool:
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ENABLED": (lambda v: isinstance(v, bool), "must be True or False"),
     "REQUEST_ID_HEADER": (_is_header, "must be an HTTP header name such as 'X-Request-ID'"),
-    "TRUST_INCOMING_REQUEST_ID": (lambda v: isinstance(v, bool), "must be True or False"),
+    "TRUST_INCOMING_REQUEST_ID": (
+        lambda v: isinstance(v, bool) or v == "proxies",
+        "must be True, False or 'proxies' (only from TRUSTED_PROXIES)",
+    ),
     "RESPONSE_HEADER": (
         lambda v: v is None or _is_header(v),
         "must be an HTTP header name, or None for no response header",
@@ -138,6 +141,13 @@ def validate(user_settings: Any) -> list[str]:
         check, constraint = RULES[key]
         if not check(value):
             problems.append(f"OBSERVABILITY[{key!r}] {constraint}, got {value!r}")
+    if user_settings.get("TRUST_INCOMING_REQUEST_ID") == "proxies" and not user_settings.get(
+        "TRUSTED_PROXIES"
+    ):
+        problems.append(
+            "OBSERVABILITY['TRUST_INCOMING_REQUEST_ID'] is 'proxies' but "
+            "OBSERVABILITY['TRUSTED_PROXIES'] names no proxy: no incoming ID would ever be kept"
+        )
     return problems
 
 

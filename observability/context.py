@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
-import random
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
+
+from observability.ids import new_ids
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 #: The fields every record carries; "-" when unknown (outside a request, anonymous).
-CONTEXT_FIELDS = ("request_id", "user_id", "username", "ip", "method", "path")
+CONTEXT_FIELDS = (
+    "request_id",
+    "user_id",
+    "username",
+    "ip",
+    "method",
+    "path",
+    "trace_id",
+    "span_id",
+)
 EMPTY = "-"
 #: The request attribute where the middleware leaves the request's final context.
 CONTEXT_ATTR = "_observability_context"
@@ -53,15 +61,6 @@ def get_request_id() -> str:
     return _context.get()["request_id"]
 
 
-_random = random.Random()  # seeded from os.urandom; re-seeded in every forked child
-os.register_at_fork(after_in_child=_random.seed)
-
-
-def new_request_id() -> str:
-    """A dashed UUID4 from a per-process generator (os.urandom per request costs ~30 µs here)."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
-
-
 def set_context(fields: Mapping[str, Any]) -> contextvars.Token:
     """Replace the context with CONTEXT_FIELDS defaults plus `fields`; reset with the token."""
     return _context.set({**_EMPTY_CONTEXT, **fields})
@@ -76,22 +75,20 @@ def bind(**fields: Any) -> None:
 
     Values go through the redaction policy here, once: every later record copies them.
     """
-    from observability.conf import obs_settings
     from observability.filters import get_redactor
 
-    if obs_settings.REDACT:
-        redactor = get_redactor()
-        fields = {key: redactor.field(key, value) for key, value in fields.items()}
+    redactor = get_redactor()
+    fields = {key: redactor.field(key, value) for key, value in fields.items()}
     _context.set({**_context.get(), **fields})
 
 
 def bind_user(user: Any) -> None:
     """Bind an authenticated user's id and name; reads attributes only, never queries."""
-    user_id = getattr(user, "pk", None)
-    if user_id is None:
+    from observability.request import user_fields
+
+    if getattr(user, "pk", None) is None:
         return
-    username = user.get_username() if hasattr(user, "get_username") else str(user_id)
-    bind(user_id=user_id, username=username)
+    _context.set({**_context.get(), **user_fields(user)})
 
 
 @contextmanager
@@ -101,7 +98,9 @@ def request_context(request_id: str | None = None, **fields: Any) -> Iterator[di
     >>> with request_context(job="nightly-invoices"):
     ...     logger.info("started")   # carries request_id=<new uuid> job=nightly-invoices
     """
-    token = set_context({"request_id": request_id or new_request_id(), **fields})
+    new_id, trace_id, span_id = new_ids()
+    ids = {"request_id": request_id or new_id, "trace_id": trace_id, "span_id": span_id}
+    token = set_context({**ids, **fields})
     try:
         yield get_context()
     finally:

@@ -19,7 +19,8 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from observability.context import lifecycle_owner
-from observability.lifecycle import enter, leave, log_finished, response_size
+from observability.lifecycle import enter, leave, log_finished
+from observability.request import response_size
 
 logger = logging.getLogger("billing.views")
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.utils.functional import empty
-
-from observability.client_ip import get_client_ip
 from observability.conf import obs_settings
 from observability.context import EMPTY, current
 from observability.filters import get_redactor
 from observability.records import safe_extra
+from observability.request import request_fields
 
 billing_logger = logging.getLogger("billing")
 api_logger = logging.getLogger("billing.api")
@@ -35,42 +33,16 @@ SEVERITY_LEVELS = {
 }
 
 
-def request_fields(request: Any) -> dict[str, Any]:
-    """Context fields from a request, for use outside the middleware; never authenticates."""
+def _request_fields(request: Any) -> dict[str, Any]:
+    """Context fields from a request, when the helper runs outside the middleware's request."""
     if request is None or current()["request_id"] != EMPTY:
         return {}
-    django_request = getattr(request, "_request", request)
-    meta = getattr(django_request, "META", {})
-    fields: dict[str, Any] = {
-        "ip": get_client_ip(meta, obs_settings.TRUSTED_PROXIES),
-        "method": getattr(django_request, "method", EMPTY) or EMPTY,
-        "path": get_redactor().text(getattr(django_request, "path", EMPTY)),
-    }
-    user = known_user(request)
-    if user is not None:
-        fields["user_id"] = user.pk
-        fields["username"] = user.get_username()
-    return fields
-
-
-def known_user(request: Any) -> Any:
-    """The request's authenticated user if already resolved; None rather than authenticating."""
-    user = getattr(request, "_user", None)  # DRF's Request after authentication
-    if user is None:
-        user = getattr(request, "__dict__", {}).get("user")
-        if user is not None and "_wrapped" in vars(user):  # a lazy user nobody evaluated yet
-            wrapped = vars(user)["_wrapped"]
-            user = None if wrapped is empty else wrapped
-    if user is not None and getattr(user, "is_authenticated", False):
-        return user
-    return None
+    return request_fields(request)
 
 
 def _details(details: dict[str, Any] | None) -> dict[str, Any]:
     if not details:
         return {}
-    if not obs_settings.REDACT:
-        return dict(details)
     return get_redactor().value(dict(details))
 
 
@@ -83,8 +55,8 @@ def log_billing_event(
     """`Billing Event: payment_created - User: 123, Details: {...}` on billing.events."""
     details = _details(details)
     if user_id is None:
-        user_id = request_fields(request).get("user_id", current()["user_id"])
-    extra = {**request_fields(request), **safe_extra(details), "event_type": event_type}
+        user_id = _request_fields(request).get("user_id", current()["user_id"])
+    extra = {**_request_fields(request), **safe_extra(details), "event_type": event_type}
     extra["user_id"] = user_id
     events_logger.info(
         "Billing Event: %s - User: %s, Details: %s", event_type, user_id, details, extra=extra
@@ -102,7 +74,7 @@ def log_security_event(
     severity = str(severity).lower()
     level = SEVERITY_LEVELS.get(severity, logging.WARNING)
     extra = {
-        **request_fields(request),
+        **_request_fields(request),
         **safe_extra(details),
         "event_type": event_type,
         "severity": severity,
@@ -127,7 +99,7 @@ def log_performance_metric(
     """`Performance Metric: report_generation - Value: 0.095 seconds` on billing.performance."""
     details = _details(details)
     extra = {
-        **request_fields(request),
+        **_request_fields(request),
         **safe_extra(details),
         "metric_name": metric_name,
         "value": value,

@@ -9,7 +9,7 @@ from observability.conf import obs_settings, on_reload
 from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import TRACEBACK_LIMIT
 from observability.records import extra_keys
-from observability.redaction import Redactor
+from observability.redaction import NullRedactor, Redactor
 
 
 class RequestContextFilter(logging.Filter):
@@ -28,13 +28,14 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
-_redactor: Redactor | None = None
+_redactor: Redactor | NullRedactor | None = None
 
 
-def get_redactor() -> Redactor:
+def get_redactor() -> Redactor | NullRedactor:
+    """The policy for the current settings: a NullRedactor when REDACT is off."""
     global _redactor
     if _redactor is None:
-        _redactor = Redactor(obs_settings.REDACT_KEYS)
+        _redactor = Redactor(obs_settings.REDACT_KEYS) if obs_settings.REDACT else NullRedactor()
     return _redactor
 
 

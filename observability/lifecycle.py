@@ -11,49 +11,30 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 from contextvars import Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from observability.client_ip import get_client_ip
-from observability.conf import obs_settings, on_reload
+from observability.conf import obs_settings
 from observability.context import (
     CONTEXT_ATTR,
     EMPTY,
     bind_user,
     current,
     lifecycle_owner,
-    new_request_id,
     reset_context,
     set_context,
 )
-from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, cap
-from observability.events import known_user, log_security_event
-from observability.filters import get_redactor
-
-REQUEST_ID_MAX = 128
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]+")
-_header_keys: dict[str, str] = {}
-
-
-@on_reload
-def _forget_header_keys() -> None:
-    _header_keys.clear()
-
-
-def _meta_key(header: str) -> str:
-    key = _header_keys.get(header)
-    if key is None:
-        key = _header_keys[header] = "HTTP_" + header.upper().replace("-", "_")
-    return key
-
-
-def valid_request_id(value: str) -> bool:
-    """The allowlist, checked before anything else touches the value."""
-    return 0 < len(value) <= REQUEST_ID_MAX and _REQUEST_ID.fullmatch(value) is not None
+from observability.events import log_security_event
+from observability.ids import new_ids, recent_ids
+from observability.request import (
+    incoming_request_id,
+    known_user,
+    request_fields,
+    started_details,
+)
 
 
 @dataclass
@@ -64,40 +45,23 @@ class RequestState:
     started: float
     logged: bool
     rejected_id_length: int = 0
+    reused_id: bool = False
     exc_info: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def begin(request: Any) -> RequestState:
-    """Build the request's context fields (ID, IP, method, path) and decide if it is logged."""
-    settings = obs_settings
+    """Build the request's context fields (IDs, IP, method, path) and decide if it is logged."""
     django_request = getattr(request, "_request", request)
-    meta = django_request.META
-    rejected = 0
-    request_id = None
-    if settings.TRUST_INCOMING_REQUEST_ID:
-        incoming = meta.get(_meta_key(settings.REQUEST_ID_HEADER))
-        if incoming is not None:
-            if valid_request_id(incoming):
-                request_id = incoming
-            else:
-                rejected = len(incoming)
-    path = django_request.path
-    redactor = get_redactor() if settings.REDACT else None
-    if redactor is not None:
-        path = redactor.text(path)
-    fields: dict[str, Any] = {
-        "request_id": request_id or new_request_id(),
-        "ip": get_client_ip(meta, settings.TRUSTED_PROXIES),
-        "method": django_request.method or EMPTY,
-        "path": cap(path, PATH_LIMIT),
-    }
-    user = known_user(request)
-    if user is not None:
-        fields["user_id"] = user.pk
-        fields["username"] = user.get_username()
-    logged = not django_request.path.startswith(settings.EXCLUDE_PATHS)
-    return RequestState(fields, time.perf_counter(), logged, rejected)
+    incoming, rejected = incoming_request_id(django_request.META)
+    request_id, trace_id, span_id = new_ids()
+    reused = False
+    if incoming is not None:
+        request_id = incoming
+        reused = recent_ids.seen(incoming)
+    fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
+    fields.update(request_fields(request))
+    logged = not django_request.path.startswith(obs_settings.EXCLUDE_PATHS)
+    return RequestState(fields, time.perf_counter(), logged, rejected, reused)
 
 
 def enter(request: Any, owner: str) -> tuple[RequestState, logging.Logger, tuple[Token, Token]]:
@@ -137,26 +101,17 @@ def log_started(logger: logging.Logger, request: Any, state: RequestState) -> No
             severity="warning",
             details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
         )
+    if state.reused_id:
+        log_security_event(
+            event_type="request_id_reused",
+            severity="warning",
+            details={"header": settings.REQUEST_ID_HEADER},
+        )
     if not state.logged or not logger.isEnabledFor(logging.INFO):
         return
-    meta = getattr(request, "_request", request).META
     fields = state.fields
-    path = fields["path"]
-    extra: dict[str, Any] = {}
-    if settings.LOG_QUERY_STRING:
-        query = meta.get("QUERY_STRING", "")
-        if query:
-            query = cap(query, QUERY_LIMIT)
-            if settings.REDACT:
-                query = get_redactor().query_string(query)
-            path = f"{path}?{query}"
-            extra["query"] = query
-    if settings.LOG_USER_AGENT:
-        agent = cap(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT)
-        extra["user_agent"] = get_redactor().text(agent) if settings.REDACT else agent
-    username = str(fields.get("username", "anonymous"))
-    if settings.REDACT and username != "anonymous":
-        username = get_redactor().text(username)
+    path, extra = started_details(request, fields["path"])
+    username = fields.get("username", "anonymous")
     message = (
         f"API Request started - User: {username} (ID: {fields.get('user_id', EMPTY)}), "
         f"IP: {fields['ip']}, Method: {fields['method']}, Path: {path}"
@@ -218,17 +173,6 @@ def _lifecycle_record(
 
 
 _LOGGING_START = getattr(logging, "_startTime", time.time())
-
-
-def response_size(response: Any) -> int | None:
-    """The body's size in bytes; None while unknown (streaming, a DRF Response not rendered)."""
-    if getattr(response, "streaming", False) or not getattr(response, "is_rendered", True):
-        return None
-    length = response.get("Content-Length") if hasattr(response, "get") else None
-    if length is not None and length.isdigit():
-        return int(length)
-    content = getattr(response, "content", None)
-    return len(content) if content is not None else None
 
 
 def log_finished(

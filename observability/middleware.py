@@ -17,7 +17,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from observability.conf import obs_settings
 from observability.context import current, reset_context, set_context
-from observability.lifecycle import RequestState, enter, leave, log_finished, response_size
+from observability.lifecycle import RequestState, enter, leave, log_finished
+from observability.request import response_size
 
 _EXC_ATTR = "_observability_exc_info"
 

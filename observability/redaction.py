@@ -16,6 +16,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus
 
+from observability.escaping import cap
+
 REDACTED = "[REDACTED]"
 _MAX_DEPTH = 8
 
@@ -91,8 +93,12 @@ class Redactor:
             return match.group()
         return match.group(1) + match.group(2) + REDACTED
 
-    def text(self, text: str) -> str:
-        """Mask card numbers, JWTs, bearer tokens and key=value secrets in free text."""
+    def text(self, text: str, limit: int | None = None) -> str:
+        """Mask card numbers, JWTs, bearer tokens and key=value secrets, then cap to `limit`."""
+        text = self._mask(text)
+        return text if limit is None else cap(text, limit)
+
+    def _mask(self, text: str) -> str:
         # Cheap checks decide which patterns can match at all: most log text needs none.
         if _LONG_DIGITS.search(text) is not None:
             text = mask_cards(text)
@@ -134,17 +140,38 @@ class Redactor:
     def field(self, key: str, value: Any) -> Any:
         return REDACTED if self.is_sensitive_key(key) else self.value(value)
 
-    def query_string(self, query: str) -> str:
+    def query_string(self, query: str, limit: int | None = None) -> str:
         """Mask a raw query string: sensitive parameters lose their value, the rest is masked."""
         if not query:
             return query
         pairs = parse_qsl(query, keep_blank_values=True)
         if not pairs:
-            return self.text(unquote_plus(query))
-        return "&".join(
-            f"{quote(key, safe='')}={REDACTED if self.is_sensitive_key(key) else self.text(v)}"
+            return self.text(unquote_plus(query), limit)
+        text = "&".join(
+            f"{quote(self.text(key), safe='[]*')}="
+            f"{REDACTED if self.is_sensitive_key(key) else self.text(v)}"
             for key, v in pairs
         )
+        return text if limit is None else cap(text, limit)
+
+
+class NullRedactor:
+    """The policy switched off (REDACT False): values pass unchanged, caps still apply."""
+
+    def text(self, text: str, limit: int | None = None) -> str:
+        return text if limit is None else cap(text, limit)
+
+    def query_string(self, query: str, limit: int | None = None) -> str:
+        return query if limit is None else cap(query, limit)
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        return value
+
+    def field(self, key: str, value: Any) -> Any:
+        return value
+
+    def is_sensitive_key(self, key: str) -> bool:
+        return False
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

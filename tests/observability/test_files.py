@@ -213,7 +213,7 @@ def fixed_record(**extra) -> logging.LogRecord:
 class TestFormatters:
     tail = (
         "request_id=rid-1 user_id=123 username=john_doe ip=192.168.1.100 method=POST "
-        "path=/api/v1/payments/ status=201"
+        "path=/api/v1/payments/ trace_id=- span_id=- status=201"
     )
 
     def test_api(self):
@@ -249,6 +249,8 @@ class TestFormatters:
             "logger": "billing.api",
             "message": "API Request completed - Status: 201",
             **FIXED_CONTEXT,
+            "trace_id": "-",
+            "span_id": "-",
             "status": 201,
             "details": {"a": [1, "b"]},
             "process": 42,

@@ -1,0 +1,83 @@
+"""Identifiers the server makes (request, trace and span IDs), all from the OS CSPRNG.
+
+A request ID a client can predict lets it send its own requests under the ID the next
+visitor will get, and tell a forged story in that visitor's trace. So every ID comes from
+`os.urandom`, never from a seeded generator. One `os.urandom` call fills a batch of IDs
+(one system call per request costs more than the rest of the ID); `deque.popleft` hands
+each batch entry to exactly one thread, and a forked child throws its parent's batch away
+so that two processes never hand out the same ID.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+
+_ID_BYTES = 40  # 16 request ID + 16 trace ID + 8 span ID
+_BATCH = 64  # requests served per os.urandom call
+_VARIANT = "89ab"
+
+_pool: collections.deque[bytes] = collections.deque()
+os.register_at_fork(after_in_child=_pool.clear)
+
+
+def _take() -> bytes:
+    while True:
+        try:
+            return _pool.popleft()
+        except IndexError:
+            block = os.urandom(_ID_BYTES * _BATCH)
+            _pool.extend(block[i : i + _ID_BYTES] for i in range(0, len(block), _ID_BYTES))
+
+
+def _uuid4(raw: bytes) -> str:
+    """A dashed UUID4 (RFC 9562 version and variant bits set) from 16 random bytes."""
+    h = raw.hex()
+    variant = _VARIANT[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+
+
+def new_ids() -> tuple[str, str, str]:
+    """A new (request ID, trace ID, span ID): a dashed UUID4, 32 hex and 16 hex digits."""
+    raw = _take()
+    return _uuid4(raw[:16]), raw[16:32].hex(), raw[32:40].hex()
+
+
+def new_request_id() -> str:
+    """A new dashed UUID4 request ID."""
+    return _uuid4(_take()[:16])
+
+
+def new_span_id() -> str:
+    """A new 16-hex span ID (for a child span of an outgoing call)."""
+    return _take()[32:40].hex()
+
+
+class RecentIds:
+    """The request IDs this process saw lately, to flag an ID that serves several requests.
+
+    Bounded (the oldest is forgotten first), thread-safe; `seen()` records the ID and says
+    whether it was already there.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._ids: dict[str, None] = {}
+        self._lock = threading.Lock()
+
+    def seen(self, request_id: str) -> bool:
+        with self._lock:
+            if request_id in self._ids:
+                return True
+            self._ids[request_id] = None
+            if len(self._ids) > self.size:
+                del self._ids[next(iter(self._ids))]
+            return False
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+
+recent_ids = RecentIds()

@@ -1,0 +1,145 @@
+"""Read a Django request for the log: its ID, client, method, path, query, agent and user.
+
+Every value here is the client's to choose, so each is checked (ID, method, IP) or masked
+(path, query, user agent, username) before it is capped, and capped before it is logged:
+a card number cut in half by a cap would leave its first digits behind. The middleware,
+the decorator and the event helpers all read requests through this module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils.functional import empty
+
+from observability.client_ip import from_trusted_proxy, get_client_ip
+from observability.conf import obs_settings, on_reload
+from observability.context import EMPTY
+from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
+from observability.filters import get_redactor
+
+REQUEST_ID_MAX = 128
+# Starts with a letter or digit, so an ID never equals the "-" the files use for "none".
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+# An HTTP method as servers send it (Django upper-cases it); anything else is not logged.
+_METHOD = re.compile(r"[A-Z][A-Z_\-]{0,23}")
+INVALID_METHOD = "INVALID"
+
+_header_keys: dict[str, str] = {}
+
+
+@on_reload
+def _forget_header_keys() -> None:
+    _header_keys.clear()
+
+
+def meta_key(header: str) -> str:
+    """The WSGI environ key of an HTTP header: "X-Request-ID" -> "HTTP_X_REQUEST_ID"."""
+    key = _header_keys.get(header)
+    if key is None:
+        key = _header_keys[header] = "HTTP_" + header.upper().replace("-", "_")
+    return key
+
+
+def valid_request_id(value: str) -> bool:
+    """The allowlist, checked before anything else reads the value; then no secret inside."""
+    if len(value) > REQUEST_ID_MAX or _REQUEST_ID.fullmatch(value) is None:
+        return False
+    # An allowed ID can still be a card number or a JWT: it would then be written on
+    # every record of the request. Such an ID is refused, not masked (masked, it would no
+    # longer match the response header the client holds).
+    return get_redactor().text(value) == value
+
+
+def incoming_request_id(meta: dict[str, Any]) -> tuple[str | None, int]:
+    """The client's request ID if it is trusted and valid, and the length of a refused one."""
+    settings = obs_settings
+    trust = settings.TRUST_INCOMING_REQUEST_ID
+    if not trust:
+        return None, 0
+    incoming = meta.get(meta_key(settings.REQUEST_ID_HEADER))
+    if incoming is None:
+        return None, 0
+    if trust == "proxies" and not from_trusted_proxy(meta, settings.TRUSTED_PROXIES):
+        return None, 0
+    if valid_request_id(incoming):
+        return incoming, 0
+    return None, len(incoming)
+
+
+def method_of(django_request: Any) -> str:
+    method = getattr(django_request, "method", None)
+    if not method:
+        return EMPTY
+    return method if _METHOD.fullmatch(method) else INVALID_METHOD
+
+
+def request_fields(request: Any) -> dict[str, Any]:
+    """The context fields a request gives: ip, method, path, and the user when known."""
+    django_request = getattr(request, "_request", request)
+    meta = getattr(django_request, "META", {})
+    redactor = get_redactor()
+    fields: dict[str, Any] = {
+        "ip": get_client_ip(meta, obs_settings.TRUSTED_PROXIES),
+        "method": method_of(django_request),
+        "path": redactor.text(getattr(django_request, "path", EMPTY), PATH_LIMIT),
+    }
+    user = known_user(request)
+    if user is not None:
+        fields.update(user_fields(user))
+    return fields
+
+
+def user_fields(user: Any) -> dict[str, Any]:
+    """user_id and username of an authenticated user; reads attributes, never queries."""
+    username = user.get_username() if hasattr(user, "get_username") else str(user.pk)
+    return {
+        "user_id": user.pk,
+        "username": get_redactor().text(str(username), USERNAME_LIMIT),
+    }
+
+
+def known_user(request: Any) -> Any:
+    """The request's authenticated user if already resolved; None rather than authenticating."""
+    user = getattr(request, "_user", None)  # DRF's Request after authentication
+    if user is None:
+        user = getattr(request, "__dict__", {}).get("user")
+        if user is not None and "_wrapped" in vars(user):  # a lazy user nobody evaluated yet
+            wrapped = vars(user)["_wrapped"]
+            user = None if wrapped is empty else wrapped
+    if user is not None and getattr(user, "is_authenticated", False):
+        return user
+    return None
+
+
+def started_details(request: Any, path: str) -> tuple[str, dict[str, Any]]:
+    """The started line's shown path (with the masked query) and its query/user_agent fields."""
+    settings = obs_settings
+    meta = getattr(request, "_request", request).META
+    extra: dict[str, Any] = {}
+    if settings.LOG_QUERY_STRING:
+        query = meta.get("QUERY_STRING", "")
+        if query:
+            redactor = get_redactor()
+            query = redactor.query_string(query, QUERY_LIMIT)
+            extra["query"] = query
+            # Masked again as one text: a card number can straddle the "?".
+            raw_path = getattr(request, "_request", request).path
+            path = redactor.text(f"{raw_path}?{query}", PATH_LIMIT + QUERY_LIMIT)
+    if settings.LOG_USER_AGENT:
+        extra["user_agent"] = get_redactor().text(
+            meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT
+        )
+    return path, extra
+
+
+def response_size(response: Any) -> int | None:
+    """The body's size in bytes; None while unknown (streaming, a DRF Response not rendered)."""
+    if getattr(response, "streaming", False) or not getattr(response, "is_rendered", True):
+        return None
+    length = response.get("Content-Length") if hasattr(response, "get") else None
+    if length is not None and length.isdigit():
+        return int(length)
+    content = getattr(response, "content", None)
+    return len(content) if content is not None else None
