@@ -16,8 +16,9 @@ from functools import lru_cache
 
 UNKNOWN = "-"
 HOP_LIMIT = 64  # characters of one X-Forwarded-For hop worth parsing
-# An IPv6 zone ID (fe80::1%eth0): ipaddress accepts any text there, a log must not.
-_ZONE = re.compile(r"[A-Za-z0-9_.\-]{1,16}")
+# An IPv6 zone ID (fe80::1%eth0, fe80::1%3): ipaddress accepts any text there, a log must
+# not. An interface name (at most 15 characters on Linux) or a numeric scope index.
+_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,14}|[0-9]{1,10}")
 
 
 @lru_cache(maxsize=4096)
