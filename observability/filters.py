@@ -7,7 +7,7 @@ import traceback
 
 from observability.conf import obs_settings, on_reload
 from observability.context import CONTEXT_ATTR, EMPTY, current
-from observability.escaping import TRACEBACK_LIMIT
+from observability.escaping import ARG_LIMIT
 from observability.records import extra_keys
 from observability.redaction import NullRedactor, Redactor
 
@@ -46,16 +46,16 @@ def _reset_redactor() -> None:
 
 
 def _format_exception(record: logging.LogRecord) -> str:
-    text = "".join(traceback.format_exception(*record.exc_info))
-    return text.rstrip("\n")[-TRACEBACK_LIMIT:]
+    return "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
 
 
 class RedactionFilter(logging.Filter):
     """Mask secrets in the message, its arguments, extra fields and exception text.
 
     Runs on the caller's side of the queue: it merges the arguments into the message
-    (so the listener never sees raw arguments) and renders the traceback to text.
-    Never raises: a record it cannot render is kept with a note instead.
+    (so the listener never sees raw arguments) and renders the traceback to text. Every
+    part is masked whole before anything caps it. Never raises: a record it cannot
+    render is kept with a note instead.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -63,11 +63,10 @@ class RedactionFilter(logging.Filter):
         if attrs.get("_obs_redacted"):
             return True
         attrs["_obs_redacted"] = True
-        if not obs_settings.REDACT:
-            self._render(record, lambda text: text)
-            return True
         redactor = get_redactor()
-        self._render(record, redactor.text)
+        self._render(record, redactor)
+        if redactor.is_null:
+            return True
         for key in extra_keys(record):
             try:
                 attrs[key] = redactor.field(key, attrs[key])
@@ -76,20 +75,33 @@ class RedactionFilter(logging.Filter):
         return True
 
     @staticmethod
-    def _render(record: logging.LogRecord, mask) -> None:
+    def _render(record: logging.LogRecord, redactor: Redactor | NullRedactor) -> None:
+        args = record.args
+        if args:
+            # Each string argument is masked, then capped: a client's 8 KB header passed
+            # twice to one message must not make a 16 KB line.
+            if isinstance(args, tuple):
+                record.args = tuple(
+                    redactor.text(arg, ARG_LIMIT) if type(arg) is str else arg for arg in args
+                )
+            elif isinstance(args, dict):
+                record.args = {
+                    key: redactor.text(arg, ARG_LIMIT) if type(arg) is str else arg
+                    for key, arg in args.items()
+                }
         try:
             message = record.getMessage()
         except Exception:
             message = f"{record.msg!s} [unformattable arguments]"
-        record.msg = mask(message)
+        record.msg = redactor.text(message)  # whole: a card can straddle two arguments
         record.args = None
         if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
             try:
-                record.exc_text = mask(_format_exception(record))
+                record.exc_text = redactor.text(_format_exception(record))
             except Exception:
                 record.exc_text = "[unrenderable traceback]"
         elif record.exc_text:
-            record.exc_text = mask(record.exc_text)
+            record.exc_text = redactor.text(record.exc_text)
         record.exc_info = None  # frames stay on this side of the queue
         if record.stack_info:
-            record.stack_info = mask(record.stack_info)
+            record.stack_info = redactor.text(record.stack_info)

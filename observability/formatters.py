@@ -19,22 +19,25 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 from observability.context import CONTEXT_FIELDS, EMPTY
 from observability.escaping import (
     MESSAGE_LIMIT,
-    TRACEBACK_LIMIT,
     UNSAFE_CHARS,
     VALUE_LIMIT,
+    cap,
     escape,
+    escape_bar,
+    escape_traceback,
 )
 from observability.records import extra_keys
 
-_NEEDS_QUOTES = frozenset(' "=|')
+# Quoted when it holds whitespace (any: the parser splits on it), a quote or "=".
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
 # Anything that needs escaping or quoting in a token value; most values hold none of it.
-_TOKEN_NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS} "=|]')
+_TOKEN_NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS}\\s"=|]')
 # A message needs escaping for the same characters, and "|" (it separates the parts).
 _MESSAGE_NEEDS_WORK = re.compile(f"[{UNSAFE_CHARS}|]")
 
 
 def render_value(value: Any) -> str:
-    """One token value: escaped, capped, and quoted when it holds a space, quote, = or |."""
+    """One token value: escaped ("|" too), capped, and quoted when it holds a space, quote or =."""
     kind = type(value)
     if kind is str:
         if len(value) <= VALUE_LIMIT and value and _TOKEN_NEEDS_WORK.search(value) is None:
@@ -51,12 +54,25 @@ def render_value(value: Any) -> str:
             text = str(value)
     else:
         text = str(value)
-    text = escape(text, VALUE_LIMIT)
+    text = escape(text, VALUE_LIMIT).replace("|", "\\x7c")
     if not text:
         return '""'
-    if _NEEDS_QUOTES.isdisjoint(text):
+    if _NEEDS_QUOTES.search(text) is None:
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def render_key(key: str) -> str:
+    """A field name as a token key: letters, digits, _ . - only (else _), at most 64."""
+    key = key[:64]
+    if _UNSAFE_KEY.search(key) is not None:
+        key = _UNSAFE_KEY.sub("_", key)
+    if not key or not (key[0].isalpha() or key[0] == "_"):
+        key = "_" + key
+    return key
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
@@ -96,7 +112,7 @@ class TextFormatter(logging.Formatter):
         # " | " separates message, tokens and traceback: a "|" inside them is escaped.
         message = record.getMessage()
         if len(message) > MESSAGE_LIMIT or _MESSAGE_NEEDS_WORK.search(message) is not None:
-            message = escape(message, MESSAGE_LIMIT).replace("|", "\\x7c")
+            message = escape_bar(cap(message, MESSAGE_LIMIT))
         record.message = message
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
@@ -105,13 +121,13 @@ class TextFormatter(logging.Formatter):
         for key in CONTEXT_FIELDS:
             parts.append(f" {key}={render_value(attrs.get(key, EMPTY))}")
         for key in extra_keys(record):
-            parts.append(f" {escape(key, 64)}={render_value(attrs[key])}")
+            parts.append(f" {render_key(key)}={render_value(attrs[key])}")
         for key in self.meta_fields:
             parts.append(f" {key}={render_value(attrs.get(key, EMPTY))}")
         exc = _exception_text(self, record)
         if exc:
             parts.append(" | ")
-            parts.append(escape(exc, TRACEBACK_LIMIT).replace("|", "\\x7c"))
+            parts.append(escape_traceback(exc))
         return "".join(parts)
 
 
@@ -158,12 +174,12 @@ class JsonFormatter(_JsonFormatter):
         for key in CONTEXT_FIELDS:
             log_data[key] = _json_value(attrs.get(key, EMPTY))
         for key in extra_keys(record):
-            log_data[escape(key, 64)] = _json_value(attrs[key])
+            log_data[render_key(key)] = _json_value(attrs[key])
         log_data["process"] = record.process
         log_data["thread"] = record.threadName
         exc = message_dict.get("exc_info") or _exception_text(self, record)
         if exc:
-            log_data["exc_info"] = escape(exc, TRACEBACK_LIMIT)
+            log_data["exc_info"] = escape_traceback(exc, bar=False)
 
 
 def _json_value(value: Any) -> Any:

@@ -26,7 +26,7 @@ _TEXT = re.compile(
     r"\[([^\]\s]+)\] "
 )
 _ROTATED = re.compile(r"\.(\d+)(\.gz)?$")
-_TOKEN = re.compile(r'([A-Za-z_][\w.]*)=("(?:[^"\\]|\\.)*"|\S*)')
+_TOKEN = re.compile(r'([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
 @dataclass
@@ -314,9 +314,9 @@ class Summary:
 
 
 def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, list[Record]]:
-    """Every record of one request from every file, in time order."""
+    """Every record of one request ID from every file, in time order."""
     records: list[Record] = []
-    needle = request_id
+    needle = f"{request_id}"
     order = 0
     for tag, path in log_files(directory):
         for line in lines_containing(path, needle):
@@ -329,10 +329,30 @@ def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, 
             record.order = order
             records.append(record)
     records.sort(key=lambda r: (r.time, _rank(r.message), r.order))
+    return summarise(request_id, records), records
+
+
+def summarise(request_id: str, records: list[Record]) -> Summary:
     summary = Summary(request_id, records[0].time if records else _EPOCH, _EPOCH)
     for record in records:
         summary.add(record)
-    return summary, records
+    return summary
+
+
+def split_by_request(records: list[Record]) -> list[list[Record]]:
+    """The records of one request ID, one list per request that used it (by span ID).
+
+    A client can send another request's ID; each request still has its own span ID, so
+    the stories stay apart. Records without a span ID join the only request there is, or
+    form a group of their own when several requests shared the ID.
+    """
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        groups.setdefault(str(record.fields.get("span_id", "-")), []).append(record)
+    spans = [span for span in groups if span != "-"]
+    if len(spans) <= 1:
+        return [records] if records else []
+    return [groups[span] for span in spans] + ([groups["-"]] if "-" in groups else [])
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -439,7 +459,3 @@ def follow_files(directory: Path) -> Iterator[Record]:
                     offset += len(chunk[:complete].encode("utf-8"))
             state[path] = (stat.st_ino, offset)
         time.sleep(0.25)
-
-
-def unescape_traceback(text: str) -> str:
-    return text.replace("\\n", "\n").replace("\\x7c", "|")

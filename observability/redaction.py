@@ -73,6 +73,8 @@ def mask_cards(text: str) -> str:
 class Redactor:
     """The policy, compiled for one list of sensitive key names."""
 
+    is_null = False
+
     def __init__(self, keys: Iterable[str]) -> None:
         words = sorted({_normalise(key) for key in keys if key}, key=len, reverse=True)
         alternatives = "|".join(re.escape(word) for word in words) or r"(?!)"
@@ -157,6 +159,8 @@ class Redactor:
 
 class NullRedactor:
     """The policy switched off (REDACT False): values pass unchanged, caps still apply."""
+
+    is_null = True
 
     def text(self, text: str, limit: int | None = None) -> str:
         return text if limit is None else cap(text, limit)

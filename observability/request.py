@@ -128,9 +128,7 @@ def started_details(request: Any, path: str) -> tuple[str, dict[str, Any]]:
             raw_path = getattr(request, "_request", request).path
             path = redactor.text(f"{raw_path}?{query}", PATH_LIMIT + QUERY_LIMIT)
     if settings.LOG_USER_AGENT:
-        extra["user_agent"] = get_redactor().text(
-            meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT
-        )
+        extra["user_agent"] = get_redactor().text(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT)
     return path, extra
 
 

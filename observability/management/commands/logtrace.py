@@ -9,14 +9,17 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from observability.escaping import escape, unescape_traceback
 from observability.logtrace import (
     LEVELS,
     Filters,
+    Record,
     follow_files,
     list_requests,
     parse_when,
+    split_by_request,
+    summarise,
     trace,
-    unescape_traceback,
 )
 
 COLOURS = {
@@ -109,47 +112,71 @@ class Command(BaseCommand):
         summary, records = trace(directory, rid, filters)
         if not records:
             return False
+        requests = split_by_request(records)
         if as_json:
             self.stdout.write(
                 json.dumps(
-                    {"summary": summary.as_dict(), "records": [r.as_dict() for r in records]},
+                    {
+                        "summary": summary.as_dict(),
+                        "shared_by": len(requests),
+                        "requests": [
+                            {
+                                "summary": summarise(rid, group).as_dict(),
+                                "records": [r.as_dict() for r in group],
+                            }
+                            for group in requests
+                        ],
+                        "records": [r.as_dict() for r in records],
+                    },
                     indent=2,
                 )
             )
             return True
+        if len(requests) > 1:
+            self.stdout.write(
+                f"request {rid}: shared by {len(requests)} requests (a client reused or forged "
+                "this ID); each one's records follow its own header\n"
+            )
+        for number, group in enumerate(requests, 1):
+            if len(requests) > 1:
+                self.stdout.write(f"--- request {number} of {len(requests)}")
+            self._print_summary(rid, summarise(rid, group))
+            for record in group:
+                self._print_record(record)
+        return True
+
+    def _print_summary(self, rid: str, summary) -> None:
         counts = ", ".join(f"{name}: {n}" for name, n in summary.counts.items())
         flags = [flag for flag, on in (("SLOW", summary.slow), ("FAILED", summary.failed)) if on]
         self.stdout.write(
             f"request {rid}\n"
-            f"  {summary.method} {summary.path}  status={summary.status} "
+            f"  {escape(summary.method)} {escape(summary.path)}  status={summary.status} "
             f"duration={summary.duration}s {' '.join(flags)}\n"
-            f"  user={summary.username} (ID {summary.user_id})  ip={summary.ip}\n"
+            f"  user={escape(summary.username)} (ID {escape(summary.user_id)})  "
+            f"ip={escape(summary.ip)}\n"
             f"  {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3]
             + f" -> {summary.last:%H:%M:%S.%f}"[:-3]
             + f" UTC  records: {counts}\n"
         )
-        for record in records:
-            self._print_record(record)
-        return True
 
-    def _print_record(self, record) -> None:
-        text = (
-            f"[{record.file:8}] {record.raw}"
-            if not record.raw.startswith("{")
-            else (
+    def _print_record(self, record: Record) -> None:
+        """The line as written (escapes stay escapes); a traceback unfolded below it."""
+        json_line = record.raw.startswith("{")
+        if json_line:
+            text = (
                 f"[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
-                + f" {record.level} [{record.logger}] {record.message}"
+                + f" {record.level} [{escape(record.logger)}] {escape(record.message)}"
             )
-        )
         tb = record.traceback
-        if tb and not record.raw.startswith("{"):
-            text = text[: len(text) - len(tb) - 3]
+        if not json_line:
+            head = record.raw[: len(record.raw) - len(tb) - 3] if tb else record.raw
+            text = f"[{record.file:8}] {escape(head)}"
         if self.colour:
             text = f"{COLOURS.get(record.level, '')}{text}{RESET}"
         self.stdout.write(text)
         if tb:
             for line in unescape_traceback(tb).splitlines():
-                self.stdout.write(f"{'':11}| {line}")
+                self.stdout.write(f"{'':11}| {escape(line)}")
 
     def _list(self, directory: Path, filters: Filters, limit: int, as_json: bool) -> bool:
         summaries = list_requests(directory, filters, limit)
