@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -7,5 +9,12 @@ class ObservabilityConfig(AppConfig):
 
     def ready(self) -> None:
         from observability.conf import obs_settings
+        from observability.handlers import drain_on_termination, writer
 
         obs_settings.check()  # a wrong flag stops start-up with a sentence naming it
+        drain_on_termination()  # SIGTERM writes what is queued, however the process runs
+        if os.environ.get("RUN_MAIN") == "true":
+            # runserver's autoreloader child: its parent SIGKILLs it on SIGTERM or Ctrl-C
+            # (subprocess.run kills its child on any exception), so nothing may wait in a
+            # queue there. A development server can afford writing in place.
+            writer.synchronous = True

@@ -16,10 +16,12 @@ import collections
 import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any, TextIO
 
 from concurrent_log_handler import ConcurrentRotatingFileHandler
@@ -48,6 +50,7 @@ class LogWriter:
         self._reset()
 
     def _reset(self) -> None:
+        self.synchronous = False  # set once the process is told to stop: write in place
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
         self._idle = False
@@ -58,6 +61,9 @@ class LogWriter:
 
     # --- producer side (the request thread) ---
     def submit(self, handler: QueuedHandler, record: logging.LogRecord) -> None:
+        if self.synchronous:
+            handler.write_batch([record])  # stopping: nothing may wait in a queue now
+            return
         if self._thread is None and not self._start():
             handler.write_batch([record])  # no listener (interpreter exiting): write in place
             return
@@ -157,6 +163,42 @@ class LogWriter:
 
 writer = LogWriter()
 os.register_at_fork(after_in_child=writer.after_fork_in_child)
+
+_previous_handlers: dict[int, Any] = {}
+
+
+def _drain_on_signal(signum: int, frame: FrameType | None) -> None:
+    """Write everything queued, switch to writing in place, then do what was done before.
+
+    Whatever the server does next (a graceful shutdown that logs more, or dying at once
+    from a re-raised signal with no atexit), no record waits in the queue any more.
+    """
+    writer.synchronous = True
+    writer.flush(5.0)
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous in (signal.SIG_DFL, None):
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # die of the signal, as the process would have
+
+
+def drain_on_termination(signals: Sequence[int] = (signal.SIGTERM,)) -> bool:
+    """Chain a drain of the log queue in front of each signal's current handler.
+
+    For processes that do not exit through the interpreter's normal shutdown on SIGTERM
+    (runserver, management commands, servers that re-raise the signal). Only the main
+    thread may set signal handlers; elsewhere this does nothing and returns False.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for signum in signals:
+        current = signal.getsignal(signum)
+        if current is _drain_on_signal or current == signal.SIG_IGN:
+            continue
+        _previous_handlers[signum] = current
+        signal.signal(signum, _drain_on_signal)
+    return True
 
 
 def flush_logs(timeout: float = 5.0) -> bool:
@@ -305,6 +347,10 @@ class QueuedFileHandler(QueuedHandler):
         )
 
     def write_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        with self.lock:  # the listener, or any thread once writing in place at shutdown
+            self._write_batch(records)
+
+    def _write_batch(self, records: Sequence[logging.LogRecord]) -> None:
         lines = self.format_batch(records)
         try:
             if self._target is None or self._target_pid != os.getpid():
@@ -356,6 +402,10 @@ class QueuedStreamHandler(QueuedHandler):
 
     def write_batch(self, records: Sequence[logging.LogRecord]) -> None:
         stream = self.stream or sys.stderr
+        with self.lock:
+            self._write_to(stream, records)
+
+    def _write_to(self, stream: TextIO, records: Sequence[logging.LogRecord]) -> None:
         try:
             stream.write("\n".join(self.format_batch(records)) + "\n")
             stream.flush()
