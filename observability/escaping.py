@@ -18,7 +18,7 @@ USER_AGENT_LIMIT = 512
 USERNAME_LIMIT = 150
 VALUE_LIMIT = 4096
 ARG_LIMIT = 1024  # each string argument of a log call, before it is merged into the message
-MESSAGE_LIMIT = 8192
+MESSAGE_LIMIT = 4096
 TRACEBACK_LIMIT = 32768
 TRACEBACK_LINE_LIMIT = 1024
 

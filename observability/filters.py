@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 
-from observability.conf import obs_settings, on_reload
+from django.core.exceptions import ImproperlyConfigured
+
+from observability.conf import DEFAULT_REDACT_KEYS, obs_settings, on_reload
 from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import ARG_LIMIT
 from observability.records import extra_keys
@@ -31,11 +34,20 @@ class RequestContextFilter(logging.Filter):
 _redactor: Redactor | NullRedactor | None = None
 
 
+@functools.cache
+def _default_redactor() -> Redactor:
+    return Redactor(DEFAULT_REDACT_KEYS)
+
+
 def get_redactor() -> Redactor | NullRedactor:
     """The policy for the current settings: a NullRedactor when REDACT is off."""
     global _redactor
     if _redactor is None:
-        _redactor = Redactor(obs_settings.REDACT_KEYS) if obs_settings.REDACT else NullRedactor()
+        try:
+            redact, keys = obs_settings.REDACT, obs_settings.REDACT_KEYS
+        except ImproperlyConfigured:  # a server logging before Django is set up
+            return _default_redactor()
+        _redactor = Redactor(keys) if redact else NullRedactor()
     return _redactor
 
 

@@ -107,6 +107,13 @@ def build_logging(
         "common.jwt_auth": logger(security),
         "rest_framework": logger(general),
         "observability": logger(general),
+        # The servers' own loggers go through the same filters: gunicorn writes a client's
+        # invalid request line into its error log, card numbers included.
+        "gunicorn.error": logger(general),
+        "gunicorn.access": logger(route()),
+        "uvicorn": logger(general),
+        "uvicorn.error": logger(general),
+        "uvicorn.access": logger(route()),
     }
     return {
         "version": 1,
