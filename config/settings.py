@@ -5,6 +5,8 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +34,64 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _invalid(name: str, constraint: str, raw: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"Environment variable {name} {constraint}, got {raw!r}")
+
+
+def env_int(name: str, default: int | None, *, minimum: int) -> int | None:
+    """An integer >= minimum, or `default` when the variable is unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise _invalid(name, f"must be an integer >= {minimum}", raw)
+    return value
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A finite number of seconds >= 0."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise _invalid(name, "must be a number of seconds >= 0 (such as 1.5)", raw)
+    return value
+
+
+def env_proxies(name: str) -> int | list[str]:
+    """A number of proxies, or a comma-separated list of proxy addresses/networks."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return 0
+    if raw.isdigit():
+        return int(raw)
+    networks = [item.strip() for item in raw.split(",") if item.strip()]
+    try:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        constraint = "must be a number of proxies or a comma-separated list of networks"
+        raise _invalid(name, constraint, raw) from None
+    return networks
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() not in {c.lower() for c in choices}:
+        raise _invalid(name, f"must be one of {', '.join(choices)}", raw)
+    return raw
 
 
 # --- Core -------------------------------------------------------------------
@@ -115,7 +175,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["billing.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["billing.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "billing.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -141,24 +201,22 @@ SPECTACULAR_SETTINGS = {
 # --- Observability -------------------------------------------------------------
 # The request-tracing layer's flags; every key and its default is in the README.
 OBSERVABILITY = {
-    "SLOW_REQUEST_THRESHOLD": float(os.environ.get("SLOW_REQUEST_THRESHOLD", "1.0")),
-    "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+    "SLOW_REQUEST_THRESHOLD": env_seconds("SLOW_REQUEST_THRESHOLD", 1.0),
+    "TRUSTED_PROXIES": env_proxies("TRUSTED_PROXIES"),
 }
 
 # --- Logging ------------------------------------------------------------------
 # Built once by observability; the five files live under LOG_BASE_DIR (seed default /tmp).
-LOG_BASE_DIR = os.environ.get("LOG_BASE_DIR", "/tmp")
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+LOG_BASE_DIR = os.environ.get("LOG_BASE_DIR", "").strip() or "/tmp"
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json")).lower()
 LOGGING = build_logging(
     base_dir=LOG_BASE_DIR,
     debug=DEBUG,
-    level=LOG_LEVEL,
+    level=LOG_LEVEL.upper(),
     log_format=LOG_FORMAT,
     console=env_bool("LOG_CONSOLE", True),
-    max_bytes=int(os.environ["LOG_MAX_BYTES"]) if os.environ.get("LOG_MAX_BYTES") else None,
-    backup_count=(
-        int(os.environ["LOG_BACKUP_COUNT"]) if os.environ.get("LOG_BACKUP_COUNT") else None
-    ),
-    queue_size=int(os.environ.get("LOG_QUEUE_SIZE", "10000")),
+    max_bytes=env_int("LOG_MAX_BYTES", None, minimum=1024),
+    backup_count=env_int("LOG_BACKUP_COUNT", None, minimum=0),
+    queue_size=env_int("LOG_QUEUE_SIZE", 10000, minimum=1),
 )

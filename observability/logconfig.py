@@ -51,6 +51,16 @@ def build_logging(
     if log_format not in LOG_FORMATS:
         msg = f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}"
         raise ValueError(msg)
+    for name, value, minimum in (
+        ("max_bytes", max_bytes, 1024),
+        ("backup_count", backup_count, 0),
+        ("queue_size", queue_size, 1),
+    ):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < minimum
+        ):
+            msg = f"build_logging({name}=...) must be an integer >= {minimum}, got {value!r}"
+            raise ValueError(msg)
     base_dir = os.fspath(base_dir)
     filters = ["request_context", "redaction"]
 

@@ -55,9 +55,7 @@ def test_invalid_request_lines_never_reach_any_log_raw(tmp_path, env, start):
     output = (Path(env["LOG_BASE_DIR"]).parent / f"server-{server.port}.out").read_text(
         errors="replace"
     )
-    files = "".join(
-        p.read_text(errors="replace") for p in Path(env["LOG_BASE_DIR"]).glob("*.log*")
-    )
+    files = "".join(p.read_text(errors="replace") for p in Path(env["LOG_BASE_DIR"]).glob("*.log*"))
     assert CARD not in output, output[-2000:]
     assert CARD not in files
     assert "****1111" in output + files  # the attempts were logged, masked
