@@ -216,7 +216,7 @@ LOGGING = build_logging(
     level=LOG_LEVEL.upper(),
     log_format=LOG_FORMAT,
     console=env_bool("LOG_CONSOLE", True),
-    max_bytes=env_int("LOG_MAX_BYTES", None, minimum=1024),
+    max_bytes=env_int("LOG_MAX_BYTES", None, minimum=0),
     backup_count=env_int("LOG_BACKUP_COUNT", None, minimum=0),
     queue_size=env_int("LOG_QUEUE_SIZE", 10000, minimum=1),
 )

@@ -52,7 +52,7 @@ def build_logging(
         msg = f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}"
         raise ValueError(msg)
     for name, value, minimum in (
-        ("max_bytes", max_bytes, 1024),
+        ("max_bytes", max_bytes, 0),
         ("backup_count", backup_count, 0),
         ("queue_size", queue_size, 1),
     ):

@@ -164,9 +164,11 @@ def test_bad_flag_stops_start_up(tmp_path):
         [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
-    assert "OBSERVABILITY['SLOW_REQUEST_THRESHOLD'] must be a number of seconds >= 0, got -3.0" in (
-        result.stderr
+    assert (
+        "Environment variable SLOW_REQUEST_THRESHOLD must be a number of seconds >= 0"
+        in result.stderr
     )
+    assert "got '-3'" in result.stderr
 
 
 class TestDecoratorWithoutMiddleware:
