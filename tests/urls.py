@@ -127,6 +127,10 @@ def card_error_view(request):
     int("4111 1111 1111 1111")  # ValueError whose message holds the card number
 
 
+def raise_view(request):
+    raise ValueError(f"bad card {request.GET.get('c', '')}")
+
+
 def log_channels_view(request):
     card = request.GET.get("c", "")
     logger.info("charging %s", card)
@@ -148,6 +152,7 @@ def flushing_view(request):
 urlpatterns += [
     path("t/flush/", flushing_view),
     path("t/card-error/", card_error_view),
+    path("t/raise/", raise_view),
     path("t/channels/", log_channels_view),
     path("", include("config.urls")),
 ]
