@@ -27,7 +27,7 @@ def main() -> None:
 
     count = int(os.environ.get("BENCH_RECORDS", "20000"))
     directory = Path(tempfile.mkdtemp())
-    from observability import handlers
+    from observability import writer as writer_module
 
     results = {}
     for name in ("enqueue", "queued", "sync"):
@@ -37,8 +37,8 @@ def main() -> None:
         # "enqueue": the request thread's share alone (listener held back while timing);
         # "queued": the same handler with its listener running (all the process's CPU).
         paused = name == "enqueue"
-        handlers.WAKE_AT, handlers.IDLE_WAIT = (10**9, 3600.0) if paused else (256, 0.05)
-        handlers.writer.maxsize = 10**6
+        writer_module.WAKE_AT, writer_module.IDLE_WAIT = (10**9, 3600.0) if paused else (256, 0.05)
+        writer_module.writer.maxsize = 10**6
         if name in ("enqueue", "queued"):
             handler = QueuedFileHandler(
                 str(directory / f"{name}.log"), maxBytes=10 << 20, backupCount=5

@@ -31,7 +31,7 @@ from billing.serializers import (
     SubscriptionSerializer,
 )
 from observability import bind
-from observability.handlers import stats as log_stats
+from observability import log_stats
 
 logger = logging.getLogger("billing.views")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,255}")

@@ -11,6 +11,6 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def worker_exit(server, worker):
-    from observability.handlers import shutdown_writer
+    from observability.writer import shutdown_writer
 
     shutdown_writer()

@@ -25,7 +25,7 @@ from observability.events import (
     security_logger,
 )
 from observability.filters import RedactionFilter, RequestContextFilter
-from observability.handlers import flush_logs
+from observability.writer import flush_logs, log_stats
 from observability.logconfig import build_logging
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "flush_logs",
     "get_context",
     "get_request_id",
+    "log_stats",
     "log_api_request",
     "log_billing_event",
     "log_performance_metric",

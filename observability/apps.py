@@ -9,7 +9,7 @@ class ObservabilityConfig(AppConfig):
 
     def ready(self) -> None:
         from observability.conf import obs_settings
-        from observability.handlers import drain_on_termination, writer
+        from observability.writer import drain_on_termination, writer
 
         obs_settings.check()  # a wrong flag stops start-up with a sentence naming it
         drain_on_termination()  # SIGTERM writes what is queued, however the process runs

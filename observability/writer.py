@@ -1,0 +1,234 @@
+"""The log writer: one bounded in-process queue and one listener thread per process.
+
+Handlers (`observability.handlers`) run their filters in the caller's thread and hand
+the record to `writer.submit()`; the listener takes what it finds waiting in batches and
+gives each handler its records at once (one lock, one write, one flush per file per
+batch). A full queue drops the record and counts it: a request never waits on the disk.
+The queue is drained at exit and on SIGTERM, and a forked child starts with an empty
+queue and its own listener.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any, Protocol
+
+BATCH_RECORDS = 512
+WAKE_AT = 256  # records waiting before the producer wakes the listener early
+IDLE_WAIT = 0.05  # seconds the listener sleeps when the queue is empty
+REPORT_INTERVAL = 60.0  # seconds between two reports of the same fault on stderr
+DEFAULT_QUEUE_SIZE = 10000
+
+
+class BatchTarget(Protocol):
+    """What the writer hands records to: a handler that writes a batch at once."""
+
+    dropped: int
+
+    def write_batch(self, records: Sequence[logging.LogRecord]) -> None: ...
+
+
+def report(message: str) -> None:
+    """Say something about the logging itself on stderr (never a record's contents)."""
+    try:
+        sys.stderr.write(f"observability: {message}\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: S110 - nowhere left to report to
+        pass
+
+
+class LogWriter:
+    """The process's bounded queue, its listener thread and its counters."""
+
+    def __init__(self, maxsize: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.maxsize = maxsize
+        self.targets: set[BatchTarget] = set()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.synchronous = False  # set once the process is told to stop: write in place
+        self._queue: collections.deque[tuple[BatchTarget | None, Any]] = collections.deque()
+        self._wake = threading.Event()
+        self._idle = False
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.dropped = 0
+        self._last_drop_report = 0.0
+
+    # --- producer side (the request thread) ---
+    def submit(self, target: BatchTarget, record: logging.LogRecord) -> None:
+        if self.synchronous:
+            target.write_batch([record])  # stopping: nothing may wait in a queue now
+            return
+        if self._thread is None and not self._start():
+            target.write_batch([record])  # no listener (interpreter exiting): write in place
+            return
+        queue = self._queue
+        if len(queue) >= self.maxsize:
+            self._drop(1)
+            return
+        queue.append((target, record))
+        # Wake the listener only for a batch's worth: waking it per record would make the
+        # request thread and the listener trade the GIL on every log call.
+        if self._idle and len(queue) >= WAKE_AT:
+            self._wake.set()
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        thread = self._thread
+        if thread is not None and not thread.is_alive():
+            self._thread = None  # the listener died: the next record starts a new one
+        now = time.monotonic()
+        if now - self._last_drop_report >= REPORT_INTERVAL:
+            self._last_drop_report = now
+            report(
+                f"log queue full ({self.maxsize} records): dropping records, "
+                f"{self.dropped} dropped so far"
+            )
+
+    def _start(self) -> bool:
+        with self._start_lock:
+            if self._thread is not None:
+                return True
+            thread = threading.Thread(target=self._run, name="observability-log-writer")
+            thread.daemon = True
+            try:
+                thread.start()
+            except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                return False
+            self._thread = thread
+            return True
+
+    # --- listener side ---
+    def _run(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._wake.clear()
+                self._idle = True
+                if not queue:
+                    self._wake.wait(IDLE_WAIT)
+                self._idle = False
+                continue
+            batch: dict[BatchTarget, list[logging.LogRecord]] = {}
+            markers: list[threading.Event] = []
+            stop = False
+            for _ in range(BATCH_RECORDS):
+                try:
+                    target, item = queue.popleft()
+                except IndexError:
+                    break
+                if target is None:  # a control item: a flush marker, or None to stop
+                    if item is None:
+                        stop = True
+                    else:
+                        markers.append(item)
+                    continue
+                batch.setdefault(target, []).append(item)
+            for target, records in batch.items():
+                target.write_batch(records)
+            for marker in markers:
+                marker.set()
+            if stop:
+                return
+
+    def is_listener(self) -> bool:
+        return self._thread is threading.current_thread()
+
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far is written; False on timeout."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or thread is threading.current_thread():
+            return not self._queue
+        done = threading.Event()
+        self._queue.append((None, done))
+        self._wake.set()
+        return done.wait(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Drain the queue and stop the listener (process exit, gunicorn worker exit)."""
+        self.flush(timeout)
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.append((None, None))
+            self._wake.set()
+            thread.join(timeout)
+        self._thread = None
+
+    def after_fork_in_child(self) -> None:
+        # The parent writes what it had queued; the child starts empty with no thread.
+        self._reset()
+
+
+writer = LogWriter()
+os.register_at_fork(after_in_child=writer.after_fork_in_child)
+atexit.register(writer.stop)
+
+
+def flush_logs(timeout: float = 5.0) -> bool:
+    """Block until every record logged so far in this process is written."""
+    return writer.flush(timeout)
+
+
+def shutdown_writer() -> None:
+    """Drain and stop the writer (gunicorn's worker_exit hook calls this)."""
+    writer.stop()
+
+
+def log_stats() -> dict[str, int]:
+    """Counters: records waiting, dropped on a full queue, dropped on write errors."""
+    return {
+        "queued": writer.queued(),
+        "dropped_queue_full": writer.dropped,
+        "dropped_write_errors": sum(target.dropped for target in list(writer.targets)),
+    }
+
+
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+_previous_handlers: dict[int, SignalHandler] = {}
+
+
+def _drain_on_signal(signum: int, frame: FrameType | None) -> None:
+    """Write everything queued, switch to writing in place, then do what was done before.
+
+    Whatever the server does next (a graceful shutdown that logs more, or dying at once
+    from a re-raised signal with no atexit), no record waits in the queue any more.
+    """
+    writer.synchronous = True
+    writer.flush(5.0)
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous in (signal.SIG_DFL, None):
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # die of the signal, as the process would have
+
+
+def drain_on_termination(signals: Sequence[int] = (signal.SIGTERM,)) -> bool:
+    """Chain a drain of the log queue in front of each signal's current handler.
+
+    For processes that do not exit through the interpreter's normal shutdown on SIGTERM
+    (runserver, management commands, servers that re-raise the signal). Only the main
+    thread may set signal handlers; elsewhere this does nothing and returns False.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for signum in signals:
+        current = signal.getsignal(signum)
+        if current is _drain_on_signal or current == signal.SIG_IGN:
+            continue
+        _previous_handlers[signum] = current
+        signal.signal(signum, _drain_on_signal)
+    return True
