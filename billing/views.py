@@ -30,8 +30,7 @@ from billing.serializers import (
     SubscriptionInputSerializer,
     SubscriptionSerializer,
 )
-from observability import bind
-from observability import log_stats
+from observability import bind, log_stats
 
 logger = logging.getLogger("billing.views")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,255}")

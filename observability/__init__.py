@@ -25,8 +25,8 @@ from observability.events import (
     security_logger,
 )
 from observability.filters import RedactionFilter, RequestContextFilter
-from observability.writer import flush_logs, log_stats
 from observability.logconfig import build_logging
+from observability.writer import flush_logs, log_stats
 
 __all__ = [
     "CONTEXT_FIELDS",
@@ -43,11 +43,11 @@ __all__ = [
     "flush_logs",
     "get_context",
     "get_request_id",
-    "log_stats",
     "log_api_request",
     "log_billing_event",
     "log_performance_metric",
     "log_security_event",
+    "log_stats",
     "performance_logger",
     "request_context",
     "security_logger",

@@ -26,4 +26,4 @@ class BatchRotatingFile(ConcurrentRotatingFileHandler):
         self.emit(logging.makeLogRecord({"msg": text}))
 
     def handleError(self, record: logging.LogRecord) -> None:
-        raise  # noqa: PLE0704 - called inside emit()'s except block: re-raise to the writer
+        raise  # called inside emit()'s except block: the writer counts and reports it
