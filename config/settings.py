@@ -219,4 +219,5 @@ LOGGING = build_logging(
     max_bytes=env_int("LOG_MAX_BYTES", None, minimum=0),
     backup_count=env_int("LOG_BACKUP_COUNT", None, minimum=0),
     queue_size=env_int("LOG_QUEUE_SIZE", 10000, minimum=1),
+    observability=OBSERVABILITY,
 )

@@ -6,26 +6,24 @@ Public names are re-exported here; see the README for the settings and the file 
 from observability.context import (
     CONTEXT_FIELDS,
     bind,
-    bind_user,
     carry_context,
     get_context,
     get_request_id,
     request_context,
 )
 from observability.decorators import log_api_request
-from observability.events import (
-    StructuredLogger,
+from observability.events import log_billing_event, log_performance_metric, log_security_event
+from observability.filters import RedactionFilter, RequestContextFilter
+from observability.logconfig import build_logging
+from observability.loggers import (
     api_logger,
     billing_logger,
     events_logger,
-    log_billing_event,
-    log_performance_metric,
-    log_security_event,
     performance_logger,
     security_logger,
 )
-from observability.filters import RedactionFilter, RequestContextFilter
-from observability.logconfig import build_logging
+from observability.request import bind_user
+from observability.structured import StructuredLogger
 from observability.writer import flush_logs, log_stats
 
 __all__ = [

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 DEFAULT_REDACT_KEYS = (
     "password",
     "passwd",
@@ -44,13 +46,29 @@ DEFAULT_REDACT_KEYS = (
     "ssn",
 )
 
+#: The five files, by the tag logtrace shows beside their lines (the seed's names).
+DEFAULT_LOG_FILES = {
+    "general": "billing_api.log",
+    "debug": "billing_api_debug.log",
+    "errors": "billing_api_errors.log",
+    "requests": "billing_api_requests.log",
+    "security": "billing_api_security.log",
+}
+
 DEFAULTS: dict[str, Any] = {
     "ENABLED": True,
     "REQUEST_ID_HEADER": "X-Request-ID",
     "TRUST_INCOMING_REQUEST_ID": True,
     "RESPONSE_HEADER": "X-Request-ID",
+    # The seed's logger names; build_logging() configures whatever names are set here.
+    "APP_LOGGER": "billing",
     "REQUEST_LOGGER": "billing.api",
     "SECURITY_LOGGER": "billing.security",
+    "EVENTS_LOGGER": "billing.events",
+    "PERFORMANCE_LOGGER": "billing.performance",
+    "VIEWS_LOGGER": "billing.views",
+    "AUTH_LOGGER": "common.jwt_auth",
+    "LOG_FILES": DEFAULT_LOG_FILES,
     "SLOW_REQUEST_THRESHOLD": 1.0,
     "EXCLUDE_PATHS": ("/health/",),
     "LOG_QUERY_STRING": True,
@@ -72,6 +90,21 @@ def _is_str_seq(value: Any) -> bool:
 
 def _is_header(value: Any) -> bool:
     return isinstance(value, str) and bool(value) and all(c.isalnum() or c == "-" for c in value)
+
+
+def _is_logger_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and not value.startswith(".")
+
+
+def _valid_log_files(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) <= set(DEFAULT_LOG_FILES)
+        and all(
+            isinstance(name, str) and name and "/" not in name and name not in (".", "..")
+            for name in value.values()
+        )
+    )
 
 
 def _valid_proxies(value: Any) -> bool:
@@ -100,8 +133,22 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or _is_header(v),
         "must be an HTTP header name, or None for no response header",
     ),
-    "REQUEST_LOGGER": (lambda v: isinstance(v, str) and bool(v), "must be a logger name"),
-    "SECURITY_LOGGER": (lambda v: isinstance(v, str) and bool(v), "must be a logger name"),
+    **dict.fromkeys(
+        (
+            "APP_LOGGER",
+            "REQUEST_LOGGER",
+            "SECURITY_LOGGER",
+            "EVENTS_LOGGER",
+            "PERFORMANCE_LOGGER",
+            "VIEWS_LOGGER",
+            "AUTH_LOGGER",
+        ),
+        (_is_logger_name, "must be a logger name such as 'myapp.api'"),
+    ),
+    "LOG_FILES": (
+        _valid_log_files,
+        f"must map some of {', '.join(DEFAULT_LOG_FILES)} to file names (no directories)",
+    ),
     "SLOW_REQUEST_THRESHOLD": (
         lambda v: _is_number(v) and v >= 0,
         "must be a number of seconds >= 0",
@@ -151,6 +198,16 @@ def validate(user_settings: Any) -> list[str]:
     return problems
 
 
+def resolve(user_settings: dict[str, Any], name: str) -> Any:
+    """One setting's value from a user's OBSERVABILITY dict, defaults filled in."""
+    value = user_settings.get(name, DEFAULTS[name])
+    if name == "EXCLUDE_PATHS":
+        value = tuple(value)
+    elif name == "LOG_FILES":
+        value = {**DEFAULT_LOG_FILES, **value}
+    return value
+
+
 class ObservabilitySettings:
     """Attribute access to OBSERVABILITY with defaults; values are cached until reload()."""
 
@@ -171,9 +228,7 @@ class ObservabilitySettings:
         if name not in DEFAULTS:
             msg = f"Unknown observability setting {name!r}"
             raise AttributeError(msg)
-        value = self.user_settings.get(name, DEFAULTS[name])
-        if name == "EXCLUDE_PATHS":
-            value = tuple(value)
+        value = resolve(self.user_settings, name)
         self._cached[name] = value
         setattr(self, name, value)
         return value

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from observability.ids import new_ids
+from observability.redaction import get_redactor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -75,20 +76,30 @@ def bind(**fields: Any) -> None:
 
     Values go through the redaction policy here, once: every later record copies them.
     """
-    from observability.filters import get_redactor
-
     redactor = get_redactor()
     fields = {key: redactor.field(key, value) for key, value in fields.items()}
     _context.set({**_context.get(), **fields})
 
 
-def bind_user(user: Any) -> None:
-    """Bind an authenticated user's id and name; reads attributes only, never queries."""
-    from observability.request import user_fields
+def bind_fields(fields: Mapping[str, Any]) -> None:
+    """Add fields already masked (the request module's) to the current context."""
+    _context.set({**_context.get(), **fields})
 
-    if getattr(user, "pk", None) is None:
-        return
-    _context.set({**_context.get(), **user_fields(user)})
+
+@contextmanager
+def bound(snapshot: Mapping[str, Any]) -> Iterator[None]:
+    """Run a block with a saved context (a streaming response runs after the middleware)."""
+    token = _context.set(snapshot)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def reset() -> None:
+    """Forget any context (tests, and a worker thread reused between jobs)."""
+    _context.set(_EMPTY_CONTEXT)
+    lifecycle_owner.set(None)
 
 
 @contextmanager

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from observability.context import lifecycle_owner
-from observability.lifecycle import enter, leave, log_finished
-from observability.request import response_size
+from observability.lifecycle import RequestLifecycle
+from observability.loggers import get_logger
 
-logger = logging.getLogger("billing.views")
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def _find_request(args: tuple[Any, ...]) -> Any:
@@ -33,6 +33,7 @@ def _find_request(args: tuple[Any, ...]) -> Any:
 
 
 def _log_detail(view: Any, request: Any, kwargs: dict[str, Any]) -> None:
+    logger = get_logger("VIEWS_LOGGER")
     if logger.isEnabledFor(logging.DEBUG):
         meta = getattr(request, "META", {})
         logger.debug(
@@ -46,49 +47,36 @@ def _log_detail(view: Any, request: Any, kwargs: dict[str, Any]) -> None:
         )
 
 
-def log_api_request(view: Any) -> Any:
+def _owns_lifecycle(request: Any) -> bool:
+    """The decorator logs the lifecycle only when nothing else does for this request."""
+    return request is not None and lifecycle_owner.get() is None
+
+
+def log_api_request(view: View) -> View:
     """Log a view's detail, or its whole lifecycle when no middleware owns the request."""
 
     if iscoroutinefunction(view):
 
+        @functools.wraps(view)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             request = _find_request(args)
-            if request is None or lifecycle_owner.get() is not None:
+            if not _owns_lifecycle(request):
                 _log_detail(view, request, kwargs)
                 return await view(*args, **kwargs)
-            state, api, tokens = enter(request, "decorator")
-            try:
+            with RequestLifecycle(request, "decorator") as lifecycle:
                 _log_detail(view, request, kwargs)
-                try:
-                    response = await view(*args, **kwargs)
-                except BaseException:
-                    log_finished(api, request, state, 500, None, sys.exc_info())
-                    raise
-                log_finished(api, request, state, response.status_code, response_size(response))
-                return response
-            finally:
-                leave(tokens)
+                return lifecycle.respond(await view(*args, **kwargs), header=False)
 
-        wrapper = functools.wraps(view)(async_wrapper)
-        return markcoroutinefunction(wrapper)
+        return markcoroutinefunction(async_wrapper)  # type: ignore[return-value]
 
     @functools.wraps(view)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
         request = _find_request(args)
-        if request is None or lifecycle_owner.get() is not None:
+        if not _owns_lifecycle(request):
             _log_detail(view, request, kwargs)
             return view(*args, **kwargs)
-        state, api, tokens = enter(request, "decorator")
-        try:
+        with RequestLifecycle(request, "decorator") as lifecycle:
             _log_detail(view, request, kwargs)
-            try:
-                response = view(*args, **kwargs)
-            except BaseException:
-                log_finished(api, request, state, 500, None, sys.exc_info())
-                raise
-            log_finished(api, request, state, response.status_code, response_size(response))
-            return response
-        finally:
-            leave(tokens)
+            return lifecycle.respond(view(*args, **kwargs), header=False)
 
-    return sync_wrapper
+    return sync_wrapper  # type: ignore[return-value]

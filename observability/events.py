@@ -1,4 +1,4 @@
-"""The seed's event helpers, StructuredLogger and pre-configured loggers.
+"""The seed's event helpers: billing events, security events, performance metrics.
 
 Events are data: the message keeps the seed's human text, and every detail is also a
 field of its own (a `key=value` token in text files, a key in JSON lines).
@@ -9,17 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from observability.conf import obs_settings
 from observability.context import EMPTY, current
-from observability.filters import get_redactor
+from observability.loggers import get_logger
 from observability.records import safe_extra
+from observability.redaction import get_redactor
 from observability.request import request_fields
-
-billing_logger = logging.getLogger("billing")
-api_logger = logging.getLogger("billing.api")
-security_logger = logging.getLogger("billing.security")
-performance_logger = logging.getLogger("billing.performance")
-events_logger = logging.getLogger("billing.events")
 
 SEVERITY_LEVELS = {
     "debug": logging.DEBUG,
@@ -58,7 +52,7 @@ def log_billing_event(
         user_id = _request_fields(request).get("user_id", current()["user_id"])
     extra = {**_request_fields(request), **safe_extra(details), "event_type": event_type}
     extra["user_id"] = user_id
-    events_logger.info(
+    get_logger("EVENTS_LOGGER").info(
         "Billing Event: %s - User: %s, Details: %s", event_type, user_id, details, extra=extra
     )
 
@@ -79,7 +73,7 @@ def log_security_event(
         "event_type": event_type,
         "severity": severity,
     }
-    logging.getLogger(obs_settings.SECURITY_LOGGER).log(
+    get_logger("SECURITY_LOGGER").log(
         level,
         "Security Event: %s - Severity: %s, Details: %s",
         event_type,
@@ -106,35 +100,6 @@ def log_performance_metric(
         "unit": unit,
     }
     shown = f"{value:.3f}" if isinstance(value, float) else value
-    performance_logger.info(
+    get_logger("PERFORMANCE_LOGGER").info(
         "Performance Metric: %s - Value: %s %s", metric_name, shown, unit, extra=extra
     )
-
-
-class StructuredLogger:
-    """A logger whose calls take a dict of fields: `logger.info("Refund done", {"id": 1})`."""
-
-    def __init__(self, name: str) -> None:
-        self.logger = logging.getLogger(name)
-        self.name = name
-
-    def _log(self, level: int, message: str, fields: dict[str, Any] | None, exc_info: Any) -> None:
-        if self.logger.isEnabledFor(level):
-            self.logger.log(
-                level, message, extra=safe_extra(fields), exc_info=exc_info, stacklevel=3
-            )
-
-    def debug(self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False):
-        self._log(logging.DEBUG, message, fields, exc_info)
-
-    def info(self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False):
-        self._log(logging.INFO, message, fields, exc_info)
-
-    def warning(self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False):
-        self._log(logging.WARNING, message, fields, exc_info)
-
-    def error(self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False):
-        self._log(logging.ERROR, message, fields, exc_info)
-
-    def critical(self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False):
-        self._log(logging.CRITICAL, message, fields, exc_info)

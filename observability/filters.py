@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import traceback
 
-from django.core.exceptions import ImproperlyConfigured
-
-from observability.conf import DEFAULT_REDACT_KEYS, obs_settings, on_reload
 from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import ARG_LIMIT
 from observability.records import extra_keys
-from observability.redaction import NullRedactor, Redactor
+from observability.redaction import NullRedactor, Redactor, get_redactor
 
 
 class RequestContextFilter(logging.Filter):
@@ -29,32 +25,6 @@ class RequestContextFilter(logging.Filter):
             if key not in attrs:
                 attrs[key] = value
         return True
-
-
-_redactor: Redactor | NullRedactor | None = None
-
-
-@functools.cache
-def _default_redactor() -> Redactor:
-    return Redactor(DEFAULT_REDACT_KEYS)
-
-
-def get_redactor() -> Redactor | NullRedactor:
-    """The policy for the current settings: a NullRedactor when REDACT is off."""
-    global _redactor
-    if _redactor is None:
-        try:
-            redact, keys = obs_settings.REDACT, obs_settings.REDACT_KEYS
-        except ImproperlyConfigured:  # a server logging before Django is set up
-            return _default_redactor()
-        _redactor = Redactor(keys) if redact else NullRedactor()
-    return _redactor
-
-
-@on_reload
-def _reset_redactor() -> None:
-    global _redactor
-    _redactor = None
 
 
 def _format_exception(record: logging.LogRecord) -> str:

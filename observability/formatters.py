@@ -7,9 +7,7 @@ one record is one line, its traceback included (as `\\n` escapes).
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,62 +15,9 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from observability.context import CONTEXT_FIELDS, EMPTY
-from observability.escaping import (
-    MESSAGE_LIMIT,
-    UNSAFE_CHARS,
-    VALUE_LIMIT,
-    cap,
-    escape,
-    escape_bar,
-    escape_traceback,
-)
+from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
 from observability.records import extra_keys
-
-# Quoted when it holds whitespace (any: the parser splits on it), a quote or "=".
-_NEEDS_QUOTES = re.compile(r'[\s"=]')
-# Anything that needs escaping or quoting in a token value; most values hold none of it.
-_TOKEN_NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS}\\s"=|]')
-# A message needs escaping for the same characters, and "|" (it separates the parts).
-_MESSAGE_NEEDS_WORK = re.compile(f"[{UNSAFE_CHARS}|]")
-
-
-def render_value(value: Any) -> str:
-    """One token value: escaped ("|" too), capped, and quoted when it holds a space, quote or =."""
-    kind = type(value)
-    if kind is str:
-        if len(value) <= VALUE_LIMIT and value and _TOKEN_NEEDS_WORK.search(value) is None:
-            return value
-        text = value
-    elif kind is int or kind is float or kind is bool or value is None:
-        return str(value)
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, dict | list | tuple):
-        try:
-            text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError):
-            text = str(value)
-    else:
-        text = str(value)
-    text = escape(text, VALUE_LIMIT).replace("|", "\\x7c")
-    if not text:
-        return '""'
-    if _NEEDS_QUOTES.search(text) is None:
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
-
-
-def render_key(key: str) -> str:
-    """A field name as a token key: letters, digits, _ . - only (else _), at most 64."""
-    key = key[:64]
-    if _UNSAFE_KEY.search(key) is not None:
-        key = _UNSAFE_KEY.sub("_", key)
-    if not key or not (key[0].isalpha() or key[0] == "_"):
-        key = "_" + key
-    return key
+from observability.textline import SEPARATOR, render_field, render_key, render_message
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
@@ -109,24 +54,21 @@ class TextFormatter(logging.Formatter):
         return f"{self._second_text},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        # " | " separates message, tokens and traceback: a "|" inside them is escaped.
-        message = record.getMessage()
-        if len(message) > MESSAGE_LIMIT or _MESSAGE_NEEDS_WORK.search(message) is not None:
-            message = escape_bar(cap(message, MESSAGE_LIMIT))
-        record.message = message
+        """The line's grammar is observability.textline's; this fills it from the record."""
+        record.message = render_message(record.getMessage())
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
         attrs = record.__dict__
-        parts = [self.formatMessage(record), " |"]
+        parts = [self.formatMessage(record), SEPARATOR[:-1]]
         for key in CONTEXT_FIELDS:
-            parts.append(f" {key}={render_value(attrs.get(key, EMPTY))}")
+            parts.append(render_field(key, attrs.get(key, EMPTY)))
         for key in extra_keys(record):
-            parts.append(f" {render_key(key)}={render_value(attrs[key])}")
+            parts.append(render_field(key, attrs[key]))
         for key in self.meta_fields:
-            parts.append(f" {key}={render_value(attrs.get(key, EMPTY))}")
+            parts.append(render_field(key, attrs.get(key, EMPTY)))
         exc = _exception_text(self, record)
         if exc:
-            parts.append(" | ")
+            parts.append(SEPARATOR)
             parts.append(escape_traceback(exc))
         return "".join(parts)
 

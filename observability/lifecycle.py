@@ -1,27 +1,36 @@
-"""A request's lifecycle lines, shared by the middleware and the @log_api_request decorator.
+"""One request's lifecycle, from its context to its terminal line: a context manager.
 
-API Request started - User: john_doe (ID: 123), IP: 192.168.1.100, Method: POST, Path: ...
-API Request completed - Status: 201, Duration: 0.102 seconds
-API Request failed - Status: 500, Duration: 0.004 seconds, Error: ValueError
-Slow API request detected - Duration: 1.877 seconds (threshold 1.0 seconds)
+The middleware and the @log_api_request decorator both wrap a view call in it, sync or
+async alike:
+
+    with RequestLifecycle(request, owner="middleware") as lifecycle:
+        response = get_response(request)
+        return lifecycle.respond(response)
+
+On the way in it binds the request's context (IDs, client, method, path) and logs the
+started line; `respond()` sets the response header and logs the terminal line (or, for
+a streaming response, arranges for it when the stream ends); an exception escaping the
+block logs the failed line. The context is reset on the way out of the same call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import threading
+import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from contextvars import Token
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
+from observability import messages
 from observability.conf import obs_settings
 from observability.context import (
     CONTEXT_ATTR,
     EMPTY,
-    bind_user,
+    bound,
     current,
     lifecycle_owner,
     reset_context,
@@ -29,12 +38,20 @@ from observability.context import (
 )
 from observability.events import log_security_event
 from observability.ids import new_ids, recent_ids
+from observability.loggers import get_logger
 from observability.request import (
+    bind_user,
     incoming_request_id,
     known_user,
     request_fields,
+    response_size,
     started_details,
 )
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+#: Where the middleware leaves a view's exception for the failed line (Django turns it
+#: into a 500 response before the middleware sees it).
+EXC_ATTR = "_observability_exc_info"
 
 
 @dataclass
@@ -46,11 +63,10 @@ class RequestState:
     logged: bool
     rejected_id_length: int = 0
     reused_id: bool = False
-    exc_info: Any = None
 
 
 def begin(request: Any) -> RequestState:
-    """Build the request's context fields (IDs, IP, method, path) and decide if it is logged."""
+    """The request's context fields (IDs, IP, method, path) and whether it is logged."""
     django_request = getattr(request, "_request", request)
     incoming, rejected = incoming_request_id(django_request.META)
     request_id, trace_id, span_id = new_ids()
@@ -64,155 +80,186 @@ def begin(request: Any) -> RequestState:
     return RequestState(fields, time.perf_counter(), logged, rejected, reused)
 
 
-def enter(request: Any, owner: str) -> tuple[RequestState, logging.Logger, tuple[Token, Token]]:
-    """Start a request: its context, who owns its lifecycle, its started line.
+class RequestLifecycle:
+    """The started line on entry, one terminal line (and a slow warning) on the way out."""
 
-    The caller resets the returned tokens with leave() in `finally` of the same call.
-    """
-    state = begin(request)
-    tokens = (set_context(state.fields), lifecycle_owner.set(owner))
-    logger = request_logger()
-    log_started(logger, request, state)
-    return state, logger, tokens
+    def __init__(self, request: Any, owner: str) -> None:
+        self.request = request
+        self.owner = owner
+        self.logger = get_logger("REQUEST_LOGGER")
+        self.finished = False
+        self._tokens: tuple[Token[Any], Token[str | None]] | None = None
 
+    def __enter__(self) -> RequestLifecycle:
+        self.state = begin(self.request)
+        self._tokens = (set_context(self.state.fields), lifecycle_owner.set(self.owner))
+        self._log_started()
+        return self
 
-def leave(tokens: tuple[Token, Token]) -> None:
-    lifecycle_owner.reset(tokens[1])
-    reset_context(tokens[0])
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is not None and exc is not None and not self.finished:
+                self.finish(500, None, (exc_type, exc, traceback))
+        finally:
+            if self._tokens is not None:
+                lifecycle_owner.reset(self._tokens[1])
+                reset_context(self._tokens[0])
 
+    @property
+    def request_id(self) -> str:
+        return str(self.state.fields["request_id"])
 
-_loggers: dict[str, logging.Logger] = {}
+    def respond(self, response: Any, *, header: bool = True) -> Any:
+        """Send the request ID back and log the terminal line (when a stream ends, if one)."""
+        name = obs_settings.RESPONSE_HEADER
+        if header and name:
+            response[name] = self.request_id
+        if getattr(response, "streaming", False):
+            stream_until_done(self, response)
+        else:
+            self.finish(response.status_code, response_size(response))
+        return response
 
+    def finish(self, status: int, size: int | None, exc_info: ExcInfo | None = None) -> None:
+        """The one terminal line (completed or failed), then the slow warning if slow."""
+        if self.finished:
+            return
+        self.finished = True
+        duration = time.perf_counter() - self.state.started
+        request = self.request
+        if current()["user_id"] == EMPTY:
+            user = known_user(request)
+            if user is not None:
+                bind_user(user)
+        with contextlib.suppress(AttributeError):  # django.request logs after we return
+            setattr(getattr(request, "_request", request), CONTEXT_ATTR, current())
+        if not self.state.logged:
+            return
+        exc_info = exc_info or getattr(request, EXC_ATTR, None)
+        fields = {"status": status, "duration": round(duration, 6), "response_size": size}
+        if exc_info is not None or status >= 500:
+            error = exc_info[0].__name__ if exc_info else EMPTY
+            message = messages.failed(status=status, duration=duration, error=error)
+            self._emit(logging.ERROR, message, fields, exc_info)
+        else:
+            level = logging.INFO
+            if status >= 400:
+                level = logging.getLevelName(obs_settings.CLIENT_ERROR_LEVEL)
+            self._emit(level, messages.completed(status=status, duration=duration), fields)
+        threshold = obs_settings.SLOW_REQUEST_THRESHOLD
+        if duration >= threshold:
+            message = messages.slow(duration=duration, threshold=threshold)
+            fields = {"duration": round(duration, 6), "threshold": threshold, "status": status}
+            self._emit(logging.WARNING, message, fields)
 
-def request_logger() -> logging.Logger:
-    """The REQUEST_LOGGER (cached: logging.getLogger takes logging's module lock)."""
-    name = obs_settings.REQUEST_LOGGER
-    logger = _loggers.get(name)
-    if logger is None:
-        logger = _loggers[name] = logging.getLogger(name)
-    return logger
-
-
-def log_started(logger: logging.Logger, request: Any, state: RequestState) -> None:
-    settings = obs_settings
-    if state.rejected_id_length:
-        log_security_event(
-            event_type="request_id_rejected",
-            severity="warning",
-            details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
+    def _log_started(self) -> None:
+        state = self.state
+        settings = obs_settings
+        if state.rejected_id_length:
+            log_security_event(
+                event_type="request_id_rejected",
+                severity="warning",
+                details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
+            )
+        if state.reused_id:
+            log_security_event(
+                event_type="request_id_reused",
+                severity="warning",
+                details={"header": settings.REQUEST_ID_HEADER},
+            )
+        if not state.logged or not self.logger.isEnabledFor(logging.INFO):
+            return
+        fields = state.fields
+        path, extra = started_details(self.request, fields["path"])
+        message = messages.started(
+            username=fields.get("username", "anonymous"),
+            user_id=fields.get("user_id", EMPTY),
+            ip=fields["ip"],
+            method=fields["method"],
+            path=path,
         )
-    if state.reused_id:
-        log_security_event(
-            event_type="request_id_reused",
-            severity="warning",
-            details={"header": settings.REQUEST_ID_HEADER},
-        )
-    if not state.logged or not logger.isEnabledFor(logging.INFO):
-        return
-    fields = state.fields
-    path, extra = started_details(request, fields["path"])
-    username = fields.get("username", "anonymous")
-    message = (
-        f"API Request started - User: {username} (ID: {fields.get('user_id', EMPTY)}), "
-        f"IP: {fields['ip']}, Method: {fields['method']}, Path: {path}"
-    )
-    _emit(logger, logging.INFO, message, extra)
+        self._emit(logging.INFO, message, extra)
 
+    def _emit(
+        self, level: int, message: str, fields: dict[str, Any], exc_info: ExcInfo | None = None
+    ) -> None:
+        """Log a lifecycle line through the logging API.
 
-def _emit(
-    logger: logging.Logger, level: int, message: str, extra: dict[str, Any], exc_info: Any = None
-) -> None:
-    """Log a lifecycle line whose every part was redacted above, skipping work it does not need.
-
-    `logger.info()` would look up the caller's frame (findCaller) and the redaction filter
-    would scan the message again; a lifecycle line needs neither. A line with a traceback
-    still goes through the redaction filter, for the exception's text.
-    """
-    if not logger.isEnabledFor(level):
-        return
-    if exc_info is None and logging.getLogRecordFactory() is logging.LogRecord:
-        record = _lifecycle_record(logger, level, message, extra)
-    else:
+        Every part was masked when the request was read, so the redaction filter skips
+        the line, unless it carries a traceback (whose text it must mask).
+        """
+        logger = self.logger
+        if not logger.isEnabledFor(level):
+            return
+        caller = sys._getframe(1)  # the lifecycle method: logging's own findCaller, cheaper
+        extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}
         record = logger.makeRecord(
-            logger.name, level, __file__, 0, message, None, exc_info, "request", extra
+            logger.name,
+            level,
+            caller.f_code.co_filename,
+            caller.f_lineno,
+            message,
+            None,
+            exc_info,
+            caller.f_code.co_name,
+            extra,
         )
-    logger.handle(record)
+        logger.handle(record)
 
 
-_prototypes: dict[tuple[str, int], dict[str, Any]] = {}
+def stream_until_done(lifecycle: RequestLifecycle, response: Any) -> None:
+    """Log the terminal line when the response's stream ends, with the context bound.
 
-
-def _lifecycle_record(
-    logger: logging.Logger, level: int, message: str, extra: dict[str, Any]
-) -> logging.LogRecord:
-    """A LogRecord for a lifecycle line, copied from a prototype made by logging itself.
-
-    Inside a request, LogRecord.__init__ costs ~20 µs here (paths, thread and process
-    look-ups that never change for these lines); copying a prototype and setting the time,
-    thread and message costs a fraction. Any custom record factory gets makeRecord instead.
+    A streaming body is produced after the middleware has returned (and reset the
+    context), chunk by chunk: each chunk is made with the request's context bound, and
+    the stream's end (or failure) writes the terminal line with the bytes counted.
     """
-    key = (logger.name, level)
-    prototype = _prototypes.get(key)
-    if prototype is None or prototype.get("process") != os.getpid():
-        made = logger.makeRecord(logger.name, level, __file__, 0, "", None, None, "request")
-        prototype = _prototypes[key] = dict(made.__dict__)
-    record = logging.LogRecord.__new__(logging.LogRecord)
-    attrs = record.__dict__
-    attrs.update(prototype)
-    now = time.time()
-    attrs["created"] = now
-    attrs["msecs"] = int((now - int(now)) * 1000) + 0.0
-    attrs["relativeCreated"] = (now - _LOGGING_START) * 1000
-    if logging.logThreads:
-        attrs["thread"] = threading.get_ident()
-        attrs["threadName"] = threading.current_thread().name
-    attrs["msg"] = message
-    attrs["_obs_redacted"] = True  # every part was redacted above
-    attrs.update(extra)
-    return record
+    snapshot = dict(current())
+    status = response.status_code
+    content = response.streaming_content
 
+    def end(size: int, exc_info: ExcInfo | None) -> None:
+        with bound(snapshot):
+            lifecycle.finish(500 if exc_info else status, size, exc_info)
 
-_LOGGING_START = getattr(logging, "_startTime", time.time())
-
-
-def log_finished(
-    logger: logging.Logger,
-    request: Any,
-    state: RequestState,
-    status: int,
-    size: int | None,
-    exc_info: Any = None,
-) -> None:
-    """The one terminal line (completed or failed), then the slow warning if it was slow."""
-    duration = time.perf_counter() - state.started
-    if current()["user_id"] == EMPTY:
-        user = known_user(request)
-        if user is not None:
-            bind_user(user)
-    with contextlib.suppress(AttributeError):
-        setattr(getattr(request, "_request", request), CONTEXT_ATTR, current())
-    if not state.logged:
-        return
-    exc_info = exc_info or state.exc_info
-    extra = {"status": status, "duration": round(duration, 6), "response_size": size}
-    if exc_info is not None or status >= 500:
-        error = exc_info[0].__name__ if exc_info else "-"
-        message = (
-            f"API Request failed - Status: {status}, Duration: {duration:.3f} seconds, "
-            f"Error: {error}"
-        )
-        _emit(logger, logging.ERROR, message, extra, exc_info)
+    if getattr(response, "is_async", False):
+        response.streaming_content = _astream(content, snapshot, end)
     else:
-        level = logging.INFO
-        if status >= 400:
-            level = logging.getLevelName(obs_settings.CLIENT_ERROR_LEVEL)
-        message = f"API Request completed - Status: {status}, Duration: {duration:.3f} seconds"
-        _emit(logger, level, message, extra)
-    threshold = obs_settings.SLOW_REQUEST_THRESHOLD
-    if duration >= threshold:
-        message = (
-            f"Slow API request detected - Duration: {duration:.3f} seconds "
-            f"(threshold {threshold} seconds)"
-        )
-        extra = {"duration": round(duration, 6), "threshold": threshold, "status": status}
-        _emit(logger, logging.WARNING, message, extra)
+        response.streaming_content = _stream(content, snapshot, end)
+
+
+def _stream(content: Any, snapshot: dict[str, Any], end: Any) -> Iterator[bytes]:
+    size, iterator = 0, iter(content)
+    while True:
+        with bound(snapshot):
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                break
+            except BaseException:
+                end(size, sys.exc_info())
+                raise
+        size += len(chunk)
+        yield chunk
+    end(size, None)
+
+
+async def _astream(content: Any, snapshot: dict[str, Any], end: Any) -> AsyncIterator[bytes]:
+    size, iterator = 0, content.__aiter__()
+    while True:
+        with bound(snapshot):
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            except BaseException:
+                end(size, sys.exc_info())
+                raise
+        size += len(chunk)
+        yield chunk
+    end(size, None)

@@ -1,6 +1,9 @@
 """Build the LOGGING dict once: five files under LOG_BASE_DIR, the seed's loggers and formatters.
 
-    LOGGING = build_logging(base_dir=LOG_BASE_DIR, debug=DEBUG, level=LOG_LEVEL)
+    LOGGING = build_logging(base_dir=LOG_BASE_DIR, debug=DEBUG, observability=OBSERVABILITY)
+
+File and logger names come from the OBSERVABILITY settings (LOG_FILES, *_LOGGER), whose
+defaults are the seed's:
 
 | file                      | receives                                          | size x backups |
 | billing_api.log           | general records, INFO and up                      | 10 MB x 5      |
@@ -15,17 +18,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from observability.conf import LEVEL_NAMES, resolve
+
 MB = 1024 * 1024
-LOG_FILES = {
-    # handler name: (file name, max bytes, backups, level, formatter)
-    "general_file": ("billing_api.log", 10 * MB, 5, "INFO", "verbose"),
-    "debug_file": ("billing_api_debug.log", 10 * MB, 3, "DEBUG", "detailed"),
-    "errors_file": ("billing_api_errors.log", 5 * MB, 10, "ERROR", "detailed"),
-    "requests_file": ("billing_api_requests.log", 10 * MB, 5, "INFO", "api"),
-    "security_file": ("billing_api_security.log", 5 * MB, 10, "INFO", "verbose"),
+FILE_HANDLERS = {
+    # tag (a LOG_FILES key): (max bytes, backups, level, formatter), the seed's
+    "general": (10 * MB, 5, "INFO", "verbose"),
+    "debug": (10 * MB, 3, "DEBUG", "detailed"),
+    "errors": (5 * MB, 10, "ERROR", "detailed"),
+    "requests": (10 * MB, 5, "INFO", "api"),
+    "security": (5 * MB, 10, "INFO", "verbose"),
 }
 LOG_FORMATS = ("text", "json")
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def build_logging(
@@ -38,15 +42,18 @@ def build_logging(
     max_bytes: int | None = None,
     backup_count: int | None = None,
     queue_size: int | None = None,
+    observability: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a dictConfig dict for the seed's files, loggers and formatters.
 
     `max_bytes` / `backup_count` override every file's size and backups (tests use tiny
     files). `log_format="json"` writes one JSON object a line to every file.
+    `observability` is the project's OBSERVABILITY dict: file and logger names.
     """
+    names = observability or {}
     level = level.upper()
-    if level not in LEVELS:
-        msg = f"LOG_LEVEL must be one of {', '.join(LEVELS)}, got {level!r}"
+    if level not in LEVEL_NAMES:
+        msg = f"LOG_LEVEL must be one of {', '.join(LEVEL_NAMES)}, got {level!r}"
         raise ValueError(msg)
     if log_format not in LOG_FORMATS:
         msg = f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}"
@@ -64,13 +71,14 @@ def build_logging(
     base_dir = os.fspath(base_dir)
     filters = ["request_context", "redaction"]
 
+    files = resolve(names, "LOG_FILES")
     handlers: dict[str, Any] = {}
-    for name, (filename, size, backups, file_level, formatter) in LOG_FILES.items():
-        if name == "debug_file" and not debug:
+    for tag, (size, backups, file_level, formatter) in FILE_HANDLERS.items():
+        if tag == "debug" and not debug:
             continue
-        handlers[name] = {
+        handlers[f"{tag}_file"] = {
             "()": "observability.handlers.QueuedFileHandler",
-            "filename": os.path.join(base_dir, filename),
+            "filename": os.path.join(base_dir, files[tag]),
             "maxBytes": size if max_bytes is None else max_bytes,
             "backupCount": backups if backup_count is None else backup_count,
             "level": file_level,
@@ -98,23 +106,29 @@ def build_logging(
     def logger(handler_names: list[str], logger_level: str = logger_level) -> dict[str, Any]:
         return {"handlers": handler_names, "level": logger_level, "propagate": False}
 
+    app = resolve(names, "APP_LOGGER")
+
+    def propagating() -> dict[str, Any]:  # written by its parent's (or the root's) handlers
+        return {"level": logger_level, "propagate": True}
+
     loggers = {
         "django": logger(general),
-        "django.request": {"level": logger_level, "propagate": True},
-        "django.server": {"level": logger_level, "propagate": True},
+        "django.request": propagating(),
+        "django.server": propagating(),
         "django.security": logger(security),
         # SQL reaches a file only with DEBUG on (the debug file); errors reach the errors file.
         "django.db.backends": logger(
             [n for n in route() if n != "console"], "DEBUG" if debug else "INFO"
         ),
-        "billing": logger(general),
-        "billing.views": {"level": logger_level, "propagate": True},
-        "billing.models": {"level": logger_level, "propagate": True},
-        "billing.events": {"level": logger_level, "propagate": True},
-        "billing.performance": {"level": logger_level, "propagate": True},
-        "billing.api": logger(route("requests_file")),
-        "billing.security": logger(security),
-        "common.jwt_auth": logger(security),
+        app: logger(general),
+        f"{app}.models": propagating(),
+        # Named by settings; they write where the app logger writes unless set otherwise.
+        resolve(names, "VIEWS_LOGGER"): propagating(),
+        resolve(names, "EVENTS_LOGGER"): propagating(),
+        resolve(names, "PERFORMANCE_LOGGER"): propagating(),
+        resolve(names, "REQUEST_LOGGER"): logger(route("requests_file")),
+        resolve(names, "SECURITY_LOGGER"): logger(security),
+        resolve(names, "AUTH_LOGGER"): logger(security),
         "rest_framework": logger(general),
         "observability": logger(general),
         # The servers' own loggers go through the same filters: gunicorn writes a client's

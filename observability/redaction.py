@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus
 
+from django.core.exceptions import ImproperlyConfigured
+
+from observability.conf import DEFAULT_REDACT_KEYS, obs_settings, on_reload
 from observability.escaping import cap
 
 REDACTED = "[REDACTED]"
@@ -184,3 +188,34 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 def _normalise(key: str) -> str:
     return _NON_WORD.sub("_", _CAMEL.sub("_", key).lower()).strip("_")
+
+
+# --- the policy for the current settings ---------------------------------------------
+
+_redactor: Redactor | NullRedactor | None = None
+
+
+@functools.cache
+def _default_redactor() -> Redactor:
+    return Redactor(DEFAULT_REDACT_KEYS)
+
+
+def get_redactor() -> Redactor | NullRedactor:
+    """The policy for the current settings: a NullRedactor when REDACT is off.
+
+    Callers never check REDACT themselves: they call the object this returns.
+    """
+    global _redactor
+    if _redactor is None:
+        try:
+            redact, keys = obs_settings.REDACT, obs_settings.REDACT_KEYS
+        except ImproperlyConfigured:  # a server logging before Django is set up
+            return _default_redactor()
+        _redactor = Redactor(keys) if redact else NullRedactor()
+    return _redactor
+
+
+@on_reload
+def _forget_redactor() -> None:
+    global _redactor
+    _redactor = None

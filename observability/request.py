@@ -15,9 +15,9 @@ from django.utils.functional import empty
 
 from observability.client_ip import from_trusted_proxy, get_client_ip
 from observability.conf import obs_settings, on_reload
-from observability.context import EMPTY
+from observability.context import EMPTY, bind_fields
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
-from observability.filters import get_redactor
+from observability.redaction import get_redactor
 
 REQUEST_ID_MAX = 128
 # Starts with a letter or digit, so an ID never equals the "-" the files use for "none".
@@ -89,6 +89,12 @@ def request_fields(request: Any) -> dict[str, Any]:
     if user is not None:
         fields.update(user_fields(user))
     return fields
+
+
+def bind_user(user: Any) -> None:
+    """Bind an authenticated user's id and name; reads attributes only, never queries."""
+    if getattr(user, "pk", None) is not None:
+        bind_fields(user_fields(user))
 
 
 def user_fields(user: Any) -> dict[str, Any]:

@@ -118,6 +118,81 @@ def test_slow_threshold_flag_is_read(settings):
     assert obs_settings.SLOW_REQUEST_THRESHOLD == 2.5
 
 
+class TestNamesFromSettings:
+    """The app names no logger or file of its own: every name comes from OBSERVABILITY."""
+
+    NAMES = {
+        "APP_LOGGER": "shop",
+        "REQUEST_LOGGER": "shop.http",
+        "SECURITY_LOGGER": "shop.audit",
+        "EVENTS_LOGGER": "shop.events",
+        "PERFORMANCE_LOGGER": "shop.perf",
+        "VIEWS_LOGGER": "shop.views",
+        "AUTH_LOGGER": "shop.auth",
+        "LOG_FILES": {"requests": "shop_http.log", "general": "shop.log"},
+    }
+
+    @pytest.fixture
+    def renamed(self, settings, tmp_path):
+        from tests.conftest import configure_logs
+
+        settings.OBSERVABILITY = self.NAMES
+        log_dir = configure_logs(tmp_path / "logs", observability=self.NAMES)
+        yield log_dir
+        configure_logs(tmp_path / "after")
+
+    def test_seed_loggers_follow_their_settings(self, renamed):
+        from observability import (
+            api_logger,
+            billing_logger,
+            events_logger,
+            performance_logger,
+            security_logger,
+        )
+
+        assert [
+            lg.name
+            for lg in (
+                billing_logger,
+                api_logger,
+                security_logger,
+                performance_logger,
+                events_logger,
+            )
+        ] == ["shop", "shop.http", "shop.audit", "shop.perf", "shop.events"]
+
+    def test_lines_go_to_the_named_files_and_loggers(self, renamed):
+        from observability import log_billing_event, log_security_event
+
+        response = Client().get("/t/plain/")
+        log_security_event(event_type="probe", severity="warning")
+        log_billing_event(event_type="invoice_sent")
+        requests = renamed.text("shop_http.log")
+        assert "INFO [shop.http] API Request started" in requests
+        assert response["X-Request-ID"] in requests
+        general = renamed.text("shop.log")
+        assert "[shop.events] Billing Event: invoice_sent" in general
+        security = renamed.text("security")
+        assert "[shop.audit] Security Event: probe" in security
+        assert not (renamed.path / "billing_api_requests.log").exists()
+
+    def test_logtrace_reads_the_named_files(self, renamed, capsys):
+        from django.core.management import call_command
+
+        rid = Client().get("/t/plain/")["X-Request-ID"]
+        renamed.lines("shop_http.log")
+        call_command("logtrace", rid, "--dir", str(renamed.path))
+        out = capsys.readouterr().out
+        assert "[requests] " in out and "API Request completed" in out
+
+    def test_a_log_file_name_with_a_directory_is_refused(self):
+        from observability.conf import validate
+
+        assert validate({"LOG_FILES": {"general": "../x.log"}})
+        assert validate({"LOG_FILES": {"nope": "x.log"}})
+        assert validate({"REQUEST_LOGGER": ""})
+
+
 def test_every_documented_flag_has_a_test_here():
     with open(__file__, encoding="utf-8") as handle:
         source = handle.read()

@@ -15,8 +15,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from observability.escaping import escape, escape_traceback, unescape_traceback
-from observability.formatters import ApiFormatter, DetailedFormatter, render_key
+from observability.formatters import ApiFormatter, DetailedFormatter
 from observability.logtrace import parse_line
+from observability.textline import render_key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 

@@ -19,9 +19,9 @@ from observability import (
     log_security_event,
     request_context,
 )
+from observability.conf import LEVEL_NAMES
 from observability.handlers import QueuedFileHandler
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TAIL_BYTES = 4 * 1024 * 1024
 
 
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             "--level",
             default="INFO",
             type=str.upper,
-            choices=LEVELS,
+            choices=LEVEL_NAMES,
             help="Level of the test records sent through every logger (default INFO).",
         )
 

@@ -1,0 +1,138 @@
+"""The text line format, written and read by the same code.
+
+    <time> <LEVEL> [<logger>] <message> | <key>=<value> <key>=<value> ... [| <traceback>]
+
+One record is one line, and " | " only ever separates its parts: the message, the
+values and the traceback are escaped (`observability.escaping`) and "|" inside any of
+them is written as `\\x7c`. A value is quoted when it holds whitespace, a quote or "=";
+a key holds only letters, digits, `_`, `.` and `-`. So any line the formatters write is
+read back by `parse()` into the same message, fields and traceback (a round-trip
+property test holds both sides to it), and no value a client chooses can end the fields
+or start a record of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from observability.escaping import MESSAGE_LIMIT, UNSAFE_CHARS, VALUE_LIMIT, cap, escape
+
+SEPARATOR = " | "
+# Quoted when it holds whitespace (any: the reader splits on it), a quote or "=".
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
+# Anything that needs escaping or quoting in a value; most values hold none of it.
+_VALUE_NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS}\\s"=|]')
+# A message needs escaping for the same characters, and "|".
+_MESSAGE_NEEDS_WORK = re.compile(f"[{UNSAFE_CHARS}|]")
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def render_message(message: str) -> str:
+    """The message part: capped, escaped, "|" written as \\x7c."""
+    if len(message) > MESSAGE_LIMIT or _MESSAGE_NEEDS_WORK.search(message) is not None:
+        return escape(cap(message, MESSAGE_LIMIT)).replace("|", "\\x7c")
+    return message
+
+
+def render_value(value: Any) -> str:
+    """One value: escaped ("|" too), capped, quoted when it holds whitespace, a quote or =."""
+    kind = type(value)
+    if kind is str:
+        if len(value) <= VALUE_LIMIT and value and _VALUE_NEEDS_WORK.search(value) is None:
+            return value  # type: ignore[no-any-return]
+        text = value
+    elif kind is int or kind is float or kind is bool or value is None:
+        return str(value)
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, dict | list | tuple):
+        try:
+            text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            text = str(value)
+    else:
+        text = str(value)
+    text = escape(text, VALUE_LIMIT).replace("|", "\\x7c")
+    if not text:
+        return '""'
+    if _NEEDS_QUOTES.search(text) is None:
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_key(key: str) -> str:
+    """A field name as a key: letters, digits, _ . - only (others become _), at most 64."""
+    key = key[:64]
+    if _UNSAFE_KEY.search(key) is not None:
+        key = _UNSAFE_KEY.sub("_", key)
+    if not key or not (key[0].isalpha() or key[0] == "_"):
+        key = "_" + key
+    return key
+
+
+def render_field(key: str, value: Any) -> str:
+    """` key=value`, as appended after the message."""
+    return f" {render_key(key)}={render_value(value)}"
+
+
+# --- reading -----------------------------------------------------------------------
+
+_HEADER = re.compile(
+    r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+    r"\[([^\]\s]+)\] "
+)
+_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+class TextLine(NamedTuple):
+    time: datetime
+    level: str
+    logger: str
+    message: str
+    fields: dict[str, str]
+    traceback: str
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """The key=value fields of a line's middle part, quoted values unquoted."""
+    if '"' not in text:  # no quoted value: plain splitting is several times faster
+        return dict(part.partition("=")[::2] for part in text.split(" ") if "=" in part)
+    return {key: _unquote(value) for key, value in _FIELD.findall(text)}
+
+
+def parse(line: str) -> TextLine | None:
+    """A text line as written by our formatters; None for anything else."""
+    match = _HEADER.match(line)
+    if match is None:
+        return None
+    stamp, level, logger = match.groups()
+    try:  # slicing is ~5x faster than strptime, and this runs for every line read
+        when = datetime(
+            int(stamp[0:4]),
+            int(stamp[5:7]),
+            int(stamp[8:10]),
+            int(stamp[11:13]),
+            int(stamp[14:16]),
+            int(stamp[17:19]),
+            int(stamp[20:23]) * 1000,
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+    message, _, rest = line[match.end() :].partition(SEPARATOR)
+    fields, _, traceback = rest.partition(SEPARATOR)
+    return TextLine(when, level, logger, message, parse_fields(fields), traceback)
+
+
+def field_pattern(key: str, value: str) -> bytes:
+    """The bytes `key=value ` as written (for a byte-level search of the files)."""
+    return re.escape(f"{render_key(key)}={render_value(value)} ".encode())
