@@ -11,8 +11,9 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from observability import build_logging, flush_logs
-from observability.context import _EMPTY_CONTEXT, _context, lifecycle_owner
+from observability import build_logging
+from observability.testing import flush_logs, reset_context
+from observability.textline import parse as parse_text_line
 
 FILES = {
     "general": "billing_api.log",
@@ -76,11 +77,9 @@ def logs(tmp_path) -> LogDir:
 
 @pytest.fixture(autouse=True)
 def _clean_context():
-    token = _context.set(_EMPTY_CONTEXT)
-    owner = lifecycle_owner.set(None)
+    reset_context()
     yield
-    lifecycle_owner.reset(owner)
-    _context.reset(token)
+    reset_context()
 
 
 @pytest.fixture(autouse=True)
@@ -138,25 +137,7 @@ def plan(db):
 
 
 def parse_tokens(line: str) -> dict[str, str]:
-    """The key=value tokens after ' | ' of a text line (quoted values unquoted)."""
-    import shlex
-
-    _, _, tail = line.partition(" | ")
-    tail = tail.split(" | ", 1)[0]
-    tokens = {}
-    for part in shlex.split(tail.replace("\\\\", "\\\\\\\\"), posix=True):
-        key, _, value = part.partition("=")
-        tokens[key] = value
-    return tokens
-
-
-@pytest.fixture
-def log_records():
-    """Records as they reach the handlers (after filters), for tests of the record itself."""
-    records: list[logging.LogRecord] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record):
-            records.append(record)
-
-    return records, Capture
+    """The key=value fields of a text line, read by the same grammar that wrote them."""
+    parsed = parse_text_line(line)
+    assert parsed is not None, line
+    return parsed.fields
