@@ -48,9 +48,10 @@ test: $(STAMP) ## Run the whole suite (what CI runs); LOG_BASE_DIR is a fresh te
 test-fast: $(STAMP) ## The suite without the real-server end-to-end tests
 	$(TEST_ENV) LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, format check, and mypy (strict) on observability/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

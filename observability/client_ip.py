@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 UNKNOWN = "-"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HOP_LIMIT = 64  # characters of one X-Forwarded-For hop worth parsing
 # An IPv6 zone ID (fe80::1%eth0, fe80::1%3): ipaddress accepts any text there, a log must
 # not. An interface name (at most 15 characters on Linux) or a numeric scope index.
@@ -41,11 +42,11 @@ def _parse_ip(value: str) -> str | None:
 
 
 @lru_cache(maxsize=16)
-def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress._BaseNetwork, ...]:
+def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
-def _trusted(ip: str, networks: Sequence[ipaddress._BaseNetwork]) -> bool:
+def _trusted(ip: str, networks: Sequence[Network]) -> bool:
     address = ipaddress.ip_address(ip)
     return any(address in network for network in networks)
 

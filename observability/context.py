@@ -59,15 +59,15 @@ def current() -> Mapping[str, Any]:
 
 def get_request_id() -> str:
     """Return the current request ID, or "-" outside a request."""
-    return _context.get()["request_id"]
+    return str(_context.get()["request_id"])
 
 
-def set_context(fields: Mapping[str, Any]) -> contextvars.Token:
+def set_context(fields: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any]]:
     """Replace the context with CONTEXT_FIELDS defaults plus `fields`; reset with the token."""
     return _context.set({**_EMPTY_CONTEXT, **fields})
 
 
-def reset_context(token: contextvars.Token) -> None:
+def reset_context(token: contextvars.Token[Mapping[str, Any]]) -> None:
     _context.reset(token)
 
 

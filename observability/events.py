@@ -37,7 +37,8 @@ def _request_fields(request: Any) -> dict[str, Any]:
 def _details(details: dict[str, Any] | None) -> dict[str, Any]:
     if not details:
         return {}
-    return get_redactor().value(dict(details))
+    masked: dict[str, Any] = get_redactor().value(dict(details))
+    return masked
 
 
 def log_billing_event(

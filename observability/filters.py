@@ -28,7 +28,8 @@ class RequestContextFilter(logging.Filter):
 
 
 def _format_exception(record: logging.LogRecord) -> str:
-    return "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+    exc_type, exc, tb = record.exc_info or (None, None, None)
+    return "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n")
 
 
 class RedactionFilter(logging.Filter):

@@ -32,7 +32,7 @@ def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> 
 class TextFormatter(logging.Formatter):
     """`<prefix> <message> | <context tokens> <extra tokens> [| traceback]`, in UTC."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
     #: record attributes appended after the context, e.g. ("module", "process")
     meta_fields: tuple[str, ...] = ()
     default_format = "%(asctime)s %(levelname)s [%(name)s] %(message)s"

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import TextIO
@@ -31,6 +32,7 @@ class QueuedHandler(logging.Handler):
         self.dropped = 0
         self._failing = False
         self._last_report = 0.0
+        self._write_lock = threading.RLock()
         if queue_size:
             writer.maxsize = int(queue_size)
         writer.targets.add(self)
@@ -124,11 +126,10 @@ class QueuedFileHandler(QueuedHandler):
             backup_count=self.backupCount,
             encoding=self.encoding,
             use_gzip=self.use_gzip,
-            unicode_error_policy="replace",
         )
 
     def write_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        with self.lock:  # the listener, or any thread once writing in place at shutdown
+        with self._write_lock:  # the listener, or any thread writing in place at shutdown
             self._write_batch(records)
 
     def _write_batch(self, records: Sequence[logging.LogRecord]) -> None:
@@ -183,7 +184,7 @@ class QueuedStreamHandler(QueuedHandler):
 
     def write_batch(self, records: Sequence[logging.LogRecord]) -> None:
         stream = self.stream or sys.stderr
-        with self.lock:
+        with self._write_lock:
             self._write_to(stream, records)
 
     def _write_to(self, stream: TextIO, records: Sequence[logging.LogRecord]) -> None:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -88,7 +88,7 @@ class RequestLifecycle:
         self.owner = owner
         self.logger = get_logger("REQUEST_LOGGER")
         self.finished = False
-        self._tokens: tuple[Token[Any], Token[str | None]] | None = None
+        self._tokens: tuple[Token[Mapping[str, Any]], Token[str | None]] | None = None
 
     def __enter__(self) -> RequestLifecycle:
         self.state = begin(self.request)
@@ -204,7 +204,7 @@ class RequestLifecycle:
             caller.f_code.co_filename,
             caller.f_lineno,
             message,
-            None,
+            (),
             exc_info,
             caller.f_code.co_name,
             extra,

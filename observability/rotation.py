@@ -17,8 +17,23 @@ from concurrent_log_handler import ConcurrentRotatingFileHandler
 class BatchRotatingFile(ConcurrentRotatingFileHandler):
     """A multi-process rotating file that writes already formatted lines in one go."""
 
-    def __init__(self, filename: str, *, max_bytes: int, backup_count: int, **kwargs: object):
-        super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count, **kwargs)
+    def __init__(
+        self,
+        filename: str,
+        *,
+        max_bytes: int,
+        backup_count: int,
+        encoding: str = "utf-8",
+        use_gzip: bool = False,
+    ) -> None:
+        super().__init__(
+            filename,
+            maxBytes=max_bytes,
+            backupCount=backup_count,
+            encoding=encoding,
+            use_gzip=use_gzip,
+            unicode_error_policy="replace",
+        )
         self.setFormatter(logging.Formatter("%(message)s"))
 
     def write_lines(self, text: str) -> None:

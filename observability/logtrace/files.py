@@ -49,7 +49,7 @@ def is_live(path: Path) -> bool:
 def open_binary(path: Path) -> IO[bytes]:
     """A file or a gzipped backup, for reading bytes."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
 
 

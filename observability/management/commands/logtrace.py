@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from observability.escaping import escape, unescape_traceback
 from observability.logtrace import (
     LEVELS,
     Filters,
     Record,
+    Summary,
     follow_files,
     list_requests,
     parse_when,
@@ -38,7 +40,7 @@ class Command(BaseCommand):
         "in time order; or, without an ID, list the requests matching the filters."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("request_id", nargs="?", help="The request ID to trace.")
         parser.add_argument("--dir", help="Log directory (default: settings.LOG_BASE_DIR).")
         parser.add_argument("--user", help="Only requests of this user ID or username.")
@@ -72,7 +74,7 @@ class Command(BaseCommand):
     def _usage(self, message: str) -> CommandError:
         return CommandError(message, returncode=2)
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         directory = Path(options["dir"] or getattr(settings, "LOG_BASE_DIR", "/tmp"))
         if not directory.is_dir():
             msg = f"--dir: {directory} is not a directory"
@@ -145,7 +147,7 @@ class Command(BaseCommand):
                 self._print_record(record)
         return True
 
-    def _print_summary(self, rid: str, summary) -> None:
+    def _print_summary(self, rid: str, summary: Summary) -> None:
         counts = ", ".join(f"{name}: {n}" for name, n in summary.counts.items())
         flags = [flag for flag, on in (("SLOW", summary.slow), ("FAILED", summary.failed)) if on]
         self.stdout.write(

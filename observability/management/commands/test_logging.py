@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from observability import (
     StructuredLogger,
@@ -21,6 +24,7 @@ from observability import (
 )
 from observability.conf import LEVEL_NAMES
 from observability.handlers import QueuedFileHandler
+from observability.loggers import get_logger
 
 TAIL_BYTES = 4 * 1024 * 1024
 
@@ -55,7 +59,7 @@ class Command(BaseCommand):
         "then check that every expected log file exists and received its records."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--level",
             default="INFO",
@@ -64,12 +68,14 @@ class Command(BaseCommand):
             help="Level of the test records sent through every logger (default INFO).",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         level = logging.getLevelName(options["level"])
         run = uuid.uuid4().hex[:12]
         expected: dict[str, set[str]] = defaultdict(set)  # file -> markers
 
-        def send(logger: logging.Logger, marker: str, record_level: int, emit) -> None:
+        def send(
+            logger: logging.Logger, marker: str, record_level: int, emit: Callable[[], None]
+        ) -> None:
             for handler in file_handlers(logger, record_level):
                 expected[handler.baseFilename].add(marker)
             emit()
@@ -79,16 +85,17 @@ class Command(BaseCommand):
             for name in ["root", *names]:
                 logger = logging.getLogger() if name == "root" else logging.getLogger(name)
                 marker = f"test_logging:{run}:{name}"
-                send(logger, marker, level, lambda lg=logger, m=marker: lg.log(level, "%s", m))
-            helpers = (
+                send(logger, marker, level, functools.partial(logger.log, level, "%s", marker))
+            app = get_logger("APP_LOGGER").name
+            helpers: tuple[tuple[str, int, str, Callable[[str], None]], ...] = (
                 (
-                    "billing.events",
+                    "EVENTS_LOGGER",
                     logging.INFO,
                     "billing_event",
                     lambda m: log_billing_event(event_type="test_event", details={"marker": m}),
                 ),
                 (
-                    "billing.security",
+                    "SECURITY_LOGGER",
                     logging.CRITICAL,
                     "security_event",
                     lambda m: log_security_event(
@@ -96,7 +103,7 @@ class Command(BaseCommand):
                     ),
                 ),
                 (
-                    "billing.performance",
+                    "PERFORMANCE_LOGGER",
                     logging.INFO,
                     "performance_metric",
                     lambda m: log_performance_metric(
@@ -104,21 +111,21 @@ class Command(BaseCommand):
                     ),
                 ),
                 (
-                    "billing",
+                    "APP_LOGGER",
                     level,
                     "structured_logger",
-                    lambda m: getattr(StructuredLogger("billing"), options["level"].lower())(
+                    lambda m: getattr(StructuredLogger(app), options["level"].lower())(
                         "Structured test", {"marker": m}
                     ),
                 ),
             )
-            for logger_name, record_level, label, emit in helpers:
+            for setting, record_level, label, emit in helpers:
                 marker = f"test_logging:{run}:{label}"
                 send(
-                    logging.getLogger(logger_name),
+                    get_logger(setting),
                     marker,
                     record_level,
-                    lambda e=emit, m=marker: e(m),
+                    functools.partial(emit, marker),
                 )
         flush_logs(10)
 
