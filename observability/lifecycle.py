@@ -19,7 +19,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -219,47 +219,64 @@ def stream_until_done(lifecycle: RequestLifecycle, response: Any) -> None:
     context), chunk by chunk: each chunk is made with the request's context bound, and
     the stream's end (or failure) writes the terminal line with the bytes counted.
     """
-    snapshot = dict(current())
-    status = response.status_code
+    watch = _StreamWatch(lifecycle, response.status_code)
     content = response.streaming_content
-
-    def end(size: int, exc_info: ExcInfo | None) -> None:
-        with bound(snapshot):
-            lifecycle.finish(500 if exc_info else status, size, exc_info)
-
     if getattr(response, "is_async", False):
-        response.streaming_content = _astream(content, snapshot, end)
+        response.streaming_content = _astream(content, watch)
     else:
-        response.streaming_content = _stream(content, snapshot, end)
+        response.streaming_content = _stream(content, watch)
 
 
-def _stream(content: Any, snapshot: dict[str, Any], end: Any) -> Iterator[bytes]:
-    size, iterator = 0, iter(content)
-    while True:
-        with bound(snapshot):
+class _StreamWatch:
+    """Counts a stream's bytes, binds the request's context while a chunk is made."""
+
+    def __init__(self, lifecycle: RequestLifecycle, status: int) -> None:
+        self.lifecycle = lifecycle
+        self.status = status
+        self.snapshot = dict(current())
+        self.size = 0
+
+    @contextlib.contextmanager
+    def fetching(self) -> Iterator[None]:
+        with bound(self.snapshot):
             try:
-                chunk = next(iterator)
-            except StopIteration:
-                break
-            except BaseException:
-                end(size, sys.exc_info())
+                yield
+            except BaseException as exc:
+                self.end((type(exc), exc, exc.__traceback__))
                 raise
-        size += len(chunk)
-        yield chunk
-    end(size, None)
+
+    def count(self, chunk: bytes) -> bytes:
+        self.size += len(chunk)
+        return chunk
+
+    def end(self, exc_info: ExcInfo | None = None) -> None:
+        with bound(self.snapshot):
+            self.lifecycle.finish(500 if exc_info else self.status, self.size, exc_info)
 
 
-async def _astream(content: Any, snapshot: dict[str, Any], end: Any) -> AsyncIterator[bytes]:
-    size, iterator = 0, content.__aiter__()
+def _stream(content: Iterable[bytes], watch: _StreamWatch) -> Iterator[bytes]:
+    iterator = iter(content)
     while True:
-        with bound(snapshot):
+        with watch.fetching():
+            chunk = next(iterator, None)
+        if chunk is None:
+            break
+        yield watch.count(chunk)
+    watch.end()
+
+
+async def _astream(content: AsyncIterable[bytes], watch: _StreamWatch) -> AsyncIterator[bytes]:
+    async for chunk in _fetch_each(content, watch):
+        yield watch.count(chunk)
+    watch.end()
+
+
+async def _fetch_each(content: AsyncIterable[bytes], watch: _StreamWatch) -> AsyncIterator[bytes]:
+    iterator = content.__aiter__()
+    while True:
+        with watch.fetching():
             try:
                 chunk = await iterator.__anext__()
             except StopAsyncIteration:
-                break
-            except BaseException:
-                end(size, sys.exc_info())
-                raise
-        size += len(chunk)
+                return
         yield chunk
-    end(size, None)

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from observability.records import safe_extra
 
 Fields = dict[str, Any] | None
+
+
+class _LevelMethod(Protocol):
+    def __call__(self, message: str, fields: Fields = None, exc_info: Any = False) -> None: ...
+
+
+class _At:
+    """A logging method at one level: `logger.info(message, fields=None, exc_info=False)`."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def __get__(self, logger: StructuredLogger, owner: type | None = None) -> _LevelMethod:
+        return functools.partial(logger._log_at, self.level)
 
 
 class StructuredLogger:
@@ -17,33 +32,17 @@ class StructuredLogger:
         self.logger = logging.getLogger(name)
         self.name = name
 
-    def _log(self, level: int, message: str, fields: dict[str, Any] | None, exc_info: Any) -> None:
+    def _log_at(
+        self, level: int, message: str, fields: Fields = None, exc_info: Any = False
+    ) -> None:
         if self.logger.isEnabledFor(level):
+            # stacklevel 2: the record names the caller of .info(), not this method
             self.logger.log(
-                level, message, extra=safe_extra(fields), exc_info=exc_info, stacklevel=3
+                level, message, extra=safe_extra(fields), exc_info=exc_info, stacklevel=2
             )
 
-    def debug(
-        self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False
-    ) -> None:
-        self._log(logging.DEBUG, message, fields, exc_info)
-
-    def info(
-        self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False
-    ) -> None:
-        self._log(logging.INFO, message, fields, exc_info)
-
-    def warning(
-        self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False
-    ) -> None:
-        self._log(logging.WARNING, message, fields, exc_info)
-
-    def error(
-        self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False
-    ) -> None:
-        self._log(logging.ERROR, message, fields, exc_info)
-
-    def critical(
-        self, message: str, fields: dict[str, Any] | None = None, exc_info: Any = False
-    ) -> None:
-        self._log(logging.CRITICAL, message, fields, exc_info)
+    debug = _At(logging.DEBUG)
+    info = _At(logging.INFO)
+    warning = _At(logging.WARNING)
+    error = _At(logging.ERROR)
+    critical = _At(logging.CRITICAL)
