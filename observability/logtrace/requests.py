@@ -112,18 +112,13 @@ class Summary:
             return False
         return filters.time_ok(self.first)
 
+    SHOWN = ("method", "path", "user_id", "username", "ip", "status", "duration", "slow")
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
             "started": self.first.isoformat(timespec="milliseconds"),
-            "method": self.method,
-            "path": self.path,
-            "user_id": self.user_id,
-            "username": self.username,
-            "ip": self.ip,
-            "status": self.status,
-            "duration": self.duration,
-            "slow": self.slow,
+            **{name: getattr(self, name) for name in self.SHOWN},
             "failed": self.failed,
             "records": dict(self.counts),
         }
