@@ -230,38 +230,55 @@ def _refund_refused(payment: Payment, amount: Decimal, remaining: Decimal) -> No
     )
 
 
+def _refund_raced(payment: Payment, amount: Decimal) -> Conflict:
+    """Only reachable if something bypassed the row lock: the database refused the refund."""
+    _refund_refused(payment, amount, payment.refundable_amount)
+    msg = f"Payment {payment.id} changed while this refund was checked; retry it."
+    return Conflict(msg)
+
+
 def refund_create(*, payment: Payment, amount: Decimal | None, reason: str = "") -> Refund:
     """Refund all or part of a succeeded payment, never more than is left.
 
     The payment row is locked (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the IMMEDIATE
-    transaction holds the write lock), so concurrent refunds are checked one at a time, and
-    the CHECK constraint amount_refunded <= amount backs it in the database.
+    transaction holds the write lock), so concurrent refunds are checked one at a time.
+    The database has the last word: amount_refunded is set by a compare-and-set UPDATE
+    that the CHECK constraint amount_refunded <= amount guards, in the transaction that
+    adds the refund row, and before the gateway is asked.
     """
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        if payment.status != Payment.Status.SUCCEEDED:
-            msg = (
-                f"Only succeeded payments can be refunded; payment {payment.id} is "
-                f"{payment.status}."
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.select_for_update().get(pk=payment.pk)
+            if payment.status != Payment.Status.SUCCEEDED:
+                msg = (
+                    f"Only succeeded payments can be refunded; payment {payment.id} is "
+                    f"{payment.status}."
+                )
+                raise Conflict(msg)
+            remaining = payment.refundable_amount
+            if amount is None:
+                amount = remaining
+            if remaining <= 0:
+                _refund_refused(payment, amount, remaining)
+                msg = f"Payment {payment.id} is already fully refunded."
+                raise Conflict(msg)
+            if amount > remaining:
+                _refund_refused(payment, amount, remaining)
+                msg = f"Refund amount {amount} exceeds the refundable amount {remaining}."
+                raise InvalidRequest(msg, field="amount")
+            refund = Refund.objects.create(
+                payment=payment, amount=amount, reason=reason, request_id=_request_id()
             )
-            raise Conflict(msg)
-        remaining = payment.refundable_amount
-        if amount is None:
-            amount = remaining
-        if remaining <= 0:
-            _refund_refused(payment, amount, remaining)
-            msg = f"Payment {payment.id} is already fully refunded."
-            raise Conflict(msg)
-        if amount > remaining:
-            _refund_refused(payment, amount, remaining)
-            msg = f"Refund amount {amount} exceeds the refundable amount {remaining}."
-            raise InvalidRequest(msg, field="amount")
-        gateway.refund(charge_reference=payment.gateway_reference, amount=amount)
-        refund = Refund.objects.create(
-            payment=payment, amount=amount, reason=reason, request_id=_request_id()
-        )
-        payment.amount_refunded += amount
-        payment.save(update_fields=["amount_refunded"])
+            # Compare-and-set, with the exact Decimal sum (SQLite would add floats):
+            # nothing can have changed under the lock, and if it did, no update is lost.
+            changed = Payment.objects.filter(
+                pk=payment.pk, amount_refunded=payment.amount_refunded
+            ).update(amount_refunded=payment.amount_refunded + amount)
+            if changed != 1:
+                raise _refund_raced(payment, amount)
+            gateway.refund(charge_reference=payment.gateway_reference, amount=amount)
+    except IntegrityError:  # the CHECK constraint
+        raise _refund_raced(payment, amount) from None
     log_billing_event(
         event_type="refund_created",
         user_id=payment.user_id,

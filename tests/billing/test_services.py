@@ -206,3 +206,21 @@ def test_the_database_refuses_a_second_payment_with_one_key(user):
             payment_method="pm_card_visa",
             idempotency_key="k4",
         )
+
+
+def test_a_refund_on_a_stale_read_is_refused_not_lost(user, monkeypatch):
+    """If the row lock were bypassed (a stale read), the compare-and-set refuses the refund."""
+    payment, _ = charge(user)
+    stale = Payment.objects.get(pk=payment.pk)  # amount_refunded 0.00, as read "before"
+    services.refund_create(payment=payment, amount=Decimal("45.00"))
+
+    class StaleQuerySet:
+        def get(self, **kwargs):
+            return stale
+
+    monkeypatch.setattr(Payment.objects, "select_for_update", lambda **kwargs: StaleQuerySet())
+    with pytest.raises(Conflict, match="changed while this refund was checked"):
+        services.refund_create(payment=payment, amount=Decimal("10.00"))
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("45.00")
+    assert Refund.objects.filter(payment=payment).count() == 1
