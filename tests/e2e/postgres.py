@@ -65,10 +65,14 @@ class ThrowawayPostgres:
         self.as_root = os.geteuid() == 0
         self.dir = Path(tempfile.mkdtemp(prefix="billing-pg-"))
         self.data = self.dir / "data"
-        if self.as_root:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
-        self.start()
+        try:
+            if self.as_root:
+                shutil.chown(self.dir, "postgres", "postgres")
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
+            self.start()
+        except BaseException:
+            self.destroy()
+            raise
 
     @property
     def url(self) -> str:
