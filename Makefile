@@ -10,9 +10,11 @@ WORKERS ?= 2
 LOG_BASE_DIR ?= /tmp
 export LOG_BASE_DIR
 TEST_ENV := SECRET_KEY=test-only-key-not-a-secret-0123456789abcdef DEBUG=0 LOG_CONSOLE=0
+# The PostgreSQL server the database tests run on a second time (README, "Databases")
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run serve-asgi test test-fast lint fmt bench demo migrate clean
+.PHONY: help venv run serve-asgi test test-pg test-fast lint fmt bench demo migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,12 +43,23 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/uvicorn config.asgi:application \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
-test: $(STAMP) ## Run the whole suite (what CI runs); LOG_BASE_DIR is a fresh temp dir
+test: $(STAMP) ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
-	$(TEST_ENV) LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
+	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
+	@$(MAKE) --no-print-directory test-pg
 
-test-fast: $(STAMP) ## The suite without the real-server end-to-end tests
-	$(TEST_ENV) LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
+test-pg: $(STAMP) ## The database tests (-m db, races included) again on PostgreSQL at TEST_DATABASE_URL
+	@if probe="$$($(PY) -m tests.e2e.postgres "$(TEST_DATABASE_URL)")"; then \
+	  echo "PostgreSQL at $$probe: the database tests (-m db) again"; \
+	  $(TEST_ENV) DATABASE_URL="$(TEST_DATABASE_URL)" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m db; \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "PostgreSQL tests FAILED: $$probe (CI=true requires them)"; exit 1; \
+	else \
+	  echo "PostgreSQL tests skipped: $$probe; start one there or set TEST_DATABASE_URL=postgres://user@host:port/db"; \
+	fi
+
+test-fast: $(STAMP) ## The suite without the real-server end-to-end tests, on SQLite
+	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
 
 lint: $(STAMP) ## ruff check, format check, and mypy (strict) on observability/
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ class BillingError(Exception):
 
     status = 400
     code = "billing_error"
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, message: str, *, field: str | None = None, data: Any = None) -> None:
         super().__init__(message)
@@ -26,6 +27,13 @@ class InvalidRequest(BillingError):
 class Conflict(BillingError):
     status = 409
     code = "conflict"
+
+
+class IdempotencyKeyInUse(Conflict):
+    """Another request with this Idempotency-Key is still being processed: retry shortly."""
+
+    code = "idempotency_key_in_use"
+    retry_after = 1
 
 
 class PaymentDeclined(BillingError):

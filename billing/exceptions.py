@@ -6,15 +6,39 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from billing.errors import BillingError
 from billing.logging_utils import log_security_event
 from observability import get_request_id
+
+logger = logging.getLogger("billing.exceptions")
+
+# PostgreSQL refused the transaction because of a concurrent one: retrying it can succeed.
+# https://www.postgresql.org/docs/current/errcodes-appendix.html
+RETRYABLE_SQLSTATES = {"40001": "serialization failure", "40P01": "deadlock detected"}
+# SQLite reports bad SQL as OperationalError too: only these primary result codes mean the
+# database (not the query) failed: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+# https://www.sqlite.org/rescode.html
+SQLITE_UNAVAILABLE_CODES = frozenset({5, 6, 10, 13, 14})
+DATABASE_CONFLICT = (
+    409,
+    "database_conflict",
+    "A concurrent request changed the same data and the database refused this one; retry it.",
+)
+DATABASE_UNAVAILABLE = (
+    503,
+    "database_unavailable",
+    "The database is unavailable; retry in a moment.",
+)
 
 SECURITY_EVENTS = {
     status.HTTP_401_UNAUTHORIZED: ("authentication_failed", "warning"),
@@ -56,10 +80,56 @@ def _billing_body(exc: BillingError) -> dict:
     return error_body(exc.code, exc.message, status_code=exc.status, fields=fields, **extra)
 
 
+def database_error(exc: BaseException | None) -> tuple[int, str, str] | None:
+    """(status, code, message) for a database that failed us, None for anything else.
+
+    A serialization failure or a deadlock is a 409 (retry); a connection refused, lost or
+    timed out, a server shutting down, or a SQLite file locked past its timeout or not
+    openable, is a 503. Any other database error (a bad query, an integrity error nobody
+    caught) is a bug and stays a 500.
+    """
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return DATABASE_CONFLICT
+    if isinstance(cause, sqlite3.Error):
+        code = getattr(cause, "sqlite_errorcode", None)
+        if code is None or code & 0xFF not in SQLITE_UNAVAILABLE_CODES:
+            return None
+    return DATABASE_UNAVAILABLE
+
+
+def log_database_error(exc: BaseException, status_code: int) -> None:
+    """One ERROR record with the traceback; the observability filters add the request."""
+    cause = exc.__cause__ or exc
+    logger.error(
+        "Database error answered with %s: %s.%s",
+        status_code,
+        type(cause).__module__,
+        type(cause).__qualname__,
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"status": status_code, "sqlstate": getattr(cause, "sqlstate", None) or "-"},
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """Shape DRF's and the services' errors; unknown exceptions stay 500s (return None)."""
     if isinstance(exc, BillingError):
-        return Response(_billing_body(exc), status=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        if isinstance(exc.data, dict) and exc.data.get("replayed"):
+            headers = {**(headers or {}), "Idempotent-Replayed": "true"}
+        return Response(_billing_body(exc), status=exc.status, headers=headers)
+    failure = database_error(exc)
+    if failure is not None:
+        status_code, code, message = failure
+        log_database_error(exc, status_code)
+        set_rollback()
+        return Response(
+            error_body(code, message, status_code=status_code),
+            status=status_code,
+            headers={"Retry-After": "1"},
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

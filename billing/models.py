@@ -8,6 +8,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# The X-Request-ID of the request that wrote a row: a request that loses a race to this row
+# names it in its log event, and `manage.py logtrace <id>` tells the winner's story.
+REQUEST_ID_MAX_LENGTH = 128
+
+
+def request_id_field() -> models.CharField:
+    return models.CharField(max_length=REQUEST_ID_MAX_LENGTH, blank=True, default="")
+
 
 class Plan(models.Model):
     class Interval(models.TextChoices):
@@ -44,6 +52,7 @@ class Subscription(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    request_id = request_id_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -78,6 +87,7 @@ class Payment(models.Model):
     amount_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    request_id = request_id_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -107,6 +117,7 @@ class Refund(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    request_id = request_id_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 from django.db import connection
 from django.http import JsonResponse
@@ -18,7 +19,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from billing import selectors, services
 from billing.errors import InvalidRequest
-from billing.exceptions import error_body
+from billing.exceptions import database_error, error_body
 from billing.logging_utils import log_security_event
 from billing.permissions import IsStaff, ReadOrStaffWrite
 from billing.serializers import (
@@ -189,7 +190,7 @@ class AdminStatsView(APIView):
 
 def _error_view(status_code: int, code: str, message: str):
     def view(request, exception=None):
-        return JsonResponse(error_body(code, message), status=status_code)
+        return JsonResponse(error_body(code, message, status_code=status_code), status=status_code)
 
     return view
 
@@ -197,4 +198,19 @@ def _error_view(status_code: int, code: str, message: str):
 bad_request = _error_view(400, "bad_request", "The request could not be understood.")
 permission_denied = _error_view(403, "permission_denied", "You may not do this.")
 not_found = _error_view(404, "not_found", "No such resource.")
-server_error = _error_view(500, "server_error", "Internal server error.")
+
+
+def server_error(request):
+    """handler500: a database that failed us is a 503/409 here too, outside DRF's views.
+
+    Django calls it while handling the exception, so sys.exc_info() holds it; Django's
+    `django.request` record then logs it once, with the traceback.
+    """
+    failure = database_error(sys.exc_info()[1])
+    if failure is None:
+        failure = (500, "server_error", "Internal server error.")
+    status_code, code, message = failure
+    headers = {"Retry-After": "1"} if status_code != 500 else None
+    return JsonResponse(
+        error_body(code, message, status_code=status_code), status=status_code, headers=headers
+    )

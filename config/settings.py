@@ -145,16 +145,31 @@ TEMPLATES = [
 ]
 
 # --- Database ----------------------------------------------------------------
-# SQLite in the project by default; PostgreSQL by URL (postgres://user:pass@host/db).
+# SQLite in the project by default; PostgreSQL by URL (postgres://user:pass@host:5432/db,
+# driver psycopg 3). The README's "Databases" section says how the suite runs on both.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=60,
+        # A kept connection the server dropped (restart, failover) is replaced at the start
+        # of the next request instead of failing it.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several gunicorn workers share the file: wait for the write lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Several gunicorn workers share the file
+    # (https://docs.djangoproject.com/en/5.2/ref/databases/#database-is-locked-errors):
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN,
+    # so a transaction that reads then writes waits up to `timeout` seconds for its turn
+    # instead of failing "database is locked" when it upgrades its lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server is a 503 within seconds, not a worker hung until gunicorn kills it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

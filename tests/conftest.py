@@ -1,9 +1,10 @@
-"""Shared fixtures: real log files in tmp_path, real JWTs, real SQLite."""
+"""Shared fixtures: real log files in tmp_path, real JWTs, a real database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
 import logging
 import logging.config
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,47 @@ def configure_logs(path: Path, **kwargs) -> LogDir:
     options = {"base_dir": path, "debug": False, "console": False, **kwargs}
     logging.config.dictConfig(build_logging(**options))
     return LogDir(path)
+
+
+DB_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `db` every test that touches the database: `make test` reruns `-m db` on PostgreSQL."""
+    for item in items:
+        if item.get_closest_marker("django_db") or DB_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """One PostgreSQL test database per run (`test_<name>_<pid>`), so runs sharing a server
+    never drop each other's database; pytest-django creates it and drops it at the end."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        test = database.setdefault("TEST", {})
+        test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, then: on PostgreSQL, end the sessions that threads left open (an
+    asgiref executor's connection is never closed by Django), so the drop at the end works."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -213,6 +213,32 @@ class TestPayments:
         assert again.json()["id"] == first.json()["id"]
         assert Payment.objects.count() == 1
 
+    def test_idempotency_key_still_in_flight_is_409_with_retry_after(self, api, user):
+        Payment.objects.create(  # its request is still at the gateway
+            user=user,
+            amount="99.99",
+            currency="USD",
+            payment_method="pm_card_visa",
+            idempotency_key="order-43",
+        )
+        response = api.post(
+            "/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="order-43"
+        )
+        assert_error(response, 409, "Idempotency-Key")
+        assert response.json()["error"]["code"] == "idempotency_key_in_use"
+        assert response["Retry-After"] == "1"
+        assert Payment.objects.count() == 1
+
+    def test_idempotency_key_replays_a_decline_as_the_same_402(self, api):
+        declined = {**PAY, "payment_method": "pm_card_declined"}
+        first = api.post("/api/v1/payments/", declined, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
+        again = api.post("/api/v1/payments/", declined, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
+        assert_error(first, 402)
+        assert_error(again, 402)
+        assert again["Idempotent-Replayed"] == "true"
+        assert again.json()["error"]["payment"] == first.json()["error"]["payment"]
+        assert Payment.objects.count() == 1
+
     def test_idempotency_key_with_other_body_is_409(self, api):
         api.post("/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="k1")
         other = api.post(

@@ -51,7 +51,11 @@ def prepare_db(env: dict[str, str]) -> None:
 
 
 class Server:
-    def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], port: int, ready: tuple[int, ...] = (200,)
+    ) -> None:
+        """Start the server; it is up once /health/ answers with a status in `ready`
+        (a server whose database is down on purpose answers 503)."""
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.log = open(Path(env["LOG_BASE_DIR"]).parent / f"server-{port}.out", "w+b")  # noqa: SIM115
@@ -65,6 +69,10 @@ class Server:
             try:
                 with urllib.request.urlopen(self.base + "/health/", timeout=2):
                     return
+            except urllib.error.HTTPError as err:
+                if err.code in ready:
+                    return
+                time.sleep(0.1)
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.1)
         self.stop()
@@ -122,7 +130,9 @@ class Server:
         return self.proc.returncode
 
 
-def gunicorn(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
+def gunicorn(
+    tmp: Path, *extra: str, env: dict[str, str], ready: tuple[int, ...] = (200,)
+) -> Server:
     port = free_port()
     args = [
         str(BIN / "gunicorn"),
@@ -135,7 +145,7 @@ def gunicorn(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
         "20",
         *extra,
     ]
-    return Server(args, env, port)
+    return Server(args, env, port, ready)
 
 
 def uvicorn(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
