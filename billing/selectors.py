@@ -8,16 +8,11 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet, Sum
 
-from billing.errors import BillingError
+from billing.exceptions import UnknownReport
 from billing.logging_utils import log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
 
 REPORT_TYPES = ("revenue", "subscriptions", "payments")
-
-
-class UnknownReport(BillingError):
-    status = 404
-    code = "not_found"
 
 
 def plan_list(*, include_inactive: bool = False) -> QuerySet[Plan]:

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import gateway
-from billing.errors import Conflict, IdempotencyKeyInUse, InvalidRequest, PaymentDeclined
+from billing.exceptions import Conflict, IdempotencyKeyInUse, InvalidRequest, PaymentDeclined
 from billing.logging_utils import log_billing_event, log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
 from observability import get_request_id

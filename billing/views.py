@@ -18,8 +18,8 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from billing import selectors, services
-from billing.errors import InvalidRequest
-from billing.exceptions import database_error, error_body
+from billing.exception_handler import database_error, error_body
+from billing.exceptions import InvalidRequest
 from billing.logging_utils import log_security_event
 from billing.permissions import IsStaff, ReadOrStaffWrite
 from billing.serializers import (

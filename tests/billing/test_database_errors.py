@@ -46,7 +46,7 @@ def test_database_failure_in_an_api_view_is_a_clear_error_and_one_traceback(
     with_traceback = [record for record in errors if record.traceback]
     assert len(with_traceback) == 1, [r.raw for r in errors]
     [record] = with_traceback
-    assert record.logger == "billing.exceptions"
+    assert record.logger == "billing.exception_handler"
     assert record.message.startswith(f"Database error answered with {status}: ")
     assert "OperationalError" in record.traceback
     # ...with the request's context, the user bound by the JWT included

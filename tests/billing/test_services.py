@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from billing import services
-from billing.errors import Conflict, IdempotencyKeyInUse, InvalidRequest, PaymentDeclined
+from billing.exceptions import Conflict, IdempotencyKeyInUse, InvalidRequest, PaymentDeclined
 from billing.models import Payment, Refund
 
 pytestmark = pytest.mark.django_db

@@ -108,7 +108,7 @@ def test_postgres_stopped_mid_run_is_503_then_the_api_recovers(tmp_path, throwaw
     for rid in down:
         assert tracebacks[rid] == 1, rid
     errors = [parse_line(line) for line in read_all(log_dir, "billing_api_errors.log")]
-    mine = [r for r in errors if r and r.logger == "billing.exceptions"]
+    mine = [r for r in errors if r and r.logger == "billing.exception_handler"]
     assert len(mine) == len(down)
     assert all(r.message.startswith("Database error answered with 503") for r in mine)
     assert all(r.fields["request_id"].startswith("down-") for r in mine)
