@@ -45,6 +45,7 @@ from observability.request import (
     known_user,
     request_fields,
     response_size,
+    route_of,
     started_details,
 )
 
@@ -141,7 +142,14 @@ class RequestLifecycle:
         if not self.state.logged:
             return
         exc_info = exc_info or getattr(request, EXC_ATTR, None)
-        fields = {"status": status, "duration": round(duration, 6), "response_size": size}
+        route, view = route_of(request)
+        fields = {
+            "status": status,
+            "duration": round(duration, 6),
+            "response_size": size,
+            "route": route,
+            "view": view,
+        }
         if exc_info is not None or status >= 500:
             error = exc_info[0].__name__ if exc_info else EMPTY
             message = messages.failed(status=status, duration=duration, error=error)

@@ -138,6 +138,21 @@ def started_details(request: Any, path: str) -> tuple[str, dict[str, Any]]:
     return path, extra
 
 
+def route_of(request: Any) -> tuple[str, str]:
+    """The URL pattern that matched and its view, e.g. ("api/v1/payments/<int:pk>/", "...").
+
+    Never the raw path: a route groups requests by endpoint with a bounded set of values
+    (metrics labels, listings). ("-", "-") when nothing matched (a 404) or not yet.
+    """
+    match = getattr(getattr(request, "_request", request), "resolver_match", None)
+    if match is None:
+        return EMPTY, EMPTY
+    func = match.func
+    view = getattr(func, "view_class", None) or getattr(func, "cls", None) or func
+    name = f"{getattr(view, '__module__', '')}.{getattr(view, '__qualname__', '')}".strip(".")
+    return (match.route or EMPTY), (name or EMPTY)
+
+
 def response_size(response: Any) -> int | None:
     """The body's size in bytes; None while unknown (streaming, a DRF Response not rendered)."""
     if getattr(response, "streaming", False) or not getattr(response, "is_rendered", True):

@@ -244,3 +244,32 @@ def test_logging_never_evaluates_a_lazy_user(logs, rf):
     response = RequestLoggingMiddleware(lambda r: HttpResponse("ok"))(request)
     _, completed = assert_one_pair(logs.for_request(response["X-Request-ID"]))
     assert "user_id=- username=-" in completed
+
+
+@pytest.mark.parametrize(
+    ("path", "route", "view"),
+    [
+        ("/t/plain/", "t/plain/", "tests.urls.plain_view"),
+        ("/api/v1/plans/", "api/v1/plans/", "billing.views.PlanListCreateView"),
+        ("/t/nope/4111111111111111/", "-", "-"),
+    ],
+)
+def test_terminal_line_names_the_route_and_view_never_the_raw_path(logs, path, route, view):
+    response = Client().get(path)
+    completed = next(
+        line
+        for line in logs.for_request(response["X-Request-ID"])
+        if "API Request completed" in line
+    )
+    tokens = parse_tokens(completed)
+    assert (tokens["route"], tokens["view"]) == (route, view)
+
+
+def test_route_of_a_pattern_with_a_converter(logs, api):
+    response = api.get("/api/v1/payments/12345/")  # a 404 from the view: the route matched
+    completed = next(
+        line
+        for line in logs.for_request(response["X-Request-ID"])
+        if "API Request completed" in line
+    )
+    assert parse_tokens(completed)["route"] == "api/v1/payments/<int:pk>/"
