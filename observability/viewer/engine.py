@@ -1,0 +1,481 @@
+"""The trace viewer's one door to the log engine (`observability.logtrace`).
+
+Every call into the engine is in this module, so that when the engine moves it is re-pointed
+here and nowhere else. It adds what the viewer needs and the engine does not have yet:
+
+- `search`: newest-first, paginated listing that reads the requests file *backwards* from
+  its end and stops as soon as the page is certain, so the last 50 requests come back in
+  milliseconds however large the logs are (the engine's `list_requests` parses every
+  lifecycle line from the oldest backup on);
+- filters by trace ID, route and status class, over the fields of the lines;
+- `story`: one request ID's records split into the requests that shared the ID (by
+  `span_id` when the lines carry one, else by each request's time span).
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from observability.logtrace import (
+    LEVELS,
+    Filters,
+    Record,
+    Summary,
+    parse_line,
+    parse_when,
+    trace,
+    unescape_traceback,
+)
+
+__all__ = [
+    "LEVELS",
+    "Query",
+    "RecordView",
+    "RequestRow",
+    "SearchPage",
+    "Story",
+    "parse_when",
+    "search",
+    "story",
+]
+
+REQUESTS_FILE = "billing_api_requests.log"
+_BACKUP = re.compile(rf"^{re.escape(REQUESTS_FILE)}\.(\d+)(\.gz)?$")
+BLOCK = 256 * 1024
+# Several processes append to one file in batches, so lines can be a little out of time
+# order; the backwards scan reads this much further back than strictly needed.
+SLACK = timedelta(seconds=5)
+# A value that is written as-is in text and JSON lines alike can be searched for as bytes.
+_PLAIN = re.compile(r"[A-Za-z0-9@.+_:/<>-]+")
+_STATUS = re.compile(r"[1-5](?:xx|\d\d)")
+EMPTY = "-"
+
+STARTED = "API Request started"
+TERMINAL = ("API Request completed", "API Request failed")
+SLOW = "Slow API request"
+
+
+@dataclass(frozen=True)
+class Query:
+    """The listing's filters, named like `logtrace`'s options."""
+
+    user: str | None = None
+    ip: str | None = None
+    path: str | None = None
+    route: str | None = None
+    trace: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    status: str | None = None  # a class such as "5xx", or one code such as "404"
+    slow: bool = False
+    errors: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status is not None and not _STATUS.fullmatch(self.status):
+            msg = f"status must be a class such as 5xx or a code such as 404, got {self.status!r}"
+            raise ValueError(msg)
+
+    def engine_filters(self) -> Filters:
+        return Filters(
+            user=self.user,
+            ip=self.ip,
+            path=self.path,
+            since=self.since,
+            until=self.until,
+            slow=self.slow,
+            errors=self.errors,
+        )
+
+    def needles(self) -> list[bytes]:
+        """Byte strings every matching terminal line must contain (a cheap first pass)."""
+        values = (self.user, self.ip, self.path, self.route, self.trace)
+        return [v.encode() for v in values if v and _PLAIN.fullmatch(v)]
+
+
+@dataclass
+class RequestRow:
+    """One request as the viewer shows it (in a list row or a story's header)."""
+
+    request_id: str
+    started: datetime
+    ended: datetime | None
+    method: str
+    path: str
+    status: str
+    duration: float | None
+    user_id: str
+    username: str
+    ip: str
+    trace_id: str = EMPTY
+    span_id: str = EMPTY
+    route: str = EMPTY
+    user_agent: str = EMPTY
+    slow: bool = False
+    failed: bool = False
+
+    @property
+    def status_class(self) -> str:
+        return f"{self.status[0]}xx" if self.status[:1].isdigit() else "none"
+
+    @property
+    def started_ms(self) -> int:
+        """The start as epoch milliseconds: how a link names one of several shared-ID requests."""
+        return int(self.started.timestamp() * 1000)
+
+    @property
+    def user_key(self) -> str:
+        """What `?user=` should say to find this user's other requests."""
+        return self.username if self.username != EMPTY else self.user_id
+
+
+@dataclass
+class SearchPage:
+    rows: list[RequestRow]
+    has_more: bool
+
+
+@dataclass
+class RecordView:
+    index: int
+    time: datetime
+    offset_ms: float
+    level: str
+    logger: str
+    message: str
+    file: str
+    lane: str
+    fields: list[tuple[str, str]]
+    traceback: str
+
+    @property
+    def level_class(self) -> str:
+        """The level as a CSS class name; a level we do not know is `other`."""
+        return self.level.lower() if self.level in LEVELS else "other"
+
+
+@dataclass
+class Story:
+    """One request's records, and the other requests that used the same ID."""
+
+    row: RequestRow
+    records: list[RecordView]
+    occurrences: list[RequestRow]
+    chosen: int  # index into occurrences
+    values: dict[str, list[str]] = field(default_factory=dict)  # field name -> distinct values
+
+    @property
+    def shared_by(self) -> int:
+        return len(self.occurrences)
+
+
+# --- Listing -------------------------------------------------------------------
+
+
+def search(directory: Path, query: Query, *, offset: int = 0, limit: int = 50) -> SearchPage:
+    """The requests matching `query`, newest first, `limit` of them from `offset` on.
+
+    Reads the requests file and its backups from the newest line backwards and stops once no
+    line further back can start a request newer than the page's oldest.
+    """
+    need = offset + limit + 1
+    scan = _BackwardsScan(query, need)
+    for tag, path in _requests_files(directory):
+        for line in _lines_backwards(path):
+            if not scan.feed(line, tag):
+                break
+        else:
+            continue
+        break
+    rows = scan.result()
+    return SearchPage(rows[offset : offset + limit], has_more=len(rows) > offset + limit)
+
+
+class _Occurrence:
+    """One request being put together from the end: terminal (and slow) line first."""
+
+    __slots__ = ("extra", "summary")
+
+    def __init__(self, record: Record) -> None:
+        self.summary = Summary(record.request_id, record.time, record.time)
+        self.extra: dict[str, str] = {}
+
+    def add(self, record: Record) -> None:
+        self.summary.add(record)
+        for key in ("trace_id", "span_id", "route", "user_agent"):
+            value = record.fields.get(key)
+            if value not in (None, "", EMPTY) and key not in self.extra:
+                self.extra[key] = str(value)
+
+
+class _BackwardsScan:
+    def __init__(self, query: Query, need: int) -> None:
+        self.query = query
+        self.filters = query.engine_filters()
+        self.need = need
+        self.needles = query.needles()
+        self.pending: dict[str, _Occurrence] = {}  # slow line seen, terminal not yet
+        # Ended requests whose started line is still ahead (further back): rid -> how far
+        # back it can be. Only to tell such a started line from one of a request in flight.
+        self.awaiting: dict[str, datetime] = {}
+        self.deadlines: list[tuple[float, str]] = []
+        self.best: list[tuple[datetime, int, RequestRow]] = []  # min-heap of the newest
+        self.counter = itertools.count()
+
+    def feed(self, raw: bytes, tag: str) -> bool:
+        """Take one line (newest first); False once nothing further back can matter."""
+        if self.needles and not all(n in raw for n in self.needles):
+            # A started line carries no user yet: it only ever ends a wait, so skip it too.
+            return True
+        record = parse_line(raw.decode("utf-8", errors="replace"), tag)
+        if record is None:
+            return True
+        rid = record.request_id
+        if rid in ("", EMPTY):
+            return True
+        now = record.time
+        self._expire(now)
+        message = record.message
+        if message.startswith(SLOW):
+            occurrence = self.pending.get(rid) or _Occurrence(record)
+            occurrence.add(record)
+            self.pending[rid] = occurrence
+        elif message.startswith(TERMINAL):
+            occurrence = self.pending.pop(rid, None) or _Occurrence(record)
+            occurrence.add(record)
+            self._finish(occurrence)
+            start = occurrence.summary.first - SLACK
+            self.awaiting[rid] = start
+            heapq.heappush(self.deadlines, (-start.timestamp(), rid))
+        elif message.startswith(STARTED):
+            if self.awaiting.pop(rid, None) is None:  # no end after it: still in flight
+                occurrence = _Occurrence(record)
+                occurrence.add(record)
+                self._finish(occurrence)
+        return not self._done(now)
+
+    def _expire(self, now: datetime) -> None:
+        while self.deadlines and -self.deadlines[0][0] > now.timestamp():
+            _, rid = heapq.heappop(self.deadlines)
+            start = self.awaiting.get(rid)
+            if start is not None and start > now:
+                del self.awaiting[rid]
+
+    def _finish(self, occurrence: _Occurrence) -> None:
+        summary = occurrence.summary
+        if not summary.matches(self.filters) or not self._extra_matches(occurrence):
+            return
+        row = _row(summary, occurrence.extra)
+        entry = (row.started, next(self.counter), row)
+        if len(self.best) < self.need:
+            heapq.heappush(self.best, entry)
+        elif entry[0] > self.best[0][0]:
+            heapq.heapreplace(self.best, entry)
+
+    def _extra_matches(self, occurrence: _Occurrence) -> bool:
+        query = self.query
+        extra = occurrence.extra
+        if query.trace is not None and extra.get("trace_id") != query.trace:
+            return False
+        if query.route is not None and extra.get("route") != query.route:
+            return False
+        if query.status is not None:
+            status = occurrence.summary.status
+            if query.status.endswith("xx"):
+                return status[:1] == query.status[0] and status[1:].isdigit()
+            return status == query.status
+        return True
+
+    def _done(self, now: datetime) -> bool:
+        if self.query.since is not None and now < self.query.since - SLACK:
+            return True  # every line further back belongs to a request started before `since`
+        return len(self.best) >= self.need and now < self.best[0][0] - SLACK
+
+    def result(self) -> list[RequestRow]:
+        for occurrence in self.pending.values():  # a slow line whose terminal line is gone
+            self._finish(occurrence)
+        self.pending.clear()
+        return [row for _, _, row in sorted(self.best, key=lambda e: (e[0], e[1]), reverse=True)]
+
+
+def _row(summary: Summary, extra: dict[str, str]) -> RequestRow:
+    try:
+        duration: float | None = float(summary.duration)
+    except ValueError:
+        duration = None
+    return RequestRow(
+        request_id=summary.request_id,
+        started=summary.first,
+        ended=summary.last if summary.ended else None,
+        method=summary.method,
+        path=summary.path,
+        status=summary.status,
+        duration=duration,
+        user_id=summary.user_id,
+        username=summary.username,
+        ip=summary.ip,
+        trace_id=extra.get("trace_id", EMPTY),
+        span_id=extra.get("span_id", EMPTY),
+        route=extra.get("route", EMPTY),
+        user_agent=extra.get("user_agent", EMPTY),
+        slow=summary.slow,
+        failed=summary.failed or summary.status.startswith("5"),
+    )
+
+
+def _requests_files(directory: Path) -> list[tuple[str, Path]]:
+    """(tag, path) of the requests file and its backups, newest first, as the engine tags them."""
+    backups = []
+    for path in directory.glob(REQUESTS_FILE + ".*"):
+        match = _BACKUP.match(path.name)
+        if match:
+            backups.append((int(match.group(1)), path))
+    found = []
+    live = directory / REQUESTS_FILE
+    if live.is_file():
+        found.append(("requests", live))
+    found += [(f"requests.{n}", path) for n, path in sorted(backups)]
+    return found
+
+
+def _lines_backwards(path: Path) -> Iterator[bytes]:
+    """The complete lines of a file, last first; a gzipped backup is read whole (it is capped)."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                data = handle.read()
+            yield from (line for line in reversed(data.split(b"\n")) if line)
+            return
+        with open(path, "rb") as handle:
+            position = handle.seek(0, 2)
+            tail = b""
+            first = True
+            while position > 0:
+                step = min(BLOCK, position)
+                position -= step
+                handle.seek(position)
+                pieces = (handle.read(step) + tail).split(b"\n")
+                tail = pieces[0]
+                if first and pieces[-1]:
+                    pieces.pop()  # a line still being written: not ours to read yet
+                first = False
+                for line in reversed(pieces[1:]):
+                    if line:
+                        yield line
+            if tail:
+                yield tail
+    except (OSError, EOFError):
+        return
+
+
+# --- One request -----------------------------------------------------------------
+
+
+def story(directory: Path, request_id: str, *, at_ms: int | None = None) -> Story | None:
+    """Every record of `request_id` from every file, for the request started nearest `at_ms`.
+
+    When several requests used the ID, their records are kept apart and the others are
+    listed as `occurrences`.
+    """
+    _summary, records = trace(directory, request_id, Filters())
+    if not records:
+        return None
+    groups = _split(records)
+    rows = [_group_row(request_id, group) for group in groups]
+    if at_ms is None:
+        chosen = len(rows) - 1
+    else:
+        chosen = min(range(len(rows)), key=lambda i: abs(rows[i].started_ms - at_ms))
+    group = groups[chosen]
+    start = rows[chosen].started
+    views = [_record_view(i, record, start) for i, record in enumerate(group)]
+    values: dict[str, list[str]] = {}
+    for record in group:
+        for key, value in record.fields.items():
+            text = _text(value)
+            if text != EMPTY and text not in values.setdefault(key, []):
+                values[key].append(text)
+    return Story(rows[chosen], views, rows, chosen, values)
+
+
+def _group_row(request_id: str, group: list[Record]) -> RequestRow:
+    summary = Summary(request_id, group[0].time, group[0].time)
+    occurrence_extra: dict[str, str] = {}
+    for record in group:
+        summary.add(record)
+        for key in ("trace_id", "span_id", "route", "user_agent"):
+            value = record.fields.get(key)
+            if value not in (None, "", EMPTY) and key not in occurrence_extra:
+                occurrence_extra[key] = str(value)
+    return _row(summary, occurrence_extra)
+
+
+def _split(records: list[Record]) -> list[list[Record]]:
+    """The records of one ID, one list per request that used it, oldest request first."""
+    spans: list[tuple[datetime, datetime, str]] = []  # (start, end, span_id) of each request
+    open_starts: list[Record] = []
+    for record in records:
+        message = record.message
+        if message.startswith(STARTED):
+            open_starts.append(record)
+        elif message.startswith(TERMINAL):
+            try:
+                duration = timedelta(seconds=float(record.fields.get("duration", "")))
+            except (TypeError, ValueError, OverflowError):
+                duration = timedelta(0)
+            start = record.time - duration
+            if open_starts:  # its own started line, when there is one
+                start = min(start, open_starts.pop(0).time)
+            spans.append((start, record.time, _text(record.fields.get("span_id", EMPTY))))
+    spans += [(r.time, datetime.max.replace(tzinfo=r.time.tzinfo), EMPTY) for r in open_starts]
+    if len(spans) <= 1:
+        return [records]
+    spans.sort(key=lambda s: s[0])
+    groups: list[list[Record]] = [[] for _ in spans]
+    by_span = {span_id: i for i, (_, _, span_id) in enumerate(spans) if span_id != EMPTY}
+    tolerance = timedelta(milliseconds=2)
+    for record in records:
+        span_id = _text(record.fields.get("span_id", EMPTY))
+        if span_id in by_span:
+            groups[by_span[span_id]].append(record)
+            continue
+        inside = [
+            i for i, (s, e, _) in enumerate(spans) if s - tolerance <= record.time <= e + tolerance
+        ]
+        if inside:  # the latest request that was running then
+            groups[inside[-1]].append(record)
+        else:  # before or between requests: the nearest one
+            nearest = min(
+                range(len(spans)),
+                key=lambda i: min(abs(record.time - spans[i][0]), abs(record.time - spans[i][1])),
+            )
+            groups[nearest].append(record)
+    return [group for group in groups if group]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return EMPTY
+    return value if isinstance(value, str) else str(value)
+
+
+def _record_view(index: int, record: Record, start: datetime) -> RecordView:
+    return RecordView(
+        index=index,
+        time=record.time,
+        offset_ms=(record.time - start).total_seconds() * 1000,
+        level=record.level,
+        logger=record.logger,
+        message=record.message,
+        file=record.file,
+        lane=record.file.split(".", 1)[0],
+        fields=[(str(key), _text(value)) for key, value in record.fields.items()],
+        traceback=unescape_traceback(record.traceback) if record.traceback else "",
+    )
