@@ -254,11 +254,10 @@ class _BackwardsScan:
             start = occurrence.summary.first - SLACK
             self.awaiting[rid] = start
             heapq.heappush(self.deadlines, (-start.timestamp(), rid))
-        elif message.startswith(STARTED):
-            if self.awaiting.pop(rid, None) is None:  # no end after it: still in flight
-                occurrence = _Occurrence(record)
-                occurrence.add(record)
-                self._finish(occurrence)
+        elif message.startswith(STARTED) and self.awaiting.pop(rid, None) is None:
+            occurrence = _Occurrence(record)  # no end after it: still in flight
+            occurrence.add(record)
+            self._finish(occurrence)
         return not self._done(now)
 
     def _expire(self, now: datetime) -> None:

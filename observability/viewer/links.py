@@ -27,12 +27,15 @@ def admin_url_names() -> dict[str, str]:
     configured = obs_settings.VIEWER_ADMIN_LINKS
     if configured is not None:
         return dict(configured)
+    from django.apps import apps
     from django.contrib import admin
 
     names: dict[str, str] = {}
-    for model in admin.site._registry:  # noqa: SLF001 - the admin exposes no public listing
-        meta = model._meta
-        names.setdefault(f"{meta.model_name}_id", f"admin:{meta.app_label}_{meta.model_name}_change")
+    for model in apps.get_models():
+        if admin.site.is_registered(model):
+            meta = model._meta
+            url_name = f"admin:{meta.app_label}_{meta.model_name}_change"
+            names.setdefault(f"{meta.model_name}_id", url_name)
     return names
 
 

@@ -50,9 +50,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
         )
         filters = form.active_filters()
         if filters:
-            log_security_event(
-                event_type="request_log_searched", severity="info", details=filters
-            )
+            log_security_event(event_type="request_log_searched", severity="info", details=filters)
     context = {
         "form": form,
         "page": page,
