@@ -416,47 +416,74 @@ def _group_row(request_id: str, group: list[Record]) -> RequestRow:
     return _row(summary, occurrence_extra)
 
 
+@dataclass
+class _Span:
+    """One request's time span, and the lifecycle records known to be its own."""
+
+    start: datetime
+    end: datetime
+    span_id: str
+    own: list[int]  # positions in the records list
+
+
 def _split(records: list[Record]) -> list[list[Record]]:
-    """The records of one ID, one list per request that used it, oldest request first."""
-    spans: list[tuple[datetime, datetime, str]] = []  # (start, end, span_id) of each request
-    open_starts: list[Record] = []
-    for record in records:
+    """The records of one ID, one list per request that used it, oldest request first.
+
+    A started line pairs with the next terminal line; the slow warning goes with the terminal
+    line before it. Every other record goes by its `span_id` when it has one, else to the
+    request running at its time (the latest one started, when several were).
+    """
+    spans: list[_Span] = []
+    open_starts: list[int] = []
+    for i, record in enumerate(records):
         message = record.message
         if message.startswith(STARTED):
-            open_starts.append(record)
+            open_starts.append(i)
         elif message.startswith(TERMINAL):
             try:
                 duration = timedelta(seconds=float(record.fields.get("duration", "")))
             except (TypeError, ValueError, OverflowError):
                 duration = timedelta(0)
+            own = [i]
             start = record.time - duration
             if open_starts:  # its own started line, when there is one
-                start = min(start, open_starts.pop(0).time)
-            spans.append((start, record.time, _text(record.fields.get("span_id", EMPTY))))
-    spans += [(r.time, datetime.max.replace(tzinfo=r.time.tzinfo), EMPTY) for r in open_starts]
+                own.append(open_starts.pop(0))
+                start = min(start, records[own[-1]].time)
+            span_id = _text(record.fields.get("span_id", EMPTY))
+            spans.append(_Span(start, record.time, span_id, own))
+        elif message.startswith(SLOW) and spans:
+            spans[-1].own.append(i)
+    for i in open_starts:  # still running
+        time = records[i].time
+        spans.append(_Span(time, datetime.max.replace(tzinfo=time.tzinfo), EMPTY, [i]))
     if len(spans) <= 1:
         return [records]
-    spans.sort(key=lambda s: s[0])
+    spans.sort(key=lambda span: span.start)
+    owner = {i: n for n, span in enumerate(spans) for i in span.own}
+    by_span_id = {span.span_id: n for n, span in enumerate(spans) if span.span_id != EMPTY}
     groups: list[list[Record]] = [[] for _ in spans]
-    by_span = {span_id: i for i, (_, _, span_id) in enumerate(spans) if span_id != EMPTY}
-    tolerance = timedelta(milliseconds=2)
-    for record in records:
+    for i, record in enumerate(records):
         span_id = _text(record.fields.get("span_id", EMPTY))
-        if span_id in by_span:
-            groups[by_span[span_id]].append(record)
-            continue
-        inside = [
-            i for i, (s, e, _) in enumerate(spans) if s - tolerance <= record.time <= e + tolerance
-        ]
-        if inside:  # the latest request that was running then
-            groups[inside[-1]].append(record)
-        else:  # before or between requests: the nearest one
-            nearest = min(
-                range(len(spans)),
-                key=lambda i: min(abs(record.time - spans[i][0]), abs(record.time - spans[i][1])),
-            )
-            groups[nearest].append(record)
+        if i in owner:
+            chosen = owner[i]
+        elif span_id in by_span_id:
+            chosen = by_span_id[span_id]
+        else:
+            chosen = _running_at(spans, record.time)
+        groups[chosen].append(record)
     return [group for group in groups if group]
+
+
+def _running_at(spans: list[_Span], when: datetime) -> int:
+    """The request running at `when` (the latest started), else the nearest one in time."""
+    for slack in (timedelta(0), timedelta(milliseconds=2)):  # times are to the millisecond
+        inside = [n for n, s in enumerate(spans) if s.start - slack <= when <= s.end + slack]
+        if inside:
+            return inside[-1]
+    return min(
+        range(len(spans)),
+        key=lambda n: min(abs(when - spans[n].start), abs(when - spans[n].end)),
+    )
 
 
 def _text(value: Any) -> str:
