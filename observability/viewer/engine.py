@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 REQUESTS_FILE = "billing_api_requests.log"
+REQUESTS_TAG = "requests"  # how the engine tags the records of that file (and its backups)
 _BACKUP = re.compile(rf"^{re.escape(REQUESTS_FILE)}\.(\d+)(\.gz)?$")
 BLOCK = 256 * 1024
 # Several processes append to one file in batches, so lines can be a little out of time
@@ -339,8 +340,8 @@ def _requests_files(directory: Path) -> list[tuple[str, Path]]:
     found = []
     live = directory / REQUESTS_FILE
     if live.is_file():
-        found.append(("requests", live))
-    found += [(f"requests.{n}", path) for n, path in sorted(backups)]
+        found.append((REQUESTS_TAG, live))
+    found += [(f"{REQUESTS_TAG}.{n}", path) for n, path in sorted(backups)]
     return found
 
 
@@ -436,6 +437,8 @@ def _split(records: list[Record]) -> list[list[Record]]:
     spans: list[_Span] = []
     open_starts: list[int] = []
     for i, record in enumerate(records):
+        if not record.file.startswith(REQUESTS_TAG):
+            continue  # a copy (the errors file keeps the failed line too) is not a request
         message = record.message
         if message.startswith(STARTED):
             open_starts.append(i)

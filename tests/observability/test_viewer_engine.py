@@ -222,7 +222,9 @@ def test_story_of_an_unknown_id_is_none(tmp_path):
 
 
 def test_story_offsets_lanes_and_tracebacks(tmp_path):
-    write(tmp_path / REQUESTS, request_lines("boom", T0, status=500, duration=0.25))
+    lines = request_lines("boom", T0, status=500, duration=0.25)
+    write(tmp_path / REQUESTS, lines)
+    write(tmp_path / "billing_api_errors.log", lines[-1:])  # ERROR: the failed line, copied
     write(
         tmp_path / "billing_api_errors.log",
         [
@@ -237,7 +239,9 @@ def test_story_offsets_lanes_and_tracebacks(tmp_path):
         ],
     )
     result = story(tmp_path, "boom")
-    assert [r.lane for r in result.records] == ["requests", "errors", "requests"]
+    assert result.shared_by == 1  # the copy in the errors file is the same request
+    assert [r.lane for r in result.records][:2] == ["requests", "errors"]
+    assert sorted(r.lane for r in result.records[2:]) == ["errors", "requests"]
     error = result.records[1]
     assert error.offset_ms == pytest.approx(200)
     assert error.traceback.splitlines()[-1] == "ValueError: kaboom"

@@ -60,7 +60,9 @@
     // Stretch the axis to show the threshold when it is near; far beyond, point at it.
     var thresholdOnAxis = threshold > 0 && threshold <= span * 1.5;
     var end = thresholdOnAxis ? Math.max(span, threshold) : span;
-    var width = Math.max(figure.clientWidth || 0, 480);
+    var style = window.getComputedStyle(figure);
+    var inner = figure.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    var width = Math.max(Math.floor(inner) || 0, 480);
     var height = AXIS + lanes.length * LANE + PAD;
     var plot = width - GUTTER - PAD;
     function x(ms) {
