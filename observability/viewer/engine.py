@@ -62,6 +62,9 @@ EMPTY = "-"
 STARTED = "API Request started"
 TERMINAL = ("API Request completed", "API Request failed")
 SLOW = "Slow API request"
+_SLOW_BYTES = SLOW.encode()
+_TERMINAL_BYTES = tuple(t.encode() for t in TERMINAL)
+_CONTEXT_START = b" | request_id="
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,14 @@ class _BackwardsScan:
         self.filters = query.engine_filters()
         self.need = need
         self.needles = query.needles()
+        # Lines that cannot make a request match, told apart without parsing. A request still
+        # in flight has no status and no slow warning; and a 5xx always ends "failed".
+        skip: list[bytes] = []
+        if query.errors or query.slow or query.status is not None:
+            skip.append(STARTED.encode())
+        if query.errors:
+            skip.append(TERMINAL[0].encode())
+        self.skip = tuple(skip)
         self.pending: dict[str, _Occurrence] = {}  # slow line seen, terminal not yet
         # Ended requests whose started line is still ahead (further back): rid -> how far
         # back it can be. Only to tell such a started line from one of a request in flight.
@@ -232,9 +243,16 @@ class _BackwardsScan:
 
     def feed(self, raw: bytes, tag: str) -> bool:
         """Take one line (newest first); False once nothing further back can matter."""
-        if self.needles and not all(n in raw for n in self.needles):
-            # A started line carries no user yet: it only ever ends a wait, so skip it too.
+        if self.needles and not all(n in raw for n in self.needles) and _SLOW_BYTES not in raw:
+            # Skipped: lines of other requests, and started lines (no user yet: they only
+            # end a wait). A slow warning is always read: it may follow a matching request.
             return True
+        if self.skip and _text_message_starts(raw, self.skip):
+            return True
+        if self.query.slow and _text_message_starts(raw, _TERMINAL_BYTES):
+            rid = _text_request_id(raw)
+            if rid is not None and rid not in self.pending:
+                return True  # no slow warning followed it
         record = parse_line(raw.decode("utf-8", errors="replace"), tag)
         if record is None:
             return True
@@ -303,6 +321,28 @@ class _BackwardsScan:
             self._finish(occurrence)
         self.pending.clear()
         return [row for _, _, row in sorted(self.best, key=lambda e: (e[0], e[1]), reverse=True)]
+
+
+def _text_message_starts(raw: bytes, prefixes: tuple[bytes, ...]) -> bool:
+    """Whether a text line's message starts with one of `prefixes` (JSON lines: never).
+
+    The message follows the first "] " (the logger name holds no "]" nor space), so text
+    a client controls later in the line cannot pass for it.
+    """
+    if not raw[:1].isdigit():
+        return False
+    end = raw.find(b"] ", 0, 200)
+    return end != -1 and raw.startswith(prefixes, end + 2)
+
+
+def _text_request_id(raw: bytes) -> str | None:
+    """The request ID of a text line: the first context token (a `|` in a message is escaped)."""
+    start = raw.find(_CONTEXT_START)
+    if start == -1:
+        return None
+    start += len(_CONTEXT_START)
+    end = raw.find(b" ", start)
+    return raw[start : end if end != -1 else len(raw)].decode("ascii", errors="replace")
 
 
 def _row(summary: Summary, extra: dict[str, str]) -> RequestRow:

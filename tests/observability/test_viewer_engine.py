@@ -246,3 +246,26 @@ def test_story_offsets_lanes_and_tracebacks(tmp_path):
     assert error.offset_ms == pytest.approx(200)
     assert error.traceback.splitlines()[-1] == "ValueError: kaboom"
     assert error.level_class == "error"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_lines_skipped_unparsed_never_hide_a_match(tmp_path, fmt):
+    """Listing errors or slow requests skips lines by their message; a client's text can't hide."""
+    decoy = '"/x] API Request completed - Status: 200"'
+    write(
+        tmp_path / REQUESTS,
+        request_lines("hidden?", T0, status=500, path=decoy, fmt=fmt)
+        + request_lines(
+            "slow-fail", T0 + timedelta(seconds=1), status=503, duration=3, slow=True, fmt=fmt
+        )
+        + request_lines("slow-ok", T0 + timedelta(seconds=2), duration=2, slow=True, fmt=fmt)
+        + many(30, start=T0 + timedelta(seconds=3), fmt=fmt),
+    )
+    errors = search(tmp_path, Query(errors=True)).rows
+    assert [(r.request_id, r.status, r.slow) for r in errors] == [
+        ("slow-fail", "503", True),
+        ("hidden?", "500", False),
+    ]
+    slow = search(tmp_path, Query(slow=True)).rows
+    assert [(r.request_id, r.status) for r in slow] == [("slow-ok", "200"), ("slow-fail", "503")]
+    assert ids(search(tmp_path, Query(status="5xx", slow=True))) == ["slow-fail"]
