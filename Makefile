@@ -12,7 +12,10 @@ export LOG_BASE_DIR
 TEST_ENV := SECRET_KEY=test-only-key-not-a-secret-0123456789abcdef DEBUG=0 LOG_CONSOLE=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run serve-asgi test test-fast lint fmt bench demo migrate clean
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+
+.PHONY: help venv run serve-asgi test test-fast browser lint fmt bench demo migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,9 +44,22 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/uvicorn config.asgi:application \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
-test: $(STAMP) ## Run the whole suite (what CI runs); LOG_BASE_DIR is a fresh temp dir
+test: $(STAMP) browser ## Run the whole suite (what CI runs); LOG_BASE_DIR is a fresh temp dir
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
+
+# The trace viewer's browser test drives Debian's chromium through chromium-driver; nothing
+# downloads a browser of its own. Missing and not installable: CI fails, elsewhere it is skipped.
+browser: ## Install chromium + chromium-driver (Debian) for the browser test, when missing
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing chromium and chromium-driver with apt-get (the trace viewer's browser test)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	    || echo "apt-get could not install chromium chromium-driver"; \
+	fi; \
+	if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$CI" = true ]; then echo "CI: $(CHROMIUM) or $(CHROMEDRIVER) missing; the browser test cannot run" >&2; exit 1; fi; \
+	echo "hint: apt-get install chromium chromium-driver (as root) to run the browser test; it will be skipped"
 
 test-fast: $(STAMP) ## The suite without the real-server end-to-end tests
 	$(TEST_ENV) LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
