@@ -92,15 +92,13 @@ def wait_for_lines(log_dir: Path, request_ids: list[str], timeout: float = 10) -
     """Until every request's terminal line is on disk (the writer runs off the request thread)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = "\n".join(read_all(log_dir, "billing_api_requests.log"))
-        if all(f"request_id={rid} " in text and "API Request" in text for rid in request_ids):
-            ended = [
-                line
-                for line in text.splitlines()
-                if "API Request completed" in line or "API Request failed" in line
-            ]
-            if all(any(f"request_id={rid} " in line for line in ended) for rid in request_ids):
-                return
+        ended = {
+            line.split(" | ", 1)[1].split(" ", 1)[0]
+            for line in read_all(log_dir, "billing_api_requests.log")
+            if " | " in line and ("API Request completed" in line or "API Request failed" in line)
+        }
+        if {f"request_id={rid}" for rid in request_ids} <= ended:
+            return
         time.sleep(0.1)
     pytest.fail(f"terminal lines of {request_ids} not written within {timeout}s")
 
