@@ -54,6 +54,7 @@ BLOCK = 256 * 1024
 # Several processes append to one file in batches, so lines can be a little out of time
 # order; the backwards scan reads this much further back than strictly needed.
 SLACK = timedelta(seconds=5)
+PENDING_LIMIT = 1000
 # A value that is written as-is in text and JSON lines alike can be searched for as bytes.
 _PLAIN = re.compile(r"[A-Za-z0-9@.+_:/<>-]+")
 _STATUS = re.compile(r"[1-5](?:xx|\d\d)")
@@ -189,15 +190,10 @@ def search(directory: Path, query: Query, *, offset: int = 0, limit: int = 50) -
     Reads the requests file and its backups from the newest line backwards and stops once no
     line further back can start a request newer than the page's oldest.
     """
-    need = offset + limit + 1
-    scan = _BackwardsScan(query, need)
-    for tag, path in _requests_files(directory):
-        for line in _lines_backwards(path):
-            if not scan.feed(line, tag):
-                break
-        else:
-            continue
-        break
+    scan = _BackwardsScan(query, need=offset + limit + 1)
+    for tag, line in _requests_lines_backwards(directory):
+        if not scan.feed(line, tag):
+            break
     rows = scan.result()
     return SearchPage(rows[offset : offset + limit], has_more=len(rows) > offset + limit)
 
@@ -285,6 +281,11 @@ class _BackwardsScan:
             start = self.awaiting.get(rid)
             if start is not None and start > now:
                 del self.awaiting[rid]
+        if len(self.pending) > PENDING_LIMIT:  # slow warnings whose terminal line was skipped
+            for rid, occurrence in list(self.pending.items()):
+                if occurrence.summary.last - SLACK > now:
+                    del self.pending[rid]
+                    self._finish(occurrence)
 
     def _finish(self, occurrence: _Occurrence) -> None:
         summary = occurrence.summary
@@ -383,6 +384,13 @@ def _requests_files(directory: Path) -> list[tuple[str, Path]]:
         found.append((REQUESTS_TAG, live))
     found += [(f"{REQUESTS_TAG}.{n}", path) for n, path in sorted(backups)]
     return found
+
+
+def _requests_lines_backwards(directory: Path) -> Iterator[tuple[str, bytes]]:
+    """(tag, line) of the requests file, then of each backup, newest line first."""
+    for tag, path in _requests_files(directory):
+        for line in _lines_backwards(path):
+            yield tag, line
 
 
 def _lines_backwards(path: Path) -> Iterator[bytes]:

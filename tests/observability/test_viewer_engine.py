@@ -269,3 +269,16 @@ def test_lines_skipped_unparsed_never_hide_a_match(tmp_path, fmt):
     slow = search(tmp_path, Query(slow=True)).rows
     assert [(r.request_id, r.status) for r in slow] == [("slow-ok", "200"), ("slow-fail", "503")]
     assert ids(search(tmp_path, Query(status="5xx", slow=True))) == ["slow-fail"]
+
+
+def test_many_slow_warnings_of_other_requests_are_let_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "PENDING_LIMIT", 5)
+    lines = request_lines("alice-slow", T0, duration=2, slow=True, route="api/v1/plans/")
+    for n in range(40):
+        lines += request_lines(
+            f"bob{n}", T0 + timedelta(seconds=10 + n), user="bob", duration=2, slow=True
+        )
+    write(tmp_path / REQUESTS, lines)
+    rows = search(tmp_path, Query(route="api/v1/plans/")).rows
+    assert [(r.request_id, r.slow) for r in rows] == [("alice-slow", True)]
+    assert len(search(tmp_path, Query(user="bob", slow=True)).rows) == 40
