@@ -385,8 +385,16 @@ def hostile_files(directory):
 def test_hostile_text_in_every_field_is_shown_as_text(tmp_path, settings, staff_client):
     settings.LOG_BASE_DIR = str(tmp_path)
     hostile_files(tmp_path)
-    listing = assert_inert(staff_client.get(LIST))
+    # a foreign line whose request ID no URL can hold: listed, without a link
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines(HOSTILE, T0 - timedelta(seconds=1), fmt="json"),
+    )
+    response = staff_client.get(LIST)
+    assert response.status_code == 200
+    listing = assert_inert(response)
     assert "<script>alert(1)</script>" in listing.text  # shown, as text
+    assert len(listing.find("tr")) == 3 and len(listing.find("a", "open-link")) == 1
     detail = staff_client.get(f"{LIST}evil-text/")
     assert detail.status_code == 200
     parsed = assert_inert(detail)
