@@ -72,10 +72,11 @@ fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real servers, logtrace
+bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real servers, logtrace, trace viewer
 	$(PY) -m pip install --quiet -e '.[bench]'
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || echo "wrk not installable: server benchmarks skipped"
 	$(PY) bench/bench.py
+	$(PY) bench/viewer_bench.py
 
 demo: migrate ## Load the demo users and plans, and print how to get a token
 	@SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
