@@ -158,6 +158,7 @@ def test_staff_find_a_failing_request_from_the_admin_and_read_its_timeline(serve
     rows = b.find_elements(By.CSS_SELECTOR, "table.requests tbody tr")
     assert len(rows) == 1
     assert "/t/failing-charge/" in rows[0].text and "500" in rows[0].text
+    save_screenshot(b, "trace-viewer-list.png")
 
     # The failing request: its timeline, one mark per record, and its traceback.
     rows[0].find_element(By.CSS_SELECTOR, "a.open-link").click()
