@@ -14,7 +14,10 @@ TEST_ENV := SECRET_KEY=test-only-key-not-a-secret-0123456789abcdef DEBUG=0 LOG_C
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run serve-asgi test test-pg test-fast lint fmt bench demo migrate clean
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+
+.PHONY: help venv run serve-asgi test test-pg test-fast browser lint fmt bench demo migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,7 +46,7 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/uvicorn config.asgi:application \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
-test: $(STAMP) ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
+test: $(STAMP) browser ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
 	@$(MAKE) --no-print-directory test-pg
@@ -58,6 +61,19 @@ test-pg: $(STAMP) ## The database tests (-m db, races included) again on Postgre
 	  echo "PostgreSQL tests skipped: $$probe; start one there or set TEST_DATABASE_URL=postgres://user@host:port/db"; \
 	fi
 
+# The trace viewer's browser test drives Debian's chromium through chromium-driver; nothing
+# downloads a browser of its own. Missing and not installable: CI fails, elsewhere it is skipped.
+browser: ## Install chromium + chromium-driver (Debian) for the browser test, when missing
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing chromium and chromium-driver with apt-get (the trace viewer's browser test)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	    || echo "apt-get could not install chromium chromium-driver"; \
+	fi; \
+	if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$CI" = true ]; then echo "CI: $(CHROMIUM) or $(CHROMEDRIVER) missing; the browser test cannot run" >&2; exit 1; fi; \
+	echo "hint: apt-get install chromium chromium-driver (as root) to run the browser test; it will be skipped"
+
 test-fast: $(STAMP) ## The suite without the real-server end-to-end tests, on SQLite
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
 
@@ -70,10 +86,11 @@ fmt: $(STAMP) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real servers, logtrace
+bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real servers, logtrace, trace viewer
 	$(PY) -m pip install --quiet -e '.[bench]'
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || echo "wrk not installable: server benchmarks skipped"
 	$(PY) bench/bench.py
+	$(PY) bench/viewer_bench.py
 
 demo: migrate ## Load the demo users and plans, and print how to get a token
 	@SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo

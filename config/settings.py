@@ -112,8 +112,11 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",  # its login guards the trace viewer under /ops/
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
@@ -124,11 +127,20 @@ INSTALLED_APPS = [
 ]
 
 # RequestLoggingMiddleware is first so that every response, even one produced by
-# another middleware, carries the request ID and is logged.
+# another middleware, carries the request ID and is logged. Sessions, CSRF, auth and
+# messages serve the admin and the trace viewer only: the API authenticates by JWT inside
+# DRF (no SessionAuthentication, so no CSRF on the API), and nothing here reads the session
+# unless a page asks for request.user.
 MIDDLEWARE = [
     "observability.middleware.RequestLoggingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -140,7 +152,13 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
     }
 ]
 
@@ -182,8 +200,22 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# --- Static files ---------------------------------------------------------------
+# WhiteNoise serves them straight from the apps' static/ directories in every process,
+# gunicorn and uvicorn included, with no collectstatic step: the admin's, the trace viewer's
+# and the Swagger UI's files, found once at start-up. (Django's own static view is for
+# DEBUG only, and its docs call it unfit for production.)
+# https://whitenoise.readthedocs.io/en/stable/django.html#WHITENOISE_USE_FINDERS
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None  # only for `collectstatic` behind a CDN
+WHITENOISE_USE_FINDERS = True
+
+# --- Sessions (admin and trace viewer) -------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)  # on behind HTTPS
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LOGIN_URL = "admin:login"
 
 # --- REST framework and JWT ---------------------------------------------------
 REST_FRAMEWORK = {
@@ -218,6 +250,8 @@ SPECTACULAR_SETTINGS = {
 OBSERVABILITY = {
     "SLOW_REQUEST_THRESHOLD": env_seconds("SLOW_REQUEST_THRESHOLD", 1.0),
     "TRUSTED_PROXIES": env_proxies("TRUSTED_PROXIES"),
+    # Static files (served by WhiteNoise) get a request ID but no lifecycle lines.
+    "EXCLUDE_PATHS": ("/health/", "/static/"),
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Root URLs: the API under /api/v1/, health, schema and docs."""
+"""Root URLs: the API under /api/v1/, health, schema and docs; the admin and the trace viewer."""
 
+from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("api/v1/", include("billing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+    path("ops/", include("observability.viewer.urls")),
 ]
 
 handler400 = "billing.views.bad_request"

@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "LOG_QUERY_STRING": True,
     "LOG_USER_AGENT": True,
     "CLIENT_ERROR_LEVEL": "INFO",
+    # Trace viewer: event field name -> admin URL name ("payment_id": "admin:shop_payment_change").
+    # None: every model registered with the admin site, by "<model_name>_id".
+    "VIEWER_ADMIN_LINKS": None,
     "TRUSTED_PROXIES": 0,
     "REDACT": True,
     "REDACT_KEYS": DEFAULT_REDACT_KEYS,
@@ -162,6 +165,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CLIENT_ERROR_LEVEL": (
         lambda v: v in {"DEBUG", "INFO", "WARNING"},
         "must be 'DEBUG', 'INFO' or 'WARNING'",
+    ),
+    "VIEWER_ADMIN_LINKS": (
+        lambda v: v is None or (isinstance(v, dict) and _is_str_seq([*v, *v.values()])),
+        "must be None or a dict of field names to admin URL names",
     ),
     "TRUSTED_PROXIES": (
         _valid_proxies,

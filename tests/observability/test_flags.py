@@ -281,3 +281,27 @@ class TestDecoratorWithoutMiddleware:
         lines = logs.lines("requests")
         assert len(lines) == 2
         assert "API Request failed" in lines[1] and "RuntimeError" in lines[1]
+
+
+def test_viewer_admin_links_maps_event_fields_to_admin_pages(settings):
+    from observability.viewer.links import admin_links
+
+    settings.OBSERVABILITY = {"VIEWER_ADMIN_LINKS": {"invoice_ref": "admin:billing_payment_change"}}
+    links = admin_links({"invoice_ref": ["7", "../x"], "payment_id": ["8"]})
+    assert [(link.label, link.url) for link in links] == [
+        ("invoice ref 7", "/admin/billing/payment/7/change/")
+    ]
+    settings.OBSERVABILITY = {"VIEWER_ADMIN_LINKS": {"thing_id": "admin:nothing_here_change"}}
+    assert admin_links({"thing_id": ["1"]}) == []  # not registered: no link, no error
+    settings.OBSERVABILITY = {}
+    default = admin_links({"payment_id": ["8"], "refund_id": ["2"], "user_id": ["3"]})
+    assert [link.url for link in default] == [
+        "/admin/billing/payment/8/change/",
+        "/admin/billing/refund/2/change/",
+        "/admin/auth/user/3/change/",
+    ]
+    problems = validate({"VIEWER_ADMIN_LINKS": ["payment_id"]})
+    assert problems == [
+        "OBSERVABILITY['VIEWER_ADMIN_LINKS'] must be None or a dict of field names to admin "
+        "URL names, got ['payment_id']"
+    ]

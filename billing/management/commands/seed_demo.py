@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand
 from billing.models import Plan
 
 DEMO_USERS = (
-    # username, password, is_staff
+    # username, password, is_staff (the demo's staff user is a superuser too: the admin then
+    # shows it every model, and the trace viewer's links to users and payments open)
     ("alice", "alice-demo-pass", False),
     ("admin", "admin-demo-pass", True),
 )
@@ -28,7 +29,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         users = get_user_model().objects
         for username, password, is_staff in DEMO_USERS:
-            user, created = users.get_or_create(username=username, defaults={"is_staff": is_staff})
+            user, created = users.get_or_create(
+                username=username, defaults={"is_staff": is_staff, "is_superuser": is_staff}
+            )
             if created:
                 user.set_password(password)
                 user.save()

@@ -1,0 +1,227 @@
+"""The trace viewer in a real headless Chromium against a real gunicorn.
+
+Debian's `chromium` and `chromium-driver` (`make test` installs them when missing). Selenium is
+pointed at /usr/bin/chromedriver, so it never looks for, or downloads, a driver or a browser.
+Without them the test is skipped with a hint, except under CI=true where it fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.servers import ROOT, gunicorn, prepare_db, read_all, server_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,1150",
+)
+WAIT = 10  # seconds, for every wait on the page
+HOSTILE_UA = (
+    '<script>window.__pwned = 1</script>"><img src=x onerror="window.__pwned = 2">'
+    '<svg onload="window.__pwned = 3">'
+)
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
+
+
+def require_browser() -> None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package")
+    if not missing:
+        return
+    hint = f"no headless browser ({', '.join(missing)}): apt-get install chromium chromium-driver"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(hint)
+    pytest.skip(hint)
+
+
+@pytest.fixture
+def server(tmp_path):
+    require_browser()
+    env = server_env(
+        tmp_path, DJANGO_SETTINGS_MODULE="tests.e2e.settings", SLOW_REQUEST_THRESHOLD="0.25"
+    )
+    prepare_db(env)
+    running = gunicorn(tmp_path, "-w", "2", env=env)
+    running.log_dir = Path(env["LOG_BASE_DIR"])
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(WAIT * 2)
+    driver.set_script_timeout(WAIT)
+    yield driver
+    driver.quit()
+
+
+def wait_for_lines(log_dir: Path, request_ids: list[str], timeout: float = 10) -> None:
+    """Until every request's terminal line is on disk (the writer runs off the request thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ended = {
+            line.split(" | ", 1)[1].split(" ", 1)[0]
+            for line in read_all(log_dir, "billing_api_requests.log")
+            if " | " in line and ("API Request completed" in line or "API Request failed" in line)
+        }
+        if {f"request_id={rid}" for rid in request_ids} <= ended:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"terminal lines of {request_ids} not written within {timeout}s")
+
+
+def csp_violations(driver) -> list[str]:
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"]
+    ]
+
+
+def test_staff_find_a_failing_request_from_the_admin_and_read_its_timeline(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    token = server.token()
+    status, headers, body = server.request(
+        "POST",
+        "/api/v1/payments/",
+        {"amount": "12.00", "currency": "USD", "payment_method": "pm_card_visa"},
+        token,
+    )
+    assert status == 201, body
+    ids = {"pay": headers["X-Request-ID"], "payment_id": json.loads(body)["id"]}
+    status, headers, _ = server.request("GET", "/t/slow-report/?s=0.4", token=token)
+    assert status == 200
+    ids["slow"] = headers["X-Request-ID"]
+    status, headers, _ = server.request("POST", "/t/failing-charge/", {}, token)
+    assert status == 500
+    ids["fail"] = headers["X-Request-ID"]
+    status, headers, _ = server.request(
+        "GET", "/api/v1/payments/", token=token, headers={"User-Agent": HOSTILE_UA}
+    )
+    assert status == 200
+    ids["evil"] = headers["X-Request-ID"]
+    wait_for_lines(server.log_dir, [ids["pay"], ids["slow"], ids["fail"], ids["evil"]])
+
+    b = browser
+    wait = WebDriverWait(b, WAIT)
+
+    # Log in through the admin's login page.
+    b.get(server.base + "/admin/")
+    wait.until(ec.presence_of_element_located((By.ID, "id_username")))
+    b.find_element(By.ID, "id_username").send_keys("admin")
+    b.find_element(By.ID, "id_password").send_keys("admin-demo-pass")
+    b.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(ec.title_contains("Site administration"))
+
+    # Three clicks from the admin: Users, the customer, their failed requests.
+    b.find_element(By.LINK_TEXT, "Users").click()
+    wait.until(ec.presence_of_element_located((By.LINK_TEXT, "alice"))).click()
+    # (the admin's object tools are upper-cased by its CSS: found by class, not text)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "a.trace-failed"))).click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table.requests")))
+    rows = b.find_elements(By.CSS_SELECTOR, "table.requests tbody tr")
+    assert len(rows) == 1
+    assert "/t/failing-charge/" in rows[0].text and "500" in rows[0].text
+    save_screenshot(b, "trace-viewer-list.png")
+
+    # The failing request: its timeline, one mark per record, and its traceback.
+    rows[0].find_element(By.CSS_SELECTOR, "a.open-link").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#timeline.drawn svg")))
+    records = b.find_elements(By.CSS_SELECTOR, "ol.records > li.record")
+    marks = b.find_elements(By.CSS_SELECTOR, "#timeline svg .mark")
+    assert len(records) >= 4  # started, the view's line, Django's error, failed
+    assert len(marks) == len(records)
+    lanes = [t.text for t in b.find_elements(By.CSS_SELECTOR, "#timeline svg .lane-name")]
+    assert lanes[0] == "requests" and "errors" in lanes
+    traceback = b.find_element(By.CSS_SELECTOR, "details.traceback")
+    pre = traceback.find_element(By.TAG_NAME, "pre")
+    assert traceback.get_attribute("open") is None and not pre.is_displayed()
+    traceback.find_element(By.TAG_NAME, "summary").click()
+    wait.until(lambda _: pre.is_displayed())
+    assert "ValueError: gateway answered garbage" in pre.text
+    assert "Traceback (most recent call last):" in pre.text
+    save_screenshot(b, "trace-viewer-failed.png")
+
+    # The slow request: the gap before the ledger answered, the threshold on the axis.
+    # (logging in is slow too: password hashing takes longer than this test's threshold)
+    b.get(server.base + "/ops/requests/?slow=1&path=/t/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table.requests")))
+    slow_rows = b.find_elements(By.CSS_SELECTOR, "table.requests tbody tr")
+    assert len(slow_rows) == 1 and "/t/slow-report/" in slow_rows[0].text
+    slow_rows[0].find_element(By.CSS_SELECTOR, "a.open-link").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#timeline.drawn svg")))
+    assert b.find_elements(By.CSS_SELECTOR, "#timeline svg line.threshold")
+    marks = b.find_elements(By.CSS_SELECTOR, "#timeline svg .mark")
+    assert len(marks) == len(b.find_elements(By.CSS_SELECTOR, "li.record"))
+    offsets = sorted(float(m.get_attribute("x")) for m in marks)
+    plot = b.find_element(By.CSS_SELECTOR, "#timeline svg").size["width"]
+    assert max(later - x for x, later in itertools.pairwise(offsets)) > plot * 0.3, (
+        "the slow ledger call must show as a wide gap"
+    )
+    save_screenshot(b, "trace-viewer.png")
+
+    # The hostile user agent is shown, as text, and never runs.
+    b.get(f"{server.base}/ops/requests/{ids['evil']}/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#timeline.drawn svg")))
+    assert b.find_element(By.CSS_SELECTOR, "dd.user-agent").text == HOSTILE_UA
+    assert b.execute_script("return typeof window.__pwned") == "undefined"
+    assert b.find_elements(By.CSS_SELECTOR, "main img, main svg[onload], main script") == []
+    b.get(server.base + "/ops/requests/?user=alice")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table.requests")))
+    assert b.execute_script("return typeof window.__pwned") == "undefined"
+
+    # The payment's story links to its admin page.
+    b.get(f"{server.base}/ops/requests/{ids['pay']}/")
+    link = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "dd.admin-links a")))
+    link.click()
+    wait.until(ec.url_contains(f"/admin/billing/payment/{ids['payment_id']}/change/"))
+    assert "12.00" in b.page_source
+
+    assert csp_violations(b) == []
+
+
+def save_screenshot(driver, name: str) -> Path:
+    """Keep a picture of the page as a test artifact (test-artifacts/, or TEST_ARTIFACTS_DIR)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.execute_script("window.scrollTo(0, 0)")
+    assert driver.save_screenshot(str(path)), f"no screenshot at {path}"
+    if os.environ.get("UPDATE_README_SCREENSHOT") and name == "trace-viewer.png":
+        shutil.copyfile(path, ROOT / "docs" / name)
+    return path

@@ -1,0 +1,47 @@
+"""The project's URLs plus two API views the browser test needs: a slow one and a failing one."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.urls import include, path
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from billing.logging_utils import log_performance_metric
+from config.urls import handler400, handler403, handler404, handler500
+
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
+
+logger = logging.getLogger("billing.views")
+
+
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def slow_report(request):
+    """A report whose database call is slow: the gap the timeline should show."""
+    logger.info("report: querying the ledger")
+    started = time.perf_counter()
+    time.sleep(min(float(request.GET.get("s", "0.4")), 2.0))
+    elapsed = time.perf_counter() - started
+    log_performance_metric(metric_name="ledger_query", value=elapsed, unit="seconds")
+    logger.info("report: ledger answered")
+    return Response({"rows": 0})
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def failing_charge(request):
+    """A charge that fails inside our code: a 500 with a traceback in the errors file."""
+    logger.info("charge: calling the gateway")
+    msg = "gateway answered garbage"
+    raise ValueError(msg)
+
+
+urlpatterns = [
+    path("t/slow-report/", slow_report),
+    path("t/failing-charge/", failing_charge),
+    path("", include("config.urls")),
+]

@@ -1,0 +1,454 @@
+"""The trace viewer's pages with Django's test client: who may look, what they find, how it shows.
+
+Everything a log line holds is attacker-controlled; these tests put hostile text in every field
+and check the page shows it as text.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from freezegun import freeze_time
+
+from observability.viewer.headers import CONTENT_SECURITY_POLICY
+from tests import urls as test_urls
+from tests.conftest import parse_tokens, token_for
+from tests.observability.loglines import T0, json_line, request_lines, text_line, write
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
+
+LIST = "/ops/requests/"
+TIMELINE_JS = "/static/observability/viewer/timeline.js"
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>\u202eevil\x1b[31m\x00'
+
+
+class Page(HTMLParser):
+    """The tags, attributes and text of a page, as a browser would parse them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.chunks: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.chunks.append(data)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    def find(self, tag: str, css_class: str | None = None) -> list[dict[str, str | None]]:
+        return [
+            attrs
+            for name, attrs in self.tags
+            if name == tag
+            and (css_class is None or css_class in (attrs.get("class") or "").split())
+        ]
+
+
+def page(response) -> Page:
+    return Page(response.content.decode())
+
+
+@pytest.fixture
+def log_dir(logs, settings):
+    """The viewer reads the files this test's requests write."""
+    settings.LOG_BASE_DIR = str(logs.path)
+    return logs
+
+
+@pytest.fixture
+def staff_client(staff) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser("root", password="root-pass-123")
+
+
+@pytest.fixture
+def filled(log_dir, user):
+    """Real requests: john_doe's payment, an anonymous call, a failure, a slow one, a 404."""
+    client = Client(REMOTE_ADDR="10.0.0.7")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
+    pay = client.post(
+        "/api/v1/payments/",
+        {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
+        content_type="application/json",
+        **auth,
+    )
+    ids = {
+        "pay": pay["X-Request-ID"],
+        "anon": Client(REMOTE_ADDR="10.0.0.8").get("/t/plain/")["X-Request-ID"],
+        "boom": Client(raise_request_exception=False, REMOTE_ADDR="10.0.0.7").get("/t/boom/")[
+            "X-Request-ID"
+        ],
+        "missing": client.get("/api/v1/payments/999/", **auth)["X-Request-ID"],
+    }
+    with freeze_time("2026-11-26 12:00:00") as freezer:
+        test_urls.clock.update(freezer=freezer, advance=2.0)
+        ids["slow"] = client.get("/t/plain/")["X-Request-ID"]
+    test_urls.clock.update(freezer=None, advance=0.0)
+    log_dir.lines("requests")  # drained
+    ids["payment_id"] = pay.json()["id"]
+    return log_dir, ids
+
+
+def listed(client: Client, query: str = "") -> list[str]:
+    response = client.get(LIST + query)
+    assert response.status_code == 200, response.content[:500]
+    return [a["href"].split("/")[3] for a in page(response).find("a", "open-link")]
+
+
+# --- Who may look -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [LIST, LIST + "some-id/"])
+def test_anonymous_is_sent_to_the_admin_login(log_dir, url):
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/login/?next={url}"
+
+
+def test_a_logged_in_customer_is_sent_to_the_login_too(log_dir, user):
+    client = Client()
+    client.force_login(user)
+    response = client.get(LIST)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_a_staff_jwt_alone_does_not_open_the_viewer(log_dir, staff):
+    response = Client().get(LIST, HTTP_AUTHORIZATION=f"Bearer {token_for(staff)}")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_staff_log_in_through_the_admin_login_and_see_the_list(filled, staff):
+    client = Client()
+    login = client.post(
+        "/admin/login/?next=/ops/requests/",
+        {"username": "admin", "password": "admin-pass-789", "next": "/ops/requests/"},
+    )
+    assert login.status_code == 302 and login["Location"] == "/ops/requests/"
+    response = client.get(LIST)
+    assert response.status_code == 200
+    assert "<h1>Requests</h1>" in response.content.decode()
+
+
+def test_the_viewer_reads_log_base_dir_only(filled, staff_client, tmp_path):
+    _, ids = filled
+    assert ids["pay"] in listed(staff_client, f"?dir={tmp_path}&path=/api/v1/payments/")
+    # an ID is an allowlisted token: anything path-like never reaches the engine
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "a%20b", "x" * 129):
+        assert staff_client.get(f"{LIST}{bad}/").status_code == 404
+
+
+# --- Finding requests ---------------------------------------------------------------
+
+
+def test_each_filter_finds_its_request(filled, staff_client):
+    _, ids = filled
+    assert listed(staff_client, "?user=john_doe&path=/api/") == [ids["missing"], ids["pay"]]
+    assert listed(staff_client, "?ip=10.0.0.8") == [ids["anon"]]
+    assert listed(staff_client, "?path=/api/v1/payments/&status=2xx") == [ids["pay"]]
+    assert listed(staff_client, "?status=404&user=john_doe") == [ids["missing"]]
+    assert listed(staff_client, "?status=5xx") == [ids["boom"]]
+    assert listed(staff_client, "?errors=1") == [ids["boom"]]
+    assert listed(staff_client, "?slow=1") == [ids["slow"]]
+    assert ids["slow"] not in listed(staff_client, "?slow=0&ip=10.0.0.7&since=1h")
+    assert listed(staff_client, "?until=2026-11-26T12:00:01&ip=10.0.0.7") == [ids["slow"]]
+    assert listed(staff_client, "?since=2099-01-01") == []
+
+
+def test_a_row_says_time_method_path_status_duration_user(filled, staff_client):
+    _, ids = filled
+    response = staff_client.get(LIST + "?user=john_doe&path=/api/v1/payments/&status=201")
+    html = response.content.decode()
+    row = html[html.index("<tbody>") : html.index("</tbody>")]
+    assert "POST" in row and "/api/v1/payments/" in row and ">201<" in row
+    assert " ms</td>" in row
+    assert 'href="/ops/requests/?user=john_doe"' in row
+    assert f'href="/ops/requests/{ids["pay"]}/?at=' in row
+
+
+def test_bad_filters_are_a_400_naming_the_parameter(log_dir, staff_client):
+    response = staff_client.get(LIST + "?since=yesterday-ish&status=6xx")
+    assert response.status_code == 400
+    text = page(response).text
+    assert "since: expected an ISO time (UTC) or an age like 15m" in text
+    assert "status:" in text
+
+
+def test_pages_of_fifty_newest_first(tmp_path, settings, staff_client):
+    settings.LOG_BASE_DIR = str(tmp_path)
+    lines = []
+    for n in range(120):
+        lines += request_lines(f"req-{n:03d}", T0 + timedelta(seconds=n))
+    write(tmp_path / "billing_api_requests.log", lines)
+    first = staff_client.get(LIST)
+    rows = [a["href"].split("/")[3] for a in page(first).find("a", "open-link")]
+    assert rows == [f"req-{n:03d}" for n in range(119, 69, -1)]
+    assert page(first).find("a", None)[-1]["href"] == "?page=2"
+    third = staff_client.get(LIST + "?page=3")
+    assert [a["href"].split("/")[3] for a in page(third).find("a", "open-link")] == [
+        f"req-{n:03d}" for n in range(19, -1, -1)
+    ]
+    links = [a.get("rel") for a in page(third).find("a")]
+    assert "prev" in links and "next" not in links
+
+
+def test_json_logs_and_gzipped_backups_are_read(tmp_path, settings, staff_client):
+    settings.LOG_BASE_DIR = str(tmp_path)
+    write(
+        tmp_path / "billing_api_requests.log.1.gz",
+        request_lines("old-json", T0, fmt="json", path="/api/v1/plans/"),
+    )
+    write(tmp_path / "billing_api_requests.log", request_lines("new-text", T0 + timedelta(hours=1)))
+    write(
+        tmp_path / "billing_api.log.1.gz",
+        [json_line(T0 + timedelta(milliseconds=3), "from a gzipped backup", request_id="old-json")],
+    )
+    assert listed(staff_client) == ["new-text", "old-json"]
+    response = staff_client.get(LIST + "old-json/")
+    assert response.status_code == 200
+    assert "from a gzipped backup" in page(response).text
+    assert [li["data-lane"] for li in page(response).find("li", "record")] == [
+        "requests",
+        "general",
+        "requests",
+    ]
+
+
+# --- One request's story ------------------------------------------------------------------
+
+
+def test_story_header_timeline_and_records(filled, staff_client):
+    _, ids = filled
+    response = staff_client.get(f"{LIST}{ids['pay']}/")
+    assert response.status_code == 200
+    parsed = page(response)
+    text = " ".join(parsed.text.split())
+    assert "POST /api/v1/payments/" in text
+    assert "john_doe (ID " in text and "10.0.0.7" in text
+    records = parsed.find("li", "record")
+    assert len(records) == 5  # started, 2 billing events, a metric, completed
+    offsets = [float(li["data-offset-ms"]) for li in records]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    assert [li["data-lane"] for li in records][0::4] == ["requests", "requests"]
+    figure = parsed.find("figure")[0]
+    assert figure["id"] == "timeline" and figure["data-lanes"] == "requests general"
+    assert float(figure["data-threshold-ms"]) == 1000.0
+    assert [s["src"] for s in parsed.find("script")] == [TIMELINE_JS]
+    # links: the same user's other requests, the payment's admin page
+    hrefs = [a["href"] for a in parsed.find("a")]
+    assert "/ops/requests/?user=john_doe" in hrefs
+    assert f"/admin/billing/payment/{ids['payment_id']}/change/" in hrefs
+
+
+def test_traceback_is_folded_under_its_record(filled, staff_client):
+    _, ids = filled
+    response = staff_client.get(f"{LIST}{ids['boom']}/")
+    html = response.content.decode()
+    assert '<details class="traceback">' in html
+    folded = html[html.index('<details class="traceback">') :]
+    assert "<summary>Traceback: ValueError: kaboom</summary>" in folded
+    assert "Traceback (most recent call last):\n" in folded  # real line breaks in <pre>
+    assert "failed" in page(response).text
+
+
+def test_shared_request_id_says_so_and_keeps_records_apart(log_dir, staff_client):
+    client = Client()
+    for _ in range(2):
+        client.get("/t/plain/", HTTP_X_REQUEST_ID="shared-id-1")
+        time.sleep(0.005)  # lines have milliseconds: two requests in one are not told apart
+    log_dir.lines("requests")
+    response = staff_client.get(f"{LIST}shared-id-1/")
+    parsed = page(response)
+    assert "shared by 2 requests" in parsed.text
+    # the newest request's started line, its request_id_reused event, view line, completed
+    assert len(parsed.find("li", "record")) == 4
+    assert "request_id_reused" in parsed.text
+    other = [a["href"] for a in parsed.find("a") if (a["href"] or "").startswith("?at=")]
+    assert len(other) == 1
+    assert staff_client.get(f"{LIST}shared-id-1/{other[0]}").status_code == 200
+
+
+def test_unknown_request_is_a_404_page_with_the_same_headers(log_dir, staff_client):
+    response = staff_client.get(f"{LIST}no-such-request/")
+    assert response.status_code == 404
+    assert "No records for request" in page(response).text
+    assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_viewing_a_trace_is_a_security_event(filled, staff_client):
+    logs, ids = filled
+    staff_client.get(f"{LIST}{ids['pay']}/")
+    staff_client.get(LIST + "?user=john_doe")
+    lines = [parse_tokens(line) for line in logs.lines("security")]
+    viewed = [t for t in lines if t.get("event_type") == "request_trace_viewed"]
+    assert len(viewed) == 1
+    assert viewed[0]["viewed_request_id"] == ids["pay"]
+    assert viewed[0]["username"] == "admin" and viewed[0]["path"] == f"{LIST}{ids['pay']}/"
+    searched = [t for t in lines if t.get("event_type") == "request_log_searched"]
+    assert searched and searched[0]["user"] == "john_doe" and searched[0]["username"] == "admin"
+
+
+# --- Security of the pages ----------------------------------------------------------------
+
+
+def test_csp_and_other_headers_on_every_viewer_response(filled, staff_client):
+    _, ids = filled
+    responses = [
+        staff_client.get(LIST),
+        staff_client.get(f"{LIST}{ids['boom']}/"),
+        staff_client.get(LIST + "?status=bad"),
+        Client().get(LIST),  # the redirect to the login page too
+    ]
+    for response in responses:
+        assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert "no-store" in response["Cache-Control"]
+    assert "script-src 'self';" in CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+
+
+def assert_inert(response) -> Page:
+    """Nothing in the page runs or styles itself: no inline script, handler or style."""
+    html = response.content.decode()
+    parsed = Page(html)
+    for tag, attrs in parsed.tags:
+        assert tag not in ("img", "iframe", "object", "embed"), (tag, attrs)
+        assert not [name for name in attrs if name.startswith("on") or name == "style"], attrs
+        if tag == "script":
+            assert attrs.get("src") == TIMELINE_JS, attrs
+    for char in ("\u202e", "\x1b", "\x00", "\u2028"):
+        assert char not in html
+    return parsed
+
+
+def hostile_files(directory):
+    """Lines a hostile client (or a foreign writer) could leave: text and JSON, every field."""
+    h = HOSTILE
+    text = text_line(
+        T0,
+        f"API Request started - {h}",
+        "INFO",
+        "<script>x</script>",
+        request_id="evil-text",
+        ip=h.replace(" ", "_"),
+        method="<b>GET",
+        path=f'"{h}"'.replace('"', "'"),
+        user_agent=f'"{h}"'.replace('"', "'"),
+    )
+    done = json_line(
+        T0 + timedelta(milliseconds=30),
+        f"API Request failed - {h}",
+        "ERROR",
+        h,
+        request_id="evil-text",
+        ip=h,
+        method=h,
+        path=h,
+        user_id=h,
+        username=h,
+        status=f"5{h}",
+        duration=h,
+        trace_id=h,
+        span_id=h,
+        route=h,
+        user_agent=h,
+        **{h: h},
+        exc_info=f"Traceback (most recent call last):\n  {h}\nValueError: {h}",
+    )
+    write(directory / "billing_api_requests.log", [text, done])
+    write(
+        directory / "billing_api_errors.log",
+        [
+            text_line(
+                T0 + timedelta(milliseconds=10), h.replace("|", ""), "ERROR", request_id="evil-text"
+            )
+            + f" | Traceback (most recent call last):\\n  {h}\\nValueError: {h}"
+        ],
+    )
+
+
+def test_hostile_text_in_every_field_is_shown_as_text(tmp_path, settings, staff_client):
+    settings.LOG_BASE_DIR = str(tmp_path)
+    hostile_files(tmp_path)
+    # a foreign line whose request ID no URL can hold: listed, without a link
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines(HOSTILE, T0 - timedelta(seconds=1), fmt="json"),
+    )
+    response = staff_client.get(LIST)
+    assert response.status_code == 200
+    listing = assert_inert(response)
+    assert "<script>alert(1)</script>" in listing.text  # shown, as text
+    assert len(listing.find("tr")) == 3 and len(listing.find("a", "open-link")) == 1
+    detail = staff_client.get(f"{LIST}evil-text/")
+    assert detail.status_code == 200
+    parsed = assert_inert(detail)
+    text = parsed.text
+    assert text.count('"><img src=x onerror=alert(2)>') >= 10
+    assert "\\u202eevil\\x1b[31m\\x00" in text  # controls made visible, not applied
+    tracebacks = parsed.find("details", "traceback")
+    assert len(tracebacks) == 2
+    html = detail.content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img" in html
+    # the hostile values reach no attribute except as escaped text in a link's query
+    for _tag, attrs in parsed.tags:
+        for name, value in attrs.items():
+            assert "<script" not in (value or "") or name == "href", (name, value)
+
+
+def test_hostile_request_through_the_layer_is_shown_as_text(log_dir, staff_client):
+    villain = get_user_model().objects.create_user(
+        '<img src=x onerror=alert("u")>\u202e', password="villain-pass-1"
+    )
+    response = Client().get(
+        '/api/v1/payments/?q="><script>alert(1)</script>',
+        HTTP_USER_AGENT=HOSTILE,
+        HTTP_AUTHORIZATION=f"Bearer {token_for(villain)}",
+    )
+    rid = response["X-Request-ID"]
+    log_dir.lines("requests")
+    listing = assert_inert(staff_client.get(LIST + f"?user={villain.pk}"))
+    assert '<img src=x onerror=alert("u")>\\u202e' in listing.text
+    parsed = assert_inert(staff_client.get(f"{LIST}{rid}/"))
+    assert '<script>alert(1)</script>"><img src=x onerror=alert(2)>\\u202eevil' in parsed.text
+
+
+# --- The admin -----------------------------------------------------------------------------
+
+
+def test_user_admin_page_links_to_their_requests_and_failures(superuser, user):
+    client = Client()
+    client.force_login(superuser)
+    response = client.get(f"/admin/auth/user/{user.pk}/change/")
+    assert response.status_code == 200
+    hrefs = [a["href"] for a in page(response).find("a")]
+    assert "/ops/requests/?user=john_doe" in hrefs
+    assert "/ops/requests/?user=john_doe&errors=1" in hrefs
+
+
+def test_billing_records_have_read_only_admin_pages(filled, superuser):
+    _, ids = filled
+    client = Client()
+    client.force_login(superuser)
+    response = client.get(f"/admin/billing/payment/{ids['payment_id']}/change/")
+    assert response.status_code == 200
+    assert 'name="_save"' not in response.content.decode()
+    for model in ("plan", "subscription", "payment", "refund"):
+        assert client.get(f"/admin/billing/{model}/").status_code == 200

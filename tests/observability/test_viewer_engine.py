@@ -1,0 +1,284 @@
+"""The viewer's adapter over the logtrace engine: backwards listing, its filters, shared IDs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from observability.viewer import engine
+from observability.viewer.engine import Query, search, story
+from tests.observability.loglines import T0, request_lines, text_line, write
+
+REQUESTS = "billing_api_requests.log"
+
+
+def many(count: int, *, start=T0, step: float = 1.0, prefix: str = "r", **kwargs) -> list[str]:
+    lines = []
+    for n in range(count):
+        lines += request_lines(f"{prefix}{n:04d}", start + timedelta(seconds=n * step), **kwargs)
+    return lines
+
+
+def ids(page) -> list[str]:
+    return [row.request_id for row in page.rows]
+
+
+def test_newest_first_with_pages(tmp_path):
+    write(tmp_path / REQUESTS, many(120))
+    first = search(tmp_path, Query(), offset=0, limit=50)
+    assert ids(first) == [f"r{n:04d}" for n in range(119, 69, -1)]
+    assert first.has_more
+    last = search(tmp_path, Query(), offset=100, limit=50)
+    assert ids(last) == [f"r{n:04d}" for n in range(19, -1, -1)]
+    assert not last.has_more
+
+
+def test_listing_reads_only_the_end_of_a_large_file(tmp_path, monkeypatch):
+    write(tmp_path / REQUESTS, many(20_000))
+    parsed = []
+    real = engine.parse_line
+
+    def counting(line, tag=""):
+        parsed.append(line)
+        return real(line, tag)
+
+    monkeypatch.setattr(engine, "parse_line", counting)
+    page = search(tmp_path, Query(), limit=50)
+    assert ids(page)[0] == "r19999" and len(page.rows) == 50
+    assert len(parsed) < 400, "the scan must stop once the page is certain"
+
+
+def test_rotated_and_gzipped_backups_are_read_newest_first(tmp_path):
+    write(tmp_path / f"{REQUESTS}.2.gz", many(3, start=T0))
+    bob = many(3, start=T0 + timedelta(hours=1), user="bob", prefix="b")
+    write(tmp_path / f"{REQUESTS}.1", bob[:-1])
+    # bob's last request started in backup .1 and ended in the live file
+    write(tmp_path / REQUESTS, bob[-1:] + request_lines("live", T0 + timedelta(hours=2)))
+    rows = search(tmp_path, Query()).rows
+    assert [r.request_id for r in rows] == [
+        "live",
+        *("b0002", "b0001", "b0000"),
+        *("r0002", "r0001", "r0000"),
+    ]
+    assert rows[1].status == "200" and rows[1].started == T0 + timedelta(hours=1, seconds=2)
+    assert [r.username for r in rows[4:]] == ["alice"] * 3
+    assert ids(search(tmp_path, Query(user="bob"))) == ["b0002", "b0001", "b0000"]
+
+
+def test_filters_named_like_logtrace(tmp_path):
+    write(
+        tmp_path / REQUESTS,
+        request_lines("pay", T0, path="/api/v1/payments/", method="POST", status=201)
+        + request_lines("anon", T0 + timedelta(seconds=1), user="-", user_id="-", ip="10.0.0.8")
+        + request_lines("boom", T0 + timedelta(seconds=2), status=500, path="/t/boom/")
+        + request_lines("slow", T0 + timedelta(seconds=3), duration=2.5, slow=True)
+        + request_lines("gone", T0 + timedelta(seconds=4), status=404, user="bob", user_id=2),
+    )
+
+    def found(**kwargs) -> set[str]:
+        return {r.request_id for r in search(tmp_path, Query(**kwargs)).rows}
+
+    assert found(user="alice") == {"pay", "boom", "slow"}
+    assert found(user="2") == {"gone"}
+    assert found(ip="10.0.0.8") == {"anon"}
+    assert found(path="/api/v1/pay") == {"pay"}
+    assert found(status="5xx") == {"boom"} == found(errors=True)
+    assert found(status="404") == {"gone"}
+    assert found(status="2xx") == {"pay", "anon", "slow"}
+    assert found(slow=True) == {"slow"}
+    assert found(since=T0 + timedelta(seconds=2)) == {"boom", "slow", "gone"}
+    assert found(until=T0 + timedelta(seconds=1)) == {"pay", "anon"}
+    slow = search(tmp_path, Query(slow=True)).rows[0]
+    assert slow.duration == 2.5 and slow.slow and not slow.failed
+
+
+def test_trace_and_route_filters_when_lines_carry_them(tmp_path):
+    trace_a, trace_b = "a" * 32, "b" * 32
+    write(
+        tmp_path / REQUESTS,
+        request_lines("one", T0, trace_id=trace_a, span_id="1" * 16, route="api/v1/plans/")
+        + request_lines(
+            "two",
+            T0 + timedelta(seconds=1),
+            trace_id=trace_b,
+            span_id="2" * 16,
+            route="api/v1/payments/<int:pk>/",
+        )
+        + request_lines("old", T0 + timedelta(seconds=2)),
+    )
+    assert ids(search(tmp_path, Query(trace=trace_a))) == ["one"]
+    assert ids(search(tmp_path, Query(route="api/v1/payments/<int:pk>/"))) == ["two"]
+    rows = {r.request_id: r for r in search(tmp_path, Query()).rows}
+    assert rows["one"].trace_id == trace_a and rows["one"].span_id == "1" * 16
+    assert rows["old"].trace_id == "-" and rows["old"].route == "-"
+
+
+def test_request_in_flight_is_listed_without_status(tmp_path):
+    write(
+        tmp_path / REQUESTS,
+        request_lines("done", T0) + request_lines("running", T0 + timedelta(seconds=1))[:1],
+    )
+    rows = search(tmp_path, Query()).rows
+    assert [r.request_id for r in rows] == ["running", "done"]
+    assert rows[0].status == "-" and rows[0].ended is None
+
+
+def test_a_reused_request_id_is_two_rows(tmp_path):
+    write(
+        tmp_path / REQUESTS,
+        request_lines("same", T0, status=201)
+        + request_lines("same", T0 + timedelta(seconds=5), status=500),
+    )
+    rows = search(tmp_path, Query()).rows
+    assert [(r.request_id, r.status) for r in rows] == [("same", "500"), ("same", "201")]
+
+
+def test_without_started_lines_terminal_lines_suffice(tmp_path):
+    write(tmp_path / REQUESTS, many(5, started=False))
+    rows = search(tmp_path, Query()).rows
+    assert [r.request_id for r in rows] == ["r0004", "r0003", "r0002", "r0001", "r0000"]
+    assert rows[0].started == T0 + timedelta(seconds=4)
+
+
+def test_since_stops_the_scan(tmp_path, monkeypatch):
+    write(tmp_path / REQUESTS, many(5000))
+    calls = []
+    real = engine.parse_line
+    monkeypatch.setattr(
+        engine, "parse_line", lambda line, tag="": calls.append(1) or real(line, tag)
+    )
+    rows = search(tmp_path, Query(since=T0 + timedelta(seconds=4990))).rows
+    assert len(rows) == 10
+    assert len(calls) < 100
+
+
+def test_json_lines_are_listed_too(tmp_path):
+    write(tmp_path / REQUESTS, many(3, fmt="json", user="jay"))
+    rows = search(tmp_path, Query(user="jay")).rows
+    assert [r.request_id for r in rows] == ["r0002", "r0001", "r0000"]
+    assert rows[0].status == "200"
+
+
+def test_bad_status_class_is_refused():
+    with pytest.raises(ValueError, match="status must be a class such as 5xx"):
+        Query(status="6xx")
+
+
+def test_story_keeps_the_requests_that_shared_an_id_apart(tmp_path):
+    first, second = T0, T0 + timedelta(seconds=10)
+    write(
+        tmp_path / REQUESTS,
+        request_lines("dup", first, status=201) + request_lines("dup", second, status=500),
+    )
+    write(
+        tmp_path / "billing_api.log",
+        [
+            text_line(
+                first + timedelta(milliseconds=5), "first event", request_id="dup", payment_id=1
+            ),
+            text_line(
+                second + timedelta(milliseconds=5), "second event", request_id="dup", payment_id=2
+            ),
+        ],
+    )
+    newest = story(tmp_path, "dup")
+    assert newest.shared_by == 2 and newest.chosen == 1
+    assert [r.message for r in newest.records if r.lane == "general"] == ["second event"]
+    assert newest.row.status == "500" and newest.values["payment_id"] == ["2"]
+    older = story(tmp_path, "dup", at_ms=newest.occurrences[0].started_ms)
+    assert [r.message for r in older.records if r.lane == "general"] == ["first event"]
+    assert older.row.status == "201" and len(older.records) == 3
+
+
+def test_story_splits_by_span_id_when_present(tmp_path):
+    start = T0
+    # two overlapping requests with one ID: only the span ID tells their records apart
+    write(
+        tmp_path / REQUESTS,
+        request_lines("dup", start, duration=1.0, span_id="a" * 16)
+        + request_lines("dup", start + timedelta(milliseconds=100), duration=1.0, span_id="b" * 16),
+    )
+    write(
+        tmp_path / "billing_api.log",
+        [
+            text_line(
+                start + timedelta(milliseconds=500), "of a", request_id="dup", span_id="a" * 16
+            ),
+            text_line(
+                start + timedelta(milliseconds=600), "of b", request_id="dup", span_id="b" * 16
+            ),
+        ],
+    )
+    result = story(tmp_path, "dup", at_ms=int(start.timestamp() * 1000))
+    assert result.shared_by == 2
+    assert [r.message for r in result.records if r.lane == "general"] == ["of a"]
+    assert result.row.span_id == "a" * 16
+
+
+def test_story_of_an_unknown_id_is_none(tmp_path):
+    write(tmp_path / REQUESTS, request_lines("known", T0))
+    assert story(tmp_path, "unknown") is None
+
+
+def test_story_offsets_lanes_and_tracebacks(tmp_path):
+    lines = request_lines("boom", T0, status=500, duration=0.25)
+    write(tmp_path / REQUESTS, lines)
+    write(tmp_path / "billing_api_errors.log", lines[-1:])  # ERROR: the failed line, copied
+    write(
+        tmp_path / "billing_api_errors.log",
+        [
+            text_line(
+                T0 + timedelta(milliseconds=200),
+                "Internal Server Error: /t/boom/",
+                "ERROR",
+                "django.request",
+                request_id="boom",
+            )
+            + ' | Traceback (most recent call last):\\n  File "x.py", line 1\\nValueError: kaboom'
+        ],
+    )
+    result = story(tmp_path, "boom")
+    assert result.shared_by == 1  # the copy in the errors file is the same request
+    assert [r.lane for r in result.records][:2] == ["requests", "errors"]
+    assert sorted(r.lane for r in result.records[2:]) == ["errors", "requests"]
+    error = result.records[1]
+    assert error.offset_ms == pytest.approx(200)
+    assert error.traceback.splitlines()[-1] == "ValueError: kaboom"
+    assert error.level_class == "error"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_lines_skipped_unparsed_never_hide_a_match(tmp_path, fmt):
+    """Listing errors or slow requests skips lines by their message; a client's text can't hide."""
+    decoy = '"/x] API Request completed - Status: 200"'
+    write(
+        tmp_path / REQUESTS,
+        request_lines("hidden?", T0, status=500, path=decoy, fmt=fmt)
+        + request_lines(
+            "slow-fail", T0 + timedelta(seconds=1), status=503, duration=3, slow=True, fmt=fmt
+        )
+        + request_lines("slow-ok", T0 + timedelta(seconds=2), duration=2, slow=True, fmt=fmt)
+        + many(30, start=T0 + timedelta(seconds=3), fmt=fmt),
+    )
+    errors = search(tmp_path, Query(errors=True)).rows
+    assert [(r.request_id, r.status, r.slow) for r in errors] == [
+        ("slow-fail", "503", True),
+        ("hidden?", "500", False),
+    ]
+    slow = search(tmp_path, Query(slow=True)).rows
+    assert [(r.request_id, r.status) for r in slow] == [("slow-ok", "200"), ("slow-fail", "503")]
+    assert ids(search(tmp_path, Query(status="5xx", slow=True))) == ["slow-fail"]
+
+
+def test_many_slow_warnings_of_other_requests_are_let_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "PENDING_LIMIT", 5)
+    lines = request_lines("alice-slow", T0, duration=2, slow=True, route="api/v1/plans/")
+    for n in range(40):
+        lines += request_lines(
+            f"bob{n}", T0 + timedelta(seconds=10 + n), user="bob", duration=2, slow=True
+        )
+    write(tmp_path / REQUESTS, lines)
+    rows = search(tmp_path, Query(route="api/v1/plans/")).rows
+    assert [(r.request_id, r.slow) for r in rows] == [("alice-slow", True)]
+    assert len(search(tmp_path, Query(user="bob", slow=True)).rows) == 40
