@@ -24,6 +24,7 @@ from observability.loggers import (
 )
 from observability.request import bind_user
 from observability.structured import StructuredLogger
+from observability.tracecontext import outgoing_headers
 from observability.writer import flush_logs, log_stats
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "log_performance_metric",
     "log_security_event",
     "log_stats",
+    "outgoing_headers",
     "performance_logger",
     "request_context",
     "security_logger",

@@ -60,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "REQUEST_ID_HEADER": "X-Request-ID",
     "TRUST_INCOMING_REQUEST_ID": True,
     "RESPONSE_HEADER": "X-Request-ID",
+    "TRUST_INCOMING_TRACEPARENT": True,
+    "TRACE_RESPONSE_HEADER": "traceresponse",
     # The seed's logger names; build_logging() configures whatever names are set here.
     "APP_LOGGER": "billing",
     "REQUEST_LOGGER": "billing.api",
@@ -136,6 +138,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or _is_header(v),
         "must be an HTTP header name, or None for no response header",
     ),
+    "TRUST_INCOMING_TRACEPARENT": (
+        lambda v: isinstance(v, bool) or v == "proxies",
+        "must be True, False or 'proxies' (only from TRUSTED_PROXIES)",
+    ),
+    "TRACE_RESPONSE_HEADER": (
+        lambda v: v is None or _is_header(v),
+        "must be an HTTP header name, or None for no traceresponse header",
+    ),
     **dict.fromkeys(
         (
             "APP_LOGGER",
@@ -195,13 +205,12 @@ def validate(user_settings: Any) -> list[str]:
         check, constraint = RULES[key]
         if not check(value):
             problems.append(f"OBSERVABILITY[{key!r}] {constraint}, got {value!r}")
-    if user_settings.get("TRUST_INCOMING_REQUEST_ID") == "proxies" and not user_settings.get(
-        "TRUSTED_PROXIES"
-    ):
-        problems.append(
-            "OBSERVABILITY['TRUST_INCOMING_REQUEST_ID'] is 'proxies' but "
-            "OBSERVABILITY['TRUSTED_PROXIES'] names no proxy: no incoming ID would ever be kept"
-        )
+    for key in ("TRUST_INCOMING_REQUEST_ID", "TRUST_INCOMING_TRACEPARENT"):
+        if user_settings.get(key) == "proxies" and not user_settings.get("TRUSTED_PROXIES"):
+            problems.append(
+                f"OBSERVABILITY[{key!r}] is 'proxies' but OBSERVABILITY['TRUSTED_PROXIES'] "
+                "names no proxy: nothing incoming would ever be kept"
+            )
     return problems
 
 

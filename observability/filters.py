@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import traceback
 
+from observability import otel
 from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import ARG_LIMIT
 from observability.records import extra_keys
 from observability.redaction import NullRedactor, Redactor, get_redactor
+from observability.tracecontext import current_flags
 
 
 class RequestContextFilter(logging.Filter):
@@ -24,6 +26,8 @@ class RequestContextFilter(logging.Filter):
         for key, value in context.items():
             if key not in attrs:
                 attrs[key] = value
+        if otel.INSTALLED and "otelTraceID" not in attrs:
+            attrs.update(otel.record_attrs(attrs["trace_id"], attrs["span_id"], current_flags()))
         return True
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from observability import messages
+from observability import messages, otel
 from observability.conf import obs_settings
 from observability.context import (
     CONTEXT_ATTR,
@@ -42,14 +42,17 @@ from observability.loggers import get_logger
 from observability.request import (
     bind_user,
     incoming_request_id,
+    incoming_trace,
     known_user,
     request_fields,
     response_size,
     route_of,
     started_details,
 )
+from observability.tracecontext import TraceState, format_traceparent, trace_state
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+Tokens = tuple[Token[Mapping[str, Any]], Token[str | None], Token[TraceState | None]]
 #: Where the middleware leaves a view's exception for the failed line (Django turns it
 #: into a 500 response before the middleware sees it).
 EXC_ATTR = "_observability_exc_info"
@@ -62,23 +65,39 @@ class RequestState:
     fields: dict[str, Any]
     started: float
     logged: bool
+    trace: TraceState
     rejected_id_length: int = 0
     reused_id: bool = False
 
 
 def begin(request: Any) -> RequestState:
-    """The request's context fields (IDs, IP, method, path) and whether it is logged."""
+    """The request's context fields (IDs, IP, method, path) and whether it is logged.
+
+    The trace is OpenTelemetry's active span when there is one, else the caller's
+    (a trusted, valid `traceparent`), else a new one; the span is always this request's.
+    """
     django_request = getattr(request, "_request", request)
-    incoming, rejected = incoming_request_id(django_request.META)
+    meta = django_request.META
+    incoming, rejected = incoming_request_id(meta)
     request_id, trace_id, span_id = new_ids()
     reused = False
     if incoming is not None:
         request_id = incoming
         reused = recent_ids.seen(incoming)
+    trace = TraceState()
+    active = otel.active_span()
+    if active is not None:
+        trace_id, span_id, flags = active
+        trace = TraceState(flags)
+    else:
+        parent, tracestate = incoming_trace(meta)
+        if parent is not None:
+            trace_id = parent.trace_id
+            trace = TraceState(parent.flags, tracestate)
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     logged = not django_request.path.startswith(obs_settings.EXCLUDE_PATHS)
-    return RequestState(fields, time.perf_counter(), logged, rejected, reused)
+    return RequestState(fields, time.perf_counter(), logged, trace, rejected, reused)
 
 
 class RequestLifecycle:
@@ -89,11 +108,15 @@ class RequestLifecycle:
         self.owner = owner
         self.logger = get_logger("REQUEST_LOGGER")
         self.finished = False
-        self._tokens: tuple[Token[Mapping[str, Any]], Token[str | None]] | None = None
+        self._tokens: Tokens | None = None
 
     def __enter__(self) -> RequestLifecycle:
-        self.state = begin(self.request)
-        self._tokens = (set_context(self.state.fields), lifecycle_owner.set(self.owner))
+        self.state = state = begin(self.request)
+        self._tokens = (
+            set_context(state.fields),
+            lifecycle_owner.set(self.owner),
+            trace_state.set(state.trace),
+        )
         self._log_started()
         return self
 
@@ -108,6 +131,7 @@ class RequestLifecycle:
                 self.finish(500, None, (exc_type, exc, traceback))
         finally:
             if self._tokens is not None:
+                trace_state.reset(self._tokens[2])
                 lifecycle_owner.reset(self._tokens[1])
                 reset_context(self._tokens[0])
 
@@ -117,9 +141,15 @@ class RequestLifecycle:
 
     def respond(self, response: Any, *, header: bool = True) -> Any:
         """Send the request ID back and log the terminal line (when a stream ends, if one)."""
-        name = obs_settings.RESPONSE_HEADER
-        if header and name:
-            response[name] = self.request_id
+        if header:
+            settings = obs_settings
+            if settings.RESPONSE_HEADER:
+                response[settings.RESPONSE_HEADER] = self.request_id
+            if settings.TRACE_RESPONSE_HEADER:
+                fields = self.state.fields
+                response[settings.TRACE_RESPONSE_HEADER] = format_traceparent(
+                    fields["trace_id"], fields["span_id"], self.state.trace.flags
+                )
         if getattr(response, "streaming", False):
             stream_until_done(self, response)
         else:

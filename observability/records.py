@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from observability.context import CONTEXT_FIELDS
+from observability.otel import RECORD_ATTRS
 
 #: Attributes every LogRecord has; anything else on a record came from `extra` or a filter.
 STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -14,7 +15,7 @@ STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict_
     "taskName",
 }
 #: Never rendered as fields: our bookkeeping, and Django's request objects on its records.
-HIDDEN_ATTRS = frozenset({"_obs_redacted", "request", "server_time"})
+HIDDEN_ATTRS = frozenset({"_obs_redacted", "request", "server_time", *RECORD_ATTRS})
 NOT_EXTRA = STANDARD_ATTRS | HIDDEN_ATTRS | frozenset(CONTEXT_FIELDS)
 
 

@@ -18,6 +18,7 @@ from observability.conf import obs_settings, on_reload
 from observability.context import EMPTY, bind_fields
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
 from observability.redaction import get_redactor
+from observability.tracecontext import TraceParent, parse_traceparent, valid_tracestate
 
 REQUEST_ID_MAX = 128
 # Starts with a letter or digit, so an ID never equals the "-" the files use for "none".
@@ -52,20 +53,33 @@ def valid_request_id(value: str) -> bool:
     return get_redactor().text(value) == value
 
 
+def _trusted(meta: dict[str, Any], trust: bool | str) -> bool:
+    """Whether to believe what a client sent, by a TRUST_INCOMING_* setting's value."""
+    if trust == "proxies":
+        return from_trusted_proxy(meta, obs_settings.TRUSTED_PROXIES)
+    return bool(trust)
+
+
 def incoming_request_id(meta: dict[str, Any]) -> tuple[str | None, int]:
     """The client's request ID if it is trusted and valid, and the length of a refused one."""
     settings = obs_settings
-    trust = settings.TRUST_INCOMING_REQUEST_ID
-    if not trust:
-        return None, 0
     incoming = meta.get(meta_key(settings.REQUEST_ID_HEADER))
-    if incoming is None:
-        return None, 0
-    if trust == "proxies" and not from_trusted_proxy(meta, settings.TRUSTED_PROXIES):
+    if incoming is None or not _trusted(meta, settings.TRUST_INCOMING_REQUEST_ID):
         return None, 0
     if valid_request_id(incoming):
         return incoming, 0
     return None, len(incoming)
+
+
+def incoming_trace(meta: dict[str, Any]) -> tuple[TraceParent | None, str | None]:
+    """The caller's trace (a valid, trusted `traceparent`) and its `tracestate`."""
+    header = meta.get("HTTP_TRACEPARENT")
+    if header is None or not _trusted(meta, obs_settings.TRUST_INCOMING_TRACEPARENT):
+        return None, None
+    parent = parse_traceparent(header)
+    if parent is None:
+        return None, None
+    return parent, valid_tracestate(meta.get("HTTP_TRACESTATE"))
 
 
 def method_of(django_request: Any) -> str:

@@ -127,6 +127,28 @@ def card_error_view(request):
     int("4111 1111 1111 1111")  # ValueError whose message holds the card number
 
 
+def call_out_view(request):
+    """Call another service (a URL from the query) through one of the integrations."""
+    from observability.clients import traced_httpx_client, traced_session
+
+    url, via = request.GET["url"], request.GET["via"]
+    logger.info("calling out via %s", via)
+    if via == "requests":
+        traced_session().get(url, timeout=5)
+    else:
+        with traced_httpx_client(timeout=5) as client:
+            client.get(url)
+    return HttpResponse("ok")
+
+
+async def call_out_async_view(request):
+    from observability.clients import traced_async_httpx_client
+
+    async with traced_async_httpx_client(timeout=5) as client:
+        await client.get(request.GET["url"])
+    return HttpResponse("ok")
+
+
 def raise_view(request):
     raise ValueError(f"bad card {request.GET.get('c', '')}")
 
@@ -153,6 +175,8 @@ urlpatterns += [
     path("t/flush/", flushing_view),
     path("t/card-error/", card_error_view),
     path("t/raise/", raise_view),
+    path("t/call/", call_out_view),
+    path("t/call-async/", call_out_async_view),
     path("t/channels/", log_channels_view),
     path("", include("config.urls")),
 ]

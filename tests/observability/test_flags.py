@@ -193,6 +193,21 @@ class TestNamesFromSettings:
         assert validate({"REQUEST_LOGGER": ""})
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("TRUST_INCOMING_TRACEPARENT", "yes"), ("TRACE_RESPONSE_HEADER", "bad header")],
+)
+def test_trace_context_flags_are_validated(key, value):
+    (problem,) = validate({key: value})
+    assert key in problem and repr(value) in problem
+
+
+def test_trace_context_flags_are_read(settings):
+    settings.OBSERVABILITY = {"TRUST_INCOMING_TRACEPARENT": False, "TRACE_RESPONSE_HEADER": None}
+    assert obs_settings.TRUST_INCOMING_TRACEPARENT is False
+    assert obs_settings.TRACE_RESPONSE_HEADER is None
+
+
 def test_every_documented_flag_has_a_test_here():
     with open(__file__, encoding="utf-8") as handle:
         source = handle.read()

@@ -1,0 +1,61 @@
+"""OpenTelemetry, when it is installed: its active span, and the record attributes it names.
+
+Nothing here needs the SDK: the API package (`opentelemetry-api`) is enough, and without it
+every function answers as if no span were active. When a valid span is active for the
+request (e.g. opentelemetry-instrumentation-django runs), the request adopts its trace
+and span IDs, and every record also carries the attributes OpenTelemetry's
+`LoggingInstrumentor` sets (`otelTraceID`, `otelSpanID`, `otelTraceSampled`,
+`otelServiceName`), so log formats written for OpenTelemetry keep working.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+try:
+    from opentelemetry import trace as _trace
+except ImportError:  # the optional extra `otel` is not installed
+    _trace = None  # type: ignore[assignment]
+
+INSTALLED = _trace is not None
+#: The attributes LoggingInstrumentor puts on records, in its names.
+RECORD_ATTRS = ("otelTraceID", "otelSpanID", "otelTraceSampled", "otelServiceName")
+
+
+def active_span() -> tuple[str, str, str] | None:
+    """(trace ID, span ID, flags) of the active OpenTelemetry span, in hex; None if none."""
+    if _trace is None:
+        return None
+    context = _trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return (
+        format(context.trace_id, "032x"),
+        format(context.span_id, "016x"),
+        format(int(context.trace_flags), "02x"),
+    )
+
+
+def service_name() -> str:
+    """The service name OpenTelemetry reports: its resource's, else OTEL_SERVICE_NAME."""
+    provider: Any = _trace.get_tracer_provider() if _trace is not None else None
+    return _provider_service_name(provider)
+
+
+@functools.lru_cache(maxsize=4)
+def _provider_service_name(provider: Any) -> str:
+    resource = getattr(provider, "resource", None)
+    attributes = getattr(resource, "attributes", None) or {}
+    return str(attributes.get("service.name") or os.environ.get("OTEL_SERVICE_NAME", ""))
+
+
+def record_attrs(trace_id: str, span_id: str, flags: str) -> dict[str, Any]:
+    """LoggingInstrumentor's attributes for a record of this trace ("0" when none)."""
+    return {
+        "otelTraceID": trace_id if trace_id != "-" else "0",
+        "otelSpanID": span_id if span_id != "-" else "0",
+        "otelTraceSampled": trace_id != "-" and int(flags, 16) & 1 == 1,
+        "otelServiceName": service_name(),
+    }
