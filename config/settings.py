@@ -258,7 +258,7 @@ OBSERVABILITY = {
 # Built once by observability; the five files live under LOG_BASE_DIR (seed default /tmp).
 LOG_BASE_DIR = os.environ.get("LOG_BASE_DIR", "").strip() or "/tmp"
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json")).lower()
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json", "ecs")).lower()
 LOGGING = build_logging(
     base_dir=LOG_BASE_DIR,
     debug=DEBUG,

@@ -15,6 +15,7 @@ defaults are the seed's:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -29,7 +30,7 @@ FILE_HANDLERS = {
     "requests": (10 * MB, 5, "INFO", "api"),
     "security": (5 * MB, 10, "INFO", "verbose"),
 }
-LOG_FORMATS = ("text", "json")
+LOG_FORMATS = ("text", "json", "ecs")
 
 
 def build_logging(
@@ -56,7 +57,10 @@ def build_logging(
         msg = f"LOG_LEVEL must be one of {', '.join(LEVEL_NAMES)}, got {level!r}"
         raise ValueError(msg)
     if log_format not in LOG_FORMATS:
-        msg = f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}"
+        msg = f"LOG_FORMAT must be 'text', 'json' or 'ecs', got {log_format!r}"
+        raise ValueError(msg)
+    if log_format == "ecs" and importlib.util.find_spec("ecs_logging") is None:
+        msg = "LOG_FORMAT 'ecs' needs the ecs-logging package: pip install 'ecs-logging>=2.1'"
         raise ValueError(msg)
     for name, value, minimum in (
         ("max_bytes", max_bytes, 0),
@@ -82,7 +86,7 @@ def build_logging(
             "maxBytes": size if max_bytes is None else max_bytes,
             "backupCount": backups if backup_count is None else backup_count,
             "level": file_level,
-            "formatter": "json" if log_format == "json" else formatter,
+            "formatter": formatter if log_format == "text" else log_format,
             "filters": filters,
             "queue_size": queue_size,
         }
@@ -152,6 +156,11 @@ def build_logging(
             "detailed": {"()": "observability.formatters.DetailedFormatter"},
             "api": {"()": "observability.formatters.ApiFormatter"},
             "json": {"()": "observability.formatters.JsonFormatter"},
+            **(
+                {"ecs": {"()": "observability.ecs_formatter.EcsFormatter"}}
+                if log_format == "ecs"
+                else {}
+            ),
         },
         "handlers": handlers,
         "root": {"handlers": general, "level": logger_level},

@@ -30,7 +30,7 @@ def load(monkeypatch, **env: str) -> dict:
         ("TRUSTED_PROXIES", "10.0.0.0/33", "comma-separated list of networks"),
         ("TRUSTED_PROXIES", "-1", "comma-separated list of networks"),
         ("LOG_LEVEL", "LOUD", "must be one of DEBUG, INFO"),
-        ("LOG_FORMAT", "xml", "must be one of text, json"),
+        ("LOG_FORMAT", "xml", "must be one of text, json, ecs"),
         ("DEBUG", "maybe", "must be a boolean"),
         ("LOG_CONSOLE", "2", "must be a boolean"),
     ],
