@@ -12,7 +12,7 @@ import contextvars
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from observability.ids import new_ids
 from observability.redaction import get_redactor
@@ -41,9 +41,18 @@ _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 
 
-#: Who logs the current request's started/completed lines: "middleware", "decorator" or None.
-lifecycle_owner: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "observability_lifecycle_owner", default=None
+class Scope(NamedTuple):
+    """The current HTTP request beyond its log fields: who logs its lifecycle lines
+    ("middleware" or "decorator"), and its trace's flags and vendors' tracestate."""
+
+    owner: str
+    flags: str = "01"
+    tracestate: str | None = None
+
+
+#: Set for the duration of a request by its lifecycle; None outside HTTP requests.
+request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "observability_request_scope", default=None
 )
 
 
@@ -99,7 +108,7 @@ def bound(snapshot: Mapping[str, Any]) -> Iterator[None]:
 def reset() -> None:
     """Forget any context (tests, and a worker thread reused between jobs)."""
     _context.set(_EMPTY_CONTEXT)
-    lifecycle_owner.set(None)
+    request_scope.set(None)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from observability.context import lifecycle_owner
+from observability.context import request_scope
 from observability.lifecycle import RequestLifecycle
 from observability.loggers import get_logger
 
@@ -49,7 +49,7 @@ def _log_detail(view: Any, request: Any, kwargs: dict[str, Any]) -> None:
 
 def _owns_lifecycle(request: Any) -> bool:
     """The decorator logs the lifecycle only when nothing else does for this request."""
-    return request is not None and lifecycle_owner.get() is None
+    return request is not None and request_scope.get() is None
 
 
 def log_api_request(view: View) -> View:

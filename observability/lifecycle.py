@@ -30,9 +30,10 @@ from observability.conf import obs_settings
 from observability.context import (
     CONTEXT_ATTR,
     EMPTY,
+    Scope,
     bound,
     current,
-    lifecycle_owner,
+    request_scope,
     reset_context,
     set_context,
 )
@@ -49,10 +50,10 @@ from observability.request import (
     route_of,
     started_details,
 )
-from observability.tracecontext import TraceState, format_traceparent, trace_state
+from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-Tokens = tuple[Token[Mapping[str, Any]], Token[str | None], Token[TraceState | None]]
+Tokens = tuple[Token[Mapping[str, Any]], Token[Scope | None]]
 #: Where the middleware leaves a view's exception for the failed line (Django turns it
 #: into a 500 response before the middleware sees it).
 EXC_ATTR = "_observability_exc_info"
@@ -65,7 +66,8 @@ class RequestState:
     fields: dict[str, Any]
     started: float
     logged: bool
-    trace: TraceState
+    flags: str
+    tracestate: str | None
     rejected_id_length: int = 0
     reused_id: bool = False
 
@@ -84,20 +86,18 @@ def begin(request: Any) -> RequestState:
     if incoming is not None:
         request_id = incoming
         reused = recent_ids.seen(incoming)
-    trace = TraceState()
+    flags, tracestate = SAMPLED, None
     active = otel.active_span()
     if active is not None:
         trace_id, span_id, flags = active
-        trace = TraceState(flags)
     else:
         parent, tracestate = incoming_trace(meta)
         if parent is not None:
-            trace_id = parent.trace_id
-            trace = TraceState(parent.flags, tracestate)
+            trace_id, flags = parent.trace_id, parent.flags
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     logged = not django_request.path.startswith(obs_settings.EXCLUDE_PATHS)
-    return RequestState(fields, time.perf_counter(), logged, trace, rejected, reused)
+    return RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
 
 
 class RequestLifecycle:
@@ -112,11 +112,8 @@ class RequestLifecycle:
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
-        self._tokens = (
-            set_context(state.fields),
-            lifecycle_owner.set(self.owner),
-            trace_state.set(state.trace),
-        )
+        scope = Scope(self.owner, state.flags, state.tracestate)
+        self._tokens = (set_context(state.fields), request_scope.set(scope))
         self._log_started()
         return self
 
@@ -131,8 +128,7 @@ class RequestLifecycle:
                 self.finish(500, None, (exc_type, exc, traceback))
         finally:
             if self._tokens is not None:
-                trace_state.reset(self._tokens[2])
-                lifecycle_owner.reset(self._tokens[1])
+                request_scope.reset(self._tokens[1])
                 reset_context(self._tokens[0])
 
     @property
@@ -148,7 +144,7 @@ class RequestLifecycle:
             if settings.TRACE_RESPONSE_HEADER:
                 fields = self.state.fields
                 response[settings.TRACE_RESPONSE_HEADER] = format_traceparent(
-                    fields["trace_id"], fields["span_id"], self.state.trace.flags
+                    fields["trace_id"], fields["span_id"], self.state.flags
                 )
         if getattr(response, "streaming", False):
             stream_until_done(self, response)

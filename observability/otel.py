@@ -51,11 +51,24 @@ def _provider_service_name(provider: Any) -> str:
     return str(attributes.get("service.name") or os.environ.get("OTEL_SERVICE_NAME", ""))
 
 
+_last: tuple[tuple[str, str, str], dict[str, Any]] = (("", "", ""), {})
+
+
 def record_attrs(trace_id: str, span_id: str, flags: str) -> dict[str, Any]:
-    """LoggingInstrumentor's attributes for a record of this trace ("0" when none)."""
-    return {
+    """LoggingInstrumentor's attributes for a record of this trace ("0" when none).
+
+    A request's records share them: the last answer is kept and handed out again.
+    """
+    global _last
+    key = (trace_id, span_id, flags)
+    last_key, attrs = _last
+    if key == last_key:
+        return attrs
+    attrs = {
         "otelTraceID": trace_id if trace_id != "-" else "0",
         "otelSpanID": span_id if span_id != "-" else "0",
         "otelTraceSampled": trace_id != "-" and int(flags, 16) & 1 == 1,
         "otelServiceName": service_name(),
     }
+    _last = (key, attrs)
+    return attrs

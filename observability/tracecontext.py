@@ -10,13 +10,12 @@ kept as it came (when it is printable ASCII of at most 512 characters) and passe
 
 from __future__ import annotations
 
-import contextvars
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from observability import otel
 from observability.conf import obs_settings
-from observability.context import EMPTY, current
+from observability.context import EMPTY, current, request_scope
 from observability.ids import new_span_id
 
 MAX_LENGTH = 512
@@ -27,8 +26,7 @@ _ZERO_SPAN = "0" * 16
 SAMPLED = "01"
 
 
-@dataclass(frozen=True, slots=True)
-class TraceParent:
+class TraceParent(NamedTuple):
     """A valid incoming traceparent: the caller's trace, its span, its flags."""
 
     trace_id: str
@@ -62,23 +60,10 @@ def format_traceparent(trace_id: str, span_id: str, flags: str = SAMPLED) -> str
     return f"00-{trace_id}-{span_id}-{flags}"
 
 
-@dataclass(frozen=True, slots=True)
-class TraceState:
-    """What a request keeps of its trace beyond the IDs: its flags and vendors' state."""
-
-    flags: str = SAMPLED
-    tracestate: str | None = None
-
-
-#: The current request's trace flags and tracestate (the IDs are in the log context).
-trace_state: contextvars.ContextVar[TraceState | None] = contextvars.ContextVar(
-    "observability_trace_state", default=None
-)
-
-
 def current_flags() -> str:
-    state = trace_state.get()
-    return state.flags if state is not None else SAMPLED
+    """The current request's trace flags ("01", sampled, outside a request)."""
+    scope = request_scope.get()
+    return scope.flags if scope is not None else SAMPLED
 
 
 def outgoing_headers() -> dict[str, str]:
@@ -101,7 +86,7 @@ def outgoing_headers() -> dict[str, str]:
         headers["traceparent"] = format_traceparent(
             str(context["trace_id"]), new_span_id(), current_flags()
         )
-    state = trace_state.get()
-    if state is not None and state.tracestate and "traceparent" in headers:
-        headers["tracestate"] = state.tracestate
+    scope = request_scope.get()
+    if scope is not None and scope.tracestate and "traceparent" in headers:
+        headers["tracestate"] = scope.tracestate
     return headers
