@@ -256,14 +256,35 @@ def logtrace() -> None:
     say()
 
 
+def script_table(title: str, script: str) -> None:
+    """A section whose script prints a markdown table then one JSON line."""
+    done = subprocess.run(
+        [PY, script], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=900
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    say(f"## {title}")
+    say()
+    for line in done.stdout.strip().splitlines()[:-1]:
+        say(line)
+    say()
+
+
+def tracecontext() -> None:
+    script_table("Trace context (per request)", "bench/tracecontext_bench.py")
+
+
 def main() -> None:
     say(
         f"# make bench ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]})"
     )
     say()
-    sections = os.environ.get("BENCH_ONLY", "inprocess,records,memory,servers,logtrace").split(",")
+    sections = os.environ.get(
+        "BENCH_ONLY", "inprocess,records,memory,servers,logtrace,tracecontext"
+    ).split(",")
     for name, section in (
+        ("tracecontext", tracecontext),
         ("inprocess", in_process),
         ("records", per_record),
         ("memory", memory),
