@@ -14,7 +14,7 @@ import unicodedata
 from urllib.parse import unquote_plus
 
 import pytest
-from hypothesis import HealthCheck, example, given
+from hypothesis import HealthCheck, assume, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -85,9 +85,7 @@ def surviving(card: str, text: str) -> list[str]:
     text = MARKER.sub("", text)
     pieces = {card[start : start + 5] for start in range(len(card) - 4)}
     return [
-        run
-        for run in decoded_runs(text) + raw_runs(text)
-        if any(piece in run for piece in pieces)
+        run for run in decoded_runs(text) + raw_runs(text) if any(piece in run for piece in pieces)
     ]
 
 
@@ -136,7 +134,9 @@ def test_card_with_any_separator_run_is_masked(separator):
 
 
 def test_card_with_mixed_separators_between_every_digit_is_masked():
-    text = "".join(digit + sep for digit, sep in zip(CARD, " .-/_\t\n\u00a0\u200b\u00ad,:;|+#"))
+    text = "".join(
+        digit + sep for digit, sep in zip(CARD, " .-/_\t\n\u00a0\u200b\u00ad,:;|+#", strict=True)
+    )
     assert not surviving(CARD, redactor.text(text))
 
 
@@ -170,7 +170,9 @@ def test_raw_unicode_digits_are_masked_and_last_four_shown_in_ascii():
 
 
 def test_superscript_and_circled_digits_count_as_digits():
-    superscripts = str.maketrans("0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+    superscripts = str.maketrans(
+        "0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+    )
     assert not surviving(CARD, redactor.text(CARD.translate(superscripts)))
 
 
@@ -244,7 +246,11 @@ def test_jwt_is_masked_whatever_precedes_it(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["Authorization: Bearer abc.def-ghi", "basic dXNlcjpwYXNz", "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"],
+    [
+        "Authorization: Bearer abc.def-ghi",
+        "basic dXNlcjpwYXNz",
+        "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+    ],
 )
 def test_bearer_basic_and_token_credentials_are_masked(text):
     secret = text.split()[-1]
@@ -257,7 +263,10 @@ def test_bearer_basic_and_token_credentials_are_masked(text):
 @pytest.mark.parametrize(
     ("text", "secret"),
     [
-        ("RuntimeError: api_key=sk_live_4eC39HqLyjWDarjtT1zdp7dc rejected", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+        (
+            "RuntimeError: api_key=sk_live_4eC39HqLyjWDarjtT1zdp7dc rejected",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        ),
         ("upstream said: secret=s3cr3t-value", "s3cr3t-value"),
         ("a=b&password=hunter2", "hunter2"),
         ("Not Found: /api/v1/reports/password=hunter2/", "hunter2"),
@@ -396,7 +405,19 @@ def test_null_redactor_returns_its_input_and_only_caps():
 
 # ---------------------------------------------------------------------------- properties
 
-DIGIT_SYSTEMS = [0x30, 0xFF10, 0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7F6]
+DIGIT_SYSTEMS = [
+    0x30,
+    0xFF10,
+    0x0660,
+    0x06F0,
+    0x0966,
+    0x09E6,
+    0x0E50,
+    0x1D7CE,
+    0x1D7D8,
+    0x1D7E2,
+    0x1D7F6,
+]
 RAW_SEPARATORS = [
     " ",
     "\u00a0",
@@ -434,9 +455,34 @@ RAW_SEPARATORS = [
     "\r",
     "\\",
 ]
-ESCAPED_SEPARATORS = ["\\n", "\\t", "\\r", "\\x20", "\\xa0", "\\u00a0", "\\u200b", "\\u00AD", "\\u3000", "\\U0000200b"]
+ESCAPED_SEPARATORS = [
+    "\\n",
+    "\\t",
+    "\\r",
+    "\\x20",
+    "\\xa0",
+    "\\u00a0",
+    "\\u200b",
+    "\\u00AD",
+    "\\u3000",
+    "\\U0000200b",
+]
 # Surroundings hold no digits of their own, but every piece an escape can be built from.
-FRAGMENTS = ["\\", "\\u", "\\x", "\\U", "\\u00", "\\uff1", "\\u096", "\\U0001d7", "\\U0001d7d", "ab", "eyJ", "=", " "]
+FRAGMENTS = [
+    "\\",
+    "\\u",
+    "\\x",
+    "\\U",
+    "\\u00",
+    "\\uff1",
+    "\\u096",
+    "\\U0001d7",
+    "\\U0001d7d",
+    "ab",
+    "eyJ",
+    "=",
+    " ",
+]
 surroundings = st.lists(
     st.one_of(
         st.text(st.characters(blacklist_categories=("Nd", "No", "Cs")), max_size=6),
@@ -528,7 +574,9 @@ class TestCardCorpus:
         assert not surviving(number, out), out
 
 
-secret_values = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", min_size=8, max_size=20)
+secret_values = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", min_size=8, max_size=20
+)
 
 
 @given(
@@ -541,6 +589,7 @@ secret_values = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 )
 @PROPERTY
 def test_secret_after_random_prefix_never_survives(prefix, joiner, key, sep, shape, secret):
+    assume(secret not in prefix)
     text = prefix + joiner + key + sep + shape.format(secret) + " end"
     out = redactor.text(text)
     assert secret not in out, (text, out)
@@ -588,3 +637,13 @@ def test_cost_grows_linearly_with_adversarial_input(unit):
         small, big = small + " password=x", big + " password=x"  # the key=value pass runs
     redactor.text(small)  # warm caches and compiled patterns
     assert _cost(big, 1) < 2 * _cost(small, 16) + 0.005
+
+
+def test_other_digits_are_exactly_the_non_decimal_digits():
+    """The engine's list of non-decimal digits (superscripts...) matches this Python's Unicode."""
+    import sys
+
+    listed = redaction._DIGIT
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert (listed.fullmatch(char) is not None) == char.isdigit(), hex(code)
