@@ -34,6 +34,7 @@ seven comparisons a digit. Text longer than MAX_SCAN is cut first.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,6 +72,15 @@ _SEPARATOR_TOKEN = rf"(?:[^\w\\]|_|\\[ntr]|\\(?!{_ESCAPE_TAIL}))"
 
 # At least 13 digit tokens with separators between: the only places a card can be.
 _CANDIDATE = re.compile(rf"{_DIGIT_TOKEN}(?:{_SEPARATOR_TOKEN}*+{_DIGIT_TOKEN}){{12,}}+")
+# ASCII text without a backslash holds a candidate exactly when 13 digits stand with no
+# letter between them: translated to a skeleton (digit -> d, letter -> space, anything else
+# dropped) it holds 13 d's in a row. A C-speed test for the common case, ~10x the regex's.
+_SKELETON = str.maketrans(
+    {chr(code): None for code in range(128)}
+    | dict.fromkeys("0123456789", "d")
+    | dict.fromkeys(string.ascii_letters, " ")
+)
+_THIRTEEN_DIGITS = "d" * 13
 _ESCAPE = re.compile(_ESCAPE_SOURCE)
 _DIGIT = re.compile(f"[{_DIGITS}]")
 _NON_DIGITS = re.compile(f"[^{_DIGITS}]+")
@@ -213,6 +223,8 @@ def _mask_span(span: str) -> str:
 
 def mask_cards(text: str) -> str:
     """Replace every card number in `text` by `****` and its last four digits."""
+    if text.isascii() and "\\" not in text and _THIRTEEN_DIGITS not in text.translate(_SKELETON):
+        return text
     first = _CANDIDATE.search(text)
     if first is None:
         return text
@@ -347,11 +359,13 @@ class Redactor:
         text = mask_cards(text)
         if "eyJ" in text:
             text = _JWT.sub(rf"\g<1>{REDACTED}", text)
-        squashed = text.lower().replace("_", "").replace("-", "")
-        if "bearer" in squashed or "basic" in squashed or "token" in squashed:
+        lowered = text.lower()
+        if "bearer" in lowered or "basic" in lowered or "token" in lowered:
             text = _CREDENTIAL.sub(rf"\1\2{REDACTED}", text)
-        if ("=" in text or ":" in text) and any(word in squashed for word in self._squashed_words):
-            text = self._mask_pairs(text)
+        if "=" in text or ":" in text:
+            squashed = lowered.replace("_", "").replace("-", "")
+            if any(word in squashed for word in self._squashed_words):
+                text = self._mask_pairs(text)
         return text
 
     def text(self, text: str, limit: int | None = None) -> str:

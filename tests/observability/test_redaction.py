@@ -647,3 +647,11 @@ def test_other_digits_are_exactly_the_non_decimal_digits():
     for code in range(sys.maxunicode + 1):
         char = chr(code)
         assert (listed.fullmatch(char) is not None) == char.isdigit(), hex(code)
+
+
+@given(st.text(st.sampled_from("0123456789 -._/:aZ\t"), max_size=60))
+@hsettings(max_examples=500)
+def test_ascii_skeleton_precheck_agrees_with_the_candidate_pattern(text):
+    """The fast test that skips ordinary ASCII text says yes exactly when a candidate exists."""
+    skeleton_says = redaction._THIRTEEN_DIGITS in text.translate(redaction._SKELETON)
+    assert skeleton_says == (redaction._CANDIDATE.search(text) is not None)
