@@ -69,21 +69,45 @@ _ESCAPE_SOURCE = rf"\\(?:{_ESCAPE_TAIL})"
 _DIGIT_TOKEN = rf"(?:[{_DIGITS}]|{_ESCAPE_SOURCE})"
 # A separator token: not a letter or digit, `_`, an escaped \n \t \r, a backslash of no escape.
 _SEPARATOR_TOKEN = rf"(?:[^\w\\]|_|\\[ntr]|\\(?!{_ESCAPE_TAIL}))"
+_SEPARATORS = rf"(?:[^\w\\]++|_|\\[ntr]|\\(?!{_ESCAPE_TAIL}))*+"  # plain runs in one step
 
-# At least 13 digit tokens with separators between: the only places a card can be.
-_CANDIDATE = re.compile(rf"{_DIGIT_TOKEN}(?:{_SEPARATOR_TOKEN}*+{_DIGIT_TOKEN}){{12,}}+")
-# ASCII text without a backslash holds a candidate exactly when 13 digits stand with no
-# letter between them: translated to a skeleton (digit -> d, letter -> space, anything else
-# dropped) it holds 13 d's in a row. A C-speed test for the common case, ~10x the regex's.
+# At least 13 digit tokens with separators between (group 1): the only places a card can
+# be. Attempts start only after a letter (or at the start): one per run, not one per digit.
+_CANDIDATE = re.compile(
+    rf"(?<![\W\d_{_OTHER_DIGITS}]){_SEPARATORS}"
+    rf"({_DIGIT_TOKEN}(?:{_SEPARATORS}{_DIGIT_TOKEN}){{12,}}+)"
+)
+# ASCII text without a backslash (most log text) is scanned as a skeleton of the same
+# length, digit -> d, letter -> space, anything else -> '.', with plain-character
+# patterns: translating is C-speed and the patterns ~20x faster than the token one.
 _SKELETON = str.maketrans(
-    {chr(code): None for code in range(128)}
+    dict.fromkeys(map(chr, range(128)), ".")
     | dict.fromkeys("0123456789", "d")
     | dict.fromkeys(string.ascii_letters, " ")
 )
+_SKELETON_CANDIDATE = re.compile(r"(?<![d.])\.*+(d(?:\.*+d){12,}+)")
+# The first question, for any text: are there 13 digits with no letter between them at
+# all? Asked of a compact skeleton (separators dropped) where 13 d's in a row are the
+# answer. It may say yes wrongly, never no wrongly: non-ASCII digits become 0 first and
+# other non-ASCII characters are dropped (read as separators); in text with a backslash,
+# the letters of an escape (x u U n t r a-f) are dropped too, so an escape counts as the
+# digits of its payload (each digit's escape has one: test_every_digit_escape_has_a_digit).
+_COMPACT_SKELETON = str.maketrans(
+    dict.fromkeys(map(chr, range(128)))
+    | dict.fromkeys("0123456789", "d")
+    | dict.fromkeys(string.ascii_letters, " ")
+)
+_COMPACT_SKELETON_WITH_ESCAPES = str.maketrans(
+    dict.fromkeys(map(chr, range(128)))
+    | dict.fromkeys("0123456789", "d")
+    | dict.fromkeys(set(string.ascii_letters) - set("abcdefABCDEFxuUntr"), " ")
+)
 _THIRTEEN_DIGITS = "d" * 13
+_ASCII_DIGITS_ONLY = str.maketrans(dict.fromkeys(set(map(chr, range(128))) - set(string.digits)))
 _ESCAPE = re.compile(_ESCAPE_SOURCE)
+_ESCAPE_SPLIT = re.compile(f"({_ESCAPE_SOURCE})")
 _DIGIT = re.compile(f"[{_DIGITS}]")
-_NON_DIGITS = re.compile(f"[^{_DIGITS}]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _RUN_START = re.compile(_DIGIT_TOKEN)
 # Reads tokens to the end; group 1 is the last character that ends a run (a letter).
 _LAST_LETTER = re.compile(rf"(?:{_DIGIT_TOKEN}|{_SEPARATOR_TOKEN}|(.))*+", re.DOTALL)
@@ -101,19 +125,17 @@ _JWT = re.compile(
 _B64_DOT_REVERSED = re.compile(rf"[{_B64}.]*+")
 _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic|token)(\s++)[A-Za-z0-9._~+/=*\-]{6,}+")
 
-# A key (starting where a key run starts, holding a letter), its closing quote or bracket,
-# then `=` or `:`. Whether the key is sensitive is decided by is_sensitive_key().
+# What follows a key: its closing quote or bracket, then `=` or `:`.
 _SEPARATOR_SOURCE = r"""(?:\]|\\?["'])?\s*+[:=]\s*+"""
-_PAIR_KEY = re.compile(
-    rf"(?<![A-Za-z0-9_\-])(?=[0-9_\-]*+[A-Za-z])([A-Za-z0-9_\-]++){_SEPARATOR_SOURCE}"
-)
 _SEPARATOR = re.compile(_SEPARATOR_SOURCE)
 _SPACES = re.compile(r"\s*+")
-_BARE_VALUE = re.compile(r"""(?:\[REDACTED\]|[^\s&'",;}\]])*+""")
+# Up to a space or a delimiter; `[REDACTED]` is one piece, so a value already masked is seen whole.
+_BARE_VALUE = re.compile(r"""(?:[^\s&'",;}\[\]]++|\[(?:REDACTED\])?)*+""")
 _QUOTED_BODY = {
-    '"': re.compile(r'(?:[^"\\]|\\.)*+', re.DOTALL),
-    "'": re.compile(r"(?:[^'\\]|\\.)*+", re.DOTALL),
+    '"': re.compile(r'(?:[^"\\]++|\\.)*+', re.DOTALL),
+    "'": re.compile(r"(?:[^'\\]++|\\.)*+", re.DOTALL),
 }
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 # Re-encoding a query string: characters kept as they are, for readable lines.
 _QUERY_SAFE = "*[]/:@!$'(),;"
@@ -191,51 +213,96 @@ def _mask_span(span: str) -> str:
     finds a card in it.
     """
     if "\\" not in span:
-        digits = _NON_DIGITS.sub("", span)
-        return _finish_run(span, digits, holds_card=False)
+        if span.isascii():
+            return _finish_run(span, span.translate(_ASCII_DIGITS_ONLY), holds_card=False)
+        return _finish_run(span, _DIGIT.findall(span), holds_card=False)
+    parts = _ESCAPE_SPLIT.split(span)  # text, escape, text, escape, ..., text
+    kinds = [_escape_kind(escape) for escape in parts[1::2]]
+    if all(kind != _IS_LETTER for kind, _, _ in kinds):
+        # One decoded run; one far longer than a card is masked without reading it twice.
+        escaped = [char for kind, char, _ in kinds if kind == _IS_DIGIT]
+        if len(escaped) + len(_DIGIT.findall("".join(parts[0::2]))) > _LONGEST_SCANNED_RUN:
+            return _MASK + _last_four(_tail_digits(parts, kinds))
+    gaps = parts[0::2]  # the text around the escapes, and the digits in it
+    if span.isascii():
+        gap_digits: list[Sequence[str]] = [gap.translate(_ASCII_DIGITS_ONLY) for gap in gaps]
+    else:
+        gap_digits = [_DIGIT.findall(gap) for gap in gaps]
     pieces: list[str] = []
-    start = 0  # where the current decoded run starts in span
-    digits: list[str] = []  # its digits, decoded
-    raw: list[str] = []  # the digits a raw reader sees since the last escape
+    last = position = start = 0  # start: where the current decoded run begins in span
+    digits: list[str] = list(gap_digits[0])  # its digits, decoded
+    raw: list[str] = list(gap_digits[0])  # the digits a raw reader sees since the last escape
     raw_card = False  # a raw reading inside the current run holds a card
-    position = 0
-    for match in _ESCAPE.finditer(span):
-        between = _DIGIT.findall(span, position, match.start())
-        digits += between
-        raw += between
-        raw_card = raw_card or _holds_card(raw)
-        kind, char, raw_digits = _escape_kind(match.group())
+    position = len(gaps[0])
+    for escape, (kind, char, raw_digits), gap, found in zip(
+        parts[1::2], kinds, gaps[1:], gap_digits[1:], strict=True
+    ):
+        if len(raw) > 12 and not raw_card:
+            raw_card = _holds_card(raw)
         if kind == _IS_LETTER:
-            pieces.append(_finish_run(span[start : match.start()], digits, raw_card))
-            start = match.end() - len(raw_digits)
-            pieces.append(span[match.start() : start])
-            digits, raw_card = list(raw_digits), False
-        elif kind == _IS_DIGIT:
-            digits.append(char)
-        raw = list(raw_digits)
-        position = match.end()
-    between = _DIGIT.findall(span, position)
-    digits += between
-    raw += between
-    pieces.append(_finish_run(span[start:], digits, raw_card or _holds_card(raw)))
+            if raw_card or _holds_card(digits):
+                pieces += (span[last:start], _MASK, _last_four(digits))
+                last = position
+            start = position + len(escape) - len(raw_digits)
+            digits, raw_card = [*raw_digits, *found], False
+        else:
+            if kind == _IS_DIGIT:
+                digits.append(char)
+            digits += found
+        raw = [*raw_digits, *found]
+        position += len(escape) + len(gap)
+    if raw_card or _holds_card(raw) or _holds_card(digits):
+        pieces += (span[last:start], _MASK, _last_four(digits))
+        last = len(span)
+    if not pieces:
+        return span
+    pieces.append(span[last:])
     return "".join(pieces)
+
+
+def _tail_digits(parts: list[str], kinds: list[tuple[int, str, str]]) -> list[str]:
+    """The last four decoded digits of a split span, read from its end."""
+    found: list[str] = []
+    for index in range(len(parts) - 1, -1, -1):
+        if index % 2 == 0:
+            found[:0] = _DIGIT.findall(parts[index])
+        elif kinds[index // 2][0] == _IS_DIGIT:
+            found.insert(0, kinds[index // 2][1])
+        if len(found) >= 4:
+            break
+    return found
+
+
+def _may_hold_card(text: str) -> bool:
+    """Say cheaply if `text` may hold a card candidate; never no when it does."""
+    if not text.isascii():
+        if any(map(str.isdigit, "".join(_NON_ASCII.findall(text)))):  # rare: a non-ASCII digit
+            text = _DIGIT.sub("0", text)
+        text = text.encode("ascii", "ignore").decode("ascii")
+    table = _COMPACT_SKELETON_WITH_ESCAPES if "\\" in text else _COMPACT_SKELETON
+    return _THIRTEEN_DIGITS in text.translate(table)
 
 
 def mask_cards(text: str) -> str:
     """Replace every card number in `text` by `****` and its last four digits."""
-    if text.isascii() and "\\" not in text and _THIRTEEN_DIGITS not in text.translate(_SKELETON):
+    if not _may_hold_card(text):
         return text
-    first = _CANDIDATE.search(text)
-    if first is None:
-        return text
+    if text.isascii() and "\\" not in text:
+        matches = _SKELETON_CANDIDATE.finditer(text.translate(_SKELETON))
+    else:
+        matches = _CANDIDATE.finditer(text)
     pieces: list[str] = []
     last = 0
-    for match in _CANDIDATE.finditer(text, first.start()):
-        masked = _mask_span(match.group())
-        if masked != match.group():
-            pieces.append(text[last : match.start()])
+    for match in matches:
+        start, end = match.span(1)
+        span = text[start:end]
+        masked = _mask_span(span)
+        if masked != span:
+            pieces.append(text[last:start])
             pieces.append(masked)
-            last = match.end()
+            last = end
+    if not pieces:
+        return text
     pieces.append(text[last:])
     return "".join(pieces)
 
@@ -304,6 +371,20 @@ def _value_span(text: str, start: int) -> tuple[int, int, int]:
     return start, end, end
 
 
+def _letters_trie(words: Iterable[str]) -> str:
+    """A pattern for any of `words`, factored by common prefixes (one branch per first letter,
+    so most characters fail at once), with any run of `_` and `-` allowed between letters."""
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for first, rests in sorted(groups.items()):
+        ends = "" in rests  # a word ends here: the longer ones add nothing to the test
+        tail = "" if ends else "[_\\-]*" + _letters_trie(rests)
+        branches.append(re.escape(first) + tail)
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
 def _next_value(text: str, start: int, end: int, after: int) -> int | None:
     """Where a further value of the same secret starts, if the value just read looks like a key.
 
@@ -332,17 +413,25 @@ class Redactor:
         self._squashed_words = tuple(
             sorted(word for word in squashed if not any(o != word and o in word for o in squashed))
         )
+        # On ASCII-lower-cased text: a key run (starting where one starts) that holds one of
+        # the words, its letters maybe split by _ or -, then a separator. Keys without such
+        # a word never reach Python; is_sensitive_key() decides for the others.
+        fuzzy = _letters_trie(self._squashed_words) if self._squashed_words else "(?!)"
+        self._pair_key = re.compile(
+            rf"(?<![a-z0-9_\-])(?=[a-z0-9_\-]*?{fuzzy})([a-z0-9_\-]++){_SEPARATOR_SOURCE}"
+        )
         self.is_sensitive_key = lru_cache(maxsize=4096)(self._is_sensitive_key)
 
     def _is_sensitive_key(self, key: str) -> bool:
         return self._key.search(_normalise(key)) is not None
 
     def _mask_pairs(self, text: str) -> str:
+        keys = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
         pieces: list[str] = []
         last = position = 0
-        while (match := _PAIR_KEY.search(text, position)) is not None:
+        while (match := self._pair_key.search(keys, position)) is not None:
             position = match.end()
-            if not self.is_sensitive_key(match.group(1)):
+            if not self.is_sensitive_key(text[match.start(1) : match.end(1)]):
                 continue  # its value may hold a pair of its own: `Error: api_key=...`
             while position is not None:
                 start, end, after = _value_span(text, position)
@@ -472,12 +561,13 @@ def _mask_straddling_cards(parts: list[str]) -> None:
     text = "".join(joined)
     spans = []
     for match in _CANDIDATE.finditer(text):
-        first = bisect_right(starts, match.start()) - 1
-        last = bisect_right(starts, match.end() - 1) - 1
+        start, end = match.span(1)
+        first = bisect_right(starts, start) - 1
+        last = bisect_right(starts, end - 1) - 1
         if first != last:
-            masked = _mask_span(match.group())
-            if masked != match.group():
-                spans.append((match.start(), match.end(), first, last, masked))
+            masked = _mask_span(match.group(1))
+            if masked != match.group(1):
+                spans.append((start, end, first, last, masked))
     for start, end, first, last, masked in reversed(spans):  # right to left: offsets hold
         for index in range(first, last + 1):
             part = parts[index]

@@ -651,7 +651,22 @@ def test_other_digits_are_exactly_the_non_decimal_digits():
 
 @given(st.text(st.sampled_from("0123456789 -._/:aZ\t"), max_size=60))
 @hsettings(max_examples=500)
-def test_ascii_skeleton_precheck_agrees_with_the_candidate_pattern(text):
-    """The fast test that skips ordinary ASCII text says yes exactly when a candidate exists."""
-    skeleton_says = redaction._THIRTEEN_DIGITS in text.translate(redaction._SKELETON)
-    assert skeleton_says == (redaction._CANDIDATE.search(text) is not None)
+def test_ascii_skeleton_finds_the_same_spans_as_the_token_pattern(text):
+    """The fast path for ASCII text without escapes finds exactly the candidates of the general one."""
+    skeleton = text.translate(redaction._SKELETON)
+    assert len(skeleton) == len(text)
+    fast = [m.span(1) for m in redaction._SKELETON_CANDIDATE.finditer(skeleton)]
+    assert fast == [m.span(1) for m in redaction._CANDIDATE.finditer(text)]
+    compact = redaction._THIRTEEN_DIGITS in text.translate(redaction._COMPACT_SKELETON)
+    assert compact == bool(fast)
+
+
+def test_every_digit_escape_has_a_digit():
+    """The cheap pre-check reads an escape as its payload's digits: every digit's escape has one."""
+    import sys
+
+    for code in range(sys.maxunicode + 1):
+        if chr(code).isdigit():
+            forms = [f"{code:08x}"] + ([f"{code:04x}"] if code < 0x10000 else [])
+            forms += [f"{code:02x}"] if code < 0x100 else []
+            assert all(any(c in "0123456789" for c in form) for form in forms), hex(code)
