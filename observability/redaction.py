@@ -21,14 +21,21 @@ r"""One redaction policy: card numbers, JWTs, credentials and secret values neve
 Masking is idempotent and runs before any length cap (`limit`), so a cap can never cut
 a card in two and leave the first part unmasked.
 
-Why it is linear: every pattern is anchored so that a failed attempt cannot be retried
-from inside the same run. A card candidate needs 13 digit tokens; its quantifiers are
-possessive, so one start position scans its run once, and at most 12 digit positions of
-a run that fails can start an attempt (a run that succeeds is consumed whole). JWT and
-key=value matches start only where a base64url or key run starts (lookbehind), and the
-key=value loop resumes after each value it masked. Digit runs hold at most 64 digits
-when their Luhn windows are checked (longer runs are masked whole), with prefix sums:
-seven comparisons a digit. Text longer than MAX_SCAN is cut first.
+Why it is linear: no pattern can backtrack into what it consumed (possessive
+quantifiers), and none can restart inside a run it already scanned (lookbehind-anchored
+starts). A card candidate needs 13 digit tokens; an attempt starts only after a letter,
+so a run is tried from its start, plus, for the raw reading, from the digits of at most
+12 escapes in it when it fails (a run that succeeds is consumed whole). JWT and key=value
+matches start only where a base64url or key run starts, and the key=value loop resumes
+after each value it masked. Luhn windows are checked with prefix sums, at most seven
+comparisons a digit, in runs of at most 64 digits (a longer run is masked whole). Text
+longer than MAX_SCAN is cut first.
+
+Why it is cheap on ordinary text: a C-speed translation answers "are there 13 digits with
+no letter between them?" before any pattern runs; ASCII text without escapes (most of it)
+is scanned as a same-length skeleton with plain-character patterns; the JWT, credential
+and key=value passes run only when `eyJ`, one of their words, or `=`/`:` plus a sensitive
+word appear. bench/redaction_bench.py measures both.
 """
 
 from __future__ import annotations
@@ -229,7 +236,7 @@ def _mask_span(span: str) -> str:
     else:
         gap_digits = [_DIGIT.findall(gap) for gap in gaps]
     pieces: list[str] = []
-    last = position = start = 0  # start: where the current decoded run begins in span
+    last = start = 0  # start: where the current decoded run begins in span
     digits: list[str] = list(gap_digits[0])  # its digits, decoded
     raw: list[str] = list(gap_digits[0])  # the digits a raw reader sees since the last escape
     raw_card = False  # a raw reading inside the current run holds a card
@@ -505,21 +512,44 @@ class Redactor:
         Keys are masked like values (`?4111111111111111`, `?<JWT>`); a sensitive key's
         value becomes REDACTED. A card number written across `=` or `&` is masked too.
         """
+        return self._query(None, query, limit)
+
+    def url(self, path: str, query: str, limit: int | None = None) -> str:
+        """Mask a path and its raw query string as one `path?query`, then cap it.
+
+        Masked apart, a card written across the `?` (`/pay/41111111/?11111111`) would
+        survive in two halves, neither of them a card; this sees both.
+        """
+        if not query:
+            return self.text(path, limit)
+        return self._query(path, query, limit)
+
+    def _query(self, path: str | None, query: str, limit: int | None) -> str:
         dropped = 0
+        if path is not None and len(path) > MAX_SCAN:
+            dropped += len(path) - MAX_SCAN
+            path = _cut(path)
         if len(query) > MAX_SCAN:
-            dropped = len(query) - MAX_SCAN
+            dropped += len(query) - MAX_SCAN
             query = _cut(query)
         pairs = parse_qsl(query, keep_blank_values=True)
-        if not pairs:
-            return _cap(_encode(self._mask(unquote_plus(query)), safe="&="), limit, dropped)
         parts = [part for pair in pairs for part in pair]
-        _mask_straddling_cards(parts)
-        encoded = "&".join(
-            f"{_encode(self._mask(key))}="
-            + (REDACTED if self.is_sensitive_key(key) else _encode(self._mask(value)))
-            for key, value in zip(parts[::2], parts[1::2], strict=True)
-        )
-        return _cap(encoded, limit, dropped)
+        separators = ["=", "&"] * len(pairs)
+        if path is not None:
+            parts.insert(0, path)
+            separators.insert(0, "?")
+        _mask_straddling_cards(parts, separators)
+        if path is not None:
+            path = parts.pop(0)
+        if pairs:
+            encoded = "&".join(
+                f"{_encode(self._mask(key))}="
+                + (REDACTED if self.is_sensitive_key(key) else _encode(self._mask(value)))
+                for key, value in zip(parts[::2], parts[1::2], strict=True)
+            )
+        else:  # only `&`s, or nothing
+            encoded = _encode(self._mask(unquote_plus(query)), safe="&=")
+        return _cap(encoded if path is None else f"{self._mask(path)}?{encoded}", limit, dropped)
 
 
 class NullRedactor:
@@ -540,25 +570,32 @@ class NullRedactor:
     def query_string(self, query: str, limit: int | None = None) -> str:
         return _cap(query, limit)
 
+    def url(self, path: str, query: str, limit: int | None = None) -> str:
+        return _cap(f"{path}?{query}" if query else path, limit)
+
 
 def _encode(text: str, safe: str = "") -> str:
     return quote_plus(text, safe=_QUERY_SAFE + safe)
 
 
-def _mask_straddling_cards(parts: list[str]) -> None:
-    """Mask, in place, card numbers that run across the `=` and `&` between `parts`.
+def _mask_straddling_cards(parts: list[str], separators: list[str]) -> None:
+    """Mask, in place, card numbers that run across the `separators` between `parts`.
 
-    `parts` are a query's keys and values in order. A span crossing a boundary is masked
-    as a whole and put into the first part it touches; the others lose their share.
+    `parts` are a path and a query's keys and values, in order, each followed by its
+    separator (`?`, `=`, `&`). A span crossing a boundary is masked as a whole and put
+    into the first part it touches; the others lose their share. Each part is masked on
+    its own afterwards.
     """
     starts: list[int] = []
     joined: list[str] = []
     position = 0
-    for index, part in enumerate(parts):
+    for part, separator in zip(parts, separators, strict=True):
         starts.append(position)
-        joined.append(part + ("=" if index % 2 == 0 else "&"))
-        position += len(part) + 1
+        joined.append(part + separator)
+        position += len(part) + len(separator)
     text = "".join(joined)
+    if not _may_hold_card(text):
+        return
     spans = []
     for match in _CANDIDATE.finditer(text):
         start, end = match.span(1)

@@ -379,6 +379,18 @@ def test_query_string_caps_last():
     assert "hunter2" not in redactor.query_string(query, limit=12)
 
 
+def test_url_masks_a_card_written_across_the_question_mark():
+    path, query = "/t/plain/41111111/", "11111111"
+    apart = redactor.text(path) + "?" + redactor.query_string(query)
+    assert surviving(CARD, apart)  # masked one by one, the halves make a card again
+    out = redactor.url(path, query)
+    assert not surviving(CARD, unquote_plus(out)), out
+    assert redactor.url("/pay/", "password=x&q=1", limit=12) == cap(
+        "/pay/?password=[REDACTED]&q=1", 12
+    )
+    assert redactor.url(f"/pay/{CARD}/", "") == "/pay/****1111/"
+
+
 # ---------------------------------------------------------------------------- values, null twin
 
 
@@ -398,6 +410,7 @@ def test_null_redactor_returns_its_input_and_only_caps():
     assert null.text(text, limit=5) == cap(text, 5)
     assert null.query_string("password=x&c=" + CARD) == "password=x&c=" + CARD
     assert null.query_string("a" * 20, limit=4) == cap("a" * 20, 4)
+    assert null.url("/p/", "password=x") == "/p/?password=x" and null.url("/p/", "") == "/p/"
     value = {"password": "x", "n": [CARD]}
     assert null.value(value) is value and null.field("password", "x") == "x"
     assert null.is_sensitive_key("password") is False
