@@ -283,6 +283,8 @@ def _tail_digits(parts: list[str], kinds: list[tuple[int, str, str]]) -> list[st
 def _may_hold_card(text: str) -> bool:
     """Say cheaply if `text` may hold a card candidate; never no when it does."""
     if not text.isascii():
+        if sum(map(str.isdigit, text)) < 13:  # an escape's payload holds a digit: counted too
+            return False
         if any(map(str.isdigit, "".join(_NON_ASCII.findall(text)))):  # rare: a non-ASCII digit
             text = _DIGIT.sub("0", text)
         text = text.encode("ascii", "ignore").decode("ascii")
