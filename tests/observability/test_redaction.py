@@ -652,6 +652,9 @@ def test_cost_grows_linearly_with_adversarial_input(unit):
     assert _cost(big, 1) < 2 * _cost(small, 16) + 0.005
 
 
+# ---------------------------------------------------------------------------- tables and fast paths
+
+
 def test_other_digits_are_exactly_the_non_decimal_digits():
     """The engine's list of non-decimal digits (superscripts...) matches this Python's Unicode."""
     import sys
