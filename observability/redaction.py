@@ -204,6 +204,11 @@ def _holds_card(digits: Sequence[str]) -> bool:
     return False
 
 
+def _holds_card_read(*readings: Sequence[str]) -> bool:
+    """Say if any reading of one run holds a card."""
+    return any(_holds_card(reading) for reading in readings)
+
+
 def _last_four(digits: Sequence[str]) -> str:
     return "".join(str(unicodedata.digit(char)) for char in digits[-4:])
 
@@ -249,36 +254,65 @@ def _mask_span(span: str) -> str:
         gap_digits: list[Sequence[str]] = [gap.translate(_ASCII_DIGITS_ONLY) for gap in gaps]
     else:
         gap_digits = [_DIGIT.findall(gap) for gap in gaps]
-    pieces: list[str] = []
-    last = start = 0  # start: where the current decoded run begins in span
-    digits: list[str] = list(gap_digits[0])  # its digits, decoded
-    raw: list[str] = list(gap_digits[0])  # the digits a raw reader sees since the last escape
-    raw_card = False  # a raw reading inside the current run holds a card
-    position = len(gaps[0])
-    for escape, (kind, char, raw_digits), gap, found in zip(
-        parts[1::2], kinds, gaps[1:], gap_digits[1:], strict=True
-    ):
-        if len(raw) > 12 and not raw_card:
-            raw_card = _holds_card(raw)
-        if kind == _IS_LETTER:
-            if raw_card or _holds_card(digits):
-                pieces += (span[last:start], _MASK, _last_four(digits))
-                last = position
-            start = position + len(escape) - len(raw_digits)
-            digits, raw_card = [*raw_digits, *found], False
-        else:
-            if kind == _IS_DIGIT:
-                digits.append(char)
-            digits += found
-        raw = [*raw_digits, *found]
-        position += len(escape) + len(gap)
-    if raw_card or _holds_card(raw) or _holds_card(digits):
-        pieces += (span[last:start], _MASK, _last_four(digits))
-        last = len(span)
-    if not pieces:
+    if not _escaped_span_holds_card(kinds, gap_digits):
         return span
-    pieces.append(span[last:])
-    return "".join(pieces)
+    return _MASK + _last_four(_tail_digits(parts, kinds))
+
+
+# How an escape can be read: (a line break before it?, the digits it gives).
+_Reading = tuple[bool, tuple[int, ...]]
+
+
+def _readings(kind: int, char: str, raw_digits: str) -> tuple[_Reading, ...]:
+    """Every way a reader can take one escape inside a run of digits and separators.
+
+    Decoded: a digit, nothing (a separator) or a break (a letter). Raw: the digits ending
+    its payload, after the break its letter makes (`\\u` ...). And raw without the break:
+    a partial escape written just before a digit swallows it (`\\U0001d7d` + `0` is one
+    escape), so the payload's digits may really be the number's.
+    """
+    tail = tuple(int(digit) for digit in raw_digits)
+    if kind == _IS_DIGIT:
+        decoded: _Reading = (False, (unicodedata.digit(char),))
+    elif kind == _IS_SEPARATOR:
+        decoded = (False, ())
+    else:
+        decoded = (True, ())
+    return (decoded, (True, tail), (False, tail)) if tail else (decoded, (True, ()))
+
+
+def _escaped_span_holds_card(
+    kinds: list[tuple[int, str, str]], gap_digits: list[Sequence[str]]
+) -> bool:
+    """Say if any reading of a span with escapes holds 13-19 digits that pass Luhn.
+
+    Each escape is read every way `_readings` lists, each independently, so a number
+    hidden by mixing readings is still found. Read right to left, the windows ending at
+    each digit are kept as (digits so far, Luhn sum mod 10): at most 19 x 10 states, so
+    the cost stays linear in the span.
+    """
+    tokens: list[tuple[_Reading, ...]] = []
+    for index, found in enumerate(gap_digits):
+        tokens += [((False, (unicodedata.digit(d),)),) for d in found]
+        if index < len(kinds):
+            tokens.append(_readings(*kinds[index]))
+    states: set[tuple[int, int]] = set()
+    for readings in reversed(tokens):
+        following: set[tuple[int, int]] = set()
+        for breaks_before, digits in readings:
+            current = states
+            for digit in reversed(digits):
+                current = {
+                    (count + 1, (total + (_DOUBLED[digit] if count % 2 else digit)) % 10)
+                    for count, total in current
+                    if count < 19
+                } | {(1, digit)}
+                if any(count >= 13 and total == 0 for count, total in current):
+                    return True
+            if not breaks_before:
+                following |= current
+        states = following
+    return False
 
 
 def _tail_digits(parts: list[str], kinds: list[tuple[int, str, str]]) -> list[str]:

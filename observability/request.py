@@ -142,11 +142,10 @@ def started_details(request: Any, path: str) -> tuple[str, dict[str, Any]]:
         query = meta.get("QUERY_STRING", "")
         if query:
             redactor = get_redactor()
-            query = redactor.query_string(query, QUERY_LIMIT)
-            extra["query"] = query
-            # Masked again as one text: a card number can straddle the "?".
+            extra["query"] = redactor.query_string(query, QUERY_LIMIT)
+            # Path and query masked as one text: a card number can straddle the "?".
             raw_path = getattr(request, "_request", request).path
-            path = redactor.text(f"{raw_path}?{query}", PATH_LIMIT + QUERY_LIMIT)
+            path = redactor.url(raw_path, query, PATH_LIMIT + QUERY_LIMIT)
     if settings.LOG_USER_AGENT:
         extra["user_agent"] = get_redactor().text(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT)
     return path, extra

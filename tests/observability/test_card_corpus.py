@@ -132,7 +132,6 @@ def debug_sql(settings):
     settings.DEBUG = True  # Django logs SQL with its parameters only in DEBUG
 
 
-@pytest.mark.xfail(strict=True, reason="the linear-time redaction engine is being merged")
 @pytest.mark.parametrize("log_format", ["text", "json"])
 @given(card=card_numbers())
 @hsettings(

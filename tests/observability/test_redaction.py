@@ -686,3 +686,16 @@ def test_every_digit_escape_has_a_digit():
             forms = [f"{code:08x}"] + ([f"{code:04x}"] if code < 0x10000 else [])
             forms += [f"{code:02x}"] if code < 0x100 else []
             assert all(any(c in "0123456789" for c in form) for form in forms), hex(code)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\U0001d7d" + "000000000000\\x200",  # a partial digit escape swallows the first digit
+        "\\U0001d7d" + "4111\\x201111\\x201111\\x201111",
+        "4111\\u00a" + "0111\\x20111111111",  # a partial separator escape swallows a digit
+    ],
+)
+def test_an_escape_that_swallows_a_card_digit_is_read_both_ways(text):
+    out = redactor.text(text)
+    assert out.startswith("****") and sum(c.isdigit() for c in out) <= 4, (text, out)
