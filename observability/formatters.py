@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,32 +45,51 @@ class TextFormatter(logging.Formatter):
     _second = -1
     _second_text = ""
 
+    @property
+    def plain(self) -> bool:
+        """Whether this formatter writes our own layout (no custom format string or date)."""
+        return self._fmt == self.default_format and self.datefmt is None
+
+    def timestamp(self, created: float) -> str:
+        """`2026-11-26 17:00:27,041` (UTC), strftime'd once a second."""
+        second = int(created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = second
+        return f"{self._second_text},{int((created - second) * 1000):03d}"
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
-        if second != self._second:  # strftime once a second, not once a record
-            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-            self._second = second
-        return f"{self._second_text},{int(record.msecs):03d}"
+        return self.timestamp(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         """The line's grammar is observability.textline's; this fills it from the record."""
-        record.message = render_message(record.getMessage())
-        if self.usesTime():
-            record.asctime = self.formatTime(record, self.datefmt)
+        message = record.message = render_message(record.getMessage())
         attrs = record.__dict__
-        parts = [self.formatMessage(record), SEPARATOR[:-1]]
-        for key in CONTEXT_FIELDS:
-            parts.append(render_field(key, attrs.get(key, EMPTY)))
-        for key in extra_keys(record):
-            parts.append(render_field(key, attrs[key]))
-        for key in self.meta_fields:
-            parts.append(render_field(key, attrs.get(key, EMPTY)))
-        exc = _exception_text(self, record)
-        if exc:
+        if self.plain:
+            head = self.head(record.created, record.levelname, record.name, message)
+        else:
+            if self.usesTime():
+                record.asctime = self.formatTime(record, self.datefmt)
+            head = self.formatMessage(record)
+        fields = [(key, attrs.get(key, EMPTY)) for key in CONTEXT_FIELDS]
+        fields += [(key, attrs[key]) for key in extra_keys(record)]
+        fields += [(key, attrs.get(key, EMPTY)) for key in self.meta_fields]
+        return self.line(head, fields, _exception_text(self, record))
+
+    def head(self, created: float, levelname: str, name: str, message: str) -> str:
+        """`<time> <LEVEL> [<logger>] <message>`, the message already rendered."""
+        return f"{self.timestamp(created)} {levelname} [{name}] {message}"
+
+    @staticmethod
+    def line(head: str, fields: Iterable[tuple[str, Any]], traceback: str = "") -> str:
+        """The whole line from its head, its fields in order and its traceback."""
+        parts = [head, SEPARATOR[:-1]]
+        parts += [render_field(key, value) for key, value in fields]
+        if traceback:
             parts.append(SEPARATOR)
-            parts.append(escape_traceback(exc))
+            parts.append(escape_traceback(traceback))
         return "".join(parts)
 
 
@@ -77,6 +97,9 @@ class SimpleFormatter(TextFormatter):
     """Console: level, logger, message, context."""
 
     default_format = "%(levelname)s [%(name)s] %(message)s"
+
+    def head(self, created: float, levelname: str, name: str, message: str) -> str:
+        return f"{levelname} [{name}] {message}"
 
 
 class ApiFormatter(TextFormatter):
