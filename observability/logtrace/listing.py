@@ -1,0 +1,168 @@
+"""The requests that match some filters, newest first, read from the end of the requests file.
+
+`search()` reads the requests file and its backups backwards from the newest line and stops
+as soon as the page is certain, so the last 50 requests come back in milliseconds however
+large the logs are; `list_requests()` is the same scan for `logtrace` (the newest matches,
+oldest first). A request is put together from its end: the terminal line (and the slow
+warning after it) carries its whole context; a started line with no end is a request still
+in flight.
+
+A line is parsed only when its bytes can matter: it holds every value the filters name, and
+a message the filters leave room for. Both are tests a line must pass, never reasons to skip
+one, so text a client controls (a path that reads "API Request failed") can only make a line
+be parsed, never hide a request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from observability import messages
+from observability.logtrace.files import newest_first
+from observability.logtrace.query import EMPTY, Filters
+from observability.logtrace.records import REQUESTS, Record, parse_line
+from observability.logtrace.requests import Summary, is_terminal
+
+# Several processes append to one file in batches, so lines can be a little out of time
+# order: the scan reads this much further back than strictly needed.
+SLACK = timedelta(seconds=5)
+# A value that text, JSON and ECS lines all write as it is can be looked for as bytes.
+_PLAIN = re.compile(r"[A-Za-z0-9@.+_:/<>-]+")
+_SLOW = messages.SLOW.encode()
+_TERMINAL = tuple(message.encode() for message in messages.TERMINAL)
+_FAILED = messages.FAILED.encode()
+
+
+@dataclass
+class Page:
+    requests: list[Summary]  # newest first
+    has_more: bool
+
+
+def search(directory: Path, filters: Filters, *, offset: int = 0, limit: int = 50) -> Page:
+    """The requests matching `filters`, newest first, `limit` of them from `offset` on."""
+    scan = _Scan(filters, need=offset + limit + 1)
+    for tag, raw in newest_first(directory, REQUESTS):
+        if not scan.wanted(raw):
+            continue
+        record = parse_line(raw.decode("utf-8", errors="replace"), tag)
+        if record is None or record.request_id in ("", EMPTY):
+            continue
+        if not scan.feed(record):
+            break
+    found = scan.result()
+    return Page(found[offset : offset + limit], has_more=len(found) > offset + limit)
+
+
+def list_requests(directory: Path, filters: Filters, limit: int) -> list[Summary]:
+    """The newest `limit` requests matching `filters`, oldest first (as `logtrace` prints them)."""
+    return search(directory, filters, limit=limit).requests[::-1]
+
+
+def _plain(*values: str | None) -> tuple[bytes, ...]:
+    return tuple(value.encode() for value in values if value and _PLAIN.fullmatch(value))
+
+
+class _Scan:
+    """One newest-first pass: feed it lines from the end, it keeps the newest matches."""
+
+    def __init__(self, filters: Filters, need: int) -> None:
+        self.filters = filters
+        self.need = need
+        # Values every line of a matching request holds (its context) ...
+        self.everywhere = _plain(filters.user, filters.ip, filters.path, filters.trace)
+        # ... and those only its terminal line holds.
+        code = filters.status if filters.status and filters.status.isdigit() else None
+        self.terminal_only = _plain(filters.route, code)
+        # The messages worth parsing, when the filters leave only some (None: any). A request
+        # in flight has no status and no slow warning, and a 5xx always ends "failed"; the
+        # slow warning itself is always read, then the terminal line before it (`pending`).
+        self.messages: tuple[bytes, ...] | None = None
+        if filters.slow:
+            self.messages = ()
+        elif filters.errors:
+            self.messages = (_FAILED,)
+        elif filters.status is not None:
+            self.messages = _TERMINAL
+        self.pending: dict[str, Summary] = {}  # slow warning read, terminal line not yet
+        self.pending_bytes: dict[str, bytes] = {}  # how to spot their terminal lines
+        # Ended requests whose started line is still ahead (further back): rid -> how far
+        # back it can be. Only to tell such a started line from one of a request in flight.
+        self.awaiting: dict[str, datetime] = {}
+        self.deadlines: list[tuple[float, str]] = []
+        self.best: list[tuple[datetime, int, Summary]] = []  # min-heap of the newest
+        self.counter = itertools.count()
+
+    def wanted(self, raw: bytes) -> bool:
+        """Whether a line can matter, from its bytes alone."""
+        if not all(value in raw for value in self.everywhere):
+            return False
+        if _SLOW in raw or any(rid in raw for rid in self.pending_bytes.values()):
+            return True
+        if self.messages is not None and not any(m in raw for m in self.messages):
+            return False
+        return all(value in raw for value in self.terminal_only)
+
+    def feed(self, record: Record) -> bool:
+        """Take one record (newest first); False once nothing further back can matter."""
+        rid = record.request_id
+        now = record.time
+        self._expire(now)
+        message = record.message
+        if message.startswith(messages.SLOW):
+            summary = self.pending.get(rid) or Summary(rid, now, now)
+            summary.add(record)
+            self.pending[rid] = summary
+            self.pending_bytes[rid] = rid.encode() if _PLAIN.fullmatch(rid) else b""
+        elif is_terminal(message):
+            summary = self.pending.pop(rid) if rid in self.pending else Summary(rid, now, now)
+            self.pending_bytes.pop(rid, None)
+            summary.add(record)
+            self._finish(summary)
+            start = summary.first - SLACK
+            self.awaiting[rid] = start
+            heapq.heappush(self.deadlines, (-start.timestamp(), rid))
+        elif message.startswith(messages.STARTED) and self.awaiting.pop(rid, None) is None:
+            summary = Summary(rid, now, now)  # no end after it: still in flight
+            summary.add(record)
+            self._finish(summary)
+        return not self._done(now)
+
+    def _expire(self, now: datetime) -> None:
+        while self.deadlines and -self.deadlines[0][0] > now.timestamp():
+            _, rid = heapq.heappop(self.deadlines)
+            start = self.awaiting.get(rid)
+            if start is not None and start > now:
+                del self.awaiting[rid]
+        for rid, summary in list(self.pending.items()):
+            if summary.last - SLACK > now:  # a slow warning whose terminal line is not there
+                del self.pending[rid], self.pending_bytes[rid]
+                self._finish(summary)
+
+    def _finish(self, summary: Summary) -> None:
+        if not summary.matches(self.filters):
+            return
+        entry = (summary.first, next(self.counter), summary)
+        if len(self.best) < self.need:
+            heapq.heappush(self.best, entry)
+        elif entry[0] > self.best[0][0]:
+            heapq.heapreplace(self.best, entry)
+
+    def _done(self, now: datetime) -> bool:
+        since = self.filters.since
+        if since is not None and now < since - SLACK:
+            return True  # every line further back belongs to a request started before `since`
+        return len(self.best) >= self.need and now < self.best[0][0] - SLACK
+
+    def result(self) -> list[Summary]:
+        """The matches, newest first."""
+        for summary in self.pending.values():  # slow warnings whose terminal line is gone
+            self._finish(summary)
+        self.pending.clear()
+        self.pending_bytes.clear()
+        return [summary for _, _, summary in sorted(self.best, reverse=True)]
