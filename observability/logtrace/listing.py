@@ -7,10 +7,12 @@ oldest first). A request is put together from its end: the terminal line (and th
 warning after it) carries its whole context; a started line with no end is a request still
 in flight.
 
-A line is parsed only when its bytes can matter: it holds every value the filters name, and
-a message the filters leave room for. Both are tests a line must pass, never reasons to skip
-one, so text a client controls (a path that reads "API Request failed") can only make a line
-be parsed, never hide a request.
+Most lines are never parsed. A line is parsed only when its bytes can matter: it holds every
+value the filters name (as a text line writes `key=value`, or as JSON and ECS lines write
+the value), and a message the filters leave room for. Both are tests a line must pass,
+never reasons to skip one, so text a client controls (a path that reads "API Request
+failed") can only make a line be parsed, never hide a request. Once the page is full, a
+line written before the page's oldest request started is passed over after reading its time.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from pathlib import Path
 from observability import messages
 from observability.logtrace.files import newest_first
 from observability.logtrace.query import EMPTY, Filters
-from observability.logtrace.records import REQUESTS, Record, parse_line
+from observability.logtrace.records import REQUESTS, Record, line_time, parse_line
 from observability.logtrace.requests import Summary, is_terminal
+from observability.textline import field_pattern
 
 # Several processes append to one file in batches, so lines can be a little out of time
 # order: the scan reads this much further back than strictly needed.
@@ -50,7 +53,16 @@ def search(directory: Path, filters: Filters, *, offset: int = 0, limit: int = 5
     for tag, raw in newest_first(directory, REQUESTS):
         if not scan.wanted(raw):
             continue
-        record = parse_line(raw.decode("utf-8", errors="replace"), tag)
+        line = raw.decode("utf-8", errors="replace")
+        if scan.full:
+            when = line_time(line)
+            if when is None:
+                continue
+            if when < scan.oldest:  # no request it belongs to started late enough for the page
+                if scan.done(when):
+                    break
+                continue
+        record = parse_line(line, tag)
         if record is None or record.request_id in ("", EMPTY):
             continue
         if not scan.feed(record):
@@ -64,8 +76,29 @@ def list_requests(directory: Path, filters: Filters, limit: int) -> list[Summary
     return search(directory, filters, limit=limit).requests[::-1]
 
 
-def _plain(*values: str | None) -> tuple[bytes, ...]:
-    return tuple(value.encode() for value in values if value and _PLAIN.fullmatch(value))
+class _Needles:
+    """Field values a line must hold: `key=value` in a text line (textline's grammar), or the
+    value itself in a JSON or ECS line when they write it as it is (else nothing is asked)."""
+
+    def __init__(self, fields: list[tuple[tuple[str, ...], str | None]]) -> None:
+        self.text: list[re.Pattern[bytes]] = []
+        self.json: list[bytes] = []
+        for keys, value in fields:
+            if value is None:
+                continue
+            self.text.append(re.compile(b"|".join(field_pattern(key, value) for key in keys)))
+            if _PLAIN.fullmatch(value):
+                self.json.append(value.encode())
+
+    def held_by(self, raw: bytes) -> bool:
+        if raw[:1] == b"{":
+            return all(value in raw for value in self.json)
+        return all(pattern.search(raw) is not None for pattern in self.text)
+
+
+def _prefix(value: str | None) -> tuple[bytes, ...]:
+    """A path prefix is looked for as bytes, in every layout, when they all write it as it is."""
+    return (value.encode(),) if value and _PLAIN.fullmatch(value) else ()
 
 
 class _Scan:
@@ -75,10 +108,17 @@ class _Scan:
         self.filters = filters
         self.need = need
         # Values every line of a matching request holds (its context) ...
-        self.everywhere = _plain(filters.user, filters.ip, filters.path, filters.trace)
+        self.everywhere = _Needles(
+            [
+                (("user_id", "username"), filters.user),
+                (("ip",), filters.ip),
+                (("trace_id",), filters.trace),
+            ]
+        )
+        self.prefix = _prefix(filters.path)
         # ... and those only its terminal line holds.
         code = filters.status if filters.status and filters.status.isdigit() else None
-        self.terminal_only = _plain(filters.route, code)
+        self.terminal_only = _Needles([(("route",), filters.route), (("status",), code)])
         # The messages worth parsing, when the filters leave only some (None: any). A request
         # in flight has no status and no slow warning, and a 5xx always ends "failed"; the
         # slow warning itself is always read, then the terminal line before it (`pending`).
@@ -100,13 +140,22 @@ class _Scan:
 
     def wanted(self, raw: bytes) -> bool:
         """Whether a line can matter, from its bytes alone."""
-        if not all(value in raw for value in self.everywhere):
+        if not self.everywhere.held_by(raw) or not all(p in raw for p in self.prefix):
             return False
         if _SLOW in raw or any(rid in raw for rid in self.pending_bytes.values()):
             return True
         if self.messages is not None and not any(m in raw for m in self.messages):
             return False
-        return all(value in raw for value in self.terminal_only)
+        return self.terminal_only.held_by(raw)
+
+    @property
+    def full(self) -> bool:
+        return len(self.best) >= self.need
+
+    @property
+    def oldest(self) -> datetime:
+        """When the oldest request of a full page started."""
+        return self.best[0][0]
 
     def feed(self, record: Record) -> bool:
         """Take one record (newest first); False once nothing further back can matter."""
@@ -131,7 +180,7 @@ class _Scan:
             summary = Summary(rid, now, now)  # no end after it: still in flight
             summary.add(record)
             self._finish(summary)
-        return not self._done(now)
+        return not self.done(now)
 
     def _expire(self, now: datetime) -> None:
         while self.deadlines and -self.deadlines[0][0] > now.timestamp():
@@ -153,11 +202,12 @@ class _Scan:
         elif entry[0] > self.best[0][0]:
             heapq.heapreplace(self.best, entry)
 
-    def _done(self, now: datetime) -> bool:
+    def done(self, now: datetime) -> bool:
+        """Whether no line further back than one written at `now` can matter."""
         since = self.filters.since
         if since is not None and now < since - SLACK:
             return True  # every line further back belongs to a request started before `since`
-        return len(self.best) >= self.need and now < self.best[0][0] - SLACK
+        return self.full and now < self.oldest - SLACK
 
     def result(self) -> list[Summary]:
         """The matches, newest first."""

@@ -67,6 +67,15 @@ def parse_line(line: str, file: str = "") -> Record | None:
     return Record(*parsed, file=file, raw=line)
 
 
+def line_time(line: str) -> datetime | None:
+    """When a line was written, for less than parsing it whole (of a text line, its head only)."""
+    if line.startswith("{"):
+        record = parse_line(line)
+        return None if record is None else record.time
+    head = textline.parse(line.partition(textline.SEPARATOR)[0])
+    return None if head is None else head.time
+
+
 def _parse_json(line: str, file: str) -> Record | None:
     try:
         data = json.loads(line)

@@ -377,3 +377,26 @@ def test_lines_backwards_across_blocks_leaves_a_line_being_written(tmp_path, mon
     ]
     path.write_bytes(b"no line break yet")
     assert list(files.lines_backwards(path)) == []
+
+
+def test_a_request_written_late_by_another_process_still_takes_its_place(tmp_path):
+    lines = many(60)
+    late = request_lines("late", T0 + timedelta(seconds=58.5))
+    at = lines.index(next(line for line in lines if "request_id=r0056" in line))
+    write(tmp_path / REQUESTS, lines[:at] + late + lines[at:])  # behind three newer requests
+    assert ids(search(tmp_path, Filters(), limit=3)) == ["r0059", "late", "r0058"]
+
+
+def test_values_that_need_quoting_or_escaping_still_find_their_requests(tmp_path):
+    write(
+        tmp_path / REQUESTS,
+        # written as the formatter quotes it (the helper writes values as they are given)
+        request_lines("spaced", T0, user='"Ann Lee"', route="api/v1/payments/<int:pk>/")
+        + request_lines("tabbed", T0 + timedelta(seconds=1), user="tab\there", fmt="json")
+        + request_lines("plain", T0 + timedelta(seconds=2), user="Ann", user_id=7)
+        + request_lines("json-int", T0 + timedelta(seconds=3), user="jo", user_id=7, fmt="json"),
+    )
+    assert ids(search(tmp_path, Filters(user="Ann Lee"))) == ["spaced"]
+    assert ids(search(tmp_path, Filters(user="tab\there"))) == ["tabbed"]
+    assert ids(search(tmp_path, Filters(user="7"))) == ["json-int", "plain"]
+    assert ids(search(tmp_path, Filters(route="api/v1/payments/<int:pk>/"))) == ["spaced"]
