@@ -125,7 +125,7 @@ class _Scan:
         self.messages: tuple[bytes, ...] | None = None
         if filters.slow:
             self.messages = ()
-        elif filters.errors:
+        elif filters.errors or (filters.status or "").startswith("5"):
             self.messages = (_FAILED,)
         elif filters.status is not None:
             self.messages = _TERMINAL
