@@ -77,28 +77,31 @@ def list_requests(directory: Path, filters: Filters, limit: int) -> list[Summary
 
 
 class _Needles:
-    """Field values a line must hold: `key=value` in a text line (textline's grammar), or the
-    value itself in a JSON or ECS line when they write it as it is (else nothing is asked)."""
+    """Field values a line must hold: `key=value` in a text line (textline's grammar), and the
+    value itself in any line when every layout writes it as it is (the cheaper test, first)."""
 
     def __init__(self, fields: list[tuple[tuple[str, ...], str | None]]) -> None:
         self.text: list[re.Pattern[bytes]] = []
-        self.json: list[bytes] = []
+        self.plain: list[bytes] = []
         for keys, value in fields:
             if value is None:
                 continue
             self.text.append(re.compile(b"|".join(field_pattern(key, value) for key in keys)))
             if _PLAIN.fullmatch(value):
-                self.json.append(value.encode())
+                self.plain.append(value.encode())
 
     def held_by(self, raw: bytes) -> bool:
-        if raw[:1] == b"{":
-            return all(value in raw for value in self.json)
-        return all(pattern.search(raw) is not None for pattern in self.text)
+        for value in self.plain:
+            if value not in raw:
+                return False
+        if raw[:1] != b"{":
+            for pattern in self.text:
+                if pattern.search(raw) is None:
+                    return False
+        return True
 
-
-def _prefix(value: str | None) -> tuple[bytes, ...]:
-    """A path prefix is looked for as bytes, in every layout, when they all write it as it is."""
-    return (value.encode(),) if value and _PLAIN.fullmatch(value) else ()
+    def __bool__(self) -> bool:
+        return bool(self.text)
 
 
 class _Scan:
@@ -115,7 +118,9 @@ class _Scan:
                 (("trace_id",), filters.trace),
             ]
         )
-        self.prefix = _prefix(filters.path)
+        # A path prefix is looked for as bytes, in every layout, when they all write it as it is.
+        path = filters.path
+        self.prefix = path.encode() if path and _PLAIN.fullmatch(path) else None
         # ... and those only its terminal line holds.
         code = filters.status if filters.status and filters.status.isdigit() else None
         self.terminal_only = _Needles([(("route",), filters.route), (("status",), code)])
@@ -139,14 +144,23 @@ class _Scan:
         self.counter = itertools.count()
 
     def wanted(self, raw: bytes) -> bool:
-        """Whether a line can matter, from its bytes alone."""
-        if not self.everywhere.held_by(raw) or not all(p in raw for p in self.prefix):
+        """Whether a line can matter, from its bytes alone (it runs for every line read)."""
+        if self.everywhere and not self.everywhere.held_by(raw):
             return False
-        if _SLOW in raw or any(rid in raw for rid in self.pending_bytes.values()):
+        if self.prefix is not None and self.prefix not in raw:
+            return False
+        if _SLOW in raw:
             return True
-        if self.messages is not None and not any(m in raw for m in self.messages):
-            return False
-        return self.terminal_only.held_by(raw)
+        for rid in self.pending_bytes.values():
+            if rid in raw:
+                return True
+        if self.messages is not None:
+            for message in self.messages:
+                if message in raw:
+                    break
+            else:
+                return False
+        return not self.terminal_only or self.terminal_only.held_by(raw)
 
     @property
     def full(self) -> bool:
