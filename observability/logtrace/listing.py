@@ -29,7 +29,7 @@ from observability.logtrace.files import newest_first
 from observability.logtrace.query import EMPTY, Filters
 from observability.logtrace.records import REQUESTS, Record, line_time, parse_line
 from observability.logtrace.requests import Summary, is_terminal
-from observability.textline import field_pattern
+from observability.textline import render_field
 
 # Several processes append to one file in batches, so lines can be a little out of time
 # order: the scan reads this much further back than strictly needed.
@@ -77,16 +77,18 @@ def list_requests(directory: Path, filters: Filters, limit: int) -> list[Summary
 
 
 class _Needles:
-    """Field values a line must hold: `key=value` in a text line (textline's grammar), and the
-    value itself in any line when every layout writes it as it is (the cheaper test, first)."""
+    """Field values a line must hold: ` key=value` in a text line, as textline renders it,
+    followed by a space or the line's end; and the value itself in any line when every layout
+    writes it as it is (the cheaper test, first)."""
 
     def __init__(self, fields: list[tuple[tuple[str, ...], str | None]]) -> None:
-        self.text: list[re.Pattern[bytes]] = []
+        self.text: list[list[tuple[bytes, bytes]]] = []  # one field of each list: spaced, bare
         self.plain: list[bytes] = []
         for keys, value in fields:
             if value is None:
                 continue
-            self.text.append(re.compile(b"|".join(field_pattern(key, value) for key in keys)))
+            rendered = [render_field(key, value).encode() for key in keys]
+            self.text.append([(field + b" ", field) for field in rendered])
             if _PLAIN.fullmatch(value):
                 self.plain.append(value.encode())
 
@@ -95,8 +97,11 @@ class _Needles:
             if value not in raw:
                 return False
         if raw[:1] != b"{":
-            for pattern in self.text:
-                if pattern.search(raw) is None:
+            for alternatives in self.text:
+                for spaced, bare in alternatives:
+                    if spaced in raw or raw.endswith(bare):
+                        break
+                else:
                     return False
         return True
 

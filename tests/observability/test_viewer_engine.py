@@ -400,3 +400,16 @@ def test_values_that_need_quoting_or_escaping_still_find_their_requests(tmp_path
     assert ids(search(tmp_path, Filters(user="tab\there"))) == ["tabbed"]
     assert ids(search(tmp_path, Filters(user="7"))) == ["json-int", "plain"]
     assert ids(search(tmp_path, Filters(route="api/v1/payments/<int:pk>/"))) == ["spaced"]
+
+
+def test_a_field_that_ends_the_line_is_found(tmp_path):
+    done = T0 + timedelta(milliseconds=20)
+    message = "API Request completed - Status: 404, Duration: 0.020 seconds"
+    write(
+        tmp_path / REQUESTS,
+        [
+            text_line(done, message, request_id="last", duration=0.02, route="x/", status=404),
+            text_line(done, message, request_id="not", duration=0.02, route="x/y/", status=4040),
+        ],
+    )
+    assert ids(search(tmp_path, Filters(status="404", route="x/"))) == ["last"]
