@@ -54,7 +54,7 @@ def search(directory: Path, filters: Filters, *, offset: int = 0, limit: int = 5
         if not scan.wanted(raw):
             continue
         line = raw.decode("utf-8", errors="replace")
-        if scan.full:
+        if scan.full and not scan.pending_in(raw):
             when = line_time(line)
             if when is None:
                 continue
@@ -154,11 +154,8 @@ class _Scan:
             return False
         if self.prefix is not None and self.prefix not in raw:
             return False
-        if _SLOW in raw:
+        if _SLOW in raw or self.pending_in(raw):
             return True
-        for rid in self.pending_bytes.values():
-            if rid in raw:
-                return True
         if self.messages is not None:
             for message in self.messages:
                 if message in raw:
@@ -166,6 +163,11 @@ class _Scan:
             else:
                 return False
         return not self.terminal_only or self.terminal_only.held_by(raw)
+
+    def pending_in(self, raw: bytes) -> bool:
+        """Whether a line may be the terminal line of a slow warning already read."""
+        pending = self.pending_bytes  # few: a terminal line comes right before its slow warning
+        return bool(pending) and any(rid in raw for rid in pending.values())
 
     @property
     def full(self) -> bool:

@@ -67,11 +67,13 @@ class Summary:
             self.username = str(fields.get("username", EMPTY))
         if message.startswith(messages.STARTED):
             self.saw_start = True
-        elif is_terminal(message):
+            return
+        if not self.saw_start and message.startswith((*messages.TERMINAL, messages.SLOW)):
+            # read from the end, or no started line: it started `duration` before this line
+            self.first = min(self.first, record.time - duration_of(record))
+        if is_terminal(message):
             self.status = str(fields.get("status", self.status))
             self.duration = str(fields.get("duration", self.duration))
-            if not self.saw_start:  # read from the end, or no started line: start = end - duration
-                self.first = min(self.first, record.time - duration_of(record))
             self.failed = self.failed or message.startswith(messages.FAILED)
             self.failed = self.failed or self.status_class == "5xx"
             self.ended = True
