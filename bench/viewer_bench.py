@@ -125,7 +125,7 @@ def generate(directory: Path, megabytes: int) -> dict[str, str]:
         terminal = (
             f"{stamp(end)} {level} [billing.api] API Request {word} - Status: {status}, "
             f"Duration: {duration:.3f} seconds | {ctx} status={status} duration={duration:.6f} "
-            "response_size=412"
+            f"response_size=412 route={path.strip('/')} view=bench"
         )
         out.append(("billing_api_requests.log", terminal))
         if status == 500:
@@ -231,6 +231,7 @@ def main() -> None:
             ("list, status 4xx", "/ops/requests/?status=4xx"),
             (f"list, one user ({picks['rare_user']})", f"/ops/requests/?user={picks['rare_user']}"),
             ("list, slow", "/ops/requests/?slow=1"),
+            ("list, one route", "/ops/requests/?route=api/v1/reports/revenue"),
             ("story, a recent request", f"/ops/requests/{picks['newest']}/"),
             ("story, an old request", f"/ops/requests/{picks['old']}/"),
             ("story, a failed request", f"/ops/requests/{picks['failed']}/"),

@@ -1,36 +1,51 @@
 """Read the log files back: one request's story from every file, or the requests that match.
 
-    from observability.logtrace import Filters, trace, list_requests
+    from observability.logtrace import Filters, search, story
 
-`manage.py logtrace` and the staff trace viewer both read the files through these names.
+`manage.py logtrace` and the staff trace viewer both read the files through these names:
+
+- `files`: which files exist (names from `OBSERVABILITY['LOG_FILES']`, rotated and gzipped
+  backups too), their lines oldest first, newest first, or those holding a needle;
+- `records`: a text, JSON or ECS line as a `Record`;
+- `query`: the `Filters`, named like `logtrace`'s options;
+- `requests`: one request ID's story (`trace`, `story`), split into the requests that shared it;
+- `listing`: the requests that match, newest first, read from the end (`search`, `list_requests`);
+- `follow`: new records as they are written.
 """
 
-from observability.logtrace.files import lines_containing, log_files
+from observability.logtrace.files import file_tags, lines_containing, log_files, newest_first
 from observability.logtrace.follow import follow_files
-from observability.logtrace.records import Record, parse_line
+from observability.logtrace.listing import Page, list_requests, search
+from observability.logtrace.query import LEVELS, Filters, parse_when
+from observability.logtrace.records import REQUESTS, Record, parse_line
 from observability.logtrace.requests import (
-    LEVELS,
-    Filters,
+    Story,
     Summary,
-    list_requests,
-    parse_when,
     split_by_request,
+    story,
     summarise,
     trace,
 )
 
 __all__ = [
     "LEVELS",
+    "REQUESTS",
     "Filters",
+    "Page",
     "Record",
+    "Story",
     "Summary",
+    "file_tags",
     "follow_files",
     "lines_containing",
     "list_requests",
     "log_files",
+    "newest_first",
     "parse_line",
     "parse_when",
+    "search",
     "split_by_request",
+    "story",
     "summarise",
     "trace",
 ]

@@ -1,7 +1,10 @@
 """The log files on disk: which exist (rotated and gzipped backups too), and their lines.
 
-Everything streams: memory stays flat however large the logs are. Searching for a
-request's lines is done on bytes in C-sized blocks, parsing only the lines that match.
+Lines are read oldest first, newest first (from the end of the live file back through each
+backup), or only those that contain a needle. Everything streams: memory stays flat however
+large the logs are (a gzipped backup read backwards is the one exception: it is read whole,
+and it is capped by the handler's size). Searching for a request's lines is done on bytes
+in C-sized blocks, parsing only the lines that match.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from observability.conf import obs_settings
 
 _ROTATED = re.compile(r"\.(\d+)(\.gz)?$")
 CHUNK = 8 * 1024 * 1024
+BLOCK = 256 * 1024  # reading backwards: small blocks, as a page of requests is near the end
 
 
 def file_tags() -> dict[str, str]:
@@ -42,8 +46,43 @@ def log_files(directory: Path, tags: list[str] | None = None) -> list[tuple[str,
     return found
 
 
-def is_live(path: Path) -> bool:
-    return _ROTATED.search(path.name) is None
+def newest_first(directory: Path, tag: str) -> Iterator[tuple[str, bytes]]:
+    """(tag, line) of one file, its live file first and then each backup, newest line first."""
+    for file_tag, path in reversed(log_files(directory, [tag])):
+        for line in lines_backwards(path):
+            yield file_tag, line
+
+
+def lines_backwards(path: Path) -> Iterator[bytes]:
+    """The complete lines of a file, last first (a line still being written is not yet one)."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                data = handle.read()
+            yield from (line for line in reversed(data.split(b"\n")) if line)
+            return
+        with open(path, "rb") as handle:
+            position = handle.seek(0, 2)
+            start = b""  # the start of the oldest line read so far: its beginning is further back
+            writing = True  # until the last line break: a line another process is still writing
+            while position > 0:
+                step = min(BLOCK, position)
+                position -= step
+                handle.seek(position)
+                pieces = (handle.read(step) + start).split(b"\n")
+                start = pieces[0]
+                if len(pieces) == 1:
+                    continue
+                if writing:
+                    pieces.pop()
+                    writing = False
+                for line in reversed(pieces[1:]):
+                    if line:
+                        yield line
+            if start and not writing:
+                yield start
+    except (OSError, EOFError):
+        return
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -51,23 +90,6 @@ def open_binary(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
-
-
-def read_lines(path: Path) -> Iterator[str]:
-    try:
-        with open_binary(path) as handle:
-            for line in handle:
-                yield line.decode("utf-8", errors="replace")
-    except (OSError, EOFError):
-        return
-
-
-def is_json_file(path: Path) -> bool:
-    try:
-        with open_binary(path) as handle:
-            return handle.read(1) == b"{"
-    except (OSError, EOFError):
-        return False
 
 
 def lines_containing(path: Path, needle: str | re.Pattern[bytes]) -> Iterator[str]:

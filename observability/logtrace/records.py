@@ -1,4 +1,9 @@
-"""A log line read back as a Record: text lines (observability.textline) and JSON lines."""
+"""A log line read back as a Record: text lines (observability.textline), JSON lines, ECS lines.
+
+ECS lines (`LOG_FORMAT=ecs`, one Elastic Common Schema object a line, nested as the
+`ecs-logging` library writes them) are read back into our field names
+(`observability.ecs`), so every reader sees one shape whatever the format.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from observability import textline
+from observability import ecs, textline
+from observability.escaping import escape_traceback
+
+#: The tag of the file the lifecycle lines are written to (observability.conf.LOG_FILES).
+REQUESTS = "requests"
 
 
 @dataclass
@@ -17,7 +26,7 @@ class Record:
     logger: str
     message: str
     fields: dict[str, Any]
-    traceback: str
+    traceback: str  # escaped as written: observability.escaping.unescape_traceback reads it
     file: str
     raw: str
     order: int = 0
@@ -29,6 +38,11 @@ class Record:
     @property
     def is_json(self) -> bool:
         return self.raw.startswith("{")
+
+    @property
+    def lane(self) -> str:
+        """The tag of the record's file without a backup's number (`requests.2` -> `requests`)."""
+        return self.file.partition(".")[0]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,7 +57,7 @@ class Record:
 
 
 def parse_line(line: str, file: str = "") -> Record | None:
-    """A text or JSON line of ours as a Record; None for anything else."""
+    """A text, JSON or ECS line of ours as a Record; None for anything else."""
     line = line.rstrip("\n")
     if line.startswith("{"):
         return _parse_json(line, file)
@@ -53,16 +67,71 @@ def parse_line(line: str, file: str = "") -> Record | None:
     return Record(*parsed, file=file, raw=line)
 
 
+def line_time(line: str) -> datetime | None:
+    """When a line was written, for less than parsing it whole (of a text line, its head only)."""
+    if line.startswith("{"):
+        record = parse_line(line)
+        return None if record is None else record.time
+    head = textline.parse(line.partition(textline.SEPARATOR)[0])
+    return None if head is None else head.time
+
+
 def _parse_json(line: str, file: str) -> Record | None:
     try:
         data = json.loads(line)
-        when = datetime.fromisoformat(data.pop("timestamp"))
+        if "@timestamp" in data:
+            return _from_ecs(data, file, line)
+        when = _utc(datetime.fromisoformat(data.pop("timestamp")))
         level = str(data.pop("level"))
         logger = str(data.pop("logger"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     message = str(data.pop("message", ""))
     traceback = str(data.pop("exc_info", "") or "")
     return Record(when, level, logger, message, data, traceback, file, line)
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+# ECS fields that are the record itself, not one of its fields.
+_ECS_OWN = frozenset(
+    {"@timestamp", "log.level", "log.logger", "message", "error.stack_trace", "ecs.version"}
+)
+
+
+def _from_ecs(data: dict[str, Any], file: str, line: str) -> Record:
+    """An ECS object (nested or dotted keys) as a Record with our field names."""
+    flat = _flatten(data)
+    when = _utc(datetime.fromisoformat(str(flat["@timestamp"]).replace("Z", "+00:00")))
+    fields: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key in _ECS_OWN or key == "log.original":  # log.original repeats the message
+            continue
+        if key == ecs.DURATION_FIELD and isinstance(value, int | float):
+            fields["duration"] = value / ecs.NANOSECONDS
+        elif key in ecs.OURS:
+            fields[ecs.OURS[key]] = value
+        elif key.startswith(ecs.LABELS + "."):
+            fields[key[len(ecs.LABELS) + 1 :]] = value
+        else:
+            fields[key] = value
+    traceback = str(flat.get("error.stack_trace") or "")
+    if "\n" in traceback:  # ecs-logging writes the traceback as it is: escape it as ours are
+        traceback = escape_traceback(traceback, bar=False)
+    level = str(flat["log.level"]).upper()
+    logger = str(flat.get("log.logger", "-"))
+    return Record(when, level, logger, str(flat.get("message", "")), fields, traceback, file, line)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"http": {"request": {"id": "r"}}, "log.level": "info"}` -> dotted keys only."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,70 +1,54 @@
-"""One request's story, and the list of requests that match some filters.
+"""One request ID's story: its records from every file, and the requests that used the ID.
 
-`trace()` gathers every record of one request ID from every file (and says how many
-requests shared the ID); `list_requests()` summarises each request of the requests file.
+`trace()` gathers every record of one request ID from every file in time order;
+`story()` also splits them into the requests that shared the ID (a client may reuse or
+forge one), each with its `Summary`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
-from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from observability import messages
-from observability.conf import LEVEL_NAMES
-from observability.logtrace.files import (
-    is_json_file,
-    lines_containing,
-    log_files,
-    read_lines,
-)
-from observability.logtrace.records import Record, parse_line
-from observability.textline import field_pattern
+from observability.logtrace.files import lines_containing, log_files
+from observability.logtrace.query import EMPTY, LEVELS, Filters
+from observability.logtrace.records import REQUESTS, Record, parse_line
 
-LEVELS = {name: logging.getLevelName(name) for name in LEVEL_NAMES}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class Filters:
-    user: str | None = None
-    ip: str | None = None
-    path: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    slow: bool = False
-    errors: bool = False
-    level: int = 0
-
-    def time_ok(self, when: datetime) -> bool:
-        return (self.since is None or when >= self.since) and (
-            self.until is None or when <= self.until
-        )
+#: Fields a request's summary takes from the first record that has them.
+_FIRST_SEEN = ("method", "path", "ip", "trace_id", "span_id", "route", "user_agent")
 
 
 @dataclass
 class Summary:
+    """One request as its records tell it: who, what, how it ended."""
+
     request_id: str
     first: datetime
     last: datetime
-    method: str = "-"
-    path: str = "-"
-    user_id: str = "-"
-    username: str = "-"
-    ip: str = "-"
-    status: str = "-"
-    duration: str = "-"
+    # Who and what: from the first record that names them.
+    method: str = EMPTY
+    path: str = EMPTY
+    route: str = EMPTY  # the URL pattern (never the raw path)
+    user_id: str = EMPTY
+    username: str = EMPTY
+    ip: str = EMPTY
+    trace_id: str = EMPTY
+    span_id: str = EMPTY  # each request its own, even when they shared an ID
+    user_agent: str = EMPTY
+    counts: dict[str, int] = field(default_factory=dict)  # records per file
+    # How it ended.
+    status: str = EMPTY
+    duration: str = EMPTY  # seconds, as the terminal line writes them
     slow: bool = False
-    failed: bool = False
-    max_level: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    ended: bool = False
+    failed: bool = False  # a failed line, or a 5xx
+    ended: bool = False  # its terminal line was read
     saw_start: bool = False
+    max_level: int = 0  # the highest level among its records
 
     def add(self, record: Record) -> None:
         fields = record.fields
@@ -72,54 +56,77 @@ class Summary:
         self.last = max(self.last, record.time)
         self.counts[record.file] = self.counts.get(record.file, 0) + 1
         self.max_level = max(self.max_level, LEVELS.get(record.level, 0))
-        for key in ("method", "path", "ip"):
-            if getattr(self, key) == "-" and fields.get(key, "-") != "-":
+        for key in _FIRST_SEEN:
+            if getattr(self, key) == EMPTY and _known(fields.get(key)):
                 setattr(self, key, str(fields[key]))
-        if fields.get("user_id", "-") not in ("-", None) and record.logger.endswith(".api"):
-            self.user_id = str(fields["user_id"])
-            self.username = str(fields.get("username", "-"))
         message = record.message
+        if _known(fields.get("user_id")) and (
+            record.lane == REQUESTS or (self.user_id == EMPTY and is_terminal(message))
+        ):
+            self.user_id = str(fields["user_id"])
+            self.username = str(fields.get("username", EMPTY))
         if message.startswith(messages.STARTED):
             self.saw_start = True
-        elif message.startswith(messages.TERMINAL):
+            return
+        if not self.saw_start and message.startswith((*messages.TERMINAL, messages.SLOW)):
+            # read from the end, or no started line: it started `duration` before this line
+            self.first = min(self.first, record.time - duration_of(record))
+        if is_terminal(message):
             self.status = str(fields.get("status", self.status))
             self.duration = str(fields.get("duration", self.duration))
-            if not self.saw_start:  # listing with a prefilter reads no started line
-                with contextlib.suppress(TypeError, ValueError, OverflowError):
-                    self.first = min(
-                        self.first, record.time - timedelta(seconds=float(self.duration))
-                    )
             self.failed = self.failed or message.startswith(messages.FAILED)
+            self.failed = self.failed or self.status_class == "5xx"
             self.ended = True
-            if self.user_id == "-" and fields.get("user_id", "-") not in ("-", None):
-                self.user_id = str(fields["user_id"])
-                self.username = str(fields.get("username", "-"))
         elif message.startswith(messages.SLOW):
             self.slow = True
 
     def matches(self, filters: Filters) -> bool:
         if filters.user is not None and filters.user not in (self.user_id, self.username):
             return False
-        if filters.ip is not None and self.ip != filters.ip:
+        exact = ((filters.ip, self.ip), (filters.trace, self.trace_id), (filters.route, self.route))
+        if any(value is not None and value != mine for value, mine in exact):
             return False
         if filters.path is not None and not self.path.startswith(filters.path):
             return False
-        if filters.slow and not self.slow:
-            return False
-        if filters.errors and not (self.failed or self.status.startswith("5")):
+        if (filters.slow and not self.slow) or (filters.errors and not self.failed):
             return False
         if filters.level and self.max_level < filters.level:
             return False
-        return filters.time_ok(self.first)
+        return filters.status_ok(self.status) and filters.time_ok(self.first)
 
-    SHOWN = ("method", "path", "user_id", "username", "ip", "status", "duration", "slow")
+    @property
+    def status_class(self) -> str:
+        """`5xx` for a 503; `none` while the request has no status."""
+        return f"{self.status[0]}xx" if self.status[:1].isdigit() else "none"
+
+    @property
+    def seconds(self) -> float | None:
+        """The duration as a number of seconds, when the request has ended."""
+        try:
+            return float(self.duration)
+        except ValueError:
+            return None
+
+    @property
+    def started_ms(self) -> int:
+        """The start as epoch milliseconds: how one of the requests sharing an ID is named."""
+        return int(self.first.timestamp() * 1000)
+
+    @property
+    def user_key(self) -> str:
+        """What `--user` (`?user=`) takes to find this user's other requests."""
+        return self.username if self.username != EMPTY else self.user_id
+
+    SHOWN = (
+        *("method", "path", "route", "user_id", "username", "ip", "trace_id"),
+        *("status", "duration", "slow", "failed"),
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
             "started": self.first.isoformat(timespec="milliseconds"),
             **{name: getattr(self, name) for name in self.SHOWN},
-            "failed": self.failed,
             "records": dict(self.counts),
         }
 
@@ -132,29 +139,34 @@ class Summary:
         )
 
 
-def prefilter(filters: Filters) -> re.Pattern[bytes] | None:
-    """A pattern every text line of a matching request's terminal line must contain.
+def _known(value: Any) -> bool:
+    return value not in (None, "", EMPTY)
 
-    Listing with --user, --ip or --path then parses only the lines that can matter
-    (terminal and slow lines carry the whole context) instead of every line.
-    """
-    if filters.user is not None:
-        user = filters.user
-        return re.compile(field_pattern("user_id", user) + b"|" + field_pattern("username", user))
-    if filters.ip is not None:
-        return re.compile(field_pattern("ip", filters.ip))
-    if filters.path is not None:
-        return re.compile(b'path="?' + re.escape(filters.path.encode()))
-    return None
+
+def is_terminal(message: str) -> bool:
+    return message.startswith(messages.TERMINAL)
+
+
+def duration_of(record: Record) -> timedelta:
+    """A terminal line's duration (zero when it has none that reads as seconds)."""
+    with contextlib.suppress(TypeError, ValueError, OverflowError):
+        return timedelta(seconds=float(record.fields.get("duration", "")))
+    return timedelta(0)
+
+
+def summarise(request_id: str, records: list[Record]) -> Summary:
+    summary = Summary(request_id, records[0].time if records else _EPOCH, _EPOCH)
+    for record in records:
+        summary.add(record)
+    return summary
 
 
 def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, list[Record]]:
     """Every record of one request ID from every file, in time order."""
     records: list[Record] = []
-    needle = f"{request_id}"
     order = 0
     for tag, path in log_files(directory):
-        for line in lines_containing(path, needle):
+        for line in lines_containing(path, request_id):
             record = parse_line(line, tag)
             if record is None or record.request_id != request_id:
                 continue
@@ -167,94 +179,131 @@ def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, 
     return summarise(request_id, records), records
 
 
-def summarise(request_id: str, records: list[Record]) -> Summary:
-    summary = Summary(request_id, records[0].time if records else _EPOCH, _EPOCH)
-    for record in records:
-        summary.add(record)
-    return summary
-
-
-def split_by_request(records: list[Record]) -> list[list[Record]]:
-    """The records of one request ID, one list per request that used it (by span ID).
-
-    A client can send another request's ID; each request still has its own span ID, so
-    the stories stay apart. Records without a span ID join the only request there is, or
-    form a group of their own when several requests shared the ID.
-    """
-    groups: dict[str, list[Record]] = {}
-    for record in records:
-        groups.setdefault(str(record.fields.get("span_id", "-")), []).append(record)
-    spans = [span for span in groups if span != "-"]
-    if len(spans) <= 1:
-        return [records] if records else []
-    return [groups[span] for span in spans] + ([groups["-"]] if "-" in groups else [])
-
-
 def _rank(message: str) -> int:
     """Within one millisecond: the started line first, the terminal and slow lines last."""
     if message.startswith(messages.STARTED):
         return 0
-    if message.startswith(messages.TERMINAL):
+    if is_terminal(message):
         return 2
     if message.startswith(messages.SLOW):
         return 3
     return 1
 
 
-MAX_OPEN = 100_000
+@dataclass
+class Story:
+    """One request ID's records, and each request that used the ID (oldest first)."""
+
+    request_id: str
+    summary: Summary  # of every record
+    records: list[Record]
+    requests: list[tuple[Summary, list[Record]]]
+
+    def nearest(self, at_ms: int | None = None) -> int:
+        """The request started nearest `at_ms` (epoch milliseconds); the newest without it."""
+        if at_ms is None:
+            return len(self.requests) - 1
+        return min(
+            range(len(self.requests)), key=lambda i: abs(self.requests[i][0].started_ms - at_ms)
+        )
 
 
-def list_requests(directory: Path, filters: Filters, limit: int) -> list[Summary]:
-    """One summary per matching request (from the requests file), newest last.
+def story(directory: Path, request_id: str, filters: Filters | None = None) -> Story | None:
+    """`trace()` with the records split by request; None when no record has the ID."""
+    summary, records = trace(directory, request_id, filters or Filters())
+    if not records:
+        return None
+    groups = split_by_request(records)
+    return Story(
+        request_id,
+        summary,
+        records,
+        [(summarise(request_id, group), group) for group in groups],
+    )
 
-    Memory stays bounded: requests still open, plus a short window of ended ones (a slow
-    warning follows its terminal line), plus the last `limit` matches.
+
+@dataclass
+class _Span:
+    """One request's time span, and the records known to be its own (positions in records)."""
+
+    start: datetime
+    end: datetime
+    span_id: str
+    own: list[int]
+
+
+def split_by_request(records: list[Record]) -> list[list[Record]]:
+    """The records of one request ID, one list per request that used it, oldest request first.
+
+    Each request ends with a terminal line in the requests file (or is still running: a
+    started line with no end). A started line pairs with the terminal line of its span ID
+    (without span IDs: the oldest open one); a slow warning goes with the terminal line
+    before it. Every other record goes by its span ID when it has one (each request has
+    its own), else to the request running at its time (the latest started, when several were).
     """
-    open_requests: OrderedDict[str, Summary] = OrderedDict()
-    ended: OrderedDict[str, Summary] = OrderedDict()
-    done: deque[Summary] = deque(maxlen=limit)
-    pattern = prefilter(filters)
-    for tag, path in log_files(directory, ["requests"]):
-        if pattern is None or is_json_file(path):
-            lines = read_lines(path)
+    spans: list[_Span] = []
+    open_starts: list[int] = []
+    for i, record in enumerate(records):
+        if record.lane != REQUESTS:
+            continue  # a copy (the errors file keeps the failed line too) is not a request
+        message = record.message
+        if message.startswith(messages.STARTED):
+            open_starts.append(i)
+        elif is_terminal(message):
+            span_id = _span_id(record)
+            span = _Span(record.time - duration_of(record), record.time, span_id, [i])
+            partner = _started_line(records, open_starts, span_id)
+            if partner is not None:
+                open_starts.remove(partner)
+                span.own.append(partner)
+                span.start = min(span.start, records[partner].time)
+            spans.append(span)
+        elif message.startswith(messages.SLOW) and spans:
+            spans[-1].own.append(i)
+    for i in open_starts:  # still running
+        when = records[i].time
+        spans.append(_Span(when, datetime.max.replace(tzinfo=UTC), _span_id(records[i]), [i]))
+    if len(spans) <= 1:
+        return [records]
+    spans.sort(key=lambda span: span.start)
+    owner = {i: n for n, span in enumerate(spans) for i in span.own}
+    by_span_id = {span.span_id: n for n, span in enumerate(spans) if span.span_id != EMPTY}
+    groups: list[list[Record]] = [[] for _ in spans]
+    for i, record in enumerate(records):
+        span_id = _span_id(record)
+        if span_id in by_span_id:
+            chosen = by_span_id[span_id]
+        elif i in owner:
+            chosen = owner[i]
         else:
-            lines = lines_containing(path, pattern)
-        for line in lines:
-            record = parse_line(line, tag)
-            if record is None or record.request_id == "-":
-                continue
-            rid = record.request_id
-            summary = open_requests.get(rid) or ended.get(rid)
-            if summary is None:
-                summary = open_requests[rid] = Summary(rid, record.time, record.time)
-                if len(open_requests) > MAX_OPEN:  # started, never ended: forget the oldest
-                    _flush(open_requests.popitem(last=False)[1], filters, done)
-            was_ended = summary.ended
-            summary.add(record)
-            if summary.ended and not was_ended:
-                ended[rid] = open_requests.pop(rid, summary)
-                while len(ended) > ENDED_WINDOW:
-                    _flush(ended.popitem(last=False)[1], filters, done)
-    for summary in [*ended.values(), *open_requests.values()]:
-        _flush(summary, filters, done)
-    return sorted(done, key=lambda s: s.first)
+            chosen = _running_at(spans, record.time)
+        groups[chosen].append(record)
+    return [group for group in groups if group]
 
 
-ENDED_WINDOW = 2000
+def _span_id(record: Record) -> str:
+    value = record.fields.get("span_id")
+    return str(value) if _known(value) else EMPTY
 
 
-def _flush(summary: Summary, filters: Filters, done: deque[Summary]) -> None:
-    if summary.matches(filters):
-        done.append(summary)
+def _started_line(records: list[Record], open_starts: list[int], span_id: str) -> int | None:
+    """The open started line of the request whose terminal line has `span_id`.
+
+    The one with the same span ID; else the oldest without one (lines written before
+    span IDs, or by another writer).
+    """
+    candidates = [i for i in open_starts if span_id == EMPTY or _span_id(records[i]) == span_id]
+    candidates = candidates or [i for i in open_starts if _span_id(records[i]) == EMPTY]
+    return candidates[0] if candidates else None
 
 
-def parse_when(value: str, now: datetime | None = None) -> datetime:
-    """ISO time (UTC unless it says otherwise) or a relative age such as 15m, 2h, 1d, 30s."""
-    now = now or datetime.now(UTC)
-    match = re.fullmatch(r"(\d+)([smhd])", value.strip())
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit] * amount
-        return now - timedelta(seconds=seconds)
-    when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+def _running_at(spans: list[_Span], when: datetime) -> int:
+    """The request running at `when` (the latest started), else the nearest one in time."""
+    for slack in (timedelta(0), timedelta(milliseconds=2)):  # times are to the millisecond
+        inside = [n for n, s in enumerate(spans) if s.start - slack <= when <= s.end + slack]
+        if inside:
+            return inside[-1]
+    return min(
+        range(len(spans)),
+        key=lambda n: min(abs(when - spans[n].start), abs(when - spans[n].end)),
+    )

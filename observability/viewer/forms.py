@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from observability.viewer.engine import Query, parse_when
+from observability.logtrace import Filters, parse_when
 
 _TRUE = frozenset({"1", "on", "true", "yes"})
 
@@ -53,11 +53,14 @@ class RequestSearchForm(forms.Form):
     def clean_until(self) -> datetime | None:
         return self._clean_when("until")
 
-    def query(self) -> Query:
+    def filters(self) -> Filters:
         data = self.cleaned_data
-        text = {key: data[key] or None for key in ("user", "ip", "path", "route", "trace")}
-        return Query(
-            **text,
+        return Filters(
+            user=data["user"] or None,
+            ip=data["ip"] or None,
+            path=data["path"] or None,
+            route=data["route"] or None,
+            trace=data["trace"] or None,
             since=data["since"],
             until=data["until"],
             status=data["status"] or None,

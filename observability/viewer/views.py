@@ -16,10 +16,11 @@ from django.shortcuts import render
 
 from observability import bind_user, log_security_event
 from observability.conf import obs_settings
-from observability.viewer import engine
+from observability.logtrace import search, story
 from observability.viewer.forms import RequestSearchForm
 from observability.viewer.headers import secure_headers
 from observability.viewer.links import admin_links
+from observability.viewer.timeline import field_values, marks
 
 PAGE_SIZE = 50
 MAX_PAGE = 1000
@@ -45,8 +46,8 @@ def request_list(request: HttpRequest) -> HttpResponse:
     number = _page_number(request)
     page = None
     if form.is_valid():
-        page = engine.search(
-            log_directory(), form.query(), offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        page = search(
+            log_directory(), form.filters(), offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
         )
         filters = form.active_filters()
         if filters:
@@ -72,33 +73,37 @@ def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     bind_user(request.user)
     raw_at = request.GET.get("at", "")
     at_ms = int(raw_at) if raw_at.isdigit() and len(raw_at) <= 16 else None
-    story = engine.story(log_directory(), request_id, at_ms=at_ms)
+    found = story(log_directory(), request_id)
     log_security_event(
         event_type="request_trace_viewed",
         severity="info",
-        details={"viewed_request_id": request_id, "found": story is not None},
+        details={"viewed_request_id": request_id, "found": found is not None},
     )
-    if story is None:
+    if found is None:
         return render(
             request,
             "observability/viewer/request_missing.html",
             {"request_id": request_id},
             status=404,
         )
-    present = {record.lane for record in story.records}
+    chosen = found.nearest(at_ms)  # one of the requests that shared the ID, by its start
+    row, group = found.requests[chosen]
+    records = marks(group, row.first)
+    present = {mark.record.lane for mark in records}
     lanes = [lane for lane in LANES if lane in present] + sorted(present - set(LANES))
     threshold = obs_settings.SLOW_REQUEST_THRESHOLD
-    span_ms = max((r.offset_ms for r in story.records), default=0.0)
-    if story.row.duration is not None:
-        span_ms = max(span_ms, story.row.duration * 1000)
+    span_ms = max((mark.offset_ms for mark in records), default=0.0)
+    if row.seconds is not None:
+        span_ms = max(span_ms, row.seconds * 1000)
     context = {
-        "story": story,
-        "row": story.row,
-        "records": story.records,
+        "row": row,
+        "records": records,
+        "occurrences": [summary for summary, _ in found.requests],
+        "chosen": chosen,
         "lanes": lanes,
         "span_ms": span_ms,
         "threshold": threshold,
         "threshold_ms": threshold * 1000,
-        "admin_links": admin_links(story.values),
+        "admin_links": admin_links(field_values(group)),
     }
     return render(request, "observability/viewer/request_detail.html", context)

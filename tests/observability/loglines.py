@@ -1,4 +1,4 @@
-"""Log lines written by hand, in the layer's text and JSON layouts, for the viewer's tests."""
+"""Log lines written by hand, in the layer's text, JSON and ECS layouts, for logtrace's tests."""
 
 from __future__ import annotations
 
@@ -30,6 +30,47 @@ def json_line(
     return json.dumps(data, ensure_ascii=False)
 
 
+#: our field -> its ECS name, written out here rather than taken from observability.ecs
+ECS_NAMES = {
+    "request_id": "http.request.id",
+    "trace_id": "trace.id",
+    "span_id": "span.id",
+    "user_id": "user.id",
+    "username": "user.name",
+    "ip": "client.ip",
+    "method": "http.request.method",
+    "path": "url.path",
+    "user_agent": "user_agent.original",
+    "status": "http.response.status_code",
+}
+
+
+def ecs_line(
+    when: datetime, message: str, level: str = "INFO", logger: str = "billing.api", **fields: Any
+) -> str:
+    """One object a line, nested as the ecs-logging library writes it (log.level dotted)."""
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    data: dict[str, Any] = {"@timestamp": stamp, "log.level": level.lower(), "message": message}
+    data["ecs.version"] = "1.6.0"
+    nested: dict[str, Any] = {"log": {"logger": logger}}
+    for key, value in fields.items():
+        if key == "duration":
+            name, value = "event.duration", round(float(value) * 1_000_000_000)
+        elif key == "traceback":
+            name = "error.stack_trace"
+        else:
+            name = ECS_NAMES.get(key, f"labels.{key}")
+        *parents, last = name.split(".")
+        place = nested
+        for parent in parents:
+            place = place.setdefault(parent, {})
+        place[last] = str(value) if name == "user.id" else value
+    return json.dumps({**data, **nested}, ensure_ascii=False, separators=(",", ":"))
+
+
+LAYOUTS = {"text": text_line, "json": json_line, "ecs": ecs_line}
+
+
 def request_lines(
     rid: str,
     start: datetime,
@@ -47,7 +88,7 @@ def request_lines(
     **extra: Any,
 ) -> list[str]:
     """The requests-file lines of one request: started, completed or failed, maybe slow."""
-    make = text_line if fmt == "text" else json_line
+    make = LAYOUTS[fmt]
     context = {"request_id": rid, "ip": ip, "method": method, "path": path, **extra}
     end = start + timedelta(seconds=duration)
     word = "failed" if status >= 500 else "completed"

@@ -1,4 +1,5 @@
-"""The text line grammar: what the formatters write, logtrace reads back exactly; no value forges."""
+"""The line grammars: what the formatters write (text, JSON; ECS as ecs-logging writes it),
+logtrace reads back exactly; no value forges."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from observability.escaping import escape, escape_traceback, unescape_traceback
-from observability.formatters import ApiFormatter, DetailedFormatter
+from observability.formatters import ApiFormatter, DetailedFormatter, JsonFormatter
 from observability.logtrace import parse_line
 from observability.textline import render_key
 
@@ -56,6 +57,32 @@ class TestRoundTrip:
             assert parsed.fields[render_key(f"f_{key}")] == written(value)
         assert parsed.traceback == ""
 
+    @given(message=st.text(max_size=80), fields=st.dictionaries(keys, values, max_size=5))
+    @hsettings(max_examples=300, deadline=None)
+    def test_any_record_written_as_json_parses_back_to_its_fields(self, message, fields):
+        line = JsonFormatter().format(make_record(message, fields))
+        assert "\n" not in line
+        parsed = parse_line(line, "requests")
+        assert parsed is not None and parsed.is_json
+        assert (parsed.level, parsed.logger) == ("INFO", "billing.api")
+        assert parsed.message == escape(message)
+        rendered = [render_key(f"f_{key}") for key in fields]
+        if len(set(rendered)) < len(rendered):
+            return  # two names that render alike: the last one wins, as in any dict
+        for key, value in fields.items():
+            expected = escape(value) if isinstance(value, str) else value
+            assert parsed.fields[render_key(f"f_{key}")] == expected
+        assert parsed.traceback == ""
+
+    @given(text=st.text(max_size=200))
+    @hsettings(max_examples=300, deadline=None)
+    def test_a_json_traceback_reads_back_with_only_its_own_line_breaks(self, text):
+        line = JsonFormatter().format(make_record("failed", {}, exc_text=text))
+        parsed = parse_line(line, "errors")
+        assert parsed is not None
+        back = unescape_traceback(parsed.traceback)
+        assert back == "".join(c if c == "\n" else escape(c) for c in text)
+
     @given(text=st.text(max_size=200))
     @hsettings(max_examples=300, deadline=None)
     def test_a_traceback_reads_back_with_only_its_own_line_breaks(self, text):
@@ -77,6 +104,121 @@ class TestRoundTrip:
         assert rendered and len(rendered) <= 65
         assert all(c.isalnum() or c in "_.-" for c in rendered)
         assert rendered[0].isalpha() or rendered[0] == "_"
+
+
+HAND_WRITTEN_ECS = (
+    '{"@timestamp": "2026-11-27T10:00:00.123Z", "log.level": "error", "message": "API Request '
+    'failed - Status: 502", "ecs.version": "1.6.0", "log": {"logger": "billing.api"}, "http": '
+    '{"request": {"id": "ecs-1", "method": "POST"}, "response": {"status_code": 502}}, "trace": '
+    '{"id": "4bf92f3577b34da6a3ce929d0e0e4736"}, "span": {"id": "00f067aa0ba902b7"}, "user": '
+    '{"id": "7", "name": "eve"}, "client": {"ip": "10.0.0.9"}, "url": {"path": "/api/v1/x/"}, '
+    '"labels": {"route": "api/v1/x/", "view": "XView"}, "event": {"duration": 123000000}, '
+    '"error": {"stack_trace": "Traceback (most recent call last):\\n  File \\"x.py\\"\\nOSError: '
+    'down", "type": "OSError"}, "process": {"pid": 42}}'
+)
+
+
+class TestThreeLayouts:
+    def test_a_text_line_a_json_line_and_an_ecs_line_read_alike(self):
+        text = (
+            "2026-11-27 10:00:00,123 ERROR [billing.api] API Request failed - Status: 502 | "
+            "request_id=ecs-1 user_id=7 username=eve ip=10.0.0.9 method=POST path=/api/v1/x/ "
+            "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 status=502 "
+            'duration=0.123 route=api/v1/x/ view=XView | Traceback (most recent call last):\\n  File "x.py"\\nOSError: down'
+        )
+        json_line = (
+            '{"timestamp": "2026-11-27T10:00:00.123+00:00", "level": "ERROR", "logger": '
+            '"billing.api", "message": "API Request failed - Status: 502", "request_id": "ecs-1", '
+            '"user_id": "7", "username": "eve", "ip": "10.0.0.9", "method": "POST", "path": '
+            '"/api/v1/x/", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": '
+            '"00f067aa0ba902b7", "status": 502, "duration": 0.123, "route": "api/v1/x/", '
+            '"view": "XView", "exc_info": "Traceback (most recent call last):\\\\n  File \\"x.py\\"\\\\nOSError: down"}'
+        )
+        parsed = [parse_line(line, "requests") for line in (text, json_line, HAND_WRITTEN_ECS)]
+        for record in parsed:
+            assert record.time.isoformat() == "2026-11-27T10:00:00.123000+00:00"
+            assert (record.level, record.logger) == ("ERROR", "billing.api")
+            assert record.message == "API Request failed - Status: 502"
+            assert record.request_id == "ecs-1"
+            shown = {k: str(record.fields[k]) for k in ("user_id", "username", "ip", "method")}
+            assert shown == {"user_id": "7", "username": "eve", "ip": "10.0.0.9", "method": "POST"}
+            assert record.fields["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+            assert record.fields["span_id"] == "00f067aa0ba902b7"
+            assert (str(record.fields["status"]), float(record.fields["duration"])) == (
+                "502",
+                0.123,
+            )
+            assert (record.fields["route"], record.fields["view"]) == ("api/v1/x/", "XView")
+            assert unescape_traceback(record.traceback).splitlines()[-1] == "OSError: down"
+        ecs = parsed[2]
+        assert ecs.is_json and ecs.fields["process.pid"] == 42
+        assert "ecs.version" not in ecs.fields and "log.level" not in ecs.fields
+
+    def test_ecs_lines_need_a_time_and_a_level(self):
+        assert parse_line('{"@timestamp": "2026-11-27T10:00:00Z", "message": "x"}') is None
+        assert parse_line('{"@timestamp": "yesterday", "log.level": "info"}') is None
+        assert parse_line('{"@timestamp": "2026-11-27T10:00:00Z", "log.level": "info"}') is not None
+
+
+try:
+    import ecs_logging  # the library the ECS formatter is built on
+except ImportError:  # pragma: no cover - until it is a dependency
+    ecs_logging = None
+label_names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True).filter(
+    lambda name: name not in {"request_id", "duration", "status", "route"}
+)
+
+
+@pytest.mark.skipif(ecs_logging is None, reason="needs ecs-logging (pip install ecs-logging)")
+class TestEcsRoundTrip:
+    """ecs-logging's own formatter writes the lines, from records whose extras carry ECS names."""
+
+    @staticmethod
+    def ecs_record(message: str, extras: dict, exc_info=None) -> logging.LogRecord:
+        record = logging.LogRecord(
+            "billing.api", logging.WARNING, "/app/x.py", 7, message, None, exc_info
+        )
+        record.__dict__.update(extras)
+        return record
+
+    @given(
+        message=st.text(max_size=80),
+        labels=st.dictionaries(label_names, st.text(max_size=40), max_size=4),
+        status=st.integers(100, 599),
+        nanoseconds=st.integers(0, 10**12),
+    )
+    @hsettings(max_examples=200, deadline=None)
+    def test_any_record_written_by_ecs_logging_parses_back(
+        self, message, labels, status, nanoseconds
+    ):
+        extras = {
+            "http.request.id": "r-1",
+            "http.response.status_code": status,
+            "event.duration": nanoseconds,
+            "labels.route": "api/v1/plans/<int:pk>/",
+            **{f"labels.{name}": value for name, value in labels.items()},
+        }
+        line = ecs_logging.StdlibFormatter().format(self.ecs_record(message, extras))
+        assert "\n" not in line
+        parsed = parse_line(line, "requests")
+        assert parsed is not None
+        assert (parsed.level, parsed.logger, parsed.message) == ("WARNING", "billing.api", message)
+        assert parsed.request_id == "r-1" and parsed.fields["status"] == status
+        assert parsed.fields["duration"] == pytest.approx(nanoseconds / 1e9)
+        assert parsed.fields["route"] == "api/v1/plans/<int:pk>/"
+        for name, value in labels.items():
+            assert parsed.fields[name] == value
+
+    def test_an_ecs_traceback_reads_back_with_its_line_breaks(self):
+        try:
+            raise OSError("gateway down")
+        except OSError:
+            record = self.ecs_record("failed", {"http.request.id": "r-2"}, sys.exc_info())
+        line = ecs_logging.StdlibFormatter().format(record)
+        parsed = parse_line(line, "errors")
+        back = unescape_traceback(parsed.traceback)
+        assert back.count("\n") >= 1 and "test_an_ecs_traceback_reads_back" in back
+        assert parsed.fields["error.type"] == "OSError"
 
 
 FORGED_UA = (

@@ -5,14 +5,17 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from freezegun import freeze_time
 
+from observability.logtrace import LEVELS, Filters, parse_line
 from tests import urls as test_urls
 from tests.conftest import configure_logs, token_for
+from tests.observability.loglines import T0, ecs_line, request_lines, write
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -117,6 +120,88 @@ def test_listing_and_filters(filled, capsys):
     assert combined.count("\n") == 1
 
 
+def listed(capsys, *args) -> list[str]:
+    """The request IDs a listing prints, in its order."""
+    return [line.split()[2] for line in run(capsys, *args)[1].splitlines()]
+
+
+def test_limit_keeps_the_newest_printed_oldest_first(filled, capsys):
+    logs, ids = filled
+    d = str(logs.path)
+    # the slow request ran under a frozen clock, earlier than the three others
+    assert listed(capsys, "--dir", d) == [ids["slow"], ids["pay"], ids["anon"], ids["boom"]]
+    assert listed(capsys, "--dir", d, "--limit", "2") == [ids["anon"], ids["boom"]]
+
+
+def test_route_trace_and_status_filters(filled, capsys):
+    logs, ids = filled
+    d = str(logs.path)
+    assert listed(capsys, "--dir", d, "--route", "t/plain/") == [ids["slow"], ids["anon"]]
+    assert listed(capsys, "--dir", d, "--route", "api/v1/payments/") == [ids["pay"]]
+    assert listed(capsys, "--dir", d, "--status", "5xx") == [ids["boom"]]
+    assert listed(capsys, "--dir", d, "--status", "201") == [ids["pay"]]
+    assert listed(capsys, "--dir", d, "--status", "2xx", "--ip", "10.0.0.7") == [
+        ids["slow"],
+        ids["pay"],
+    ]
+    line = next(line for line in logs.for_request(ids["anon"]) if "completed" in line)
+    trace_id = parse_line(line).fields["trace_id"]
+    assert listed(capsys, "--dir", d, "--trace", trace_id) == [ids["anon"]]
+    listing = json.loads(run(capsys, "--dir", d, "--route", "t/boom/", "--json")[1])
+    assert [(r["route"], r["status"], r["failed"]) for r in listing["requests"]] == [
+        ("t/boom/", "500", True)
+    ]
+    assert run(capsys, "--dir", d, "--status", "4xx")[0] == 1
+
+
+def test_ecs_lines_are_traced_and_listed(tmp_path, capsys):
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines("ecs-1", T0, fmt="ecs", route="api/v1/plans/", status=502, duration=0.25)
+        + request_lines("ecs-2", T0 + timedelta(seconds=1), fmt="ecs"),
+    )
+    write(
+        tmp_path / "billing_api_errors.log",
+        [
+            ecs_line(
+                T0 + timedelta(milliseconds=100),
+                "gateway down",
+                "ERROR",
+                "billing",
+                request_id="ecs-1",
+                traceback='Traceback (most recent call last):\n  File "x.py"\nOSError: down',
+            )
+        ],
+    )
+    code, out, _ = run(capsys, "ecs-1", "--dir", str(tmp_path))
+    assert code == 0
+    assert "GET /api/v1/plans/  status=502 duration=0.25s FAILED" in out
+    assert "records: requests: 2, errors: 1" in out
+    assert "[errors  ] 2026-11-26 12:00:00,100 ERROR [billing] gateway down" in out
+    assert "           | OSError: down" in out
+    assert listed(capsys, "--dir", str(tmp_path), "--route", "api/v1/plans/") == ["ecs-1"]
+    assert listed(capsys, "--dir", str(tmp_path), "--status", "2xx") == ["ecs-2"]
+
+
+def test_follow_filters_each_record_on_its_own_fields():
+    line = (
+        "2026-11-26 10:00:00,000 INFO [billing.api] API Request completed - Status: 404 | "
+        "request_id=r user_id=3 username=bo ip=10.0.0.9 method=GET path=/api/v1/x/ "
+        "trace_id=abc span_id=def status=404 route=api/v1/x/"
+    )
+    record = parse_line(line, "requests")
+    assert Filters(user="bo", ip="10.0.0.9", route="api/v1/x/", status="4xx").record_matches(record)
+    assert Filters(user="3", trace="abc", path="/api/", status="404").record_matches(record)
+    for other in (
+        Filters(user="al"),
+        Filters(route="api/v1/y/"),
+        Filters(status="2xx"),
+        Filters(trace="x"),
+        Filters(level=LEVELS["WARNING"]),
+    ):
+        assert not other.record_matches(record)
+
+
 def test_json_output_and_json_input(tmp_path, capsys, user):
     logs = configure_logs(tmp_path, log_format="json")
     rid = Client().get("/t/plain/")["X-Request-ID"]
@@ -143,13 +228,16 @@ def test_nothing_found_exits_1(filled, capsys):
         (["--since", "yesterday"], "--since"),
         (["--limit", "0"], "--limit"),
         (["--dir", "/nonexistent/dir"], "--dir"),
+        (["--status", "6xx"], "--status must be a class such as 5xx"),
+        (["--status", "20"], "--status"),
     ],
 )
-def test_bad_arguments_exit_2(filled, capsys, args, message):
+def test_bad_arguments_exit_2(filled, args, message):
     logs, _ = filled
     full = args if "--dir" in args else [*args, "--dir", str(logs.path)]
-    code, _, _ = run(capsys, *full)
-    assert code == 2
+    with pytest.raises(CommandError, match=message) as raised:
+        call_command("logtrace", *full)
+    assert raised.value.returncode == 2
 
 
 def test_foreign_lines_are_skipped(filled, capsys):

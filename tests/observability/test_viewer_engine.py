@@ -1,4 +1,5 @@
-"""The viewer's adapter over the logtrace engine: backwards listing, its filters, shared IDs."""
+"""The engine the viewer reads with (observability.logtrace): newest-first listing, its filters,
+shared IDs; and one request's records as the story page draws them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from observability.viewer import engine
-from observability.viewer.engine import Query, search, story
+from observability.logtrace import Filters, files, list_requests, listing, search, story
+from observability.viewer.timeline import field_values, marks
 from tests.observability.loglines import T0, request_lines, text_line, write
 
 REQUESTS = "billing_api_requests.log"
@@ -21,15 +22,15 @@ def many(count: int, *, start=T0, step: float = 1.0, prefix: str = "r", **kwargs
 
 
 def ids(page) -> list[str]:
-    return [row.request_id for row in page.rows]
+    return [row.request_id for row in page.requests]
 
 
 def test_newest_first_with_pages(tmp_path):
     write(tmp_path / REQUESTS, many(120))
-    first = search(tmp_path, Query(), offset=0, limit=50)
+    first = search(tmp_path, Filters(), offset=0, limit=50)
     assert ids(first) == [f"r{n:04d}" for n in range(119, 69, -1)]
     assert first.has_more
-    last = search(tmp_path, Query(), offset=100, limit=50)
+    last = search(tmp_path, Filters(), offset=100, limit=50)
     assert ids(last) == [f"r{n:04d}" for n in range(19, -1, -1)]
     assert not last.has_more
 
@@ -37,15 +38,15 @@ def test_newest_first_with_pages(tmp_path):
 def test_listing_reads_only_the_end_of_a_large_file(tmp_path, monkeypatch):
     write(tmp_path / REQUESTS, many(20_000))
     parsed = []
-    real = engine.parse_line
+    real = listing.parse_line
 
     def counting(line, tag=""):
         parsed.append(line)
         return real(line, tag)
 
-    monkeypatch.setattr(engine, "parse_line", counting)
-    page = search(tmp_path, Query(), limit=50)
-    assert ids(page)[0] == "r19999" and len(page.rows) == 50
+    monkeypatch.setattr(listing, "parse_line", counting)
+    page = search(tmp_path, Filters(), limit=50)
+    assert ids(page)[0] == "r19999" and len(page.requests) == 50
     assert len(parsed) < 400, "the scan must stop once the page is certain"
 
 
@@ -55,15 +56,15 @@ def test_rotated_and_gzipped_backups_are_read_newest_first(tmp_path):
     write(tmp_path / f"{REQUESTS}.1", bob[:-1])
     # bob's last request started in backup .1 and ended in the live file
     write(tmp_path / REQUESTS, bob[-1:] + request_lines("live", T0 + timedelta(hours=2)))
-    rows = search(tmp_path, Query()).rows
+    rows = search(tmp_path, Filters()).requests
     assert [r.request_id for r in rows] == [
         "live",
         *("b0002", "b0001", "b0000"),
         *("r0002", "r0001", "r0000"),
     ]
-    assert rows[1].status == "200" and rows[1].started == T0 + timedelta(hours=1, seconds=2)
+    assert rows[1].status == "200" and rows[1].first == T0 + timedelta(hours=1, seconds=2)
     assert [r.username for r in rows[4:]] == ["alice"] * 3
-    assert ids(search(tmp_path, Query(user="bob"))) == ["b0002", "b0001", "b0000"]
+    assert ids(search(tmp_path, Filters(user="bob"))) == ["b0002", "b0001", "b0000"]
 
 
 def test_filters_named_like_logtrace(tmp_path):
@@ -77,7 +78,7 @@ def test_filters_named_like_logtrace(tmp_path):
     )
 
     def found(**kwargs) -> set[str]:
-        return {r.request_id for r in search(tmp_path, Query(**kwargs)).rows}
+        return {r.request_id for r in search(tmp_path, Filters(**kwargs)).requests}
 
     assert found(user="alice") == {"pay", "boom", "slow"}
     assert found(user="2") == {"gone"}
@@ -89,8 +90,8 @@ def test_filters_named_like_logtrace(tmp_path):
     assert found(slow=True) == {"slow"}
     assert found(since=T0 + timedelta(seconds=2)) == {"boom", "slow", "gone"}
     assert found(until=T0 + timedelta(seconds=1)) == {"pay", "anon"}
-    slow = search(tmp_path, Query(slow=True)).rows[0]
-    assert slow.duration == 2.5 and slow.slow and not slow.failed
+    slow = search(tmp_path, Filters(slow=True)).requests[0]
+    assert slow.seconds == 2.5 and slow.slow and not slow.failed
 
 
 def test_trace_and_route_filters_when_lines_carry_them(tmp_path):
@@ -107,9 +108,9 @@ def test_trace_and_route_filters_when_lines_carry_them(tmp_path):
         )
         + request_lines("old", T0 + timedelta(seconds=2)),
     )
-    assert ids(search(tmp_path, Query(trace=trace_a))) == ["one"]
-    assert ids(search(tmp_path, Query(route="api/v1/payments/<int:pk>/"))) == ["two"]
-    rows = {r.request_id: r for r in search(tmp_path, Query()).rows}
+    assert ids(search(tmp_path, Filters(trace=trace_a))) == ["one"]
+    assert ids(search(tmp_path, Filters(route="api/v1/payments/<int:pk>/"))) == ["two"]
+    rows = {r.request_id: r for r in search(tmp_path, Filters()).requests}
     assert rows["one"].trace_id == trace_a and rows["one"].span_id == "1" * 16
     assert rows["old"].trace_id == "-" and rows["old"].route == "-"
 
@@ -119,9 +120,9 @@ def test_request_in_flight_is_listed_without_status(tmp_path):
         tmp_path / REQUESTS,
         request_lines("done", T0) + request_lines("running", T0 + timedelta(seconds=1))[:1],
     )
-    rows = search(tmp_path, Query()).rows
+    rows = search(tmp_path, Filters()).requests
     assert [r.request_id for r in rows] == ["running", "done"]
-    assert rows[0].status == "-" and rows[0].ended is None
+    assert rows[0].status == "-" and not rows[0].ended
 
 
 def test_a_reused_request_id_is_two_rows(tmp_path):
@@ -130,39 +131,39 @@ def test_a_reused_request_id_is_two_rows(tmp_path):
         request_lines("same", T0, status=201)
         + request_lines("same", T0 + timedelta(seconds=5), status=500),
     )
-    rows = search(tmp_path, Query()).rows
+    rows = search(tmp_path, Filters()).requests
     assert [(r.request_id, r.status) for r in rows] == [("same", "500"), ("same", "201")]
 
 
 def test_without_started_lines_terminal_lines_suffice(tmp_path):
     write(tmp_path / REQUESTS, many(5, started=False))
-    rows = search(tmp_path, Query()).rows
+    rows = search(tmp_path, Filters()).requests
     assert [r.request_id for r in rows] == ["r0004", "r0003", "r0002", "r0001", "r0000"]
-    assert rows[0].started == T0 + timedelta(seconds=4)
+    assert rows[0].first == T0 + timedelta(seconds=4)
 
 
 def test_since_stops_the_scan(tmp_path, monkeypatch):
     write(tmp_path / REQUESTS, many(5000))
     calls = []
-    real = engine.parse_line
+    real = listing.parse_line
     monkeypatch.setattr(
-        engine, "parse_line", lambda line, tag="": calls.append(1) or real(line, tag)
+        listing, "parse_line", lambda line, tag="": calls.append(1) or real(line, tag)
     )
-    rows = search(tmp_path, Query(since=T0 + timedelta(seconds=4990))).rows
+    rows = search(tmp_path, Filters(since=T0 + timedelta(seconds=4990))).requests
     assert len(rows) == 10
     assert len(calls) < 100
 
 
 def test_json_lines_are_listed_too(tmp_path):
     write(tmp_path / REQUESTS, many(3, fmt="json", user="jay"))
-    rows = search(tmp_path, Query(user="jay")).rows
+    rows = search(tmp_path, Filters(user="jay")).requests
     assert [r.request_id for r in rows] == ["r0002", "r0001", "r0000"]
     assert rows[0].status == "200"
 
 
 def test_bad_status_class_is_refused():
     with pytest.raises(ValueError, match="status must be a class such as 5xx"):
-        Query(status="6xx")
+        Filters(status="6xx")
 
 
 def test_story_keeps_the_requests_that_shared_an_id_apart(tmp_path):
@@ -182,13 +183,14 @@ def test_story_keeps_the_requests_that_shared_an_id_apart(tmp_path):
             ),
         ],
     )
-    newest = story(tmp_path, "dup")
-    assert newest.shared_by == 2 and newest.chosen == 1
-    assert [r.message for r in newest.records if r.lane == "general"] == ["second event"]
-    assert newest.row.status == "500" and newest.values["payment_id"] == ["2"]
-    older = story(tmp_path, "dup", at_ms=newest.occurrences[0].started_ms)
-    assert [r.message for r in older.records if r.lane == "general"] == ["first event"]
-    assert older.row.status == "201" and len(older.records) == 3
+    found = story(tmp_path, "dup")
+    assert len(found.requests) == 2 and found.nearest() == 1
+    newest, records = found.requests[1]
+    assert [r.message for r in records if r.lane == "general"] == ["second event"]
+    assert newest.status == "500" and field_values(records)["payment_id"] == ["2"]
+    older, records = found.requests[found.nearest(found.requests[0][0].started_ms)]
+    assert [r.message for r in records if r.lane == "general"] == ["first event"]
+    assert older.status == "201" and len(records) == 3
 
 
 def test_story_splits_by_span_id_when_present(tmp_path):
@@ -210,10 +212,11 @@ def test_story_splits_by_span_id_when_present(tmp_path):
             ),
         ],
     )
-    result = story(tmp_path, "dup", at_ms=int(start.timestamp() * 1000))
-    assert result.shared_by == 2
-    assert [r.message for r in result.records if r.lane == "general"] == ["of a"]
-    assert result.row.span_id == "a" * 16
+    found = story(tmp_path, "dup")
+    assert len(found.requests) == 2
+    row, records = found.requests[found.nearest(int(start.timestamp() * 1000))]
+    assert [r.message for r in records if r.lane == "general"] == ["of a"]
+    assert row.span_id == "a" * 16
 
 
 def test_story_of_an_unknown_id_is_none(tmp_path):
@@ -238,11 +241,13 @@ def test_story_offsets_lanes_and_tracebacks(tmp_path):
             + ' | Traceback (most recent call last):\\n  File "x.py", line 1\\nValueError: kaboom'
         ],
     )
-    result = story(tmp_path, "boom")
-    assert result.shared_by == 1  # the copy in the errors file is the same request
-    assert [r.lane for r in result.records][:2] == ["requests", "errors"]
-    assert sorted(r.lane for r in result.records[2:]) == ["errors", "requests"]
-    error = result.records[1]
+    found = story(tmp_path, "boom")
+    assert len(found.requests) == 1  # the copy in the errors file is the same request
+    row, records = found.requests[0]
+    drawn = marks(records, row.first)
+    assert [m.record.lane for m in drawn][:2] == ["requests", "errors"]
+    assert sorted(m.record.lane for m in drawn[2:]) == ["errors", "requests"]
+    error = drawn[1]
     assert error.offset_ms == pytest.approx(200)
     assert error.traceback.splitlines()[-1] == "ValueError: kaboom"
     assert error.level_class == "error"
@@ -261,24 +266,150 @@ def test_lines_skipped_unparsed_never_hide_a_match(tmp_path, fmt):
         + request_lines("slow-ok", T0 + timedelta(seconds=2), duration=2, slow=True, fmt=fmt)
         + many(30, start=T0 + timedelta(seconds=3), fmt=fmt),
     )
-    errors = search(tmp_path, Query(errors=True)).rows
+    errors = search(tmp_path, Filters(errors=True)).requests
     assert [(r.request_id, r.status, r.slow) for r in errors] == [
         ("slow-fail", "503", True),
         ("hidden?", "500", False),
     ]
-    slow = search(tmp_path, Query(slow=True)).rows
+    slow = search(tmp_path, Filters(slow=True)).requests
     assert [(r.request_id, r.status) for r in slow] == [("slow-ok", "200"), ("slow-fail", "503")]
-    assert ids(search(tmp_path, Query(status="5xx", slow=True))) == ["slow-fail"]
+    assert ids(search(tmp_path, Filters(status="5xx", slow=True))) == ["slow-fail"]
 
 
-def test_many_slow_warnings_of_other_requests_are_let_go(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "PENDING_LIMIT", 5)
+def test_many_slow_warnings_of_other_requests_are_let_go(tmp_path):
     lines = request_lines("alice-slow", T0, duration=2, slow=True, route="api/v1/plans/")
     for n in range(40):
         lines += request_lines(
             f"bob{n}", T0 + timedelta(seconds=10 + n), user="bob", duration=2, slow=True
         )
     write(tmp_path / REQUESTS, lines)
-    rows = search(tmp_path, Query(route="api/v1/plans/")).rows
+    rows = search(tmp_path, Filters(route="api/v1/plans/")).requests
     assert [(r.request_id, r.slow) for r in rows] == [("alice-slow", True)]
-    assert len(search(tmp_path, Query(user="bob", slow=True)).rows) == 40
+    assert len(search(tmp_path, Filters(user="bob", slow=True)).requests) == 40
+
+
+def test_ecs_lines_are_listed_filtered_and_traced(tmp_path):
+    write(
+        tmp_path / REQUESTS,
+        request_lines("e-1", T0, fmt="ecs", user="eve", route="api/v1/plans/", trace_id="c" * 32)
+        + request_lines("e-2", T0 + timedelta(seconds=1), fmt="ecs", status=503, duration=1.5)
+        + request_lines("e-3", T0 + timedelta(seconds=2), fmt="ecs", duration=2.0, slow=True),
+    )
+    rows = {row.request_id: row for row in search(tmp_path, Filters()).requests}
+    assert list(rows) == ["e-3", "e-2", "e-1"]
+    assert rows["e-1"].route == "api/v1/plans/" and rows["e-1"].username == "eve"
+    assert rows["e-2"].status == "503" and rows["e-2"].failed and rows["e-2"].seconds == 1.5
+    assert rows["e-3"].slow and rows["e-3"].first == T0 + timedelta(seconds=2)
+    assert ids(search(tmp_path, Filters(user="eve"))) == ["e-1"]
+    assert ids(search(tmp_path, Filters(route="api/v1/plans/"))) == ["e-1"]
+    assert ids(search(tmp_path, Filters(trace="c" * 32))) == ["e-1"]
+    assert (
+        ids(search(tmp_path, Filters(status="5xx")))
+        == ["e-2"]
+        == ids(search(tmp_path, Filters(errors=True)))
+    )
+    assert ids(search(tmp_path, Filters(slow=True))) == ["e-3"]
+    row, records = story(tmp_path, "e-2").requests[0]
+    assert [r.level for r in records] == ["INFO", "ERROR"]
+    assert row.method == "GET" and row.duration == "1.5"
+
+
+def test_one_file_in_three_layouts_is_read_whole(tmp_path):
+    """A deploy that switches LOG_FORMAT leaves text, JSON and ECS lines in one file."""
+    write(
+        tmp_path / REQUESTS,
+        request_lines("t", T0)
+        + request_lines("j", T0 + timedelta(seconds=1), fmt="json")
+        + request_lines("e", T0 + timedelta(seconds=2), fmt="ecs"),
+    )
+    assert ids(search(tmp_path, Filters(user="alice"))) == ["e", "j", "t"]
+    assert ids(search(tmp_path, Filters(status="200", ip="10.0.0.1"))) == ["e", "j", "t"]
+
+
+def test_file_names_come_from_the_log_files_setting(tmp_path, settings):
+    settings.OBSERVABILITY = {
+        **settings.OBSERVABILITY,
+        "LOG_FILES": {"requests": "lifecycle.log", "general": "app.log"},
+    }
+    write(tmp_path / REQUESTS, request_lines("not-ours", T0))  # the seed's name: not read now
+    write(tmp_path / "lifecycle.log.1", request_lines("old", T0 + timedelta(seconds=1)))
+    write(tmp_path / "lifecycle.log", request_lines("new", T0 + timedelta(seconds=2)))
+    write(
+        tmp_path / "app.log",
+        [text_line(T0 + timedelta(seconds=2, milliseconds=5), "an event", request_id="new")],
+    )
+    assert ids(search(tmp_path, Filters())) == ["new", "old"]
+    _row, records = story(tmp_path, "new").requests[0]
+    assert [r.file for r in records] == ["requests", "general", "requests"]
+    assert story(tmp_path, "not-ours") is None
+
+
+def test_list_requests_gives_the_newest_oldest_first(tmp_path):
+    write(tmp_path / REQUESTS, many(30))
+    assert [s.request_id for s in list_requests(tmp_path, Filters(), 3)] == [
+        "r0027",
+        "r0028",
+        "r0029",
+    ]
+
+
+def test_overlapping_requests_sharing_an_id_pair_their_lines_by_span_id(tmp_path):
+    # a started, b started, b ended, a ended: only the span IDs pair the lines rightly
+    a = request_lines("dup", T0, duration=1.0, span_id="a" * 16)
+    b = request_lines("dup", T0 + timedelta(milliseconds=100), duration=0.2, span_id="b" * 16)
+    write(tmp_path / REQUESTS, [a[0], b[0], b[1], a[1]])
+    found = story(tmp_path, "dup")
+    assert [(row.span_id, row.first, len(group)) for row, group in found.requests] == [
+        ("a" * 16, T0, 2),
+        ("b" * 16, T0 + timedelta(milliseconds=100), 2),
+    ]
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 18])
+def test_lines_backwards_across_blocks_leaves_a_line_being_written(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(files, "BLOCK", block)
+    path = tmp_path / "x.log"
+    path.write_bytes(b"first line\n\nsecond, a longer line than one block\nthird\nbeing wri")
+    assert list(files.lines_backwards(path)) == [
+        b"third",
+        b"second, a longer line than one block",
+        b"first line",
+    ]
+    path.write_bytes(b"no line break yet")
+    assert list(files.lines_backwards(path)) == []
+
+
+def test_a_request_written_late_by_another_process_still_takes_its_place(tmp_path):
+    lines = many(60)
+    late = request_lines("late", T0 + timedelta(seconds=58.5))
+    at = lines.index(next(line for line in lines if "request_id=r0056" in line))
+    write(tmp_path / REQUESTS, lines[:at] + late + lines[at:])  # behind three newer requests
+    assert ids(search(tmp_path, Filters(), limit=3)) == ["r0059", "late", "r0058"]
+
+
+def test_values_that_need_quoting_or_escaping_still_find_their_requests(tmp_path):
+    write(
+        tmp_path / REQUESTS,
+        # written as the formatter quotes it (the helper writes values as they are given)
+        request_lines("spaced", T0, user='"Ann Lee"', route="api/v1/payments/<int:pk>/")
+        + request_lines("tabbed", T0 + timedelta(seconds=1), user="tab\there", fmt="json")
+        + request_lines("plain", T0 + timedelta(seconds=2), user="Ann", user_id=7)
+        + request_lines("json-int", T0 + timedelta(seconds=3), user="jo", user_id=7, fmt="json"),
+    )
+    assert ids(search(tmp_path, Filters(user="Ann Lee"))) == ["spaced"]
+    assert ids(search(tmp_path, Filters(user="tab\there"))) == ["tabbed"]
+    assert ids(search(tmp_path, Filters(user="7"))) == ["json-int", "plain"]
+    assert ids(search(tmp_path, Filters(route="api/v1/payments/<int:pk>/"))) == ["spaced"]
+
+
+def test_a_field_that_ends_the_line_is_found(tmp_path):
+    done = T0 + timedelta(milliseconds=20)
+    message = "API Request completed - Status: 404, Duration: 0.020 seconds"
+    write(
+        tmp_path / REQUESTS,
+        [
+            text_line(done, message, request_id="last", duration=0.02, route="x/", status=404),
+            text_line(done, message, request_id="not", duration=0.02, route="x/y/", status=4040),
+        ],
+    )
+    assert ids(search(tmp_path, Filters(status="404", route="x/"))) == ["last"]

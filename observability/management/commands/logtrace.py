@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,7 @@ from observability.logtrace import (
     follow_files,
     list_requests,
     parse_when,
-    split_by_request,
-    summarise,
-    trace,
+    story,
 )
 
 COLOURS = {
@@ -47,6 +46,13 @@ class Command(BaseCommand):
         parser.add_argument("--ip", help="Only requests from this client IP.")
         parser.add_argument("--path", help="Only requests whose path starts with this prefix.")
         parser.add_argument(
+            "--route", help="Only requests of this URL pattern (as lines name it: api/v1/plans/)."
+        )
+        parser.add_argument("--trace", help="Only requests of this trace ID (32 hex digits).")
+        parser.add_argument(
+            "--status", help="Only requests that ended with this status class or code (5xx, 404)."
+        )
+        parser.add_argument(
             "--since", help="Not before: ISO time (UTC) or an age like 15m, 2h, 1d."
         )
         parser.add_argument("--until", help="Not after: ISO time (UTC) or an age like 5m.")
@@ -62,7 +68,7 @@ class Command(BaseCommand):
             "--limit",
             type=int,
             default=50,
-            help="Listing mode: show at most this many requests (default 50).",
+            help="Listing mode: the newest this many matching requests (default 50).",
         )
         parser.add_argument("--json", action="store_true", help="Machine-readable JSON output.")
         parser.add_argument(
@@ -82,21 +88,31 @@ class Command(BaseCommand):
         if options["limit"] < 1:
             msg = f"--limit must be >= 1, got {options['limit']}"
             raise self._usage(msg)
-        filters = Filters(
-            user=options["user"],
-            ip=options["ip"],
-            path=options["path"],
-            slow=options["slow"],
-            errors=options["errors"],
-            level=LEVELS.get(options["level"] or "", 0),
-        )
-        for key in ("since", "until"):
+        times: dict[str, datetime | None] = {"since": None, "until": None}
+        for key in times:
             if options[key]:
                 try:
-                    setattr(filters, key, parse_when(options[key]))
-                except ValueError:
+                    times[key] = parse_when(options[key])
+                except (ValueError, OverflowError):
                     msg = f"--{key}: expected an ISO time or an age like 15m, got {options[key]!r}"
                     raise self._usage(msg) from None
+        try:
+            filters = Filters(
+                user=options["user"],
+                ip=options["ip"],
+                path=options["path"],
+                route=options["route"],
+                trace=options["trace"],
+                since=times["since"],
+                until=times["until"],
+                status=options["status"],
+                slow=options["slow"],
+                errors=options["errors"],
+                level=LEVELS.get(options["level"] or "", 0),
+            )
+        except ValueError as exc:  # the one value Filters checks itself: --status
+            msg = f"--{exc}"
+            raise self._usage(msg) from None
         self.colour = self.stdout.isatty() and not options["no_color"] and not options["json"]
         rid = options["request_id"]
         if rid:
@@ -111,24 +127,21 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def _trace(self, directory: Path, rid: str, filters: Filters, as_json: bool) -> bool:
-        summary, records = trace(directory, rid, filters)
-        if not records:
+        found = story(directory, rid, filters)
+        if found is None:
             return False
-        requests = split_by_request(records)
+        requests = found.requests
         if as_json:
             self.stdout.write(
                 json.dumps(
                     {
-                        "summary": summary.as_dict(),
+                        "summary": found.summary.as_dict(),
                         "shared_by": len(requests),
                         "requests": [
-                            {
-                                "summary": summarise(rid, group).as_dict(),
-                                "records": [r.as_dict() for r in group],
-                            }
-                            for group in requests
+                            {"summary": summary.as_dict(), "records": [r.as_dict() for r in group]}
+                            for summary, group in requests
                         ],
-                        "records": [r.as_dict() for r in records],
+                        "records": [r.as_dict() for r in found.records],
                     },
                     indent=2,
                 )
@@ -139,10 +152,10 @@ class Command(BaseCommand):
                 f"request {rid}: shared by {len(requests)} requests (a client reused or forged "
                 "this ID); each one's records follow its own header\n"
             )
-        for number, group in enumerate(requests, 1):
+        for number, (summary, group) in enumerate(requests, 1):
             if len(requests) > 1:
                 self.stdout.write(f"--- request {number} of {len(requests)}")
-            self._print_summary(rid, summarise(rid, group))
+            self._print_summary(rid, summary)
             for record in group:
                 self._print_record(record)
         return True
@@ -163,7 +176,7 @@ class Command(BaseCommand):
 
     def _print_record(self, record: Record) -> None:
         """The line as written (escapes stay escapes); a traceback unfolded below it."""
-        json_line = record.raw.startswith("{")
+        json_line = record.is_json
         if json_line:
             text = (
                 f"[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
@@ -181,6 +194,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{'':11}| {escape(line)}")
 
     def _list(self, directory: Path, filters: Filters, limit: int, as_json: bool) -> bool:
+        """The newest `limit` matches, printed oldest first (the newest last, by the prompt)."""
         summaries = list_requests(directory, filters, limit)
         if as_json:
             self.stdout.write(json.dumps({"requests": [s.as_dict() for s in summaries]}, indent=2))
@@ -192,19 +206,9 @@ class Command(BaseCommand):
     def _follow(self, directory: Path, rid: str | None, filters: Filters, as_json: bool) -> None:
         try:
             for record in follow_files(directory):
-                fields = record.fields
                 if rid and record.request_id != rid:
                     continue
-                if filters.user and filters.user not in (
-                    str(fields.get("user_id")),
-                    str(fields.get("username")),
-                ):
-                    continue
-                if filters.ip and fields.get("ip") != filters.ip:
-                    continue
-                if filters.path and not str(fields.get("path", "")).startswith(filters.path):
-                    continue
-                if LEVELS.get(record.level, 0) < filters.level:
+                if not filters.record_matches(record):
                     continue
                 if as_json:
                     self.stdout.write(json.dumps(record.as_dict()))

@@ -1,0 +1,239 @@
+"""The requests that match some filters, newest first, read from the end of the requests file.
+
+`search()` reads the requests file and its backups backwards from the newest line and stops
+as soon as the page is certain, so the last 50 requests come back in milliseconds however
+large the logs are; `list_requests()` is the same scan for `logtrace` (the newest matches,
+oldest first). A request is put together from its end: the terminal line (and the slow
+warning after it) carries its whole context; a started line with no end is a request still
+in flight.
+
+Most lines are never parsed. A line is parsed only when its bytes can matter: it holds every
+value the filters name (as a text line writes `key=value`, or as JSON and ECS lines write
+the value), and a message the filters leave room for. Both are tests a line must pass,
+never reasons to skip one, so text a client controls (a path that reads "API Request
+failed") can only make a line be parsed, never hide a request. Once the page is full, a
+line written before the page's oldest request started is passed over after reading its time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from observability import messages
+from observability.logtrace.files import newest_first
+from observability.logtrace.query import EMPTY, Filters
+from observability.logtrace.records import REQUESTS, Record, line_time, parse_line
+from observability.logtrace.requests import Summary, is_terminal
+from observability.textline import render_field
+
+# Several processes append to one file in batches, so lines can be a little out of time
+# order: the scan reads this much further back than strictly needed.
+SLACK = timedelta(seconds=5)
+# A value that text, JSON and ECS lines all write as it is can be looked for as bytes.
+_PLAIN = re.compile(r"[A-Za-z0-9@.+_:/<>-]+")
+_SLOW = messages.SLOW.encode()
+_TERMINAL = tuple(message.encode() for message in messages.TERMINAL)
+_FAILED = messages.FAILED.encode()
+
+
+@dataclass
+class Page:
+    requests: list[Summary]  # newest first
+    has_more: bool
+
+
+def search(directory: Path, filters: Filters, *, offset: int = 0, limit: int = 50) -> Page:
+    """The requests matching `filters`, newest first, `limit` of them from `offset` on."""
+    scan = _Scan(filters, need=offset + limit + 1)
+    for tag, raw in newest_first(directory, REQUESTS):
+        if not scan.wanted(raw):
+            continue
+        line = raw.decode("utf-8", errors="replace")
+        if scan.full and not scan.pending_in(raw):
+            when = line_time(line)
+            if when is None:
+                continue
+            if when < scan.oldest:  # no request it belongs to started late enough for the page
+                if scan.done(when):
+                    break
+                continue
+        record = parse_line(line, tag)
+        if record is None or record.request_id in ("", EMPTY):
+            continue
+        if not scan.feed(record):
+            break
+    found = scan.result()
+    return Page(found[offset : offset + limit], has_more=len(found) > offset + limit)
+
+
+def list_requests(directory: Path, filters: Filters, limit: int) -> list[Summary]:
+    """The newest `limit` requests matching `filters`, oldest first (as `logtrace` prints them)."""
+    return search(directory, filters, limit=limit).requests[::-1]
+
+
+class _Needles:
+    """Field values a line must hold: ` key=value` in a text line, as textline renders it,
+    followed by a space or the line's end; and the value itself in any line when every layout
+    writes it as it is (the cheaper test, first)."""
+
+    def __init__(self, fields: list[tuple[tuple[str, ...], str | None]]) -> None:
+        self.text: list[list[tuple[bytes, bytes]]] = []  # one field of each list: spaced, bare
+        self.plain: list[bytes] = []
+        for keys, value in fields:
+            if value is None:
+                continue
+            rendered = [render_field(key, value).encode() for key in keys]
+            self.text.append([(field + b" ", field) for field in rendered])
+            if _PLAIN.fullmatch(value):
+                self.plain.append(value.encode())
+
+    def held_by(self, raw: bytes) -> bool:
+        for value in self.plain:
+            if value not in raw:
+                return False
+        if raw[:1] != b"{":
+            for alternatives in self.text:
+                for spaced, bare in alternatives:
+                    if spaced in raw or raw.endswith(bare):
+                        break
+                else:
+                    return False
+        return True
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+
+class _Scan:
+    """One newest-first pass: feed it lines from the end, it keeps the newest matches."""
+
+    def __init__(self, filters: Filters, need: int) -> None:
+        self.filters = filters
+        self.need = need
+        # Values every line of a matching request holds (its context) ...
+        self.everywhere = _Needles(
+            [
+                (("user_id", "username"), filters.user),
+                (("ip",), filters.ip),
+                (("trace_id",), filters.trace),
+            ]
+        )
+        # A path prefix is looked for as bytes, in every layout, when they all write it as it is.
+        path = filters.path
+        self.prefix = path.encode() if path and _PLAIN.fullmatch(path) else None
+        # ... and those only its terminal line holds.
+        code = filters.status if filters.status and filters.status.isdigit() else None
+        self.terminal_only = _Needles([(("route",), filters.route), (("status",), code)])
+        # The messages worth parsing, when the filters leave only some (None: any). A request
+        # in flight has no status and no slow warning, and a 5xx always ends "failed"; the
+        # slow warning itself is always read, then the terminal line before it (`pending`).
+        self.messages: tuple[bytes, ...] | None = None
+        if filters.slow:
+            self.messages = ()
+        elif filters.errors or (filters.status or "").startswith("5"):
+            self.messages = (_FAILED,)
+        elif filters.status is not None:
+            self.messages = _TERMINAL
+        self.pending: dict[str, Summary] = {}  # slow warning read, terminal line not yet
+        self.pending_bytes: dict[str, bytes] = {}  # how to spot their terminal lines
+        # Ended requests whose started line is still ahead (further back): rid -> how far
+        # back it can be. Only to tell such a started line from one of a request in flight.
+        self.awaiting: dict[str, datetime] = {}
+        self.deadlines: list[tuple[float, str]] = []
+        self.best: list[tuple[datetime, int, Summary]] = []  # min-heap of the newest
+        self.counter = itertools.count()
+
+    def wanted(self, raw: bytes) -> bool:
+        """Whether a line can matter, from its bytes alone (it runs for every line read)."""
+        if self.everywhere and not self.everywhere.held_by(raw):
+            return False
+        if self.prefix is not None and self.prefix not in raw:
+            return False
+        if _SLOW in raw or self.pending_in(raw):
+            return True
+        if self.messages is not None:
+            for message in self.messages:
+                if message in raw:
+                    break
+            else:
+                return False
+        return not self.terminal_only or self.terminal_only.held_by(raw)
+
+    def pending_in(self, raw: bytes) -> bool:
+        """Whether a line may be the terminal line of a slow warning already read."""
+        pending = self.pending_bytes  # few: a terminal line comes right before its slow warning
+        return bool(pending) and any(rid in raw for rid in pending.values())
+
+    @property
+    def full(self) -> bool:
+        return len(self.best) >= self.need
+
+    @property
+    def oldest(self) -> datetime:
+        """When the oldest request of a full page started."""
+        return self.best[0][0]
+
+    def feed(self, record: Record) -> bool:
+        """Take one record (newest first); False once nothing further back can matter."""
+        rid = record.request_id
+        now = record.time
+        self._expire(now)
+        message = record.message
+        if message.startswith(messages.SLOW):
+            summary = self.pending.get(rid) or Summary(rid, now, now)
+            summary.add(record)
+            self.pending[rid] = summary
+            self.pending_bytes[rid] = rid.encode() if _PLAIN.fullmatch(rid) else b""
+        elif is_terminal(message):
+            summary = self.pending.pop(rid) if rid in self.pending else Summary(rid, now, now)
+            self.pending_bytes.pop(rid, None)
+            summary.add(record)
+            self._finish(summary)
+            start = summary.first - SLACK
+            self.awaiting[rid] = start
+            heapq.heappush(self.deadlines, (-start.timestamp(), rid))
+        elif message.startswith(messages.STARTED) and self.awaiting.pop(rid, None) is None:
+            summary = Summary(rid, now, now)  # no end after it: still in flight
+            summary.add(record)
+            self._finish(summary)
+        return not self.done(now)
+
+    def _expire(self, now: datetime) -> None:
+        while self.deadlines and -self.deadlines[0][0] > now.timestamp():
+            _, rid = heapq.heappop(self.deadlines)
+            start = self.awaiting.get(rid)
+            if start is not None and start > now:
+                del self.awaiting[rid]
+        for rid, summary in list(self.pending.items()):
+            if summary.last - SLACK > now:  # a slow warning whose terminal line is not there
+                del self.pending[rid], self.pending_bytes[rid]
+                self._finish(summary)
+
+    def _finish(self, summary: Summary) -> None:
+        if not summary.matches(self.filters):
+            return
+        entry = (summary.first, next(self.counter), summary)
+        if len(self.best) < self.need:
+            heapq.heappush(self.best, entry)
+        elif entry[0] > self.best[0][0]:
+            heapq.heapreplace(self.best, entry)
+
+    def done(self, now: datetime) -> bool:
+        """Whether no line further back than one written at `now` can matter."""
+        since = self.filters.since
+        if since is not None and now < since - SLACK:
+            return True  # every line further back belongs to a request started before `since`
+        return self.full and now < self.oldest - SLACK
+
+    def result(self) -> list[Summary]:
+        """The matches, newest first."""
+        for summary in self.pending.values():  # slow warnings whose terminal line is gone
+            self._finish(summary)
+        self.pending.clear()
+        self.pending_bytes.clear()
+        return [summary for _, _, summary in sorted(self.best, reverse=True)]
