@@ -131,8 +131,3 @@ def parse(line: str) -> TextLine | None:
     message, _, rest = line[match.end() :].partition(SEPARATOR)
     fields, _, traceback = rest.partition(SEPARATOR)
     return TextLine(when, level, logger, message, parse_fields(fields), traceback)
-
-
-def field_pattern(key: str, value: str) -> bytes:
-    """The bytes `key=value ` as written (for a byte-level search of the files)."""
-    return re.escape(f"{render_key(key)}={render_value(value)} ".encode())
