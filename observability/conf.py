@@ -127,25 +127,24 @@ def _valid_proxies(value: Any) -> bool:
     return True
 
 
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+Rule = tuple[Callable[[Any], bool], str]
+#: Trust what a client sent: always, never, or only from TRUSTED_PROXIES.
+_TRUST: Rule = (
+    lambda v: isinstance(v, bool) or v == "proxies",
+    "must be True, False or 'proxies' (only from TRUSTED_PROXIES)",
+)
+_OPTIONAL_HEADER: Rule = (
+    lambda v: v is None or _is_header(v),
+    "must be an HTTP header name, or None for no such response header",
+)
+
+RULES: dict[str, Rule] = {
     "ENABLED": (lambda v: isinstance(v, bool), "must be True or False"),
     "REQUEST_ID_HEADER": (_is_header, "must be an HTTP header name such as 'X-Request-ID'"),
-    "TRUST_INCOMING_REQUEST_ID": (
-        lambda v: isinstance(v, bool) or v == "proxies",
-        "must be True, False or 'proxies' (only from TRUSTED_PROXIES)",
-    ),
-    "RESPONSE_HEADER": (
-        lambda v: v is None or _is_header(v),
-        "must be an HTTP header name, or None for no response header",
-    ),
-    "TRUST_INCOMING_TRACEPARENT": (
-        lambda v: isinstance(v, bool) or v == "proxies",
-        "must be True, False or 'proxies' (only from TRUSTED_PROXIES)",
-    ),
-    "TRACE_RESPONSE_HEADER": (
-        lambda v: v is None or _is_header(v),
-        "must be an HTTP header name, or None for no traceresponse header",
-    ),
+    "TRUST_INCOMING_REQUEST_ID": _TRUST,
+    "RESPONSE_HEADER": _OPTIONAL_HEADER,
+    "TRUST_INCOMING_TRACEPARENT": _TRUST,
+    "TRACE_RESPONSE_HEADER": _OPTIONAL_HEADER,
     **dict.fromkeys(
         (
             "APP_LOGGER",
