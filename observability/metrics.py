@@ -28,15 +28,14 @@ import weakref
 from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
     multiprocess,
 )
+from prometheus_client.exposition import choose_encoder
 
 from observability.conf import obs_settings
 from observability.writer import BatchTarget, every_tick, report, writer
@@ -71,6 +70,8 @@ class Instruments:
             "Log records lost: queue_full (the writer fell behind), write_error (disk).",
             ("reason",),
         )
+        for reason in ("queue_full", "write_error"):
+            self.dropped.labels(reason)  # shown at 0 from the start
         self.queue = Gauge(
             "log_queue_records",
             "Log records waiting for the writer thread.",
@@ -187,14 +188,19 @@ def _sync_on_tick(final: bool) -> None:
 every_tick(_sync_on_tick)
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text of every process's metrics, and its content type."""
+def render(accept: str = "") -> tuple[bytes, str]:
+    """Every process's metrics in the format the Accept header asks for, and its content type.
+
+    Prometheus' text format 0.0.4 unless the scraper asks for OpenMetrics or a newer
+    text version (prometheus-client's own negotiation).
+    """
     made = instruments()
     if made is not None:
         made.sync()  # this process's writer figures as of now
+    registry = REGISTRY
     directory = multiprocess_dir()
     if directory:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type
