@@ -9,6 +9,9 @@
 4. Real servers (gunicorn 1 and 2 workers, uvicorn) under wrk on 127.0.0.1: req/s and
    p50/p99 latency, bare vs this layer.
 5. logtrace on ~100 MB of generated logs.
+6. Volume (bench/volume_bench.py): the per-request cost of metrics and sampling, lines and
+   bytes per 1,000 requests at SAMPLE_RATE 1.0 and 0.1, a login flood with and without
+   flood control.
 """
 
 from __future__ import annotations
@@ -256,19 +259,38 @@ def logtrace() -> None:
     say()
 
 
+def volume() -> None:
+    done = subprocess.run(
+        [PY, "bench/volume_bench.py"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    for line in done.stdout.rstrip("\n").splitlines():
+        say(line)
+    say()
+
+
 def main() -> None:
     say(
         f"# make bench ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]})"
     )
     say()
-    sections = os.environ.get("BENCH_ONLY", "inprocess,records,memory,servers,logtrace").split(",")
+    sections = os.environ.get(
+        "BENCH_ONLY", "inprocess,records,memory,servers,logtrace,volume"
+    ).split(",")
     for name, section in (
         ("inprocess", in_process),
         ("records", per_record),
         ("memory", memory),
         ("servers", servers),
         ("logtrace", logtrace),
+        ("volume", volume),
     ):
         if name in sections:
             section()
