@@ -163,9 +163,10 @@ class FloodGuard(logging.Filter):
             "first": _iso(window.first),
             "last": _iso(window.last),
             "window": length,
-            "call_site": example["call_site"],
             SUMMARY_ATTR: True,
         }
+        if "event_type" not in example:  # an event's call site is the event helper's
+            fields["call_site"] = example["call_site"]
         if client != EMPTY:
             fields["ip"] = client
         logger = logging.getLogger(name)
