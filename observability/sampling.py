@@ -150,16 +150,15 @@ class HeldLines:
         if not self._held:
             return
         now = time.perf_counter()
-        released: list[tuple[Sample, logging.LogRecord]] = []
+        # Written under the lock: a request ending meanwhile waits in take(), so its
+        # terminal line is queued after its started line.
         with self._lock:
             for sample in list(self._held):
                 # Held in the order requests started, so the first not yet due ends the
                 # scan (a request held a moment after a later one waits one more tick).
                 if not final and sample.due > now:
                     break
-                released.append((sample, self._held.pop(sample)))
-        for sample, record in released:
-            sample.logger.handle(record)
+                sample.logger.handle(self._held.pop(sample))
 
     def after_fork_in_child(self) -> None:
         # The parent's requests in flight are the parent's to finish.
