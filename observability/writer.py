@@ -274,7 +274,10 @@ _previous_handlers: dict[int, SignalHandler] = {}
 
 
 def _drain_on_signal(signum: int, frame: FrameType | None) -> None:
-    """Write everything queued, switch to writing in place, then do what was done before.
+    """Write everything pending, switch to writing in place, then do what was done before.
+
+    Pending: the final tick (flood summaries, held started lines of requests in flight),
+    then the queue.
 
     Whatever the server does next (a graceful shutdown that logs more, or dying at once
     from a re-raised signal with no atexit), no record waits in the queue any more.
