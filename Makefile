@@ -38,12 +38,18 @@ migrate: $(STAMP) .secret_key ## Apply migrations and load the demo data (idempo
 	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py migrate --noinput
 	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
 
-run: migrate ## Set up, load demo data and serve on $(HOST):$(PORT) with gunicorn
-	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/gunicorn config.wsgi:application \
+# Metrics from several worker processes need one directory they all write to
+# (PROMETHEUS_MULTIPROC_DIR): a new one per run, removed when the server stops.
+run: migrate ## Set up, load demo data and serve on $(HOST):$(PORT) with gunicorn (metrics at /metrics)
+	metrics_dir="$$(mktemp -d -t billing-prometheus-XXXXXX)"; trap 'rm -rf "$$metrics_dir"' EXIT; \
+	SECRET_KEY="$$(cat .secret_key)" PROMETHEUS_MULTIPROC_DIR="$$metrics_dir" \
+	  $(VENV)/bin/gunicorn config.wsgi:application \
 	  -c config/gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
 
 serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
-	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/uvicorn config.asgi:application \
+	metrics_dir="$$(mktemp -d -t billing-prometheus-XXXXXX)"; trap 'rm -rf "$$metrics_dir"' EXIT; \
+	SECRET_KEY="$$(cat .secret_key)" PROMETHEUS_MULTIPROC_DIR="$$metrics_dir" \
+	  $(VENV)/bin/uvicorn config.asgi:application \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
 test: $(STAMP) browser ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)

@@ -9,6 +9,9 @@
 4. Real servers (gunicorn 1 and 2 workers, uvicorn) under wrk on 127.0.0.1: req/s and
    p50/p99 latency, bare vs this layer.
 5. logtrace on ~100 MB of generated logs.
+6. Volume (bench/volume_bench.py): the per-request cost of metrics and sampling, lines and
+   bytes per 1,000 requests at SAMPLE_RATE 1.0 and 0.1, a login flood with and without
+   flood control.
 """
 
 from __future__ import annotations
@@ -256,22 +259,34 @@ def logtrace() -> None:
     say()
 
 
-def script_table(title: str, script: str) -> None:
-    """A section whose script prints a markdown table then one JSON line."""
+def script_table(title: str | None, script: str, timeout: int = 900) -> None:
+    """A section a script prints: a markdown table, then (with a title) one JSON line."""
     done = subprocess.run(
-        [PY, script], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=900
+        [PY, script],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
-    say(f"## {title}")
-    say()
-    for line in done.stdout.strip().splitlines()[:-1]:
+    lines = done.stdout.rstrip("\n").splitlines()
+    if title is not None:
+        say(f"## {title}")
+        say()
+        lines = lines[:-1]
+    for line in lines:
         say(line)
     say()
 
 
 def tracecontext() -> None:
     script_table("Trace context (per request)", "bench/tracecontext_bench.py")
+
+
+def volume() -> None:
+    script_table(None, "bench/volume_bench.py", timeout=1800)
 
 
 def main() -> None:
@@ -281,7 +296,7 @@ def main() -> None:
     )
     say()
     sections = os.environ.get(
-        "BENCH_ONLY", "inprocess,records,memory,servers,logtrace,tracecontext"
+        "BENCH_ONLY", "inprocess,records,memory,servers,logtrace,tracecontext,volume"
     ).split(",")
     for name, section in (
         ("tracecontext", tracecontext),
@@ -290,6 +305,7 @@ def main() -> None:
         ("memory", memory),
         ("servers", servers),
         ("logtrace", logtrace),
+        ("volume", volume),
     ):
         if name in sections:
             section()

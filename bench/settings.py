@@ -1,5 +1,6 @@
 """Settings for one benchmark variant (BENCH_VARIANT), each writing to real rotating files."""
 
+import json
 import os
 
 from observability import build_logging
@@ -38,6 +39,8 @@ def rotating(name: str, filters=()):
 PLAIN = {"plain": {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"}}
 
 if VARIANT == "ours":
+    # bench/volume_bench.py sets flags (SAMPLE_RATE, METRICS) through this variable.
+    OBSERVABILITY = json.loads(os.environ.get("BENCH_OBSERVABILITY") or "{}")
     INSTALLED_APPS.append("observability")
     MIDDLEWARE = ["observability.middleware.RequestLoggingMiddleware", *BASE_MIDDLEWARE]
     LOGGING = build_logging(base_dir=LOG_DIR, console=False)

@@ -54,8 +54,8 @@ def env_int(name: str, default: int | None, *, minimum: int) -> int | None:
     return value
 
 
-def env_seconds(name: str, default: float) -> float:
-    """A finite number of seconds >= 0."""
+def env_seconds(name: str, default: float, *, positive: bool = False) -> float:
+    """A finite number of seconds >= 0 (> 0 when `positive`)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -63,8 +63,9 @@ def env_seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise _invalid(name, "must be a number of seconds >= 0 (such as 1.5)", raw)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        constraint = "> 0" if positive else ">= 0"
+        raise _invalid(name, f"must be a number of seconds {constraint} (such as 1.5)", raw)
     return value
 
 
@@ -83,6 +84,48 @@ def env_proxies(name: str) -> int | list[str]:
         constraint = "must be a number of proxies or a comma-separated list of networks"
         raise _invalid(name, constraint, raw) from None
     return networks
+
+
+def env_fraction(name: str, default: float) -> float:
+    """A number from 0 to 1."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise _invalid(name, "must be a number from 0 to 1 (such as 0.1)", raw)
+    return value
+
+
+def env_networks(name: str, default: str) -> list[str]:
+    """A comma-separated list of addresses/networks."""
+    raw = os.environ.get(name, "").strip() or default
+    networks = [item.strip() for item in raw.split(",") if item.strip()]
+    try:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        raise _invalid(
+            name, "must be a comma-separated list of addresses or networks", raw
+        ) from None
+    return networks
+
+
+def env_secret(name: str, *, min_length: int) -> str | None:
+    """A token of at least min_length printable characters without spaces; never echoed."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if len(raw) < min_length or not raw.isprintable() or any(c.isspace() for c in raw):
+        msg = (
+            f"Environment variable {name} must be at least {min_length} printable characters "
+            f"without spaces, got {len(raw)} characters (not shown)"
+        )
+        raise ImproperlyConfigured(msg)
+    return raw
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -250,8 +293,18 @@ SPECTACULAR_SETTINGS = {
 OBSERVABILITY = {
     "SLOW_REQUEST_THRESHOLD": env_seconds("SLOW_REQUEST_THRESHOLD", 1.0),
     "TRUSTED_PROXIES": env_proxies("TRUSTED_PROXIES"),
-    # Static files (served by WhiteNoise) get a request ID but no lifecycle lines.
-    "EXCLUDE_PATHS": ("/health/", "/static/"),
+    # Static files (served by WhiteNoise) and Prometheus' scrapes get a request ID but no
+    # lifecycle lines.
+    "EXCLUDE_PATHS": ("/health/", "/static/", "/metrics"),
+    # At volume (README, "Running at volume"): the fraction of fast successes written,
+    # and flood control of repeated security and authentication records.
+    "SAMPLE_RATE": env_fraction("SAMPLE_RATE", 1.0),
+    "FLOOD_LIMIT": env_int("FLOOD_LIMIT", 10, minimum=0),
+    "FLOOD_WINDOW": env_seconds("FLOOD_WINDOW", 60.0, positive=True),
+    "FLOOD_LOGGERS": ("common.jwt_auth", "django.security"),
+    # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
+    "METRICS_ALLOWED_IPS": env_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1"),
+    "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Root URLs: the API under /api/v1/, health, schema and docs; the admin and the trace viewer."""
+"""Root URLs: the API under /api/v1/, health, metrics, schema, docs, admin, trace viewer."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -8,6 +8,7 @@ from billing.views import HealthView
 
 urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
+    path("", include("observability.metrics_urls")),  # /metrics, for Prometheus only
     path("api/v1/", include("billing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import numbers
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Levels a success's lifecycle line may have (above WARNING it would fill the errors file).
+LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
+MIN_TOKEN_LENGTH = 16
 
 DEFAULT_REDACT_KEYS = (
     "password",
@@ -82,6 +86,18 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     "REDACT": True,
     "REDACT_KEYS": DEFAULT_REDACT_KEYS,
+    # --- Volume: sampling, per-line levels, flood control, metrics (README, "Running at volume")
+    "SAMPLE_RATE": 1.0,
+    "STARTED_LEVEL": "INFO",
+    "COMPLETED_LEVEL": "INFO",
+    "SLOW_REQUEST_LEVEL": "WARNING",
+    "EXCLUDE_PATTERNS": (),
+    "FLOOD_LIMIT": 10,
+    "FLOOD_WINDOW": 60.0,
+    "FLOOD_LOGGERS": (),
+    "METRICS": True,
+    "METRICS_ALLOWED_IPS": ("127.0.0.0/8", "::1"),
+    "METRICS_TOKEN": None,
 }
 
 
@@ -112,11 +128,7 @@ def _valid_log_files(value: Any) -> bool:
     )
 
 
-def _valid_proxies(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return value >= 0
+def _valid_networks(value: Any) -> bool:
     if not _is_str_seq(value):
         return False
     try:
@@ -125,6 +137,34 @@ def _valid_proxies(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _valid_patterns(value: Any) -> bool:
+    if not _is_str_seq(value):
+        return False
+    try:
+        for pattern in value:
+            re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+def _valid_token(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, str)
+        and len(value) >= MIN_TOKEN_LENGTH
+        and value.isprintable()
+        and not any(c.isspace() for c in value)
+    )
+
+
+def _valid_proxies(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return _valid_networks(value)
 
 
 Rule = tuple[Callable[[Any], bool], str]
@@ -188,7 +228,54 @@ RULES: dict[str, Rule] = {
         lambda v: _is_str_seq(v) and all(v),
         "must be a list of non-empty key names",
     ),
+    # --- Volume
+    "SAMPLE_RATE": (
+        lambda v: _is_number(v) and 0.0 <= v <= 1.0,
+        "must be a fraction of fast successful requests from 0.0 to 1.0",
+    ),
+    "STARTED_LEVEL": (
+        lambda v: v is None or v in LINE_LEVELS,
+        "must be 'DEBUG', 'INFO', 'WARNING', or None for no started line",
+    ),
+    "COMPLETED_LEVEL": (lambda v: v in LINE_LEVELS, "must be 'DEBUG', 'INFO' or 'WARNING'"),
+    "SLOW_REQUEST_LEVEL": (
+        lambda v: v in LEVEL_NAMES,
+        f"must be one of {', '.join(map(repr, LEVEL_NAMES))}",
+    ),
+    "EXCLUDE_PATTERNS": (_valid_patterns, "must be a list of regular expressions that compile"),
+    "FLOOD_LIMIT": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "must be a number of records per window >= 0 (0 turns flood control off)",
+    ),
+    "FLOOD_WINDOW": (
+        lambda v: _is_number(v) and 0 < v <= 86400,
+        "must be a number of seconds > 0 and <= 86400",
+    ),
+    "FLOOD_LOGGERS": (
+        lambda v: _is_str_seq(v) and all(_is_logger_name(name) for name in v),
+        "must be a list of logger names such as 'myapp.payments'",
+    ),
+    "METRICS": (lambda v: isinstance(v, bool), "must be True or False"),
+    "METRICS_ALLOWED_IPS": (
+        _valid_networks,
+        "must be a list of client addresses or networks such as '10.0.0.0/8'",
+    ),
+    "METRICS_TOKEN": (
+        _valid_token,
+        f"must be None or a token of at least {MIN_TOKEN_LENGTH} printable characters "
+        "without spaces",
+    ),
 }
+
+
+#: Never echoed in a message: a refused token is still somebody's secret.
+SECRET_SETTINGS = frozenset({"METRICS_TOKEN"})
+
+
+def _secret_shown(value: Any) -> str:
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters (not shown)"
+    return f"a {type(value).__name__} (not shown)"
 
 
 def validate(user_settings: Any) -> list[str]:
@@ -203,7 +290,15 @@ def validate(user_settings: Any) -> list[str]:
             continue
         check, constraint = RULES[key]
         if not check(value):
-            problems.append(f"OBSERVABILITY[{key!r}] {constraint}, got {value!r}")
+            shown = _secret_shown(value) if key in SECRET_SETTINGS else repr(value)
+            problems.append(f"OBSERVABILITY[{key!r}] {constraint}, got {shown}")
+    request_logger = user_settings.get("REQUEST_LOGGER", DEFAULTS["REQUEST_LOGGER"])
+    flood_loggers = user_settings.get("FLOOD_LOGGERS", ())
+    if _is_str_seq(flood_loggers) and request_logger in flood_loggers:
+        problems.append(
+            f"OBSERVABILITY['FLOOD_LOGGERS'] must not name the REQUEST_LOGGER "
+            f"({request_logger!r}): lifecycle lines are sampled (SAMPLE_RATE), never summarised"
+        )
     for key in ("TRUST_INCOMING_REQUEST_ID", "TRUST_INCOMING_TRACEPARENT"):
         if user_settings.get(key) == "proxies" and not user_settings.get("TRUSTED_PROXIES"):
             problems.append(
@@ -216,8 +311,12 @@ def validate(user_settings: Any) -> list[str]:
 def resolve(user_settings: dict[str, Any], name: str) -> Any:
     """One setting's value from a user's OBSERVABILITY dict, defaults filled in."""
     value = user_settings.get(name, DEFAULTS[name])
-    if name == "EXCLUDE_PATHS":
+    if name in ("EXCLUDE_PATHS", "FLOOD_LOGGERS"):
         value = tuple(value)
+    elif name == "EXCLUDE_PATTERNS":  # compiled once per settings, matched with search()
+        value = tuple(re.compile(pattern) for pattern in value)
+    elif name == "METRICS_ALLOWED_IPS":
+        value = tuple(ipaddress.ip_network(item, strict=False) for item in value)
     elif name == "LOG_FILES":
         value = {**DEFAULT_LOG_FILES, **value}
     return value

@@ -30,6 +30,7 @@ class QueuedHandler(logging.Handler):
     def __init__(self, level: int | str = logging.NOTSET, queue_size: int | None = None) -> None:
         super().__init__(level)
         self.dropped = 0
+        self.written = 0  # records this process wrote (log_records_written_total)
         self._failing = False
         self._last_report = 0.0
         self._write_lock = threading.RLock()
@@ -152,6 +153,7 @@ class QueuedFileHandler(QueuedHandler):
             self.report_failure(self.baseFilename, exc, len(records))
             self._discard_target()
             return
+        self.written += len(records)
         self.report_recovery(self.baseFilename)
 
     def _discard_target(self) -> None:
@@ -193,3 +195,5 @@ class QueuedStreamHandler(QueuedHandler):
             stream.flush()
         except Exception as exc:
             self.report_failure("the console", exc, len(records))
+            return
+        self.written += len(records)

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -40,6 +40,7 @@ from observability.context import (
 from observability.events import log_security_event
 from observability.ids import new_ids, recent_ids
 from observability.loggers import get_logger
+from observability.metrics import observe_request
 from observability.request import (
     bind_user,
     incoming_request_id,
@@ -50,6 +51,7 @@ from observability.request import (
     route_of,
     started_details,
 )
+from observability.sampling import Sample, excluded, level_of
 from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -96,7 +98,7 @@ def begin(request: Any) -> RequestState:
             trace_id, flags = parent.trace_id, parent.flags
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
-    logged = not django_request.path.startswith(obs_settings.EXCLUDE_PATHS)
+    logged = not excluded(django_request.path)
     return RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
 
 
@@ -114,6 +116,7 @@ class RequestLifecycle:
         self.state = state = begin(self.request)
         scope = Scope(self.owner, state.flags, state.tracestate)
         self._tokens = (set_context(state.fields), request_scope.set(scope))
+        self.sample = Sample(self.request_id, self.logger, state.started)  # SAMPLE_RATE
         self._log_started()
         return self
 
@@ -165,31 +168,39 @@ class RequestLifecycle:
                 bind_user(user)
         with contextlib.suppress(AttributeError):  # django.request logs after we return
             setattr(getattr(request, "_request", request), CONTEXT_ATTR, current())
+        route, view = route_of(request)
+        observe_request(self.state.fields["method"], route, status, duration)
         if not self.state.logged:
             return
         exc_info = exc_info or getattr(request, EXC_ATTR, None)
-        route, view = route_of(request)
+        settings = obs_settings
+        threshold = settings.SLOW_REQUEST_THRESHOLD
+        slow = duration >= threshold
+        failed = exc_info is not None or status >= 500
+        # Tail-based sampling: every error and slow request is kept, both lines or neither.
+        sampled = self.sample.end(worth_keeping=failed or slow or status >= 400)
+        if sampled is None:
+            return
         fields = {
             "status": status,
             "duration": round(duration, 6),
             "response_size": size,
             "route": route,
             "view": view,
+            **sampled,
         }
-        if exc_info is not None or status >= 500:
+        if failed:
             error = exc_info[0].__name__ if exc_info else EMPTY
             message = messages.failed(status=status, duration=duration, error=error)
             self._emit(logging.ERROR, message, fields, exc_info)
         else:
-            level = logging.INFO
-            if status >= 400:
-                level = logging.getLevelName(obs_settings.CLIENT_ERROR_LEVEL)
+            name = settings.CLIENT_ERROR_LEVEL if status >= 400 else settings.COMPLETED_LEVEL
+            level = level_of(name) or logging.INFO
             self._emit(level, messages.completed(status=status, duration=duration), fields)
-        threshold = obs_settings.SLOW_REQUEST_THRESHOLD
-        if duration >= threshold:
+        if slow:
             message = messages.slow(duration=duration, threshold=threshold)
             fields = {"duration": round(duration, 6), "threshold": threshold, "status": status}
-            self._emit(logging.WARNING, message, fields)
+            self._emit(level_of(settings.SLOW_REQUEST_LEVEL) or logging.WARNING, message, fields)
 
     def _log_started(self) -> None:
         state = self.state
@@ -206,7 +217,8 @@ class RequestLifecycle:
                 severity="warning",
                 details={"header": settings.REQUEST_ID_HEADER},
             )
-        if not state.logged or not self.logger.isEnabledFor(logging.INFO):
+        level = level_of(settings.STARTED_LEVEL)
+        if not state.logged or level is None or not self.logger.isEnabledFor(level):
             return
         fields = state.fields
         path, extra = started_details(self.request, fields["path"])
@@ -217,12 +229,17 @@ class RequestLifecycle:
             method=fields["method"],
             path=path,
         )
-        self._emit(logging.INFO, message, extra)
+        self._emit(level, message, extra, write=self.sample.start)  # or held (SAMPLE_RATE)
 
     def _emit(
-        self, level: int, message: str, fields: dict[str, Any], exc_info: ExcInfo | None = None
+        self,
+        level: int,
+        message: str,
+        fields: dict[str, Any],
+        exc_info: ExcInfo | None = None,
+        write: Callable[[logging.LogRecord], Any] | None = None,
     ) -> None:
-        """Log a lifecycle line through the logging API.
+        """Log a lifecycle line through the logging API (or hand the record to `write`).
 
         Every part was masked when the request was read, so the redaction filter skips
         the line, unless it carries a traceback (whose text it must mask).
@@ -243,7 +260,7 @@ class RequestLifecycle:
             caller.f_code.co_name,
             extra,
         )
-        logger.handle(record)
+        (write or logger.handle)(record)
 
 
 def stream_until_done(lifecycle: RequestLifecycle, response: Any) -> None:

@@ -22,10 +22,18 @@ from typing import Any
 
 from observability.context import CONTEXT_FIELDS, reset
 from observability.filters import RedactionFilter, RequestContextFilter
+from observability.flood import guard
 from observability.records import extra_keys
-from observability.writer import flush_logs
+from observability.writer import flush_logs, writer
 
-__all__ = ["CapturedRecord", "capture_records", "flush_logs", "reset_context"]
+__all__ = [
+    "CapturedRecord",
+    "capture_records",
+    "drain_logs",
+    "flush_logs",
+    "reset_context",
+    "reset_flood_control",
+]
 
 
 @dataclass
@@ -82,3 +90,13 @@ def capture_records(*loggers: str) -> Iterator[list[CapturedRecord]]:
 def reset_context() -> None:
     """Forget the current request context (an autouse fixture's job between tests)."""
     reset()
+
+
+def reset_flood_control() -> None:
+    """Forget flood-control counts, so one test's repeated events never mute the next's."""
+    guard.forget()
+
+
+def drain_logs(timeout: float = 5.0) -> bool:
+    """What SIGTERM does: write pending flood summaries and held started lines, then flush."""
+    return writer.drain(timeout)

@@ -6,6 +6,11 @@ gives each handler its records at once (one lock, one write, one flush per file 
 batch). A full queue drops the record and counts it: a request never waits on the disk.
 The queue is drained at exit and on SIGTERM, and a forked child starts with an empty
 queue and its own listener.
+
+The listener is also the process's clock: functions registered with `every_tick()` run
+in it at least every TICK_INTERVAL (flood summaries whose window ended, held started
+lines of requests past the slow threshold, metrics), and once more with `final=True`
+when the process drains, before the last records are written.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Protocol
 BATCH_RECORDS = 512
 WAKE_AT = 256  # records waiting before the producer wakes the listener early
 IDLE_WAIT = 0.05  # seconds the listener sleeps when the queue is empty
+TICK_INTERVAL = 0.05  # seconds between two runs of the tick hooks
 REPORT_INTERVAL = 60.0  # seconds between two reports of the same fault on stderr
 DEFAULT_QUEUE_SIZE = 10000
 
@@ -33,8 +39,13 @@ class BatchTarget(Protocol):
     """What the writer hands records to: a handler that writes a batch at once."""
 
     dropped: int
+    written: int
 
     def write_batch(self, records: Sequence[logging.LogRecord]) -> None: ...
+
+
+#: A tick hook: called with final=False on each tick, final=True once when draining.
+TickHook = Callable[[bool], None]
 
 
 def report(message: str) -> None:
@@ -52,6 +63,7 @@ class LogWriter:
     def __init__(self, maxsize: int = DEFAULT_QUEUE_SIZE) -> None:
         self.maxsize = maxsize
         self.targets: set[BatchTarget] = set()
+        self.hooks: list[TickHook] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -63,11 +75,15 @@ class LogWriter:
         self._start_lock = threading.Lock()
         self.dropped = 0
         self._last_drop_report = 0.0
+        self._next_tick = 0.0
+        self._last_hook_report = 0.0
 
     # --- producer side (the request thread) ---
     def submit(self, target: BatchTarget, record: logging.LogRecord) -> None:
         if self.synchronous:
             target.write_batch([record])  # stopping: nothing may wait in a queue now
+            if self._thread is None:
+                self.tick()  # no listener to keep time: records do
             return
         if self._thread is None and not self._start():
             target.write_batch([record])  # no listener (interpreter exiting): write in place
@@ -95,6 +111,11 @@ class LogWriter:
                 f"{self.dropped} dropped so far"
             )
 
+    def start(self) -> None:
+        """Make sure the listener runs (it ticks even when writing in place)."""
+        if self._thread is None:
+            self._start()
+
     def _start(self) -> bool:
         with self._start_lock:
             if self._thread is not None:
@@ -108,10 +129,29 @@ class LogWriter:
             self._thread = thread
             return True
 
+    # --- the clock ---
+    def tick(self) -> None:
+        """Run the hooks if TICK_INTERVAL has passed since they last ran."""
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + TICK_INTERVAL
+            self.run_hooks(final=False)
+
+    def run_hooks(self, *, final: bool) -> None:
+        for hook in list(self.hooks):
+            try:
+                hook(final)
+            except Exception as exc:  # a hook's fault must not stop the writing
+                now = time.monotonic()
+                if now - self._last_hook_report >= REPORT_INTERVAL:
+                    self._last_hook_report = now
+                    report(f"tick hook {getattr(hook, '__qualname__', hook)} failed: {exc!r}")
+
     # --- listener side ---
     def _run(self) -> None:
         queue = self._queue
         while True:
+            self.tick()
             if not queue:
                 self._wake.clear()
                 self._idle = True
@@ -127,7 +167,7 @@ class LogWriter:
                     target, item = queue.popleft()
                 except IndexError:
                     break
-                if target is None:  # a control item: a flush marker, or None to stop
+                if target is None:  # control: a flush marker, a function to run, None to stop
                     if item is None:
                         stop = True
                     else:
@@ -137,7 +177,10 @@ class LogWriter:
             for target, records in batch.items():
                 target.write_batch(records)
             for marker in markers:
-                marker.set()
+                if isinstance(marker, threading.Event):
+                    marker.set()
+                else:
+                    marker()
             if stop:
                 return
 
@@ -157,9 +200,31 @@ class LogWriter:
         self._wake.set()
         return done.wait(timeout)
 
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Run the final hooks (pending summaries, held lines), then write everything queued.
+
+        The hooks run in the listener, like every tick, so that a signal handler calling
+        this never takes a hook's lock in the thread it interrupted.
+        """
+        deadline = time.monotonic() + timeout
+        thread = self._thread
+        if thread is None or not thread.is_alive() or thread is threading.current_thread():
+            self.run_hooks(final=True)
+        else:
+            done = threading.Event()
+
+            def final() -> None:
+                self.run_hooks(final=True)
+                done.set()
+
+            self._queue.append((None, final))
+            self._wake.set()
+            done.wait(timeout)
+        return self.flush(max(deadline - time.monotonic(), 0.1))
+
     def stop(self, timeout: float = 5.0) -> None:
         """Drain the queue and stop the listener (process exit, gunicorn worker exit)."""
-        self.flush(timeout)
+        self.drain(timeout)
         thread = self._thread
         if thread is not None and thread.is_alive():
             self._queue.append((None, None))
@@ -177,6 +242,13 @@ os.register_at_fork(after_in_child=writer.after_fork_in_child)
 atexit.register(writer.stop)
 
 
+def every_tick(hook: TickHook) -> TickHook:
+    """Register `hook(final)` to run in the writer's thread on each tick and when draining."""
+    if hook not in writer.hooks:
+        writer.hooks.append(hook)
+    return hook
+
+
 def flush_logs(timeout: float = 5.0) -> bool:
     """Block until every record logged so far in this process is written."""
     return writer.flush(timeout)
@@ -188,9 +260,10 @@ def shutdown_writer() -> None:
 
 
 def log_stats() -> dict[str, int]:
-    """Counters: records waiting, dropped on a full queue, dropped on write errors."""
+    """Counters: records waiting, written, dropped on a full queue, dropped on write errors."""
     return {
         "queued": writer.queued(),
+        "written": sum(target.written for target in list(writer.targets)),
         "dropped_queue_full": writer.dropped,
         "dropped_write_errors": sum(target.dropped for target in list(writer.targets)),
     }
@@ -201,13 +274,16 @@ _previous_handlers: dict[int, SignalHandler] = {}
 
 
 def _drain_on_signal(signum: int, frame: FrameType | None) -> None:
-    """Write everything queued, switch to writing in place, then do what was done before.
+    """Write everything pending, switch to writing in place, then do what was done before.
+
+    Pending: the final tick (flood summaries, held started lines of requests in flight),
+    then the queue.
 
     Whatever the server does next (a graceful shutdown that logs more, or dying at once
     from a re-raised signal with no atexit), no record waits in the queue any more.
     """
     writer.synchronous = True
-    writer.flush(5.0)
+    writer.drain(5.0)
     previous = _previous_handlers.get(signum, signal.SIG_DFL)
     if callable(previous):
         previous(signum, frame)

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from observability import build_logging
-from observability.testing import flush_logs, reset_context
+from observability.testing import flush_logs, reset_context, reset_flood_control
 from observability.textline import parse as parse_text_line
 
 FILES = {
@@ -120,6 +120,7 @@ def logs(tmp_path) -> LogDir:
 @pytest.fixture(autouse=True)
 def _clean_context():
     reset_context()
+    reset_flood_control()
     yield
     reset_context()
 

@@ -33,6 +33,11 @@ def load(monkeypatch, **env: str) -> dict:
         ("LOG_FORMAT", "xml", "must be one of text, json, ecs"),
         ("DEBUG", "maybe", "must be a boolean"),
         ("LOG_CONSOLE", "2", "must be a boolean"),
+        ("SAMPLE_RATE", "10%", "must be a number from 0 to 1"),
+        ("SAMPLE_RATE", "1.5", "must be a number from 0 to 1"),
+        ("FLOOD_LIMIT", "-1", "must be an integer >= 0"),
+        ("FLOOD_WINDOW", "0", "must be a number of seconds > 0"),
+        ("METRICS_ALLOWED_IPS", "localhost", "comma-separated list of addresses or networks"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_variable_constraint_and_value(
@@ -42,6 +47,33 @@ def test_a_bad_value_stops_start_up_naming_variable_constraint_and_value(
         load(monkeypatch, **{name: value})
     message = str(error.value)
     assert name in message and constraint in message and repr(value) in message
+
+
+def test_volume_variables_set_their_flags(monkeypatch):
+    token = "scrape-token-0123456789abcdef"
+    observability = load(
+        monkeypatch,
+        SAMPLE_RATE="0.1",
+        FLOOD_LIMIT="0",
+        FLOOD_WINDOW="30",
+        METRICS_ALLOWED_IPS="10.0.0.0/8, 192.0.2.7",
+        METRICS_TOKEN=token,
+    )["OBSERVABILITY"]
+    assert observability["SAMPLE_RATE"] == 0.1
+    assert (observability["FLOOD_LIMIT"], observability["FLOOD_WINDOW"]) == (0, 30.0)
+    assert observability["METRICS_ALLOWED_IPS"] == ["10.0.0.0/8", "192.0.2.7"]
+    assert observability["METRICS_TOKEN"] == token
+    from observability.conf import validate
+
+    assert validate(observability) == []
+
+
+def test_a_short_metrics_token_is_refused_without_being_shown(monkeypatch):
+    with pytest.raises(ImproperlyConfigured) as error:
+        load(monkeypatch, METRICS_TOKEN="hunter2")
+    message = str(error.value)
+    assert "METRICS_TOKEN must be at least 16 printable characters" in message
+    assert "got 7 characters (not shown)" in message and "hunter2" not in message
 
 
 def test_trusted_proxies_takes_the_readmes_network_form(monkeypatch):

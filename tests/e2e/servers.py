@@ -34,6 +34,9 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         "LOG_CONSOLE": "0",
         "DATABASE_URL": f"sqlite:///{tmp / 'e2e.sqlite3'}",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # Temporary files of the server (gunicorn's metrics directory among them) stay in
+        # the test's directory, also when a test kills the server.
+        "TMPDIR": str(tmp),
         **extra,
     }
 

@@ -208,6 +208,105 @@ def test_trace_context_flags_are_read(settings):
     assert obs_settings.TRACE_RESPONSE_HEADER is None
 
 
+class TestVolumeFlags:
+    """Per-line levels, exclusion patterns, sampling, flood control and metrics switches."""
+
+    def test_started_level_none_writes_only_the_terminal_line(self, logs, settings):
+        settings.OBSERVABILITY = {"STARTED_LEVEL": None}
+        rid = Client().get("/t/plain/")["X-Request-ID"]
+        (line,) = logs.for_request(rid)
+        assert "API Request completed" in line
+
+    def test_started_and_completed_levels(self, logs, settings):
+        settings.OBSERVABILITY = {"STARTED_LEVEL": "DEBUG", "COMPLETED_LEVEL": "WARNING"}
+        logging.getLogger("billing.api").setLevel(logging.DEBUG)
+        try:
+            rid = Client().get("/t/plain/")["X-Request-ID"]
+        finally:
+            logging.getLogger("billing.api").setLevel(logging.INFO)
+        logs.lines("requests")
+        # the requests file takes INFO and up: the DEBUG started line is not in it
+        (line,) = logs.for_request(rid)
+        assert " WARNING [billing.api] API Request completed - Status: 200" in line
+
+    def test_completed_level_below_the_logger_level_writes_no_half_pair(self, logs, settings):
+        settings.OBSERVABILITY = {"COMPLETED_LEVEL": "DEBUG"}
+        ok = Client().get("/t/plain/")["X-Request-ID"]
+        missing = Client().get("/t/nope/")["X-Request-ID"]
+        assert logs.for_request(ok) == []  # neither line of a success
+        assert len(logs.for_request(missing)) == 2  # a 4xx keeps both
+
+    def test_slow_request_level(self, logs, settings):
+        settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 0, "SLOW_REQUEST_LEVEL": "ERROR"}
+        rid = Client().get("/t/plain/")["X-Request-ID"]
+        (slow,) = [line for line in logs.lines("errors") if f"request_id={rid} " in line]
+        assert " ERROR [billing.api] Slow API request detected" in slow
+
+    def test_exclude_patterns_are_regular_expressions(self, logs, settings):
+        settings.OBSERVABILITY = {"EXCLUDE_PATTERNS": [r"^/t/pl[a-z]+/$", r"\.png$"]}
+        plain = Client().get("/t/plain/")
+        other = Client().get("/t/plain/x.png")
+        kept = Client().get("/t/nope/")
+        assert plain["X-Request-ID"] and logs.for_request(plain["X-Request-ID"]) == []
+        assert logs.for_request(other["X-Request-ID"]) == []
+        assert len(logs.for_request(kept["X-Request-ID"])) == 2
+        from observability.conf import obs_settings as current
+
+        assert current.EXCLUDE_PATTERNS[0].pattern == r"^/t/pl[a-z]+/$"  # compiled once
+
+    def test_sample_rate_zero_keeps_only_what_must_be_kept(self, logs, settings):
+        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+        assert logs.for_request(Client().get("/t/plain/")["X-Request-ID"]) == []
+        assert len(logs.for_request(Client().get("/t/nope/")["X-Request-ID"])) == 2
+
+    def test_flood_limit_window_and_loggers(self, logs, settings):
+        from observability.testing import drain_logs
+
+        settings.OBSERVABILITY = {
+            "FLOOD_LIMIT": 2,
+            "FLOOD_WINDOW": 30,
+            "FLOOD_LOGGERS": ["billing.views"],
+        }
+        for n in range(5):
+            logging.getLogger("billing.views").warning("retrying %s", n)
+        drain_logs()
+        lines = [line for line in logs.lines("general") if "retrying" in line]
+        assert len(lines) == 3
+        assert "Repeated: 3 more records like: retrying 2" in lines[2]
+        assert "repeated=3 " in lines[2] and "window=30 " in lines[2]
+
+    def test_flood_limit_zero_turns_flood_control_off(self, logs, settings):
+        from observability import log_security_event
+
+        settings.OBSERVABILITY = {"FLOOD_LIMIT": 0}
+        for _ in range(30):
+            log_security_event(event_type="probe", severity="warning")
+        assert len([line for line in logs.lines("security") if "probe" in line]) == 30
+
+    def test_metrics_flags(self, settings):
+        from prometheus_client import REGISTRY
+
+        def count():
+            labels = {"method": "GET", "route": "t/plain/", "status": "200"}
+            return REGISTRY.get_sample_value("http_server_requests_total", labels) or 0
+
+        settings.OBSERVABILITY = {"METRICS": False}
+        before = count()
+        Client().get("/t/plain/")
+        assert count() == before
+        assert Client().get("/metrics").status_code == 404
+        settings.OBSERVABILITY = {"METRICS_ALLOWED_IPS": ["10.0.0.0/8"]}
+        assert Client().get("/metrics").status_code == 404
+        assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 200
+        settings.OBSERVABILITY = {"METRICS_TOKEN": "t0ken-for-the-scraper-123"}
+        refused = Client(REMOTE_ADDR="203.0.113.5").get("/metrics")
+        assert refused.status_code == 404
+        scraper = Client(
+            REMOTE_ADDR="203.0.113.5", HTTP_AUTHORIZATION="Bearer t0ken-for-the-scraper-123"
+        )
+        assert scraper.get("/metrics").status_code == 200
+
+
 def test_every_documented_flag_has_a_test_here():
     with open(__file__, encoding="utf-8") as handle:
         source = handle.read()
@@ -228,6 +327,33 @@ def test_every_documented_flag_has_a_test_here():
         ({"TRUSTED_PROXIES": ["not-an-ip"]}, "OBSERVABILITY['TRUSTED_PROXIES']"),
         ({"REQUEST_ID_HEADER": "X Request"}, "OBSERVABILITY['REQUEST_ID_HEADER']"),
         ({"SLOW_THRESHOLD": 1}, "OBSERVABILITY['SLOW_THRESHOLD'] is not a known setting"),
+        (
+            {"SAMPLE_RATE": 1.5},
+            "OBSERVABILITY['SAMPLE_RATE'] must be a fraction of fast successful requests "
+            "from 0.0 to 1.0, got 1.5",
+        ),
+        ({"STARTED_LEVEL": "ERROR"}, "or None for no started line, got 'ERROR'"),
+        ({"COMPLETED_LEVEL": None}, "OBSERVABILITY['COMPLETED_LEVEL'] must be 'DEBUG'"),
+        ({"SLOW_REQUEST_LEVEL": "LOUD"}, "OBSERVABILITY['SLOW_REQUEST_LEVEL'] must be one of"),
+        (
+            {"EXCLUDE_PATTERNS": ["/ok/", "(unclosed"]},
+            "OBSERVABILITY['EXCLUDE_PATTERNS'] must be a list of regular expressions that "
+            "compile, got ['/ok/', '(unclosed']",
+        ),
+        ({"FLOOD_LIMIT": -1}, "OBSERVABILITY['FLOOD_LIMIT'] must be a number of records"),
+        ({"FLOOD_WINDOW": 0}, "OBSERVABILITY['FLOOD_WINDOW'] must be a number of seconds > 0"),
+        ({"FLOOD_LOGGERS": "billing"}, "OBSERVABILITY['FLOOD_LOGGERS'] must be a list of logger"),
+        (
+            {"FLOOD_LOGGERS": ["billing.api"]},
+            "must not name the REQUEST_LOGGER ('billing.api'): lifecycle lines are sampled",
+        ),
+        ({"METRICS": 1}, "OBSERVABILITY['METRICS'] must be True or False, got 1"),
+        ({"METRICS_ALLOWED_IPS": ["localhost"]}, "OBSERVABILITY['METRICS_ALLOWED_IPS'] must be"),
+        (
+            {"METRICS_TOKEN": "short secret"},
+            "OBSERVABILITY['METRICS_TOKEN'] must be None or a token of at least 16 printable "
+            "characters without spaces, got a string of 12 characters (not shown)",
+        ),
     ],
 )
 def test_bad_flags_are_named_with_constraint_and_value(config, expected):

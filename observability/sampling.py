@@ -1,0 +1,171 @@
+"""Which requests' lifecycle lines are written: exclusions, tail-based sampling, held lines.
+
+`SAMPLE_RATE` keeps that fraction of fast successful requests (2xx/3xx under the slow
+threshold); every 4xx, 5xx and slow request is written whatever the rate, and so is
+every other record (security events, the application's own). The decision is a hash
+of the request ID, the same in every process, so the workers that share an ID agree.
+
+A request is never half-logged: both lifecycle lines, or neither.
+
+- Kept by its hash: the started line is written at the start, as without sampling.
+- Dropped by its hash: its started record is made at the start (with its own time and
+  context) and held in memory. At the end a 4xx, 5xx or slow request writes it, then
+  its terminal line; a fast success writes neither.
+- Still running at the slow threshold: it will be slow, so the writer's tick writes its
+  held started line then. A hung request is in the requests file while it hangs.
+- Draining (SIGTERM, exit): the held started lines of every request in flight are
+  written; their terminal lines follow if the server lets them finish.
+
+What a SIGKILL still loses: held started lines of requests younger than the slow
+threshold (besides what waits in the writer's queue).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import zlib
+from typing import Any
+
+from observability.conf import obs_settings
+from observability.context import current
+from observability.writer import every_tick, writer
+
+_MASK = 0xFFFFFFFF
+#: A held line is written after this long even if the slow threshold is longer (or
+#: infinite): the memory of an abandoned stream's lifecycle is let go.
+HOLD_LIMIT = 3600.0
+
+
+def excluded(path: str) -> bool:
+    """Whether a path gets no lifecycle lines (EXCLUDE_PATHS prefixes, EXCLUDE_PATTERNS)."""
+    settings = obs_settings
+    if path.startswith(settings.EXCLUDE_PATHS):
+        return True
+    return any(pattern.search(path) for pattern in settings.EXCLUDE_PATTERNS)
+
+
+def keeps(request_id: str, rate: float) -> bool:
+    """Whether the hash of `request_id` falls in the kept fraction `rate` (0.0 to 1.0).
+
+    CRC-32 is fast and the same in every process (Python's hash() is salted per
+    process); the finaliser of MurmurHash3 spreads IDs that differ only in their last
+    characters (req-1, req-2 ...) evenly over the range.
+    """
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    h = zlib.crc32(request_id.encode("utf-8", "replace"))
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK
+    h ^= h >> 16
+    return h < int(rate * 4294967296.0)
+
+
+def level_of(name: str | None) -> int | None:
+    """A level name from the settings as a number; None stays None (no line)."""
+    if name is None:
+        return None
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO
+
+
+class Sample:
+    """One request's sampling: whether its success lines are written, its held started line."""
+
+    __slots__ = ("_held", "by_hash", "due", "logger", "rate")
+
+    def __init__(self, request_id: str, logger: logging.Logger, started: float) -> None:
+        settings = obs_settings
+        self.rate: float = settings.SAMPLE_RATE
+        self.logger = logger
+        # A success's completed line below the logger's level is a success not written:
+        # its started line is then held like a sampled-out one, never half a pair.
+        completed = level_of(settings.COMPLETED_LEVEL) or logging.INFO
+        self.by_hash = logger.isEnabledFor(completed) and keeps(request_id, self.rate)
+        self.due = started + min(settings.SLOW_REQUEST_THRESHOLD, HOLD_LIMIT)
+        self._held = False
+
+    def start(self, record: logging.LogRecord) -> None:
+        """Write the started record now if the hash keeps the request, else hold it."""
+        if self.by_hash:
+            self.logger.handle(record)
+            return
+        # The tick writes it from another thread, where this context is not bound.
+        attrs = record.__dict__
+        for key, value in current().items():
+            attrs.setdefault(key, value)
+        held_lines.hold(self, record)
+        self._held = True
+
+    def end(self, *, worth_keeping: bool) -> dict[str, Any] | None:
+        """At the terminal line: None to write nothing, else the fields the line carries.
+
+        `worth_keeping`: a 4xx, a 5xx or a slow request. Its held started line is
+        written first; one the tick or a drain already wrote means the terminal line
+        must follow it.
+        """
+        kept = self.by_hash or worth_keeping
+        if self._held:
+            record = held_lines.take(self)
+            if record is None:
+                kept = True  # written already (slow threshold reached, or draining)
+            elif kept:
+                self.logger.handle(record)
+        if not kept:
+            return None
+        if self.rate >= 1.0:
+            return {}
+        # The probability this line had of being written, to re-weight counts by.
+        return {"sample_rate": self.rate if self.by_hash and not worth_keeping else 1.0}
+
+
+class HeldLines:
+    """Started records of in-flight requests the hash dropped, until they prove worth keeping."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[Sample, logging.LogRecord] = {}
+
+    def hold(self, sample: Sample, record: logging.LogRecord) -> None:
+        with self._lock:
+            self._held[sample] = record
+        writer.start()  # its tick writes the line of a request that hangs
+
+    def take(self, sample: Sample) -> logging.LogRecord | None:
+        """The held record, or None if it was written already."""
+        with self._lock:
+            return self._held.pop(sample, None)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def release(self, final: bool) -> None:
+        """Write the held lines of requests past their slow threshold (all when draining)."""
+        if not self._held:
+            return
+        now = time.perf_counter()
+        # Written under the lock: a request ending meanwhile waits in take(), so its
+        # terminal line is queued after its started line.
+        with self._lock:
+            for sample in list(self._held):
+                # Held in the order requests started, so the first not yet due ends the
+                # scan (a request held a moment after a later one waits one more tick).
+                if not final and sample.due > now:
+                    break
+                sample.logger.handle(self._held.pop(sample))
+
+    def after_fork_in_child(self) -> None:
+        # The parent's requests in flight are the parent's to finish.
+        self._lock = threading.Lock()
+        self._held = {}
+
+
+held_lines = HeldLines()
+every_tick(held_lines.release)
+os.register_at_fork(after_in_child=held_lines.after_fork_in_child)
