@@ -354,3 +354,14 @@ class TestReportsAndAdmin:
 
     def test_admin_stats_forbidden_for_users(self, api):
         assert_error(api.get("/api/v1/admin/stats/"), 403)
+
+
+def test_a_failed_login_writes_one_login_failed_event(logs, user, anon):
+    response = anon.post(
+        "/api/v1/auth/token/", {"username": "john_doe", "password": "wrong"}, format="json"
+    )
+    assert response.status_code == 401
+    events = [line for line in logs.lines("security") if "login_failed" in line]
+    assert len(events) == 1
+    assert f"request_id={response['X-Request-ID']} " in events[0]
+    assert "username=john_doe" in events[0] and "wrong" not in logs.everything()
