@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
@@ -82,6 +82,12 @@ class TextFormatter(logging.Formatter):
         """`<time> <LEVEL> [<logger>] <message>`, the message already rendered."""
         return f"{self.timestamp(created)} {levelname} [{name}] {message}"
 
+    def format_prepared(self, line: Prepared) -> str:
+        """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
+        fields = [*line.fields, *((key, getattr(line, key)) for key in self.meta_fields)]
+        head = self.head(line.created, line.levelname, line.name, render_message(line.message))
+        return self.line(head, fields)
+
     @staticmethod
     def line(head: str, fields: Iterable[tuple[str, Any]], traceback: str = "") -> str:
         """The whole line from its head, its fields in order and its traceback."""
@@ -126,25 +132,59 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("json_default", str)
         super().__init__(*args, **kwargs)
 
+    plain = True  # python-json-logger's own format string is not used: no layout to keep
+
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:
         attrs = record.__dict__
-        log_data["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+        fields = [(key, attrs.get(key, EMPTY)) for key in CONTEXT_FIELDS]
+        fields += [(key, attrs[key]) for key in extra_keys(record)]
+        exc = message_dict.get("exc_info") or _exception_text(self, record)
+        self.fill(log_data, record, record.message, fields, exc)
+
+    def format_prepared(self, line: Prepared) -> str:
+        """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
+        log_data: dict[str, Any] = {}
+        self.fill(log_data, line, line.message, line.fields, "")
+        return str(self.serialize_log_record(self.process_log_record(log_data)))
+
+    @staticmethod
+    def fill(
+        log_data: dict[str, Any],
+        source: Prepared | logging.LogRecord,
+        message: str,
+        fields: Iterable[tuple[str, Any]],
+        exc: str,
+    ) -> None:
+        """One JSON object's keys, in order, from a record or a prepared line."""
+        log_data["timestamp"] = datetime.fromtimestamp(source.created, tz=UTC).isoformat(
             timespec="milliseconds"
         )
-        log_data["level"] = record.levelname
-        log_data["logger"] = record.name
-        log_data["message"] = escape(record.message, MESSAGE_LIMIT)
-        for key in CONTEXT_FIELDS:
-            log_data[key] = _json_value(attrs.get(key, EMPTY))
-        for key in extra_keys(record):
-            log_data[render_key(key)] = _json_value(attrs[key])
-        log_data["process"] = record.process
-        log_data["thread"] = record.threadName
-        exc = message_dict.get("exc_info") or _exception_text(self, record)
+        log_data["level"] = source.levelname
+        log_data["logger"] = source.name
+        log_data["message"] = escape(message, MESSAGE_LIMIT)
+        for key, value in fields:
+            log_data[key if key in _CONTEXT_SET else render_key(key)] = _json_value(value)
+        log_data["process"] = source.process
+        log_data["thread"] = source.threadName
         if exc:
             log_data["exc_info"] = escape_traceback(exc, bar=False)
+
+
+_CONTEXT_SET = frozenset(CONTEXT_FIELDS)
+
+
+class Prepared(Protocol):
+    """What a prepared line offers a formatter (observability.fastpath.PreparedLine)."""
+
+    created: float
+    levelname: str
+    name: str
+    message: str
+    fields: list[tuple[str, Any]]
+    process: int | None
+    threadName: str | None
 
 
 def _json_value(value: Any) -> Any:

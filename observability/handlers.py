@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from observability.formatters import Prepared
 from observability.rotation import BatchRotatingFile
 from observability.writer import REPORT_INTERVAL, report, writer
 
@@ -56,11 +57,15 @@ class QueuedHandler(logging.Handler):
         writer.targets.discard(self)
         super().close()
 
-    def format_batch(self, records: Sequence[logging.LogRecord]) -> list[str]:
+    def format_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> list[str]:
+        """Each record formatted; a line prepared without a record (the fast path) too."""
         lines = []
         for record in records:
             try:
-                lines.append(self.format(record))
+                if isinstance(record, logging.LogRecord):
+                    lines.append(self.format(record))
+                else:
+                    lines.append(self.formatter.format_prepared(record))  # type: ignore[union-attr]
             except Exception:
                 lines.append(
                     f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(record.created))},000 "
@@ -68,7 +73,7 @@ class QueuedHandler(logging.Handler):
                 )
         return lines
 
-    def write_batch(self, records: Sequence[logging.LogRecord]) -> None:
+    def write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
         raise NotImplementedError
 
     def report_failure(self, what: str, exc: BaseException, lost: int) -> None:
@@ -129,11 +134,11 @@ class QueuedFileHandler(QueuedHandler):
             use_gzip=self.use_gzip,
         )
 
-    def write_batch(self, records: Sequence[logging.LogRecord]) -> None:
+    def write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
         with self._write_lock:  # the listener, or any thread writing in place at shutdown
             self._write_batch(records)
 
-    def _write_batch(self, records: Sequence[logging.LogRecord]) -> None:
+    def _write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
         lines = self.format_batch(records)
         try:
             if self._target is None or self._target_pid != os.getpid():
@@ -184,12 +189,12 @@ class QueuedStreamHandler(QueuedHandler):
         super().__init__(level, queue_size)
         self.stream = stream
 
-    def write_batch(self, records: Sequence[logging.LogRecord]) -> None:
+    def write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
         stream = self.stream or sys.stderr
         with self._write_lock:
             self._write_to(stream, records)
 
-    def _write_to(self, stream: TextIO, records: Sequence[logging.LogRecord]) -> None:
+    def _write_to(self, stream: TextIO, records: Sequence[logging.LogRecord | Prepared]) -> None:
         try:
             stream.write("\n".join(self.format_batch(records)) + "\n")
             stream.flush()

@@ -16,6 +16,7 @@ block logs the failed line. The context is reset on the way out of the same call
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import time
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from observability import messages, otel
+from observability import fastpath, messages, otel
 from observability.conf import obs_settings
 from observability.context import (
     CONTEXT_ATTR,
@@ -38,6 +39,7 @@ from observability.context import (
     set_context,
 )
 from observability.events import log_security_event
+from observability.fastpath import PreparedLine, line_fields
 from observability.ids import new_ids, recent_ids
 from observability.loggers import get_logger
 from observability.metrics import observe_request
@@ -51,7 +53,7 @@ from observability.request import (
     route_of,
     started_details,
 )
-from observability.sampling import Sample, excluded, level_of
+from observability.sampling import Deliver, Sample, excluded, level_of
 from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -237,30 +239,47 @@ class RequestLifecycle:
         message: str,
         fields: dict[str, Any],
         exc_info: ExcInfo | None = None,
-        write: Callable[[logging.LogRecord], Any] | None = None,
+        write: Callable[[Deliver], Any] | None = None,
     ) -> None:
-        """Log a lifecycle line through the logging API (or hand the record to `write`).
+        """Log a lifecycle line (or hand what writes it to `write`: sampling may hold it).
 
-        Every part was masked when the request was read, so the redaction filter skips
-        the line, unless it carries a traceback (whose text it must mask).
+        When only our own handlers would see it, the line is prepared without a LogRecord
+        (observability.fastpath); otherwise a record is made through the logging API.
+        Every part was masked when the request was read, so the redaction filter skips the
+        record, unless it carries a traceback (whose text it must mask).
         """
         logger = self.logger
         if not logger.isEnabledFor(level):
             return
         caller = sys._getframe(1)  # the lifecycle method: logging's own findCaller, cheaper
-        extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}
-        record = logger.makeRecord(
-            logger.name,
-            level,
-            caller.f_code.co_filename,
-            caller.f_lineno,
-            message,
-            (),
-            exc_info,
-            caller.f_code.co_name,
-            extra,
-        )
-        (write or logger.handle)(record)
+        context = current()
+        handlers = fastpath.plan(logger, level) if exc_info is None else None
+        deliver: Deliver
+        if handlers is not None:
+            line = PreparedLine(logger, level, message, line_fields(context, fields), caller)
+            deliver = functools.partial(line.deliver, handlers)
+        else:
+            extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}
+            record = logger.makeRecord(
+                logger.name,
+                level,
+                caller.f_code.co_filename,
+                caller.f_lineno,
+                message,
+                (),
+                exc_info,
+                caller.f_code.co_name,
+                extra,
+            )
+            attrs = record.__dict__
+            for key, value in context.items():  # the context goes with it (see sampling)
+                attrs.setdefault(key, value)
+            deliver = functools.partial(logger.handle, record)
+        (write or _now)(deliver)
+
+
+def _now(deliver: Deliver) -> None:
+    deliver()
 
 
 def stream_until_done(lifecycle: RequestLifecycle, response: Any) -> None:

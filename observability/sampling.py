@@ -27,13 +27,15 @@ import os
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from observability.conf import obs_settings
-from observability.context import current
 from observability.writer import every_tick, writer
 
 _MASK = 0xFFFFFFFF
+#: Writes one lifecycle line (a record to its logger, or a prepared line to its handlers).
+Deliver = Callable[[], Any]
 #: A held line is written after this long even if the slow threshold is longer (or
 #: infinite): the memory of an abandoned stream's lifecycle is let go.
 HOLD_LIMIT = 3600.0
@@ -91,16 +93,16 @@ class Sample:
         self.due = started + min(settings.SLOW_REQUEST_THRESHOLD, HOLD_LIMIT)
         self._held = False
 
-    def start(self, record: logging.LogRecord) -> None:
-        """Write the started record now if the hash keeps the request, else hold it."""
+    def start(self, deliver: Deliver) -> None:
+        """Write the started line now if the hash keeps the request, else hold it.
+
+        `deliver` writes the line; it carries the request's context with it (the tick
+        may call it from another thread, where this context is not bound).
+        """
         if self.by_hash:
-            self.logger.handle(record)
+            deliver()
             return
-        # The tick writes it from another thread, where this context is not bound.
-        attrs = record.__dict__
-        for key, value in current().items():
-            attrs.setdefault(key, value)
-        held_lines.hold(self, record)
+        held_lines.hold(self, deliver)
         self._held = True
 
     def end(self, *, worth_keeping: bool) -> dict[str, Any] | None:
@@ -112,11 +114,11 @@ class Sample:
         """
         kept = self.by_hash or worth_keeping
         if self._held:
-            record = held_lines.take(self)
-            if record is None:
+            deliver = held_lines.take(self)
+            if deliver is None:
                 kept = True  # written already (slow threshold reached, or draining)
             elif kept:
-                self.logger.handle(record)
+                deliver()
         if not kept:
             return None
         if self.rate >= 1.0:
@@ -130,15 +132,15 @@ class HeldLines:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: dict[Sample, logging.LogRecord] = {}
+        self._held: dict[Sample, Deliver] = {}
 
-    def hold(self, sample: Sample, record: logging.LogRecord) -> None:
+    def hold(self, sample: Sample, deliver: Deliver) -> None:
         with self._lock:
-            self._held[sample] = record
+            self._held[sample] = deliver
         writer.start()  # its tick writes the line of a request that hangs
 
-    def take(self, sample: Sample) -> logging.LogRecord | None:
-        """The held record, or None if it was written already."""
+    def take(self, sample: Sample) -> Deliver | None:
+        """The held line's writer, or None if it was written already."""
         with self._lock:
             return self._held.pop(sample, None)
 
@@ -158,7 +160,7 @@ class HeldLines:
                 # scan (a request held a moment after a later one waits one more tick).
                 if not final and sample.due > now:
                     break
-                sample.logger.handle(self._held.pop(sample))
+                self._held.pop(sample)()
 
     def after_fork_in_child(self) -> None:
         # The parent's requests in flight are the parent's to finish.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import logging
 import os
 import signal
 import sys
@@ -41,7 +40,7 @@ class BatchTarget(Protocol):
     dropped: int
     written: int
 
-    def write_batch(self, records: Sequence[logging.LogRecord]) -> None: ...
+    def write_batch(self, records: Sequence[Any]) -> None: ...
 
 
 #: A tick hook: called with final=False on each tick, final=True once when draining.
@@ -79,7 +78,8 @@ class LogWriter:
         self._last_hook_report = 0.0
 
     # --- producer side (the request thread) ---
-    def submit(self, target: BatchTarget, record: logging.LogRecord) -> None:
+    def submit(self, target: BatchTarget, record: Any) -> None:
+        """Queue a LogRecord (or a line the fast path prepared without one) for `target`."""
         if self.synchronous:
             target.write_batch([record])  # stopping: nothing may wait in a queue now
             if self._thread is None:
@@ -159,7 +159,7 @@ class LogWriter:
                     self._wake.wait(IDLE_WAIT)
                 self._idle = False
                 continue
-            batch: dict[BatchTarget, list[logging.LogRecord]] = {}
+            batch: dict[BatchTarget, list[Any]] = {}
             markers: list[threading.Event] = []
             stop = False
             for _ in range(BATCH_RECORDS):
