@@ -35,6 +35,7 @@ from observability.formatters import (
 )
 from observability.handlers import QueuedFileHandler, QueuedHandler, QueuedStreamHandler
 from observability.records import NOT_EXTRA
+from observability.textline import render_field
 from observability.writer import writer
 
 OUR_HANDLERS = (QueuedFileHandler, QueuedStreamHandler)
@@ -49,12 +50,36 @@ OUR_FORMATTERS = (
 )
 
 
+class LineContext:
+    """One context snapshot's share of a request's lines: rendered once, used by each line.
+
+    The text of the context fields is rendered when a text formatter first needs it (in
+    the writer thread) and kept: a request's two lines share it unless the context
+    changed between them (the user bound at authentication).
+    """
+
+    __slots__ = ("_text", "bound", "context")
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self.context = context
+        self.bound = [(key, value) for key, value in context.items() if key not in NOT_EXTRA]
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """` request_id=... user_id=... ... span_id=...`."""
+        if self._text is None:
+            context = self.context
+            self._text = "".join([render_field(key, context[key]) for key in CONTEXT_FIELDS])
+        return self._text
+
+
 class PreparedLine:
     """One lifecycle line, ready to format: what a LogRecord would have carried."""
 
     __slots__ = (
         "created",
-        "fields",
+        "extras",
         "funcName",
         "levelname",
         "levelno",
@@ -63,6 +88,7 @@ class PreparedLine:
         "name",
         "pathname",
         "process",
+        "shared",
         "threadName",
     )
 
@@ -71,7 +97,8 @@ class PreparedLine:
         logger: logging.Logger,
         level: int,
         message: str,
-        fields: list[tuple[str, Any]],
+        shared: LineContext,
+        fields: Mapping[str, Any],
         caller: FrameType,
     ) -> None:
         self.created = time.time()
@@ -79,12 +106,25 @@ class PreparedLine:
         self.levelname = logging.getLevelName(level)
         self.name = logger.name
         self.message = message
-        self.fields = fields
+        self.shared = shared
+        # The extra fields in a record's order: those given, then the bound ones (a field
+        # given wins over a bound one of the same name).
+        bound = shared.bound
+        if not bound:
+            self.extras: list[tuple[str, Any]] = list(fields.items())
+        else:
+            self.extras = [*fields.items(), *((k, v) for k, v in bound if k not in fields)]
         self.pathname = caller.f_code.co_filename
         self.lineno = caller.f_lineno
         self.funcName = caller.f_code.co_name
-        self.process = os.getpid()
+        self.process = _pid
         self.threadName = threading.current_thread().name
+
+    @property
+    def fields(self) -> list[tuple[str, Any]]:
+        """Every field in a record's order: the context's, then the extras."""
+        context = self.shared.context
+        return [*((key, context[key]) for key in CONTEXT_FIELDS), *self.extras]
 
     @property
     def module(self) -> str:
@@ -96,14 +136,15 @@ class PreparedLine:
                 writer.submit(handler, self)
 
 
-def line_fields(context: Mapping[str, Any], fields: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The fields in the order a record would show them: context, given, then bound."""
-    ordered = [(key, context[key]) for key in CONTEXT_FIELDS]
-    ordered += fields.items()
-    ordered += [
-        (key, value) for key, value in context.items() if key not in fields and key not in NOT_EXTRA
-    ]
-    return ordered
+_pid = os.getpid()
+
+
+def _new_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_new_pid)
 
 
 def plan(logger: logging.Logger, level: int) -> tuple[QueuedHandler, ...] | None:

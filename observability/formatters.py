@@ -84,9 +84,11 @@ class TextFormatter(logging.Formatter):
 
     def format_prepared(self, line: Prepared) -> str:
         """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
-        fields = [*line.fields, *((key, getattr(line, key)) for key in self.meta_fields)]
         head = self.head(line.created, line.levelname, line.name, render_message(line.message))
-        return self.line(head, fields)
+        parts = [head, SEPARATOR[:-1], line.shared.text]
+        parts += [render_field(key, value) for key, value in line.extras]
+        parts += [render_field(key, getattr(line, key)) for key in self.meta_fields]
+        return "".join(parts)
 
     @staticmethod
     def line(head: str, fields: Iterable[tuple[str, Any]], traceback: str = "") -> str:
@@ -175,6 +177,11 @@ class JsonFormatter(_JsonFormatter):
 _CONTEXT_SET = frozenset(CONTEXT_FIELDS)
 
 
+class SharedContext(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
 class Prepared(Protocol):
     """What a prepared line offers a formatter (observability.fastpath.PreparedLine)."""
 
@@ -182,9 +189,15 @@ class Prepared(Protocol):
     levelname: str
     name: str
     message: str
-    fields: list[tuple[str, Any]]
+    extras: list[tuple[str, Any]]
     process: int | None
     threadName: str | None
+
+    @property
+    def fields(self) -> list[tuple[str, Any]]: ...
+
+    @property
+    def shared(self) -> SharedContext: ...
 
 
 def _json_value(value: Any) -> Any:

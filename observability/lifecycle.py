@@ -39,7 +39,7 @@ from observability.context import (
     set_context,
 )
 from observability.events import log_security_event
-from observability.fastpath import PreparedLine, line_fields
+from observability.fastpath import LineContext, PreparedLine
 from observability.ids import new_ids, recent_ids
 from observability.loggers import get_logger
 from observability.metrics import observe_request
@@ -113,6 +113,7 @@ class RequestLifecycle:
         self.logger = get_logger("REQUEST_LOGGER")
         self.finished = False
         self._tokens: Tokens | None = None
+        self._shared: LineContext | None = None  # the context's share of the lines
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
@@ -256,7 +257,10 @@ class RequestLifecycle:
         handlers = fastpath.plan(logger, level) if exc_info is None else None
         deliver: Deliver
         if handlers is not None:
-            line = PreparedLine(logger, level, message, line_fields(context, fields), caller)
+            shared = self._shared
+            if shared is None or shared.context is not context:
+                shared = self._shared = LineContext(context)
+            line = PreparedLine(logger, level, message, shared, fields, caller)
             deliver = functools.partial(line.deliver, handlers)
         else:
             extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}

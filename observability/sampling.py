@@ -22,6 +22,7 @@ threshold (besides what waits in the writer's queue).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -69,6 +70,7 @@ def keeps(request_id: str, rate: float) -> bool:
     return h < int(rate * 4294967296.0)
 
 
+@functools.lru_cache(maxsize=32)
 def level_of(name: str | None) -> int | None:
     """A level name from the settings as a number; None stays None (no line)."""
     if name is None:

@@ -73,9 +73,17 @@ def render_key(key: str) -> str:
     return key
 
 
+_rendered_keys: dict[str, str] = {}
+
+
 def render_field(key: str, value: Any) -> str:
     """` key=value`, as appended after the message."""
-    return f" {render_key(key)}={render_value(value)}"
+    rendered = _rendered_keys.get(key)
+    if rendered is None:
+        rendered = render_key(key)
+        if len(_rendered_keys) < 4096:  # field names are few; a flood of new ones is not kept
+            _rendered_keys[key] = rendered
+    return f" {rendered}={render_value(value)}"
 
 
 # --- reading -----------------------------------------------------------------------

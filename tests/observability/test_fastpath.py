@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from observability import fastpath
 from observability.context import CONTEXT_FIELDS
-from observability.fastpath import PreparedLine, line_fields
+from observability.fastpath import LineContext, PreparedLine
 from observability.formatters import (
     ApiFormatter,
     DetailedFormatter,
@@ -75,7 +75,8 @@ def test_a_prepared_line_reads_exactly_as_a_record(
         logging.getLogger("billing.api"),
         level,
         message,
-        line_fields(context, fields),
+        LineContext(context),
+        fields,
         sys._getframe(0),
     )
     formatter = formatter_class()
