@@ -148,7 +148,11 @@ os.register_at_fork(after_in_child=_new_pid)
 
 
 def plan(logger: logging.Logger, level: int) -> tuple[QueuedHandler, ...] | None:
-    """The handlers a line at `level` goes to, if all of them are ours; else None."""
+    """The handlers a line at `level` goes to, if all of them are ours; else None.
+
+    The full check runs when the logger's handlers, filters or propagation changed since
+    the last call (or a handler's formatter or filters); otherwise the last answer stands.
+    """
     if (
         logger.filters
         or logger.disabled
@@ -156,6 +160,31 @@ def plan(logger: logging.Logger, level: int) -> tuple[QueuedHandler, ...] | None
         or logger.manager.disable >= level
     ):
         return None
+    cached = _plans.get(logger.name)
+    if cached is not None and cached[0] == _shape(logger):
+        return cached[1]
+    handlers = _check(logger)
+    _plans[logger.name] = (_shape(logger), handlers)
+    return handlers
+
+
+_plans: dict[str, tuple[tuple[Any, ...], tuple[QueuedHandler, ...] | None]] = {}
+
+
+def _shape(logger: logging.Logger) -> tuple[Any, ...]:
+    """What the plan depends on, cheap to compare: handlers, their formatter and filters."""
+    shape: list[Any] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            shape += (handler, handler.formatter, len(handler.filters))
+        if not current.propagate:
+            break
+        current = current.parent
+    return tuple(shape)
+
+
+def _check(logger: logging.Logger) -> tuple[QueuedHandler, ...] | None:
     handlers: list[QueuedHandler] = []
     current: logging.Logger | None = logger
     while current is not None:

@@ -261,6 +261,9 @@ class RequestLifecycle:
             if shared is None or shared.context is not context:
                 shared = self._shared = LineContext(context)
             line = PreparedLine(logger, level, message, shared, fields, caller)
+            if write is None:
+                line.deliver(handlers)
+                return
             deliver = functools.partial(line.deliver, handlers)
         else:
             extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}

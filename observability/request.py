@@ -170,8 +170,8 @@ def response_size(response: Any) -> int | None:
     """The body's size in bytes; None while unknown (streaming, a DRF Response not rendered)."""
     if getattr(response, "streaming", False) or not getattr(response, "is_rendered", True):
         return None
+    content = getattr(response, "content", None)  # the body itself: cheaper than a header
+    if content is not None:
+        return len(content)
     length = response.get("Content-Length") if hasattr(response, "get") else None
-    if length is not None and length.isdigit():
-        return int(length)
-    content = getattr(response, "content", None)
-    return len(content) if content is not None else None
+    return int(length) if length is not None and length.isdigit() else None
