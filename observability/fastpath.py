@@ -133,7 +133,7 @@ class PreparedLine:
     def deliver(self, handlers: tuple[QueuedHandler, ...]) -> None:
         for handler in handlers:
             if self.levelno >= handler.level:
-                writer.submit(handler, self)
+                writer.submit(handler, handler.formatter.format_prepared(self))  # type: ignore[union-attr]
 
 
 _pid = os.getpid()

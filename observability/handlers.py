@@ -62,7 +62,9 @@ class QueuedHandler(logging.Handler):
         lines = []
         for record in records:
             try:
-                if isinstance(record, logging.LogRecord):
+                if type(record) is str:  # formatted already (the fast path)
+                    lines.append(record)
+                elif isinstance(record, logging.LogRecord):
                     lines.append(self.format(record))
                 else:
                     lines.append(self.formatter.format_prepared(record))  # type: ignore[union-attr]

@@ -1,0 +1,186 @@
+"""Where a request's logging CPU goes, phase by phase, and the total per thread.
+
+Each phase is timed on its own (the minimum of repeated runs, µs per call), on a
+realistic request (a browser's user agent, no query); then the whole middleware around a
+view that returns at once is run N times, the request thread's CPU read with
+`time.thread_time()` and the writer thread's from /proc (its utime + stime).
+
+Run: .venv/bin/python bench/phases_bench.py   (make bench runs it as a section)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+os.environ.setdefault("BENCH_VARIANT", "ours")
+os.environ.setdefault("BENCH_LOG_DIR", tempfile.mkdtemp(prefix="bench-phases-"))
+
+import django
+
+django.setup()
+
+from django.http import HttpResponse  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
+
+from observability import flush_logs  # noqa: E402
+from observability.context import (  # noqa: E402
+    Scope,
+    current,
+    request_scope,
+    reset_context,
+    set_context,
+)
+from observability.fastpath import LineContext, PreparedLine  # noqa: E402
+from observability.ids import new_ids  # noqa: E402
+from observability.lifecycle import RequestLifecycle, begin  # noqa: E402
+from observability.metrics import observe_request  # noqa: E402
+from observability.middleware import RequestLoggingMiddleware  # noqa: E402
+from observability.writer import writer  # noqa: E402
+
+AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
+REQUEST = RequestFactory().get("/api/v1/ping/", HTTP_USER_AGENT=AGENT)
+RESPONSE = HttpResponse(b'{"ok":true}', content_type="application/json")
+LOGGER = logging.getLogger(os.environ.get("BENCH_REQUEST_LOGGER", "billing.api"))
+HANDLER = LOGGER.handlers[0]
+
+
+def us(statement, number: int = 2000, repeat: int = 15) -> float:
+    """Minimum µs per call; the writer is drained between runs (the queue never fills)."""
+    best = float("inf")
+    timer = timeit.Timer(statement, timer=time.thread_time)  # this thread's CPU only
+    for _ in range(repeat):
+        best = min(best, timer.timeit(number=number))
+        flush_logs()
+    return best / number * 1e6
+
+
+def task_cpu(native_id: int) -> float:
+    parts = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def started_and_terminal() -> tuple[PreparedLine, PreparedLine]:
+    with RequestLifecycle(REQUEST, "middleware"):
+        shared = LineContext(current())
+    frame = sys._getframe(0)
+    started = PreparedLine(
+        LOGGER,
+        logging.INFO,
+        "API Request started - User: anonymous (ID: -), IP: 127.0.0.1,"
+        " Method: GET, Path: /api/v1/ping/",
+        shared,
+        {"user_agent": AGENT},
+        frame,
+    )
+    fields = {
+        "status": 200,
+        "duration": 0.000812,
+        "response_size": 11,
+        "route": "api/v1/ping/",
+        "view": "bench.urls.PingView",
+    }
+    terminal = PreparedLine(
+        LOGGER,
+        logging.INFO,
+        "API Request completed - Status: 200, Duration: 0.001 seconds",
+        shared,
+        fields,
+        frame,
+    )
+    return started, terminal
+
+
+def phases() -> dict[str, float]:
+    state = begin(REQUEST)
+
+    def context() -> None:
+        token = set_context(state.fields)
+        scope = request_scope.set(Scope("middleware"))
+        request_scope.reset(scope)
+        reset_context(token)
+
+    def enter_exit() -> None:
+        lifecycle = RequestLifecycle(REQUEST, "middleware")
+        lifecycle.__enter__()
+        lifecycle.finished = True  # no terminal line
+        lifecycle.__exit__(None, None, None)
+
+    def whole() -> None:
+        with RequestLifecycle(REQUEST, "middleware") as lifecycle:
+            lifecycle.respond(RESPONSE)
+
+    ids = us(new_ids)
+    read = us(lambda: begin(REQUEST)) - ids
+    with_started = us(enter_exit)
+    everything = us(whole)
+    started, terminal = started_and_terminal()
+    formatter = HANDLER.formatter
+    lines = [formatter.format_prepared(started), formatter.format_prepared(terminal)]
+    flush_logs()
+    return {
+        "IDs (request, trace, span; CSPRNG, batched)": ids,
+        "read the request (ID check, IP, method, path, trace context)": read,
+        "bind the context and scope (set + reset)": us(context),
+        "started line on the request thread (prepare + queue)": with_started - ids - read,
+        "terminal line on the request thread (headers, route, prepare + queue)": everything
+        - with_started,
+        "of which metrics (one counter, one histogram)": us(
+            lambda: observe_request("GET", "api/v1/ping/", 200, 0.001)
+        ),
+        "format the started line (writer thread)": us(lambda: formatter.format_prepared(started)),
+        "format the terminal line (writer thread)": us(lambda: formatter.format_prepared(terminal)),
+        "write one line, in batches of 512 (writer thread)": us(
+            lambda: (
+                HANDLER._target.write_lines("\n".join(lines * 256)) if HANDLER._target else None
+            ),
+            number=20,
+        )
+        / 512,
+    }
+
+
+def totals(count: int = 20000) -> dict[str, float]:
+    middleware = RequestLoggingMiddleware(lambda request: RESPONSE)
+    for _ in range(2000):
+        middleware(REQUEST)
+    flush_logs()
+    listener = writer._thread.native_id if writer._thread is not None else None
+    before_writer = task_cpu(listener) if listener else 0.0
+    request_cpu = 0.0
+    for _ in range(count // 1000):  # flushed every 1000: the queue never fills
+        before = time.thread_time()
+        for _ in range(1000):
+            middleware(REQUEST)
+        request_cpu += time.thread_time() - before
+        flush_logs()
+    writer_cpu = (task_cpu(listener) - before_writer) if listener else 0.0
+    return {
+        "request thread, whole middleware": request_cpu / count * 1e6,
+        "writer thread": writer_cpu / count * 1e6,
+    }
+
+
+def main() -> None:
+    result = phases()
+    total = totals()
+    print("| phase | µs |")
+    print("| --- | --- |")
+    for name, value in result.items():
+        print(f"| {name} | {value:.1f} |")
+    for name, value in total.items():
+        print(f"| **{name}** (per request, measured with thread CPU) | **{value:.1f}** |")
+    print(f"| **total CPU per request** | **{sum(total.values()):.1f}** |")
+    print(json.dumps({**result, **total}))
+
+
+if __name__ == "__main__":
+    main()
