@@ -57,14 +57,15 @@ class QueuedHandler(logging.Handler):
         writer.targets.discard(self)
         super().close()
 
-    def format_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> list[str]:
+    def format_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> list[str]:
         """Each record formatted; a line prepared without a record (the fast path) too."""
         lines = []
         for record in records:
+            if isinstance(record, str):  # formatted already (the fast path)
+                lines.append(record)
+                continue
             try:
-                if type(record) is str:  # formatted already (the fast path)
-                    lines.append(record)
-                elif isinstance(record, logging.LogRecord):
+                if isinstance(record, logging.LogRecord):
                     lines.append(self.format(record))
                 else:
                     lines.append(self.formatter.format_prepared(record))  # type: ignore[union-attr]
@@ -75,7 +76,7 @@ class QueuedHandler(logging.Handler):
                 )
         return lines
 
-    def write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
+    def write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
         raise NotImplementedError
 
     def report_failure(self, what: str, exc: BaseException, lost: int) -> None:
@@ -136,11 +137,11 @@ class QueuedFileHandler(QueuedHandler):
             use_gzip=self.use_gzip,
         )
 
-    def write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
+    def write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
         with self._write_lock:  # the listener, or any thread writing in place at shutdown
             self._write_batch(records)
 
-    def _write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
+    def _write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
         lines = self.format_batch(records)
         try:
             if self._target is None or self._target_pid != os.getpid():
@@ -191,12 +192,14 @@ class QueuedStreamHandler(QueuedHandler):
         super().__init__(level, queue_size)
         self.stream = stream
 
-    def write_batch(self, records: Sequence[logging.LogRecord | Prepared]) -> None:
+    def write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
         stream = self.stream or sys.stderr
         with self._write_lock:
             self._write_to(stream, records)
 
-    def _write_to(self, stream: TextIO, records: Sequence[logging.LogRecord | Prepared]) -> None:
+    def _write_to(
+        self, stream: TextIO, records: Sequence[logging.LogRecord | Prepared | str]
+    ) -> None:
         try:
             stream.write("\n".join(self.format_batch(records)) + "\n")
             stream.flush()
