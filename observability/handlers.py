@@ -19,6 +19,9 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from observability.formatters import Prepared
+
+#: What the writer hands a handler: a record, a prepared line, or a line formatted already.
+Item = logging.LogRecord | Prepared | str
 from observability.rotation import BatchRotatingFile
 from observability.writer import REPORT_INTERVAL, report, writer
 
@@ -57,7 +60,7 @@ class QueuedHandler(logging.Handler):
         writer.targets.discard(self)
         super().close()
 
-    def format_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> list[str]:
+    def format_batch(self, records: Sequence[Item]) -> list[str]:
         """Each record formatted; a line prepared without a record (the fast path) too."""
         lines = []
         for record in records:
@@ -76,7 +79,7 @@ class QueuedHandler(logging.Handler):
                 )
         return lines
 
-    def write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
+    def write_batch(self, records: Sequence[Item]) -> None:
         raise NotImplementedError
 
     def report_failure(self, what: str, exc: BaseException, lost: int) -> None:
@@ -137,11 +140,11 @@ class QueuedFileHandler(QueuedHandler):
             use_gzip=self.use_gzip,
         )
 
-    def write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
+    def write_batch(self, records: Sequence[Item]) -> None:
         with self._write_lock:  # the listener, or any thread writing in place at shutdown
             self._write_batch(records)
 
-    def _write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
+    def _write_batch(self, records: Sequence[Item]) -> None:
         lines = self.format_batch(records)
         try:
             if self._target is None or self._target_pid != os.getpid():
@@ -192,14 +195,12 @@ class QueuedStreamHandler(QueuedHandler):
         super().__init__(level, queue_size)
         self.stream = stream
 
-    def write_batch(self, records: Sequence[logging.LogRecord | Prepared | str]) -> None:
+    def write_batch(self, records: Sequence[Item]) -> None:
         stream = self.stream or sys.stderr
         with self._write_lock:
             self._write_to(stream, records)
 
-    def _write_to(
-        self, stream: TextIO, records: Sequence[logging.LogRecord | Prepared | str]
-    ) -> None:
+    def _write_to(self, stream: TextIO, records: Sequence[Item]) -> None:
         try:
             stream.write("\n".join(self.format_batch(records)) + "\n")
             stream.flush()
