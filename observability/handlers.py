@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from observability.formatters import Prepared
+from observability.rotation import BatchRotatingFile
+from observability.writer import REPORT_INTERVAL, report, writer
 
 #: What the writer hands a handler: a record, a prepared line, or a line formatted already.
 Item = logging.LogRecord | Prepared | str
-from observability.rotation import BatchRotatingFile
-from observability.writer import REPORT_INTERVAL, report, writer
 
 BATCH_BYTES = 256 * 1024  # the most written in one call
 
