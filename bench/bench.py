@@ -241,22 +241,11 @@ def servers() -> None:
 
 
 def logtrace() -> None:
-    result = run_json([PY, "bench/logtrace_bench.py"], dict(os.environ))
-    say("## logtrace")
-    say(f"{result['megabytes']} MB of generated logs (5 files and rotated backups), best of 3:")
-    say()
-    say("| | whole command (Python and Django start-up included) | the search itself |")
-    say("| --- | --- | --- |")
-    say(
-        f"| `logtrace <request-id>` | {result['trace']:.2f} s | {result['trace_in_process']:.2f} s |"
-    )
-    say(
-        f"| `logtrace --user 5 --limit 20` | {result['list_user']:.2f} s "
-        f"| {result['list_in_process']:.2f} s |"
-    )
-    say()
-    say(f"Peak RSS of the command: {result['max_rss_mb']} MB (it streams the files).")
-    say()
+    script_table("logtrace on ~100 MB of logs", "bench/logtrace_bench.py", timeout=1800)
+
+
+def viewer() -> None:
+    script_table("Trace viewer on ~100 MB of logs", "bench/viewer_bench.py", timeout=1800)
 
 
 def script_table(title: str | None, script: str, timeout: int = 900) -> None:
@@ -281,6 +270,10 @@ def script_table(title: str | None, script: str, timeout: int = 900) -> None:
     say()
 
 
+def phases() -> None:
+    script_table("Where the time goes (per phase, per thread)", "bench/phases_bench.py")
+
+
 def tracecontext() -> None:
     script_table("Trace context (per request)", "bench/tracecontext_bench.py")
 
@@ -296,10 +289,12 @@ def main() -> None:
     )
     say()
     sections = os.environ.get(
-        "BENCH_ONLY", "inprocess,records,memory,servers,logtrace,tracecontext,volume"
+        "BENCH_ONLY", "phases,inprocess,records,memory,servers,logtrace,viewer,tracecontext,volume"
     ).split(",")
     for name, section in (
+        ("phases", phases),
         ("tracecontext", tracecontext),
+        ("viewer", viewer),
         ("inprocess", in_process),
         ("records", per_record),
         ("memory", memory),

@@ -40,6 +40,7 @@ from observability.context import (
 )
 from observability.events import log_security_event
 from observability.fastpath import LineContext, PreparedLine
+from observability.handlers import QueuedHandler
 from observability.ids import new_ids, recent_ids
 from observability.loggers import get_logger
 from observability.metrics import observe_request
@@ -114,6 +115,7 @@ class RequestLifecycle:
         self.finished = False
         self._tokens: Tokens | None = None
         self._shared: LineContext | None = None  # the context's share of the lines
+        self._plan: tuple[QueuedHandler, ...] | None = None
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
@@ -254,7 +256,11 @@ class RequestLifecycle:
             return
         caller = sys._getframe(1)  # the lifecycle method: logging's own findCaller, cheaper
         context = current()
-        handlers = fastpath.plan(logger, level) if exc_info is None else None
+        handlers = None
+        if exc_info is None:
+            # One plan per request: its handlers do not change between its two lines.
+            handlers = self._plan if self._plan is not None else fastpath.plan(logger, level)
+            self._plan = handlers
         deliver: Deliver
         if handlers is not None:
             shared = self._shared
