@@ -130,14 +130,18 @@ def phases() -> dict[str, float]:
         "IDs (request, trace, span; CSPRNG, batched)": ids,
         "read the request (ID check, IP, method, path, trace context)": read,
         "bind the context and scope (set + reset)": us(context),
-        "started line on the request thread (prepare + queue)": with_started - ids - read,
-        "terminal line on the request thread (headers, route, prepare + queue)": everything
+        "started line (prepare, format, queue)": with_started - ids - read,
+        "terminal line (headers, route, metrics, prepare, format, queue)": everything
         - with_started,
         "of which metrics (one counter, one histogram)": us(
             lambda: observe_request("GET", "api/v1/ping/", 200, 0.001)
         ),
-        "format the started line (writer thread)": us(lambda: formatter.format_prepared(started)),
-        "format the terminal line (writer thread)": us(lambda: formatter.format_prepared(terminal)),
+        "of which formatting the started line (on the request thread)": us(
+            lambda: formatter.format_prepared(started)
+        ),
+        "of which formatting the terminal line (on the request thread)": us(
+            lambda: formatter.format_prepared(terminal)
+        ),
         "write one line, in batches of 512 (writer thread)": us(
             lambda: (
                 HANDLER._target.write_lines("\n".join(lines * 256)) if HANDLER._target else None
