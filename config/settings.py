@@ -8,8 +8,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -40,33 +42,35 @@ def _invalid(name: str, constraint: str, raw: str) -> ImproperlyConfigured:
     return ImproperlyConfigured(f"Environment variable {name} {constraint}, got {raw!r}")
 
 
-def env_int(name: str, default: int | None, *, minimum: int) -> int | None:
-    """An integer >= minimum, or `default` when the variable is unset or empty."""
+def _env_number(name: str, parse: type, ok: Callable[[Any], bool], constraint: str) -> Any:
+    """The variable parsed by `parse` if `ok` accepts it; None when unset or empty."""
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise _invalid(name, f"must be an integer >= {minimum}", raw)
+        raise _invalid(name, constraint, raw) from None
+    if not ok(value):
+        raise _invalid(name, constraint, raw)
     return value
+
+
+def env_int(name: str, default: int | None, *, minimum: int) -> int | None:
+    """An integer >= minimum, or `default` when the variable is unset or empty."""
+    value = _env_number(name, int, lambda v: v >= minimum, f"must be an integer >= {minimum}")
+    return default if value is None else value
 
 
 def env_seconds(name: str, default: float, *, positive: bool = False) -> float:
     """A finite number of seconds >= 0 (> 0 when `positive`)."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        constraint = "> 0" if positive else ">= 0"
-        raise _invalid(name, f"must be a number of seconds {constraint} (such as 1.5)", raw)
-    return value
+    constraint = f"must be a number of seconds {'> 0' if positive else '>= 0'} (such as 1.5)"
+
+    def ok(value: float) -> bool:
+        return math.isfinite(value) and (value > 0 if positive else value >= 0)
+
+    value = _env_number(name, float, ok, constraint)
+    return default if value is None else float(value)
 
 
 def env_proxies(name: str) -> int | list[str]:

@@ -14,16 +14,9 @@ from pathlib import Path
 import pytest
 
 from observability.logtrace import parse_line
-from tests.e2e.servers import ROOT, gunicorn, prepare_db, read_all, server_env, uvicorn
+from tests.e2e.servers import ROOT, gunicorn, read_all, uvicorn
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def env(tmp_path):
-    environment = server_env(tmp_path)
-    prepare_db(environment)
-    return environment
 
 
 def check_lifecycle(lines: list[str], request_ids: list[str]) -> list[str]:

@@ -18,21 +18,12 @@ from tests.e2e.servers import (
     Server,
     free_port,
     gunicorn,
-    prepare_db,
     read_all,
-    server_env,
     uvicorn,
 )
 from tests.e2e.test_servers import check_lifecycle
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def env(tmp_path):
-    environment = server_env(tmp_path)
-    prepare_db(environment)
-    return environment
 
 
 def runserver(tmp: Path, *extra: str, env: dict[str, str]) -> Server:

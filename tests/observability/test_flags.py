@@ -150,16 +150,14 @@ class TestNamesFromSettings:
             security_logger,
         )
 
-        assert [
-            lg.name
-            for lg in (
-                billing_logger,
-                api_logger,
-                security_logger,
-                performance_logger,
-                events_logger,
-            )
-        ] == ["shop", "shop.http", "shop.audit", "shop.perf", "shop.events"]
+        named = (billing_logger, api_logger, security_logger, performance_logger, events_logger)
+        assert [lg.name for lg in named] == [
+            "shop",
+            "shop.http",
+            "shop.audit",
+            "shop.perf",
+            "shop.events",
+        ]
 
     def test_lines_go_to_the_named_files_and_loggers(self, renamed):
         from observability import log_billing_event, log_security_event
