@@ -532,7 +532,7 @@ def rendered_cards(draw) -> tuple[str, str]:
 
 
 corpus = st.tuples(surroundings, rendered_cards(), surroundings)
-PROPERTY = hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 class TestCardCorpus:
