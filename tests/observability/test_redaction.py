@@ -631,9 +631,9 @@ ADVERSARIAL = {
 
 
 def _cost(text: str, repeat: int) -> float:
-    """CPU seconds of `repeat` calls, the least of three tries (the least noisy estimate)."""
+    """CPU seconds of `repeat` calls, the least of five tries (the least noisy estimate)."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         start = time.process_time()
         for _ in range(repeat):
             redactor.text(text)
@@ -643,13 +643,14 @@ def _cost(text: str, repeat: int) -> float:
 
 @pytest.mark.parametrize("unit", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
 def test_cost_grows_linearly_with_adversarial_input(unit):
-    """256 KB costs at most twice what sixteen 16 KB inputs cost (quadratic would be 16x)."""
+    """256 KB costs at most 3x what sixteen 16 KB inputs cost (quadratic would be 16x; the
+    slack absorbs a loaded machine's noise)."""
     small = (unit * (16 * 1024 // len(unit) + 1))[: 16 * 1024]
     big = (unit * (256 * 1024 // len(unit) + 1))[: 256 * 1024]
     if unit == "a=":
         small, big = small + " password=x", big + " password=x"  # the key=value pass runs
     redactor.text(small)  # warm caches and compiled patterns
-    assert _cost(big, 1) < 2 * _cost(small, 16) + 0.005
+    assert _cost(big, 1) < 3 * _cost(small, 16) + 0.005
 
 
 # ---------------------------------------------------------------------------- tables and fast paths
