@@ -53,9 +53,9 @@ def escape(text: str, limit: int | None = None) -> str:
     return _UNSAFE.sub(_escape_char, text)
 
 
-def escape_bar(text: str) -> str:
+def escape_bar(text: str, limit: int | None = None) -> str:
     """Escape text for a text line: one line, and no "|" (the parts' separator)."""
-    return escape(text).replace("|", "\\x7c")
+    return escape(text, limit).replace("|", "\\x7c")
 
 
 def escape_traceback(text: str, *, bar: bool = True) -> str:

@@ -18,12 +18,11 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from observability.formatters import Prepared
 from observability.rotation import BatchRotatingFile
 from observability.writer import REPORT_INTERVAL, report, writer
 
-#: What the writer hands a handler: a record, a prepared line, or a line formatted already.
-Item = logging.LogRecord | Prepared | str
+#: What the writer hands a handler: a record, or a line the fast path formatted already.
+Item = logging.LogRecord | str
 
 BATCH_BYTES = 256 * 1024  # the most written in one call
 
@@ -68,10 +67,7 @@ class QueuedHandler(logging.Handler):
                 lines.append(record)
                 continue
             try:
-                if isinstance(record, logging.LogRecord):
-                    lines.append(self.format(record))
-                else:
-                    lines.append(self.formatter.format_prepared(record))  # type: ignore[union-attr]
+                lines.append(self.format(record))
             except Exception:
                 lines.append(
                     f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(record.created))},000 "

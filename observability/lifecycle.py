@@ -284,15 +284,14 @@ class RequestLifecycle:
                 caller.f_code.co_name,
                 extra,
             )
+            if write is None:
+                logger.handle(record)
+                return
             attrs = record.__dict__
-            for key, value in context.items():  # the context goes with it (see sampling)
+            for key, value in context.items():  # held, it may be written from another thread
                 attrs.setdefault(key, value)
             deliver = functools.partial(logger.handle, record)
-        (write or _now)(deliver)
-
-
-def _now(deliver: Deliver) -> None:
-    deliver()
+        write(deliver)
 
 
 def stream_until_done(lifecycle: RequestLifecycle, response: Any) -> None:

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from observability.escaping import MESSAGE_LIMIT, UNSAFE_CHARS, VALUE_LIMIT, cap, escape
+from observability.escaping import MESSAGE_LIMIT, UNSAFE_CHARS, VALUE_LIMIT, escape_bar
 
 SEPARATOR = " | "
 # Quoted when it holds whitespace (any: the reader splits on it), a quote or "=".
@@ -33,7 +33,7 @@ _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
 def render_message(message: str) -> str:
     """The message part: capped, escaped, "|" written as \\x7c."""
     if len(message) > MESSAGE_LIMIT or _MESSAGE_NEEDS_WORK.search(message) is not None:
-        return escape(cap(message, MESSAGE_LIMIT)).replace("|", "\\x7c")
+        return escape_bar(message, MESSAGE_LIMIT)
     return message
 
 
@@ -55,7 +55,7 @@ def render_value(value: Any) -> str:
             text = str(value)
     else:
         text = str(value)
-    text = escape(text, VALUE_LIMIT).replace("|", "\\x7c")
+    text = escape_bar(text, VALUE_LIMIT)
     if not text:
         return '""'
     if _NEEDS_QUOTES.search(text) is None:

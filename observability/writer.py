@@ -79,7 +79,7 @@ class LogWriter:
 
     # --- producer side (the request thread) ---
     def submit(self, target: BatchTarget, record: Any) -> None:
-        """Queue a LogRecord (or a line the fast path prepared without one) for `target`."""
+        """Queue a LogRecord (or a line the fast path formatted already) for `target`."""
         if self.synchronous:
             target.write_batch([record])  # stopping: nothing may wait in a queue now
             if self._thread is None:
