@@ -20,12 +20,15 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bench import run_json, spread  # noqa: E402 - one copy of the bench helpers
+
 PY = sys.executable
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
@@ -41,18 +44,6 @@ VARIANTS = {
     "metrics on, SAMPLE_RATE 0.1": ({"SAMPLE_RATE": 0.1}, False),
     "metrics off, SAMPLE_RATE 0.1": ({"SAMPLE_RATE": 0.1, "METRICS": False}, False),
 }
-
-
-def spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    low, mid, high = min(values), statistics.median(values), max(values)
-    return f"{fmt.format(mid)} ({fmt.format(low)}-{fmt.format(high)})"
-
-
-def run_json(args: list[str], env: dict[str, str]) -> dict:
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def in_process() -> list[str]:
