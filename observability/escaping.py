@@ -48,7 +48,7 @@ def escape(text: str, limit: int | None = None) -> str:
     """Return `text` capped to `limit` characters with every line-breaking character escaped."""
     if limit is not None:
         text = cap(text, limit)
-    if _UNSAFE.search(text) is None:
+    if text.isprintable() or _UNSAFE.search(text) is None:  # every unsafe one is unprintable
         return text
     return _UNSAFE.sub(_escape_char, text)
 

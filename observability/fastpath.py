@@ -15,12 +15,14 @@ every handler receives exactly what it always did. The plan is checked on every 
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import os
 import threading
 import time
 from collections.abc import Mapping
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from observability.context import CONTEXT_FIELDS
@@ -35,9 +37,10 @@ from observability.formatters import (
 )
 from observability.handlers import QueuedFileHandler, QueuedHandler, QueuedStreamHandler
 from observability.records import NOT_EXTRA
-from observability.textline import render_field
+from observability.textline import render_fields
 from observability.writer import writer
 
+_context_values = operator.itemgetter(*CONTEXT_FIELDS)
 OUR_HANDLERS = (QueuedFileHandler, QueuedStreamHandler)
 OUR_FILTERS = [RequestContextFilter, RedactionFilter]
 OUR_FORMATTERS = (
@@ -69,8 +72,7 @@ class LineContext:
     def text(self) -> str:
         """` request_id=... user_id=... ... span_id=...`."""
         if self._text is None:
-            context = self.context
-            self._text = "".join([render_field(key, context[key]) for key in CONTEXT_FIELDS])
+            self._text = render_fields(CONTEXT_FIELDS, _context_values(self.context))
         return self._text
 
 
@@ -78,18 +80,18 @@ class PreparedLine:
     """One lifecycle line, ready to format: what a LogRecord would have carried."""
 
     __slots__ = (
+        "_code",
+        "_lasti",
         "created",
-        "extras",
-        "funcName",
+        "keys",
         "levelname",
         "levelno",
-        "lineno",
         "message",
         "name",
-        "pathname",
         "process",
         "shared",
         "threadName",
+        "values",
     )
 
     def __init__(
@@ -111,20 +113,41 @@ class PreparedLine:
         # given wins over a bound one of the same name).
         bound = shared.bound
         if not bound:
-            self.extras: list[tuple[str, Any]] = list(fields.items())
+            self.keys: tuple[str, ...] = tuple(fields)
+            self.values: tuple[Any, ...] = tuple(fields.values())
         else:
-            self.extras = [*fields.items(), *((k, v) for k, v in bound if k not in fields)]
-        self.pathname = caller.f_code.co_filename
-        self.lineno = caller.f_lineno
-        self.funcName = caller.f_code.co_name
+            extras = [*fields.items(), *((k, v) for k, v in bound if k not in fields)]
+            self.keys = tuple([key for key, _ in extras])
+            self.values = tuple([value for _, value in extras])
+        # Where it was logged, read when a layout shows it (f_lineno costs more than the
+        # rest of this method: the instruction offset is kept, its line looked up later).
+        self._code = caller.f_code
+        self._lasti = caller.f_lasti
         self.process = _pid
         self.threadName = threading.current_thread().name
+
+    @property
+    def pathname(self) -> str:
+        return self._code.co_filename
+
+    @property
+    def funcName(self) -> str:
+        return self._code.co_name
+
+    @property
+    def lineno(self) -> int:
+        return _line_of(self._code, self._lasti)
+
+    @property
+    def extras(self) -> list[tuple[str, Any]]:
+        """The extra fields, in order: those given, then the bound ones."""
+        return list(zip(self.keys, self.values, strict=True))
 
     @property
     def fields(self) -> list[tuple[str, Any]]:
         """Every field in a record's order: the context's, then the extras."""
         context = self.shared.context
-        return [*((key, context[key]) for key in CONTEXT_FIELDS), *self.extras]
+        return [*zip(CONTEXT_FIELDS, _context_values(context), strict=True), *self.extras]
 
     @property
     def module(self) -> str:
@@ -134,6 +157,15 @@ class PreparedLine:
         for handler in handlers:
             if self.levelno >= handler.level:
                 writer.submit(handler, handler.formatter.format_prepared(self))  # type: ignore[union-attr]
+
+
+@functools.lru_cache(maxsize=256)
+def _line_of(code: CodeType, lasti: int) -> int:
+    """The source line of the instruction at byte offset `lasti` (a frame's f_lasti)."""
+    for start, end, line in code.co_lines():
+        if start <= lasti < end and line is not None:
+            return line
+    return code.co_firstlineno
 
 
 _pid = os.getpid()

@@ -18,7 +18,13 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 from observability.context import CONTEXT_FIELDS, EMPTY
 from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
 from observability.records import extra_keys
-from observability.textline import SEPARATOR, render_field, render_key, render_message
+from observability.textline import (
+    SEPARATOR,
+    render_field,
+    render_fields,
+    render_key,
+    render_message,
+)
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
@@ -28,6 +34,9 @@ def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> 
     if record.stack_info:
         text = f"{text}\n{record.stack_info}" if text else record.stack_info
     return text
+
+
+_MILLISECONDS = tuple(f",{ms:03d}" for ms in range(1000))
 
 
 class TextFormatter(logging.Formatter):
@@ -56,7 +65,7 @@ class TextFormatter(logging.Formatter):
         if second != self._second:
             self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
             self._second = second
-        return f"{self._second_text},{int((created - second) * 1000):03d}"
+        return self._second_text + _MILLISECONDS[int((created - second) * 1000)]
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
@@ -85,8 +94,7 @@ class TextFormatter(logging.Formatter):
     def format_prepared(self, line: Prepared) -> str:
         """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
         head = self.head(line.created, line.levelname, line.name, render_message(line.message))
-        parts = [head, SEPARATOR[:-1], line.shared.text]
-        parts += [render_field(key, value) for key, value in line.extras]
+        parts = [head, SEPARATOR[:-1], line.shared.text, render_fields(line.keys, line.values)]
         parts += [render_field(key, getattr(line, key)) for key in self.meta_fields]
         return "".join(parts)
 
@@ -189,7 +197,8 @@ class Prepared(Protocol):
     levelname: str
     name: str
     message: str
-    extras: list[tuple[str, Any]]
+    keys: tuple[str, ...]
+    values: tuple[Any, ...]
     process: int | None
     threadName: str | None
 

@@ -148,12 +148,11 @@ class RequestLifecycle:
         if header:
             settings = obs_settings
             if settings.RESPONSE_HEADER:
-                response[settings.RESPONSE_HEADER] = self.request_id
+                set_header(response, settings.RESPONSE_HEADER, self.request_id)
             if settings.TRACE_RESPONSE_HEADER:
                 fields = self.state.fields
-                response[settings.TRACE_RESPONSE_HEADER] = format_traceparent(
-                    fields["trace_id"], fields["span_id"], self.state.flags
-                )
+                value = format_traceparent(fields["trace_id"], fields["span_id"], self.state.flags)
+                set_header(response, settings.TRACE_RESPONSE_HEADER, value)
         if getattr(response, "streaming", False):
             stream_until_done(self, response)
         else:
@@ -171,8 +170,10 @@ class RequestLifecycle:
             user = known_user(request)
             if user is not None:
                 bind_user(user)
-        with contextlib.suppress(AttributeError):  # django.request logs after we return
+        try:  # noqa: SIM105 (suppress() would make an object a request): django.request logs after us
             setattr(getattr(request, "_request", request), CONTEXT_ATTR, current())
+        except AttributeError:
+            pass
         route, view = route_of(request)
         observe_request(self.state.fields["method"], route, status, duration)
         if not self.state.logged:
@@ -192,8 +193,9 @@ class RequestLifecycle:
             "response_size": size,
             "route": route,
             "view": view,
-            **sampled,
         }
+        if sampled:
+            fields.update(sampled)
         if failed:
             error = exc_info[0].__name__ if exc_info else EMPTY
             message = messages.failed(status=status, duration=duration, error=error)
@@ -292,6 +294,27 @@ class RequestLifecycle:
                 attrs.setdefault(key, value)
             deliver = functools.partial(logger.handle, record)
         write(deliver)
+
+
+def set_header(response: Any, name: str, value: str) -> None:
+    """`response[name] = value`, for a header name checked by the settings and a value we
+    made or checked (a request ID, a traceparent: a few ASCII letters, digits and -._:).
+
+    Django's `__setitem__` encodes and checks both for every header set (a third of what
+    sending the two headers costs a request); with those checks already made, the pair
+    is stored as Django stores it. Any other response object is set the usual way.
+    """
+    store = getattr(getattr(response, "headers", None), "_store", None)
+    if type(store) is dict:
+        lowered = _lowered.get(name)
+        if lowered is None:
+            lowered = _lowered[name] = name.lower()
+        store[lowered] = (name, value)
+    else:
+        response[name] = value
+
+
+_lowered: dict[str, str] = {}
 
 
 def stream_until_done(lifecycle: RequestLifecycle, response: Any) -> None:

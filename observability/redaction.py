@@ -57,6 +57,8 @@ from observability.conf import DEFAULT_REDACT_KEYS, obs_settings, on_reload
 REDACTED = "[REDACTED]"
 #: Characters of one text that are scanned; the rest is dropped (and counted in the marker).
 MAX_SCAN = 1 << 20
+MEMO_TEXT_LENGTH = 512  # texts up to this long are remembered masked ...
+MEMO_SIZE = 4096  # ... this many at most
 _MAX_DEPTH = 8
 _MASK = "****"
 _LONGEST_SCANNED_RUN = 64  # digits; a longer run is masked whole without checking windows
@@ -480,6 +482,10 @@ class Redactor:
             rf"(?<![a-z0-9_\-])(?=[a-z0-9_\-]*?{fuzzy})([a-z0-9_\-]++){_SEPARATOR_SOURCE}"
         )
         self.is_sensitive_key = lru_cache(maxsize=4096)(self._is_sensitive_key)
+        # Masked texts by (text, limit): user agents, paths and usernames repeat from one
+        # request to the next. Short texts only; emptied when full, so a flood of new
+        # texts costs one insert each and never grows it.
+        self._memo: dict[tuple[str, int | None], str] = {}
 
     def _is_sensitive_key(self, key: str) -> bool:
         return self._key.search(_normalise(key)) is not None
@@ -523,6 +529,15 @@ class Redactor:
         At most MAX_SCAN characters are scanned (the rest is dropped and counted in the
         marker); `limit` caps the masked text the way escaping.cap() does.
         """
+        if len(text) <= MEMO_TEXT_LENGTH and len(text) <= MAX_SCAN:
+            key = (text, limit)
+            masked = self._memo.get(key)
+            if masked is None:
+                masked = _cap(self._mask(text), limit, 0)
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = masked
+            return masked
         dropped = 0
         if len(text) > MAX_SCAN:
             dropped = len(text) - MAX_SCAN

@@ -8,6 +8,7 @@ the decorator and the event helpers all read requests through this module.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -82,8 +83,13 @@ def incoming_trace(meta: dict[str, Any]) -> tuple[TraceParent | None, str | None
     return parent, valid_tracestate(meta.get("HTTP_TRACESTATE"))
 
 
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def method_of(django_request: Any) -> str:
     method = getattr(django_request, "method", None)
+    if method in _COMMON_METHODS:
+        return method  # type: ignore[no-any-return]
     if not method:
         return EMPTY
     return method if _METHOD.fullmatch(method) else INVALID_METHOD
@@ -161,9 +167,21 @@ def route_of(request: Any) -> tuple[str, str]:
     if match is None:
         return EMPTY, EMPTY
     func = match.func
-    view = getattr(func, "view_class", None) or getattr(func, "cls", None) or func
-    name = f"{getattr(view, '__module__', '')}.{getattr(view, '__qualname__', '')}".strip(".")
-    return (match.route or EMPTY), (name or EMPTY)
+    try:
+        name = _view_names.get(func)
+    except TypeError:  # an unhashable callable
+        name = None
+    if name is None:
+        view = getattr(func, "view_class", None) or getattr(func, "cls", None) or func
+        name = f"{getattr(view, '__module__', '')}.{getattr(view, '__qualname__', '')}".strip(".")
+        name = name or EMPTY
+        if len(_view_names) < 4096:  # one a view; a URLconf's views are few
+            with contextlib.suppress(TypeError):
+                _view_names[func] = name
+    return (match.route or EMPTY), name
+
+
+_view_names: dict[Any, str] = {}
 
 
 def response_size(response: Any) -> int | None:

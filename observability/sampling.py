@@ -47,7 +47,8 @@ def excluded(path: str) -> bool:
     settings = obs_settings
     if path.startswith(settings.EXCLUDE_PATHS):
         return True
-    return any(pattern.search(path) for pattern in settings.EXCLUDE_PATTERNS)
+    patterns = settings.EXCLUDE_PATTERNS
+    return bool(patterns) and any(pattern.search(path) for pattern in patterns)
 
 
 def keeps(request_id: str, rate: float) -> bool:

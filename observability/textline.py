@@ -23,15 +23,30 @@ from observability.escaping import MESSAGE_LIMIT, UNSAFE_CHARS, VALUE_LIMIT, esc
 SEPARATOR = " | "
 # Quoted when it holds whitespace (any: the reader splits on it), a quote or "=".
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
-# Anything that needs escaping or quoting in a value; most values hold none of it.
-_VALUE_NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS}\\s"=|]')
 # A message needs escaping for the same characters, and "|".
 _MESSAGE_NEEDS_WORK = re.compile(f"[{UNSAFE_CHARS}|]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
+# The checks below run on every value of every line, so they are str methods (C loops)
+# rather than a pattern: every character that needs escaping (UNSAFE_CHARS) or quoting
+# (whitespace) is either not printable (str.isprintable) or one of ' "=|'. A test holds
+# this over every code point; a text the quick check turns away gets the exact one.
+def _plain_value(text: str) -> bool:
+    """Whether a non-empty value is written as it is: nothing to escape or quote."""
+    return (
+        text.isprintable()
+        and " " not in text
+        and '"' not in text
+        and "=" not in text
+        and "|" not in text
+    )
+
+
 def render_message(message: str) -> str:
     """The message part: capped, escaped, "|" written as \\x7c."""
+    if len(message) <= MESSAGE_LIMIT and message.isprintable() and "|" not in message:
+        return message
     if len(message) > MESSAGE_LIMIT or _MESSAGE_NEEDS_WORK.search(message) is not None:
         return escape_bar(message, MESSAGE_LIMIT)
     return message
@@ -41,12 +56,20 @@ def render_value(value: Any) -> str:
     """One value: escaped ("|" too), capped, quoted when it holds whitespace, a quote or =."""
     kind = type(value)
     if kind is str:
-        if len(value) <= VALUE_LIMIT and value and _VALUE_NEEDS_WORK.search(value) is None:
+        if len(value) <= VALUE_LIMIT and value and _plain_value(value):
             return value  # type: ignore[no-any-return]
-        text = value
-    elif kind is int or kind is float or kind is bool or value is None:
+        if len(value) <= _MEMO_TEXT_LENGTH:  # a user agent: quoted, the same each request
+            rendered = _rendered_texts.get(value)
+            if rendered is None:
+                rendered = _render_text(value)
+                if len(_rendered_texts) >= _MEMO_SIZE:  # a flood of new ones: start again
+                    _rendered_texts.clear()
+                _rendered_texts[value] = rendered
+            return rendered
+        return _render_text(value)
+    if kind is int or kind is float or kind is bool or value is None:
         return str(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         text = value
     elif isinstance(value, dict | list | tuple):
         try:
@@ -55,6 +78,15 @@ def render_value(value: Any) -> str:
             text = str(value)
     else:
         text = str(value)
+    return _render_text(text)
+
+
+_MEMO_TEXT_LENGTH = 512
+_MEMO_SIZE = 4096
+_rendered_texts: dict[str, str] = {}
+
+
+def _render_text(text: str) -> str:
     text = escape_bar(text, VALUE_LIMIT)
     if not text:
         return '""'
@@ -84,6 +116,41 @@ def render_field(key: str, value: Any) -> str:
         if len(_rendered_keys) < 4096:  # field names are few; a flood of new ones is not kept
             _rendered_keys[key] = rendered
     return f" {rendered}={render_value(value)}"
+
+
+# Types whose str() is what render_value writes when the text needs no escaping or
+# quoting (no container: a tuple's str() is not its JSON).
+_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
+_templates: dict[tuple[str, ...], tuple[str, int]] = {}
+
+
+def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    """` k1=v1 k2=v2 ...`: the text of render_field for each pair, joined.
+
+    In one step when every value is a plain str (or a number, None): the line's hot
+    path, a handful of C calls instead of one Python call a field.
+    """
+    entry = _templates.get(keys)
+    if entry is None:
+        template = "".join([f" {render_key(key)}=%s" for key in keys])
+        entry = (template, len(keys))
+        if len(_templates) < 1024:  # key sets are few; a flood of new ones is not kept
+            _templates[keys] = entry
+    template, count = entry
+    if {*map(type, values)} <= _SIMPLE_TYPES and "" not in values:
+        text = template % values
+        # The template's own " " and "=" are one each a field; a value adds none, and
+        # holds nothing unprintable, no quote and no "|"; each is within VALUE_LIMIT.
+        if (
+            len(text) <= VALUE_LIMIT
+            and text.count(" ") == count
+            and text.count("=") == count
+            and '"' not in text
+            and "|" not in text
+            and text.isprintable()
+        ):
+            return text
+    return "".join([render_field(key, value) for key, value in zip(keys, values, strict=True)])
 
 
 # --- reading -----------------------------------------------------------------------
