@@ -90,6 +90,7 @@ class PreparedLine:
         "name",
         "process",
         "shared",
+        "text",
         "threadName",
         "values",
     )
@@ -102,6 +103,7 @@ class PreparedLine:
         shared: LineContext,
         fields: Mapping[str, Any],
         caller: FrameType,
+        text: str | None = None,
     ) -> None:
         self.created = time.time()
         self.levelno = level
@@ -115,7 +117,9 @@ class PreparedLine:
         if not bound:
             self.keys: tuple[str, ...] = tuple(fields)
             self.values: tuple[Any, ...] = tuple(fields.values())
+            self.text = text  # the same fields in the text grammar, when the caller knows it
         else:
+            self.text = None
             extras = [*fields.items(), *((k, v) for k, v in bound if k not in fields)]
             self.keys = tuple([key for key, _ in extras])
             self.values = tuple([value for _, value in extras])
@@ -157,6 +161,30 @@ class PreparedLine:
         for handler in handlers:
             if self.levelno >= handler.level:
                 writer.submit(handler, handler.formatter.format_prepared(self))  # type: ignore[union-attr]
+
+
+def terminal_text(
+    status: int, duration: float, size: int | None, route: str, view: str
+) -> str | None:
+    """The terminal line's fields in the text grammar (what render_fields would write).
+
+    Numbers are written as they are; the route and view (a URL pattern and a dotted
+    name, a few a URLconf) are rendered once each. None for anything unusual.
+    """
+    if type(status) is not int or type(duration) is not float:
+        return None
+    if size is not None and type(size) is not int:
+        return None
+    key = (route, view)
+    names = _route_texts.get(key)
+    if names is None:
+        names = render_fields(("route", "view"), key)
+        if len(_route_texts) < 4096:  # routes are few; a flood of new ones is not kept
+            _route_texts[key] = names
+    return f" status={status} duration={duration!r} response_size={size}{names}"
+
+
+_route_texts: dict[tuple[str, str], str] = {}
 
 
 @functools.lru_cache(maxsize=256)

@@ -94,7 +94,10 @@ class TextFormatter(logging.Formatter):
     def format_prepared(self, line: Prepared) -> str:
         """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
         head = self.head(line.created, line.levelname, line.name, render_message(line.message))
-        parts = [head, SEPARATOR[:-1], line.shared.text, render_fields(line.keys, line.values)]
+        text = line.text
+        if text is None:
+            text = render_fields(line.keys, line.values)
+        parts = [head, SEPARATOR[:-1], line.shared.text, text]
         parts += [render_field(key, getattr(line, key)) for key in self.meta_fields]
         return "".join(parts)
 
@@ -199,6 +202,7 @@ class Prepared(Protocol):
     message: str
     keys: tuple[str, ...]
     values: tuple[Any, ...]
+    text: str | None
     process: int | None
     threadName: str | None
 

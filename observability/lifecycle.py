@@ -187,23 +187,28 @@ class RequestLifecycle:
         sampled = self.sample.end(worth_keeping=failed or slow or status >= 400)
         if sampled is None:
             return
+        rounded = round(duration, 6)
         fields = {
             "status": status,
-            "duration": round(duration, 6),
+            "duration": rounded,
             "response_size": size,
             "route": route,
             "view": view,
         }
         if sampled:
             fields.update(sampled)
+            text = None
+        else:
+            text = fastpath.terminal_text(status, rounded, size, route, view)
         if failed:
             error = exc_info[0].__name__ if exc_info else EMPTY
             message = messages.failed(status=status, duration=duration, error=error)
-            self._emit(logging.ERROR, message, fields, exc_info)
+            self._emit(logging.ERROR, message, fields, exc_info, text=text)
         else:
             name = settings.CLIENT_ERROR_LEVEL if status >= 400 else settings.COMPLETED_LEVEL
             level = level_of(name) or logging.INFO
-            self._emit(level, messages.completed(status=status, duration=duration), fields)
+            message = messages.completed(status=status, duration=duration)
+            self._emit(level, message, fields, text=text)
         if slow:
             message = messages.slow(duration=duration, threshold=threshold)
             fields = {"duration": round(duration, 6), "threshold": threshold, "status": status}
@@ -236,7 +241,7 @@ class RequestLifecycle:
             method=fields["method"],
             path=path,
         )
-        self._emit(level, message, extra, write=self.sample.start)  # or held (SAMPLE_RATE)
+        self._emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
 
     def _emit(
         self,
@@ -244,14 +249,17 @@ class RequestLifecycle:
         message: str,
         fields: dict[str, Any],
         exc_info: ExcInfo | None = None,
-        write: Callable[[Deliver], Any] | None = None,
+        *,
+        hold: bool = False,
+        text: str | None = None,
     ) -> None:
-        """Log a lifecycle line (or hand what writes it to `write`: sampling may hold it).
+        """Log a lifecycle line; `hold`: the started line, which sampling may hold.
 
         When only our own handlers would see it, the line is prepared without a LogRecord
-        (observability.fastpath); otherwise a record is made through the logging API.
-        Every part was masked when the request was read, so the redaction filter skips the
-        record, unless it carries a traceback (whose text it must mask).
+        (observability.fastpath; `text` is its fields in the text grammar, if known);
+        otherwise a record is made through the logging API. Every part was masked when
+        the request was read, so the redaction filter skips the record, unless it
+        carries a traceback (whose text it must mask).
         """
         logger = self.logger
         if not logger.isEnabledFor(level):
@@ -263,37 +271,36 @@ class RequestLifecycle:
             # One plan per request: its handlers do not change between its two lines.
             handlers = self._plan if self._plan is not None else fastpath.plan(logger, level)
             self._plan = handlers
-        deliver: Deliver
+        held = hold and not self.sample.by_hash
         if handlers is not None:
             shared = self._shared
             if shared is None or shared.context is not context:
                 shared = self._shared = LineContext(context)
-            line = PreparedLine(logger, level, message, shared, fields, caller)
-            if write is None:
+            line = PreparedLine(logger, level, message, shared, fields, caller, text)
+            if not held:
                 line.deliver(handlers)
                 return
-            deliver = functools.partial(line.deliver, handlers)
-        else:
-            extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}
-            record = logger.makeRecord(
-                logger.name,
-                level,
-                caller.f_code.co_filename,
-                caller.f_lineno,
-                message,
-                (),
-                exc_info,
-                caller.f_code.co_name,
-                extra,
-            )
-            if write is None:
-                logger.handle(record)
-                return
-            attrs = record.__dict__
-            for key, value in context.items():  # held, it may be written from another thread
-                attrs.setdefault(key, value)
-            deliver = functools.partial(logger.handle, record)
-        write(deliver)
+            self.sample.hold(functools.partial(line.deliver, handlers))
+            return
+        extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}
+        record = logger.makeRecord(
+            logger.name,
+            level,
+            caller.f_code.co_filename,
+            caller.f_lineno,
+            message,
+            (),
+            exc_info,
+            caller.f_code.co_name,
+            extra,
+        )
+        if not held:
+            logger.handle(record)
+            return
+        attrs = record.__dict__
+        for key, value in context.items():  # held, it may be written from another thread
+            attrs.setdefault(key, value)
+        self.sample.hold(functools.partial(logger.handle, record))
 
 
 def set_header(response: Any, name: str, value: str) -> None:

@@ -96,15 +96,12 @@ class Sample:
         self.due = started + min(settings.SLOW_REQUEST_THRESHOLD, HOLD_LIMIT)
         self._held = False
 
-    def start(self, deliver: Deliver) -> None:
-        """Write the started line now if the hash keeps the request, else hold it.
+    def hold(self, deliver: Deliver) -> None:
+        """Hold the started line of a request the hash drops (`by_hash` is False).
 
         `deliver` writes the line; it carries the request's context with it (the tick
         may call it from another thread, where this context is not bound).
         """
-        if self.by_hash:
-            deliver()
-            return
         held_lines.hold(self, deliver)
         self._held = True
 

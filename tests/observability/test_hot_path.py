@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability import redaction, textline
+from observability import fastpath, redaction, textline
 from observability.escaping import UNSAFE_CHARS, VALUE_LIMIT, escape
 from observability.fastpath import LineContext, PreparedLine
 from observability.lifecycle import set_header
@@ -138,3 +138,17 @@ def test_a_response_without_django_headers_is_set_the_usual_way():
 @pytest.mark.parametrize("value", ["", " ", "a b", 'a"b', "a=b", "a|b", "\x1b[31m", "é", "٣"])
 def test_edge_values_take_the_exact_path(value):
     assert render_fields(("k",), (value,)) == render_field("k", value)
+
+
+@given(
+    status=st.integers(100, 599),
+    duration=st.floats(min_value=0, max_value=1e6).map(lambda d: round(d, 6)),
+    size=st.one_of(st.none(), st.integers(0, 2**40)),
+    route=st.one_of(st.just("api/v1/payments/<int:pk>/"), st.just("-"), hostile_text),
+    view=st.one_of(st.just("billing.views.PaymentViewSet"), hostile_text),
+)
+@hsettings(max_examples=300, deadline=None)
+def test_the_terminal_fields_read_as_rendered_one_by_one(status, duration, size, route, view):
+    keys = ("status", "duration", "response_size", "route", "view")
+    values = (status, duration, size, route, view)
+    assert fastpath.terminal_text(*values) == render_fields(keys, values)
