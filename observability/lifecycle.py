@@ -20,7 +20,7 @@ import functools
 import logging
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -54,7 +54,7 @@ from observability.request import (
     route_of,
     started_details,
 )
-from observability.sampling import Deliver, Sample, excluded, level_of
+from observability.sampling import Sample, excluded, level_of
 from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
