@@ -137,6 +137,8 @@ def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
         if len(_templates) < 1024:  # key sets are few; a flood of new ones is not kept
             _templates[keys] = entry
     template, count = entry
+    if count == 1:  # one field (a user agent): the template saves nothing
+        return render_field(keys[0], values[0])
     if {*map(type, values)} <= _SIMPLE_TYPES and "" not in values:
         text = template % values
         # The template's own " " and "=" are one each a field; a value adds none, and
