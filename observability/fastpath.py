@@ -41,6 +41,7 @@ from observability.textline import render_fields
 from observability.writer import writer
 
 _context_values = operator.itemgetter(*CONTEXT_FIELDS)
+_CONTEXT_KEYS = frozenset(CONTEXT_FIELDS)
 OUR_HANDLERS = (QueuedFileHandler, QueuedStreamHandler)
 OUR_FILTERS = [RequestContextFilter, RedactionFilter]
 OUR_FORMATTERS = (
@@ -65,7 +66,11 @@ class LineContext:
 
     def __init__(self, context: Mapping[str, Any]) -> None:
         self.context = context
-        self.bound = [(key, value) for key, value in context.items() if key not in NOT_EXTRA]
+        self.bound = (
+            []  # the usual case, checked in one step: nothing bound beyond the context
+            if context.keys() <= _CONTEXT_KEYS
+            else [(key, value) for key, value in context.items() if key not in NOT_EXTRA]
+        )
         self._text: str | None = None
 
     @property
@@ -77,22 +82,25 @@ class LineContext:
 
 
 class PreparedLine:
-    """One lifecycle line, ready to format: what a LogRecord would have carried."""
+    """One lifecycle line, ready to format: what a LogRecord would have carried.
+
+    Made on every request, so it keeps what it is given and works out the rest (level
+    name, field tuples, where and on which thread it was logged) only when a layout
+    reads it.
+    """
 
     __slots__ = (
         "_code",
+        "_fields",
         "_lasti",
+        "_logger",
+        "_thread",
         "created",
-        "keys",
-        "levelname",
         "levelno",
         "message",
-        "name",
         "process",
         "shared",
         "text",
-        "threadName",
-        "values",
     )
 
     def __init__(
@@ -107,28 +115,48 @@ class PreparedLine:
     ) -> None:
         self.created = time.time()
         self.levelno = level
-        self.levelname = logging.getLevelName(level)
-        self.name = logger.name
+        self._logger = logger
         self.message = message
         self.shared = shared
-        # The extra fields in a record's order: those given, then the bound ones (a field
-        # given wins over a bound one of the same name).
-        bound = shared.bound
-        if not bound:
-            self.keys: tuple[str, ...] = tuple(fields)
-            self.values: tuple[Any, ...] = tuple(fields.values())
-            self.text = text  # the same fields in the text grammar, when the caller knows it
-        else:
-            self.text = None
-            extras = [*fields.items(), *((k, v) for k, v in bound if k not in fields)]
-            self.keys = tuple([key for key, _ in extras])
-            self.values = tuple([value for _, value in extras])
-        # Where it was logged, read when a layout shows it (f_lineno costs more than the
-        # rest of this method: the instruction offset is kept, its line looked up later).
+        self._fields = fields  # not changed after: each line gets a dict of its own
+        # The fields in the text grammar, when the caller knows them (not with bound ones).
+        self.text = text if not shared.bound else None
+        # Where it was logged (f_lineno costs more than the rest of this method: the
+        # instruction offset is kept, its line looked up when a layout shows it).
         self._code = caller.f_code
         self._lasti = caller.f_lasti
+        self._thread = threading.current_thread()
         self.process = _pid
-        self.threadName = threading.current_thread().name
+
+    @property
+    def levelname(self) -> str:
+        return logging.getLevelName(self.levelno)
+
+    @property
+    def name(self) -> str:
+        return self._logger.name
+
+    @property
+    def threadName(self) -> str:
+        return self._thread.name
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The extra fields' names in a record's order: those given, then the bound ones
+        (a field given wins over a bound one of the same name)."""
+        fields = self._fields
+        bound = self.shared.bound
+        if not bound:
+            return tuple(fields)
+        return (*fields, *(key for key, _ in bound if key not in fields))
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        fields = self._fields
+        bound = self.shared.bound
+        if not bound:
+            return tuple(fields.values())
+        return (*fields.values(), *(value for key, value in bound if key not in fields))
 
     @property
     def pathname(self) -> str:

@@ -197,14 +197,24 @@ class Prepared(Protocol):
     """What a prepared line offers a formatter (observability.fastpath.PreparedLine)."""
 
     created: float
-    levelname: str
-    name: str
     message: str
-    keys: tuple[str, ...]
-    values: tuple[Any, ...]
     text: str | None
     process: int | None
-    threadName: str | None
+
+    @property
+    def levelname(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def threadName(self) -> str | None: ...
+
+    @property
+    def keys(self) -> tuple[str, ...]: ...
+
+    @property
+    def values(self) -> tuple[Any, ...]: ...
 
     @property
     def fields(self) -> list[tuple[str, Any]]: ...
