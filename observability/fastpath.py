@@ -37,7 +37,7 @@ from observability.formatters import (
 )
 from observability.handlers import QueuedFileHandler, QueuedHandler, QueuedStreamHandler
 from observability.records import NOT_EXTRA
-from observability.textline import render_fields
+from observability.textline import render_fields, render_value
 from observability.writer import writer
 
 _context_values = operator.itemgetter(*CONTEXT_FIELDS)
@@ -64,14 +64,14 @@ class LineContext:
 
     __slots__ = ("_text", "bound", "context")
 
-    def __init__(self, context: Mapping[str, Any]) -> None:
+    def __init__(self, context: Mapping[str, Any], text: str | None = None) -> None:
         self.context = context
         self.bound = (
             []  # the usual case, checked in one step: nothing bound beyond the context
             if context.keys() <= _CONTEXT_KEYS
             else [(key, value) for key, value in context.items() if key not in NOT_EXTRA]
         )
-        self._text: str | None = None
+        self._text: str | None = text
 
     @property
     def text(self) -> str:
@@ -189,6 +189,24 @@ class PreparedLine:
         for handler in handlers:
             if self.levelno >= handler.level:
                 writer.submit(handler, handler.formatter.format_prepared(self))  # type: ignore[union-attr]
+
+
+def begun_text(context: Mapping[str, Any]) -> str:
+    """The context text (LineContext.text) of a context as the lifecycle set it from
+    `begin()`: nothing bound yet, so what render_fields would write, in less time.
+
+    Its IDs, IP and method were checked when the request was read (an ID allowlist,
+    hex from our generator or a valid traceparent, an address parsed by ipaddress, an
+    HTTP token): each is written as it is. The user and the path are rendered.
+    """
+    return (
+        f" request_id={context['request_id']}"
+        f" user_id={render_value(context['user_id'])}"
+        f" username={render_value(context['username'])}"
+        f" ip={context['ip']} method={context['method']}"
+        f" path={render_value(context['path'])}"
+        f" trace_id={context['trace_id']} span_id={context['span_id']}"
+    )
 
 
 def terminal_text(

@@ -121,6 +121,8 @@ class RequestLifecycle:
         self.state = state = begin(self.request)
         scope = Scope(self.owner, state.flags, state.tracestate)
         self._tokens = (set_context(state.fields), request_scope.set(scope))
+        context = current()
+        self._shared = LineContext(context, fastpath.begun_text(context))
         self.sample = Sample(self.request_id, self.logger, state.started)  # SAMPLE_RATE
         self._log_started()
         return self

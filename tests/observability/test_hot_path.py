@@ -152,3 +152,61 @@ def test_the_terminal_fields_read_as_rendered_one_by_one(status, duration, size,
     keys = ("status", "duration", "response_size", "route", "view")
     values = (status, duration, size, route, view)
     assert fastpath.terminal_text(*values) == render_fields(keys, values)
+
+
+header_text = st.one_of(
+    hostile_text,
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,20}", fullmatch=True),  # an allowed ID
+    st.just("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+)
+
+
+class _User:
+    is_authenticated = True
+
+    def __init__(self, pk, name):
+        self.pk, self.name = pk, name
+
+    def get_username(self):
+        return self.name
+
+
+@given(
+    request_id=header_text,
+    traceparent=header_text,
+    forwarded=st.one_of(hostile_text, st.sampled_from(["203.0.113.7", "fe80::1%eth0", "[::1]:80"])),
+    method=st.one_of(st.sampled_from(["GET", "PROPFIND"]), hostile_text),
+    path=hostile_text,
+    user=st.one_of(st.none(), st.tuples(st.one_of(st.integers(), hostile_text), hostile_text)),
+)
+@hsettings(max_examples=200, deadline=None)
+def test_a_context_as_begin_reads_it_renders_as_the_general_code(
+    request_id, traceparent, forwarded, method, path, user
+):
+    """The lifecycle writes its context's IDs, IP and method as they are: the checks
+    made when the request was read must leave nothing there that needs rendering."""
+    from django.test import RequestFactory, override_settings
+
+    from observability.context import CONTEXT_FIELDS, current, reset_context, set_context
+    from observability.lifecycle import begin
+
+    request = RequestFactory().get("/")
+    request.method, request.path = method, "/" + path
+    request.META.update(
+        HTTP_X_REQUEST_ID=request_id, HTTP_TRACEPARENT=traceparent, HTTP_X_FORWARDED_FOR=forwarded
+    )
+    if user is not None:
+        request.user = _User(*user)
+    trusting = {
+        "TRUST_INCOMING_REQUEST_ID": True,
+        "TRUST_INCOMING_TRACEPARENT": True,
+        "TRUSTED_PROXIES": 1,
+    }
+    with override_settings(OBSERVABILITY=trusting):
+        token = set_context(begin(request).fields)
+        try:
+            context = current()
+            values = tuple(context[key] for key in CONTEXT_FIELDS)
+            assert fastpath.begun_text(context) == render_fields(CONTEXT_FIELDS, values)
+        finally:
+            reset_context(token)
