@@ -97,9 +97,10 @@ class TextFormatter(logging.Formatter):
         text = line.text
         if text is None:
             text = render_fields(line.keys, line.values)
-        parts = [head, SEPARATOR[:-1], line.shared.text, text]
-        parts += [render_field(key, getattr(line, key)) for key in self.meta_fields]
-        return "".join(parts)
+        if not self.meta_fields:
+            return f"{head} |{line.shared.text}{text}"
+        meta = "".join([render_field(key, getattr(line, key)) for key in self.meta_fields])
+        return f"{head} |{line.shared.text}{text}{meta}"
 
     @staticmethod
     def line(head: str, fields: Iterable[tuple[str, Any]], traceback: str = "") -> str:

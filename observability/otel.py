@@ -15,9 +15,11 @@ import os
 from typing import Any
 
 try:
+    from opentelemetry import context as _context
     from opentelemetry import trace as _trace
 except ImportError:  # the optional extra `otel` is not installed
     _trace = None  # type: ignore[assignment]
+    _context = None  # type: ignore[assignment]
 
 INSTALLED = _trace is not None
 #: The attributes LoggingInstrumentor puts on records, in its names.
@@ -28,7 +30,10 @@ def active_span() -> tuple[str, str, str] | None:
     """(trace ID, span ID, flags) of the active OpenTelemetry span, in hex; None if none."""
     if _trace is None:
         return None
-    context = _trace.get_current_span().get_span_context()
+    current = _context.get_current()
+    if not current:  # no OpenTelemetry context at all (every request without its SDK)
+        return None
+    context = _trace.get_current_span(current).get_span_context()
     if not context.is_valid:
         return None
     return (

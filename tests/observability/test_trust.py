@@ -45,6 +45,7 @@ class TestIdsFromTheCsprng:
         for _ in range(200):
             request_id, trace_id, span_id = ids.new_ids()
             assert uuid.UUID(request_id).version == 4
+            assert uuid.UUID(request_id).variant == uuid.RFC_4122
             assert str(uuid.UUID(request_id)) == request_id
             assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
             assert re.fullmatch(r"[0-9a-f]{16}", span_id)
