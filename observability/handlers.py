@@ -61,19 +61,18 @@ class QueuedHandler(logging.Handler):
 
     def format_batch(self, records: Sequence[Item]) -> list[str]:
         """Each record formatted; a line prepared without a record (the fast path) too."""
-        lines = []
-        for record in records:
-            if isinstance(record, str):  # formatted already (the fast path)
-                lines.append(record)
-                continue
-            try:
-                lines.append(self.format(record))
-            except Exception:
-                lines.append(
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(record.created))},000 "
-                    f"ERROR [{record.name}] [unformattable record]"
-                )
-        return lines
+        return [record if type(record) is str else self._format_one(record) for record in records]
+
+    def _format_one(self, record: Item) -> str:
+        if isinstance(record, str):
+            return record
+        try:
+            return self.format(record)
+        except Exception:
+            return (
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(record.created))},000 "
+                f"ERROR [{record.name}] [unformattable record]"
+            )
 
     def write_batch(self, records: Sequence[Item]) -> None:
         raise NotImplementedError
@@ -146,22 +145,31 @@ class QueuedFileHandler(QueuedHandler):
             if self._target is None or self._target_pid != os.getpid():
                 self._target = self._open_target()
                 self._target_pid = os.getpid()
-            chunk: list[str] = []
-            size = 0
-            for line in lines:
-                chunk.append(line)
-                size += len(line) + 1
-                if size >= BATCH_BYTES:
-                    self._target.write_lines("\n".join(chunk))
-                    chunk, size = [], 0
-            if chunk:
-                self._target.write_lines("\n".join(chunk))
+            text = "\n".join(lines)
+            if len(text) < BATCH_BYTES:  # the usual batch: one write
+                self._target.write_lines(text)
+            else:
+                self._write_chunks(self._target, lines)
         except Exception as exc:
             self.report_failure(self.baseFilename, exc, len(records))
             self._discard_target()
             return
         self.written += len(records)
         self.report_recovery(self.baseFilename)
+
+    @staticmethod
+    def _write_chunks(target: BatchRotatingFile, lines: list[str]) -> None:
+        """A large batch in writes of about BATCH_BYTES each."""
+        chunk: list[str] = []
+        size = 0
+        for line in lines:
+            chunk.append(line)
+            size += len(line) + 1
+            if size >= BATCH_BYTES:
+                target.write_lines("\n".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            target.write_lines("\n".join(chunk))
 
     def _discard_target(self) -> None:
         target, self._target = self._target, None

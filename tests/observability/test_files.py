@@ -442,3 +442,22 @@ class TestSeedRecipes:
     def test_critical_security_events(self, filled):
         lines = self.grep(filled, "severity.*critical", "billing_api_security.log")
         assert len(lines) == 1 and "card_testing" in lines[0]
+
+
+def test_a_batch_larger_than_one_write_is_written_whole_and_in_order(tmp_path, monkeypatch):
+    from observability import handlers
+
+    monkeypatch.setattr(handlers, "BATCH_BYTES", 1000)
+    handler = handlers.QueuedFileHandler(str(tmp_path / "big.log"))
+    writes = []
+    lines = [f"line {n:03d} " + "x" * 90 for n in range(50)]
+    try:
+        handler.write_batch(lines[:5])  # opens the file
+        target = handler._target
+        original = target.write_lines
+        monkeypatch.setattr(target, "write_lines", lambda text: (writes.append(text), original(text)))
+        handler.write_batch(lines[5:])
+    finally:
+        handler.close()
+    assert (tmp_path / "big.log").read_text().splitlines() == lines
+    assert len(writes) >= 4 and all(len(text) <= 1100 for text in writes)
