@@ -455,7 +455,9 @@ def test_a_batch_larger_than_one_write_is_written_whole_and_in_order(tmp_path, m
         handler.write_batch(lines[:5])  # opens the file
         target = handler._target
         original = target.write_lines
-        monkeypatch.setattr(target, "write_lines", lambda text: (writes.append(text), original(text)))
+        monkeypatch.setattr(
+            target, "write_lines", lambda text: (writes.append(text), original(text))
+        )
         handler.write_batch(lines[5:])
     finally:
         handler.close()
