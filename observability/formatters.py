@@ -7,6 +7,7 @@ one record is one line, its traceback included (as `\\n` escapes).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -59,6 +60,11 @@ class TextFormatter(logging.Formatter):
         """Whether this formatter writes our own layout (no custom format string or date)."""
         return self._fmt == self.default_format and self.datefmt is None
 
+    @functools.cached_property
+    def _own_head(self) -> bool:
+        """Whether head() is this class's (format_prepared inlines it)."""
+        return type(self).head is TextFormatter.head
+
     def timestamp(self, created: float) -> str:
         """`2026-11-26 17:00:27,041` (UTC), strftime'd once a second."""
         second = int(created)
@@ -93,7 +99,12 @@ class TextFormatter(logging.Formatter):
 
     def format_prepared(self, line: Prepared) -> str:
         """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
-        head = self.head(line.created, line.levelname, line.name, render_message(line.message))
+        message = render_message(line.message)
+        levelname = logging.getLevelName(line.levelno)
+        if self._own_head:  # head() inlined: this runs twice a request
+            head = f"{self.timestamp(line.created)} {levelname} [{line.name}] {message}"
+        else:
+            head = self.head(line.created, levelname, line.name, message)
         text = line.text
         if text is None:
             text = render_fields(line.keys, line.values)
@@ -198,6 +209,7 @@ class Prepared(Protocol):
     """What a prepared line offers a formatter (observability.fastpath.PreparedLine)."""
 
     created: float
+    levelno: int
     message: str
     text: str | None
     process: int | None

@@ -77,6 +77,7 @@ class Instruments:
             "Log records waiting for the writer thread.",
             multiprocess_mode="livesum",
         )
+        # (count it, observe its duration) for each (method, route, status) seen
         self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         # What the writer's counters were when last copied into the metrics.
         self.seen_written: weakref.WeakKeyDictionary[BatchTarget, int] = weakref.WeakKeyDictionary()
@@ -88,11 +89,11 @@ class Instruments:
         children = self.children.get(key)
         if children is None:
             children = self.children[key] = (
-                self.requests.labels(key[0], route, str(status)),
-                self.duration.labels(key[0], route),
+                self.requests.labels(key[0], route, str(status)).inc,
+                self.duration.labels(key[0], route).observe,
             )
-        children[0].inc()
-        children[1].observe(duration)
+        children[0]()
+        children[1](duration)
 
     def sync(self) -> None:
         """Copy the writer's counters (plain integers on its hot path) into the metrics."""
@@ -168,7 +169,7 @@ def observe_request(method: str, route: str, status: int, duration: float) -> No
     """Count one answered request; never raises (metrics must not break a request)."""
     if not obs_settings.METRICS:
         return
-    made = instruments()
+    made = _instruments if _instruments is not None else instruments()
     if made is None:
         return
     try:
