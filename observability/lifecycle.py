@@ -54,7 +54,7 @@ from observability.request import (
     route_of,
     started_details,
 )
-from observability.sampling import Sample, excluded, level_of
+from observability.sampling import excluded, level_of, sample_for
 from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -105,6 +105,14 @@ def begin(request: Any) -> RequestState:
     return RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
 
 
+#: The scopes without a tracestate, made once: (owner, flags) -> Scope.
+_scopes = {
+    (owner, flags): Scope(owner, flags)
+    for owner in ("middleware", "decorator")
+    for flags in ("00", "01")
+}
+
+
 class RequestLifecycle:
     """The started line on entry, one terminal line (and a slow warning) on the way out."""
 
@@ -119,11 +127,13 @@ class RequestLifecycle:
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
-        scope = Scope(self.owner, state.flags, state.tracestate)
+        scope = _scopes.get((self.owner, state.flags)) if state.tracestate is None else None
+        if scope is None:
+            scope = Scope(self.owner, state.flags, state.tracestate)
         self._tokens = (set_context(state.fields), request_scope.set(scope))
         context = current()
         self._shared = LineContext(context, fastpath.begun_text(context))
-        self.sample = Sample(self.request_id, self.logger, state.started)  # SAMPLE_RATE
+        self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()
         return self
 

@@ -80,6 +80,31 @@ def level_of(name: str | None) -> int | None:
     return level if isinstance(level, int) else logging.INFO
 
 
+def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sample | Unsampled:
+    """The request's sampling; with SAMPLE_RATE 1 (the default), one shared answer: keep."""
+    if obs_settings.SAMPLE_RATE >= 1.0:
+        completed = level_of(obs_settings.COMPLETED_LEVEL) or logging.INFO
+        if logger.isEnabledFor(completed):
+            return KEEP_ALL
+    return Sample(request_id, logger, started)
+
+
+class Unsampled:
+    """Every request kept by its hash: nothing held, no sample_rate field."""
+
+    __slots__ = ()
+    by_hash = True
+
+    def hold(self, deliver: Deliver) -> None:  # never called: by_hash is True
+        deliver()
+
+    def end(self, *, worth_keeping: bool) -> dict[str, Any] | None:
+        return {}
+
+
+KEEP_ALL = Unsampled()
+
+
 class Sample:
     """One request's sampling: whether its success lines are written, its held started line."""
 
