@@ -9,7 +9,9 @@
 4. Real servers (gunicorn 1 and 2 workers, uvicorn) under wrk on 127.0.0.1: req/s and
    p50/p99 latency, bare vs this layer.
 5. logtrace on ~100 MB of generated logs.
-6. Volume (bench/volume_bench.py): the per-request cost of metrics and sampling, lines and
+6. Per phase (bench/phases_bench.py), and each phase beside its floor, the least Python
+   doing the same job unchecked (bench/floors_bench.py).
+7. Volume (bench/volume_bench.py): the per-request cost of metrics and sampling, lines and
    bytes per 1,000 requests at SAMPLE_RATE 1.0 and 0.1, a login flood with and without
    flood control.
 """
@@ -274,6 +276,13 @@ def phases() -> None:
     script_table("Where the time goes (per phase, per thread)", "bench/phases_bench.py")
 
 
+def floors() -> None:
+    script_table(
+        "Each phase beside its floor (the least Python doing the same job, unchecked)",
+        "bench/floors_bench.py",
+    )
+
+
 def tracecontext() -> None:
     script_table("Trace context (per request)", "bench/tracecontext_bench.py")
 
@@ -289,10 +298,12 @@ def main() -> None:
     )
     say()
     sections = os.environ.get(
-        "BENCH_ONLY", "phases,inprocess,records,memory,servers,logtrace,viewer,tracecontext,volume"
+        "BENCH_ONLY",
+        "phases,floors,inprocess,records,memory,servers,logtrace,viewer,tracecontext,volume",
     ).split(",")
     for name, section in (
         ("phases", phases),
+        ("floors", floors),
         ("tracecontext", tracecontext),
         ("viewer", viewer),
         ("inprocess", in_process),
