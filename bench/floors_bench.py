@@ -14,36 +14,28 @@ from __future__ import annotations
 import collections
 import contextvars
 import json
-import logging
 import os
 import sys
-import tempfile
 import time
-import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-os.environ.setdefault("BENCH_VARIANT", "ours")
-os.environ.setdefault("BENCH_LOG_DIR", tempfile.mkdtemp(prefix="bench-floors-"))
 
-import django
+from bench.phases_bench import (  # Django set up
+    AGENT,
+    REQUEST,
+    RESPONSE,
+    bind,
+    enter_exit,
+    us,
+    whole,
+)
+from observability import flush_logs
+from observability.ids import new_ids
+from observability.lifecycle import begin
+from observability.metrics import instruments, observe_request
+from observability.middleware import RequestLoggingMiddleware
 
-django.setup()
-
-from django.http import HttpResponse  # noqa: E402
-from django.test import RequestFactory  # noqa: E402
-
-from observability import flush_logs  # noqa: E402
-from observability.context import Scope, request_scope, reset_context, set_context  # noqa: E402
-from observability.ids import new_ids  # noqa: E402
-from observability.lifecycle import RequestLifecycle, begin  # noqa: E402
-from observability.metrics import instruments, observe_request  # noqa: E402
-from observability.middleware import RequestLoggingMiddleware  # noqa: E402
-
-AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
-REQUEST = RequestFactory().get("/api/v1/ping/", HTTP_USER_AGENT=AGENT)
-RESPONSE = HttpResponse(b'{"ok":true}', content_type="application/json")
 RAW = os.urandom(40)
 ROUTE = "api/v1/ping/"
 CONTEXT = (
@@ -52,19 +44,8 @@ CONTEXT = (
     " span_id=00f067aa0ba902b7"
 )
 _floor_var: contextvars.ContextVar[object] = contextvars.ContextVar("floor")
-_lines: collections.deque[str] = collections.deque()
+_lines: collections.deque[str] = collections.deque(maxlen=4096)  # the floor's "queue"
 _stamp = [0, ""]
-
-
-def us(statement, number: int = 2000, repeat: int = 15) -> float:
-    """Least µs per call, this thread's CPU; the writer drained between runs."""
-    best = float("inf")
-    timer = timeit.Timer(statement, timer=time.thread_time)
-    for _ in range(repeat):
-        best = min(best, timer.timeit(number=number))
-        flush_logs()
-        _lines.clear()
-    return best / number * 1e6
 
 
 # --- the floors --------------------------------------------------------------------
@@ -157,23 +138,7 @@ def main() -> None:
     state = begin(REQUEST)
     middleware = RequestLoggingMiddleware(lambda request: RESPONSE)
 
-    def bind() -> None:
-        token = set_context(state.fields)
-        scope = request_scope.set(Scope("middleware"))
-        request_scope.reset(scope)
-        reset_context(token)
-
-    def enter_exit() -> None:
-        lifecycle = RequestLifecycle(REQUEST, "middleware")
-        lifecycle.__enter__()
-        lifecycle.finished = True  # no terminal line
-        lifecycle.__exit__(None, None, None)
-
-    def whole() -> None:
-        with RequestLifecycle(REQUEST, "middleware") as lifecycle:
-            lifecycle.respond(RESPONSE)
-
-    ids, read, bound = us(new_ids), us(lambda: begin(REQUEST)), us(bind)
+    ids, read, bound = us(new_ids), us(lambda: begin(REQUEST)), us(lambda: bind(state.fields))
     started, everything = us(enter_exit), us(whole)
     rows = [
         ("IDs (request, trace, span)", ids, us(floor_ids)),
@@ -215,5 +180,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    logging.getLogger("billing.api")  # configured by bench.settings
     main()

@@ -99,24 +99,33 @@ def started_and_terminal() -> tuple[PreparedLine, PreparedLine]:
     return started, terminal
 
 
+def bind(fields: dict) -> None:
+    """The context and the request's scope, set and reset."""
+    token = set_context(fields)
+    scope = request_scope.set(Scope("middleware"))
+    request_scope.reset(scope)
+    reset_context(token)
+
+
+def enter_exit() -> None:
+    """A lifecycle's way in (IDs, request read, context, started line) and out, no end."""
+    lifecycle = RequestLifecycle(REQUEST, "middleware")
+    lifecycle.__enter__()
+    lifecycle.finished = True  # no terminal line
+    lifecycle.__exit__(None, None, None)
+
+
+def whole() -> None:
+    """A whole lifecycle around a response: both lines."""
+    with RequestLifecycle(REQUEST, "middleware") as lifecycle:
+        lifecycle.respond(RESPONSE)
+
+
 def phases() -> dict[str, float]:
     state = begin(REQUEST)
 
     def context() -> None:
-        token = set_context(state.fields)
-        scope = request_scope.set(Scope("middleware"))
-        request_scope.reset(scope)
-        reset_context(token)
-
-    def enter_exit() -> None:
-        lifecycle = RequestLifecycle(REQUEST, "middleware")
-        lifecycle.__enter__()
-        lifecycle.finished = True  # no terminal line
-        lifecycle.__exit__(None, None, None)
-
-    def whole() -> None:
-        with RequestLifecycle(REQUEST, "middleware") as lifecycle:
-            lifecycle.respond(RESPONSE)
+        bind(state.fields)
 
     ids = us(new_ids)
     read = us(lambda: begin(REQUEST)) - ids
