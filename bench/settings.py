@@ -43,7 +43,9 @@ if VARIANT == "ours":
     OBSERVABILITY = json.loads(os.environ.get("BENCH_OBSERVABILITY") or "{}")
     INSTALLED_APPS.append("observability")
     MIDDLEWARE = ["observability.middleware.RequestLoggingMiddleware", *BASE_MIDDLEWARE]
-    LOGGING = build_logging(base_dir=LOG_DIR, console=False)
+    LOGGING = build_logging(
+        base_dir=LOG_DIR, console=False, log_format=os.environ.get("BENCH_LOG_FORMAT", "text")
+    )
 elif VARIANT == "django-guid":
     INSTALLED_APPS.append("django_guid")
     MIDDLEWARE = ["django_guid.middleware.guid_middleware", *BASE_MIDDLEWARE]

@@ -178,8 +178,13 @@ class PreparedLine:
     @property
     def fields(self) -> list[tuple[str, Any]]:
         """Every field in a record's order: the context's, then the extras."""
-        context = self.shared.context
-        return [*zip(CONTEXT_FIELDS, _context_values(context), strict=True), *self.extras]
+        pairs = list(zip(CONTEXT_FIELDS, _context_values(self.shared.context), strict=True))
+        given = self._fields
+        pairs += given.items()
+        bound = self.shared.bound
+        if bound:
+            pairs += [(key, value) for key, value in bound if key not in given]
+        return pairs
 
     @property
     def module(self) -> str:

@@ -210,3 +210,68 @@ def test_a_context_as_begin_reads_it_renders_as_the_general_code(
             assert fastpath.begun_text(context) == render_fields(CONTEXT_FIELDS, values)
         finally:
             reset_context(token)
+
+
+json_values = st.recursive(
+    st.one_of(hostile_text, st.integers(), st.floats(), st.none(), st.booleans()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(hostile_text, inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(value=json_values)
+@hsettings(max_examples=200, deadline=None)
+def test_json_lines_read_the_same_with_or_without_orjson(value):
+    import json
+
+    from observability import formatters
+
+    formatter = formatters.JsonFormatter()
+    data = {"message": "m", "value": formatters._json_value(value)}
+    fast = formatter.jsonify_log_record(data)
+    saved, formatters._orjson = formatters._orjson, None
+    try:
+        plain = formatter.jsonify_log_record(data)
+    finally:
+        formatters._orjson = saved
+    # The same object (a float's exponent may be written 1e-8 or 1e-08), and valid JSON:
+    strict = {"parse_constant": lambda token: pytest.fail(f"{token} is not JSON")}
+    assert json.loads(fast, **strict) == json.loads(plain, **strict)
+    assert "\n" not in fast and "\n" not in plain
+
+
+def test_a_number_orjson_refuses_is_written_by_json():
+    import json
+
+    from observability.formatters import JsonFormatter
+
+    line = JsonFormatter().jsonify_log_record({"big": 2**70})
+    assert json.loads(line) == {"big": 2**70}
+
+
+def test_a_serializer_given_in_the_settings_is_used_as_given():
+    import json
+
+    from observability.formatters import JsonFormatter
+
+    def shout(data, **kwargs):
+        return json.dumps(data, **kwargs).upper()
+
+    line = JsonFormatter(json_serializer=shout).jsonify_log_record({"k": "v"})
+    assert line == '{"K": "V"}'
+    indented = JsonFormatter(json_indent=2).jsonify_log_record({"k": "v"})
+    assert indented == '{\n  "k": "v"\n}'
+
+
+def test_json_timestamps_are_utc_milliseconds_as_before():
+    import time
+
+    from observability.formatters import iso_timestamp
+
+    for created in (0.0, 1764237060.041, 1764237060.9994, 2e9 + 0.5, 951782400.25):
+        second = int(created)
+        day_and_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        millis = int((created - second) * 1000)
+        assert iso_timestamp(created) == f"{day_and_time}.{millis:03d}+00:00"
