@@ -2,9 +2,10 @@
 
 Every request has a user agent and a path of its own (the worst case for the remembered
 masking and rendering: each is new), and the writer writes real files; RSS is read from
-/proc after 1k, 10k, 100k, 500k and 1M requests.
+/proc after 1k, 10k, 100k, 500k and 1M requests. `--hostile`: each path and agent is
+also long and full of characters that must be escaped (controls, U+2028, "|", accents).
 
-Run: .venv/bin/python bench/memory_bench.py [requests]
+Run: .venv/bin/python bench/memory_bench.py [requests] [--hostile]
 """
 
 from __future__ import annotations
@@ -41,13 +42,20 @@ def rss_mb() -> float:
 
 
 def main() -> None:
-    total = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    args = [arg for arg in sys.argv[1:] if arg != "--hostile"]
+    hostile = "--hostile" in sys.argv
+    total = int(args[0]) if args else 1_000_000
     marks = [m for m in (1_000, 10_000, 100_000, 500_000, 1_000_000) if m <= total]
     middleware = RequestLoggingMiddleware(lambda request: RESPONSE)
     factory = RequestFactory()
     curve: dict[str, float] = {}
     for n in range(1, total + 1):
-        request = factory.get(f"/api/v1/payments/{n}/", HTTP_USER_AGENT=f"client/{n} (bench)")
+        if hostile:
+            path = f"/api/v1/{n}/" + "%1B%E2%80%A8%C3%A9|x" * 60
+            agent = f"client/{n} " + "\x1b[31m|\u2028é " * 30
+        else:
+            path, agent = f"/api/v1/payments/{n}/", f"client/{n} (bench)"
+        request = factory.get(path, HTTP_USER_AGENT=agent)
         middleware(request)
         if n % 1000 == 0:
             flush_logs()  # the queue is bounded anyway; this keeps the files current

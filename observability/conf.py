@@ -110,7 +110,14 @@ def _is_str_seq(value: Any) -> bool:
 
 
 def _is_header(value: Any) -> bool:
-    return isinstance(value, str) and bool(value) and all(c.isalnum() or c == "-" for c in value)
+    """An HTTP header name as the middleware may send it: ASCII letters, digits and "-"
+    (str.isalnum alone would let "X-Réquest-ID" through, which HTTP cannot carry)."""
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and value.isascii()
+        and all(c.isalnum() or c == "-" for c in value)
+    )
 
 
 def _is_logger_name(value: Any) -> bool:

@@ -59,8 +59,9 @@ class TextFormatter(logging.Formatter):
         kwargs.pop("style", None)
         super().__init__(fmt or self.default_format, datefmt, style="%", **kwargs)
 
-    _second = -1
-    _second_text = ""
+    # (second, its text): one attribute, so that a thread reading it while another
+    # writes it (lines are formatted on request threads) never pairs the wrong two
+    _second: tuple[int, str] = (-1, "")
 
     @property
     def plain(self) -> bool:
@@ -75,10 +76,11 @@ class TextFormatter(logging.Formatter):
     def timestamp(self, created: float) -> str:
         """`2026-11-26 17:00:27,041` (UTC), strftime'd once a second."""
         second = int(created)
-        if second != self._second:
-            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-            self._second = second
-        return self._second_text + _MILLISECONDS[int((created - second) * 1000)]
+        last, text = self._second
+        if second != last:
+            text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+            self._second = (second, text)
+        return text + _MILLISECONDS[int((created - second) * 1000)]
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
@@ -181,7 +183,7 @@ class JsonFormatter(_JsonFormatter):
         self.fill(log_data, line, line.message, line.fields, "")
         return str(self.serialize_log_record(self.process_log_record(log_data)))
 
-    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:  # type: ignore[override]
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Compact JSON, by orjson when it is installed (several times faster), else json.
 
         Every value is a str, number, bool, None, list or dict by now (`_json_value`), so

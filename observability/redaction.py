@@ -57,7 +57,7 @@ from observability.conf import DEFAULT_REDACT_KEYS, obs_settings, on_reload
 REDACTED = "[REDACTED]"
 #: Characters of one text that are scanned; the rest is dropped (and counted in the marker).
 MAX_SCAN = 1 << 20
-MEMO_TEXT_LENGTH = 512  # texts up to this long are remembered masked ...
+MEMO_TEXT_LENGTH = 384  # ASCII texts up to this long are remembered masked ...
 MEMO_SIZE = 4096  # ... this many at most
 _MAX_DEPTH = 8
 _MASK = "****"
@@ -483,8 +483,8 @@ class Redactor:
         )
         self.is_sensitive_key = lru_cache(maxsize=4096)(self._is_sensitive_key)
         # Masked texts by (text, limit): user agents, paths and usernames repeat from one
-        # request to the next. Short texts only; emptied when full, so a flood of new
-        # texts costs one insert each and never grows it.
+        # request to the next. Short ASCII texts only (a few MB at most, full); emptied
+        # when full, so a flood of new texts costs one insert each and never grows it.
         self._memo: dict[tuple[str, int | None], str] = {}
 
     def _is_sensitive_key(self, key: str) -> bool:
@@ -529,7 +529,7 @@ class Redactor:
         At most MAX_SCAN characters are scanned (the rest is dropped and counted in the
         marker); `limit` caps the masked text the way escaping.cap() does.
         """
-        if len(text) <= MEMO_TEXT_LENGTH and len(text) <= MAX_SCAN:
+        if len(text) <= MEMO_TEXT_LENGTH and len(text) <= MAX_SCAN and text.isascii():
             key = (text, limit)
             masked = self._memo.get(key)
             if masked is None:

@@ -58,7 +58,7 @@ def render_value(value: Any) -> str:
     if kind is str:
         if len(value) <= VALUE_LIMIT and value and _plain_value(value):
             return value  # type: ignore[no-any-return]
-        if len(value) <= _MEMO_TEXT_LENGTH:  # a user agent: quoted, the same each request
+        if len(value) <= _MEMO_TEXT_LENGTH and value.isascii():  # a user agent: quoted
             rendered = _rendered_texts.get(value)
             if rendered is None:
                 rendered = _render_text(value)
@@ -81,7 +81,9 @@ def render_value(value: Any) -> str:
     return _render_text(text)
 
 
-_MEMO_TEXT_LENGTH = 512
+# Rendered texts that needed work, by text: short ASCII ones only, so that even full of
+# hostile texts (each escape four characters) the table stays under 8 MB.
+_MEMO_TEXT_LENGTH = 384
 _MEMO_SIZE = 4096
 _rendered_texts: dict[str, str] = {}
 
