@@ -196,6 +196,40 @@ class PreparedLine:
                 writer.submit(handler, handler.formatter.format_prepared(self))  # type: ignore[union-attr]
 
 
+def write_line(
+    handlers: tuple[QueuedHandler, ...],
+    logger: logging.Logger,
+    level: int,
+    message: str,
+    shared: LineContext,
+    fields: Mapping[str, Any],
+    caller: FrameType,
+    text: str | None = None,
+) -> None:
+    """Format a lifecycle line now and queue it for each handler that takes its level.
+
+    A text layout with nothing after the fields (the requests file's) is given the line's
+    parts; any other layout a PreparedLine, made once. Both end in the same
+    `format_parts()`.
+    """
+    created = time.time()
+    line: PreparedLine | None = None
+    for handler in handlers:
+        if level < handler.level:
+            continue
+        formatter: Any = handler.formatter
+        if formatter.simple and not shared.bound:
+            if text is None:
+                text = render_fields(tuple(fields), tuple(fields.values()))
+            out = formatter.format_parts(created, level, logger.name, message, shared.text, text)
+        else:
+            if line is None:
+                line = PreparedLine(logger, level, message, shared, fields, caller, text)
+                line.created = created
+            out = formatter.format_prepared(line)
+        writer.submit(handler, out)
+
+
 def begun_text(context: Mapping[str, Any]) -> str:
     """The context text (LineContext.text) of a context as the lifecycle set it from
     `begin()`: nothing bound yet, so what render_fields would write, in less time.

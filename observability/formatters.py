@@ -108,19 +108,38 @@ class TextFormatter(logging.Formatter):
 
     def format_prepared(self, line: Prepared) -> str:
         """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
-        message = render_message(line.message)
-        levelname = logging.getLevelName(line.levelno)
-        if self._own_head:  # head() inlined: this runs twice a request
-            head = f"{self.timestamp(line.created)} {levelname} [{line.name}] {message}"
-        else:
-            head = self.head(line.created, levelname, line.name, message)
         text = line.text
         if text is None:
             text = render_fields(line.keys, line.values)
+        parts = self.format_parts(
+            line.created, line.levelno, line.name, line.message, line.shared.text, text
+        )
         if not self.meta_fields:
-            return f"{head} |{line.shared.text}{text}"
-        meta = "".join([render_field(key, getattr(line, key)) for key in self.meta_fields])
-        return f"{head} |{line.shared.text}{text}{meta}"
+            return parts
+        return parts + "".join([render_field(key, getattr(line, key)) for key in self.meta_fields])
+
+    #: No record attributes after the fields: format_parts() makes the whole line.
+    @property
+    def simple(self) -> bool:
+        return not self.meta_fields
+
+    def format_parts(
+        self,
+        created: float,
+        levelno: int,
+        name: str,
+        message: str,
+        context_text: str,
+        fields_text: str,
+    ) -> str:
+        """A line from its parts, the context and the fields already rendered."""
+        message = render_message(message)
+        levelname = logging.getLevelName(levelno)
+        if self._own_head:  # head() inlined: this runs twice a request
+            head = f"{self.timestamp(created)} {levelname} [{name}] {message}"
+        else:
+            head = self.head(created, levelname, name, message)
+        return f"{head} |{context_text}{fields_text}"
 
     @staticmethod
     def line(head: str, fields: Iterable[tuple[str, Any]], traceback: str = "") -> str:
@@ -167,6 +186,7 @@ class JsonFormatter(_JsonFormatter):
         super().__init__(*args, **kwargs)
 
     plain = True  # python-json-logger's own format string is not used: no layout to keep
+    simple = False  # a prepared line's every field is read: no format_parts()
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]

@@ -288,10 +288,10 @@ class RequestLifecycle:
             shared = self._shared
             if shared is None or shared.context is not context:
                 shared = self._shared = LineContext(context)
-            line = PreparedLine(logger, level, message, shared, fields, caller, text)
             if not held:
-                line.deliver(handlers)
+                fastpath.write_line(handlers, logger, level, message, shared, fields, caller, text)
                 return
+            line = PreparedLine(logger, level, message, shared, fields, caller, text)
             self.sample.hold(functools.partial(line.deliver, handlers))
             return
         extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}

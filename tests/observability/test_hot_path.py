@@ -275,3 +275,53 @@ def test_json_timestamps_are_utc_milliseconds_as_before():
         day_and_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         millis = int((created - second) * 1000)
         assert iso_timestamp(created) == f"{day_and_time}.{millis:03d}+00:00"
+
+
+@given(
+    message=hostile_text,
+    fields=st.dictionaries(
+        st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True).filter(lambda k: k != "message"),
+        simple_values,
+        max_size=4,
+    ),
+    path=hostile_text,
+    level=st.sampled_from([20, 30, 40]),
+)
+@hsettings(max_examples=150, deadline=None)
+def test_a_line_written_from_its_parts_reads_as_a_prepared_line(message, fields, path, level):
+    """write_line gives simple text layouts the parts, others a PreparedLine: the same
+    bytes either way, for every handler of the request logger (requests and errors)."""
+    from observability.context import CONTEXT_FIELDS
+    from observability.formatters import ApiFormatter, DetailedFormatter, SimpleFormatter
+
+    logger = logging.getLogger("billing.api")
+    context = dict.fromkeys(CONTEXT_FIELDS, "-") | {"path": path}
+    shared = LineContext(context)
+    submitted: list[tuple[object, str]] = []
+
+    class Handler:
+        def __init__(self, formatter, level=0):
+            self.formatter, self.level = formatter, level
+
+    handlers = (
+        Handler(ApiFormatter()),
+        Handler(SimpleFormatter()),
+        Handler(DetailedFormatter(), 40),
+    )
+
+    def suspended():
+        yield sys._getframe(0)
+
+    paused = suspended()
+    frame = next(paused)  # a frame that stays where it is (the place a line shows)
+    original = fastpath.writer.submit
+    fastpath.writer.submit = lambda handler, text: submitted.append((handler, text))
+    try:
+        fastpath.write_line(handlers, logger, level, message, shared, fields, frame)
+    finally:
+        fastpath.writer.submit = original
+    for handler, text in submitted:
+        line = PreparedLine(logger, level, message, shared, fields, frame)
+        expected = handler.formatter.format_prepared(line)
+        assert text.split(" ", 2)[2] == expected.split(" ", 2)[2]  # all but the time
+    assert len(submitted) == 2 + (level >= 40)
