@@ -258,6 +258,9 @@ def main() -> None:
             )
         )
     finally:
+        from observability.writer import shutdown_writer
+
+        shutdown_writer()  # its own lines written before their directory goes
         shutil.rmtree(work, ignore_errors=True)
 
 
