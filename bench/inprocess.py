@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 
-def environ(path: str, n: int) -> dict:
+def environ(path: str, n: int = 0, *, body: bytes = b"", **extra: str) -> dict:
+    """A WSGI environ for a GET (or what `extra` makes it: REQUEST_METHOD, headers...)."""
     return {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
@@ -23,7 +24,8 @@ def environ(path: str, n: int) -> dict:
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_HOST": "127.0.0.1:8000",
         "HTTP_USER_AGENT": "bench/1.0",
-        "wsgi.input": io.BytesIO(b""),
+        **extra,
+        "wsgi.input": io.BytesIO(body),
         "wsgi.url_scheme": "http",
         "wsgi.errors": sys.stderr,
         "wsgi.version": (1, 0),

@@ -15,7 +15,6 @@ Prints Markdown; bench/bench.py includes it in bench/results/latest.md.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -141,6 +140,7 @@ def flood_run() -> None:
     call_command("migrate", verbosity=0)
     from django.core.handlers.wsgi import WSGIHandler
 
+    from bench.inprocess import environ as wsgi_environ
     from observability import flush_logs
     from observability.testing import drain_logs
 
@@ -156,24 +156,16 @@ def flood_run() -> None:
             flush_logs(30)
             before = {p.name: p.stat().st_size for p in log_dir.glob("*.log")}
             lines_before = {p.name: p.read_bytes().count(b"\n") for p in log_dir.glob("*.log")}
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/api/v1/auth/token/",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
+        environ = wsgi_environ(
+            "/api/v1/auth/token/",
+            body=body,
+            REQUEST_METHOD="POST",
+            CONTENT_TYPE="application/json",
+            CONTENT_LENGTH=str(len(body)),
             # Warm up from another client: the flood's key starts fresh when measured.
-            "REMOTE_ADDR": "203.0.113.66" if n >= 20 else "198.51.100.1",
-            "HTTP_HOST": "127.0.0.1:8000",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.url_scheme": "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-        }
+            REMOTE_ADDR="203.0.113.66" if n >= 20 else "198.51.100.1",
+            HTTP_USER_AGENT="",  # none sent
+        )
         for _chunk in handler(environ, start_response):
             pass
     drain_logs(30)  # the pending summaries, as at SIGTERM

@@ -73,6 +73,17 @@ def env_seconds(name: str, default: float, *, positive: bool = False) -> float:
     return default if value is None else float(value)
 
 
+def _network_list(name: str, raw: str, constraint: str) -> list[str]:
+    """The comma-separated addresses/networks in `raw`, each checked by ipaddress."""
+    networks = [item.strip() for item in raw.split(",") if item.strip()]
+    try:
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        raise _invalid(name, constraint, raw) from None
+    return networks
+
+
 def env_proxies(name: str) -> int | list[str]:
     """A number of proxies, or a comma-separated list of proxy addresses/networks."""
     raw = os.environ.get(name, "").strip()
@@ -80,42 +91,21 @@ def env_proxies(name: str) -> int | list[str]:
         return 0
     if raw.isdigit():
         return int(raw)
-    networks = [item.strip() for item in raw.split(",") if item.strip()]
-    try:
-        for network in networks:
-            ipaddress.ip_network(network, strict=False)
-    except ValueError:
-        constraint = "must be a number of proxies or a comma-separated list of networks"
-        raise _invalid(name, constraint, raw) from None
-    return networks
+    constraint = "must be a number of proxies or a comma-separated list of networks"
+    return _network_list(name, raw, constraint)
 
 
 def env_fraction(name: str, default: float) -> float:
     """A number from 0 to 1."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise _invalid(name, "must be a number from 0 to 1 (such as 0.1)", raw)
-    return value
+    constraint = "must be a number from 0 to 1 (such as 0.1)"
+    value = _env_number(name, float, lambda v: 0.0 <= v <= 1.0, constraint)
+    return default if value is None else float(value)
 
 
 def env_networks(name: str, default: str) -> list[str]:
     """A comma-separated list of addresses/networks."""
     raw = os.environ.get(name, "").strip() or default
-    networks = [item.strip() for item in raw.split(",") if item.strip()]
-    try:
-        for network in networks:
-            ipaddress.ip_network(network, strict=False)
-    except ValueError:
-        raise _invalid(
-            name, "must be a comma-separated list of addresses or networks", raw
-        ) from None
-    return networks
+    return _network_list(name, raw, "must be a comma-separated list of addresses or networks")
 
 
 def env_secret(name: str, *, min_length: int) -> str | None:

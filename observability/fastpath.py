@@ -171,11 +171,6 @@ class PreparedLine:
         return _line_of(self._code, self._lasti)
 
     @property
-    def extras(self) -> list[tuple[str, Any]]:
-        """The extra fields, in order: those given, then the bound ones."""
-        return list(zip(self.keys, self.values, strict=True))
-
-    @property
     def fields(self) -> list[tuple[str, Any]]:
         """Every field in a record's order: the context's, then the extras."""
         pairs = list(zip(CONTEXT_FIELDS, _context_values(self.shared.context), strict=True))

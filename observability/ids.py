@@ -31,11 +31,8 @@ def _take() -> bytes:
             _pool.extend(block[i : i + _ID_BYTES] for i in range(0, len(block), _ID_BYTES))
 
 
-def _uuid4(raw: bytes) -> str:
-    """A dashed UUID4 (RFC 9562 version and variant bits set) from 16 random bytes."""
-    h = raw.hex()
-    variant = _VARIANT[int(h[16], 16) & 3]
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+#: The RFC 9562 variant digit (10xx) from a random hex digit's low two bits.
+_VARIANT_OF = {digit: _VARIANT[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def new_ids() -> tuple[str, str, str]:
@@ -45,13 +42,9 @@ def new_ids() -> tuple[str, str, str]:
     return request_id, h[32:64], h[64:80]
 
 
-#: The RFC 9562 variant digit (10xx) from a random hex digit's low two bits.
-_VARIANT_OF = {digit: _VARIANT[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
 def new_request_id() -> str:
     """A new dashed UUID4 request ID."""
-    return _uuid4(_take()[:16])
+    return new_ids()[0]
 
 
 def new_span_id() -> str:

@@ -18,13 +18,11 @@ import re
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from observability.escaping import MESSAGE_LIMIT, UNSAFE_CHARS, VALUE_LIMIT, escape_bar
+from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape_bar
 
 SEPARATOR = " | "
 # Quoted when it holds whitespace (any: the reader splits on it), a quote or "=".
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
-# A message needs escaping for the same characters, and "|".
-_MESSAGE_NEEDS_WORK = re.compile(f"[{UNSAFE_CHARS}|]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -47,9 +45,7 @@ def render_message(message: str) -> str:
     """The message part: capped, escaped, "|" written as \\x7c."""
     if len(message) <= MESSAGE_LIMIT and message.isprintable() and "|" not in message:
         return message
-    if len(message) > MESSAGE_LIMIT or _MESSAGE_NEEDS_WORK.search(message) is not None:
-        return escape_bar(message, MESSAGE_LIMIT)
-    return message
+    return escape_bar(message, MESSAGE_LIMIT)
 
 
 def render_value(value: Any) -> str:
