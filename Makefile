@@ -36,6 +36,7 @@ venv: $(STAMP) ## Create/update .venv with the app and dev dependencies
 
 migrate: $(STAMP) .secret_key ## Apply migrations and load the demo data (idempotent)
 	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py migrate --noinput
+	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py createcachetable
 	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
 
 # Metrics from several worker processes need one directory they all write to

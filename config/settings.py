@@ -231,6 +231,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
+# --- Cache (shared by every worker process) -------------------------------------
+# Login throttles and the tracing layer's shared memory (request IDs already seen) must be
+# the same in every gunicorn/uvicorn worker, and on every host: a per-process cache would
+# let a client spread its attempts over the workers. The database cache works with no other
+# service (its table is made by `manage.py createcachetable`, which `make migrate` runs);
+# set CACHE_URL=redis://127.0.0.1:6379/1 to use Redis instead.
+# https://docs.djangoproject.com/en/5.2/topics/cache/#database-caching
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise _invalid("CACHE_URL", "must be a redis:// or rediss:// URL", CACHE_URL)
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "billing_cache",
+        }
+    )
+}
+
 # --- Internationalisation ----------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

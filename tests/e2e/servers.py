@@ -42,7 +42,7 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def prepare_db(env: dict[str, str]) -> None:
-    for args in (["migrate", "--noinput"], ["seed_demo"]):
+    for args in (["migrate", "--noinput"], ["createcachetable"], ["seed_demo"]):
         subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
