@@ -1,0 +1,154 @@
+"""Instructions per request, counted by callgrind: the same from run to run on a busy machine.
+
+PERF-NOTES's method: Django's WSGI handler called in a loop in one process, after 50
+warm-up requests; per request = (count at 300 requests - count at 100) / 200, so start-up
+cancels out; the writer thread's work is included (it is drained before exit). One DRF GET
+endpoint, and one POST that validates a serializer and logs one line.
+
+    python bench/instructions.py                 # bare and ours, GET and POST
+    python bench/instructions.py ours            # some variants
+    BENCH_INSTRUCTIONS_ANNOTATE=1 python bench/instructions.py ours   # + the top functions
+
+It imports `observability` from the current directory, so it can be run in a checkout of
+any commit to compare two of them. Prints one JSON line per (variant, method) and a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+VARIANTS = ["bare", "ours", "django-guid", "django-log-request-id", "django-structlog"]
+METHODS = ("GET", "POST")
+LOW, HIGH, WARMUP = 100, 300, 50
+BODY = b'{"amount": "19.99", "currency": "USD", "description": "Pro plan"}'
+
+
+def loop(count: int, method: str) -> None:
+    """Run in the measured process: warm up, then `count` requests, then drain the writer."""
+    sys.path.insert(0, os.getcwd())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from bench.inprocess import environ
+
+    handler = WSGIHandler()
+
+    def start_response(status: str, headers: list, exc_info: object = None) -> None:
+        return None
+
+    def request() -> None:
+        if method == "GET":
+            env = environ("/api/v1/ping/")
+        else:
+            env = environ(
+                "/api/v1/orders/",
+                body=BODY,
+                REQUEST_METHOD="POST",
+                CONTENT_TYPE="application/json",
+                CONTENT_LENGTH=str(len(BODY)),
+            )
+        response = handler(env, start_response)
+        for _chunk in response:
+            pass
+        response.close()
+
+    for _ in range(WARMUP + count):
+        request()
+    try:
+        from observability import flush_logs
+    except ImportError:
+        return
+    flush_logs(60)
+
+
+def count_instructions(variant: str, method: str, count: int, out: Path) -> int:
+    env = {
+        **os.environ,
+        "BENCH_VARIANT": variant,
+        "BENCH_LOG_DIR": tempfile.mkdtemp(prefix=f"bench-ir-{variant}-"),
+        "PYTHONHASHSEED": "0",
+    }
+    subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            str(HERE),
+            "--loop",
+            str(count),
+            method,
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=1800,
+    )
+    for line in out.read_text().splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    msg = f"no totals in {out}"
+    raise RuntimeError(msg)
+
+
+def top_functions(out: Path, limit: int = 25) -> list[str]:
+    done = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line for line in done.stdout.splitlines() if re.match(r"\s*[\d,]+ \(", line)]
+    return rows[:limit]
+
+
+def main(variants: list[str]) -> None:
+    results = []
+    work = Path(tempfile.mkdtemp(prefix="bench-ir-"))
+    for method in METHODS:
+        for variant in variants:
+            low = count_instructions(variant, method, LOW, work / f"{variant}-{method}-low.out")
+            high_out = work / f"{variant}-{method}-high.out"
+            high = count_instructions(variant, method, HIGH, high_out)
+            per_request = (high - low) / (HIGH - LOW)
+            result = {"variant": variant, "method": method, "instructions": round(per_request)}
+            results.append(result)
+            print(json.dumps(result), flush=True)
+            if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
+                print("\n".join(top_functions(high_out)), flush=True)
+    bare = {r["method"]: r["instructions"] for r in results if r["variant"] == "bare"}
+    print("\n| variant | GET | ratio | POST | ratio |\n| --- | --- | --- | --- | --- |")
+    for variant in variants:
+        row = [f"| {variant}"]
+        for method in METHODS:
+            value = next(
+                r["instructions"]
+                for r in results
+                if r["variant"] == variant and r["method"] == method
+            )
+            ratio = f"{value / bare[method]:.3f}" if bare.get(method) else "-"
+            row.append(f" {value / 1e6:.3f} M | {ratio}")
+        print(" |".join(row) + " |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--loop":
+        loop(int(sys.argv[2]), sys.argv[3])
+    else:
+        chosen = sys.argv[1:] or ["bare", "ours"]
+        unknown = set(chosen) - set(VARIANTS)
+        if unknown:
+            sys.exit(
+                f"unknown variants: {', '.join(sorted(unknown))} (known: {', '.join(VARIANTS)})"
+            )
+        main(chosen)
