@@ -105,7 +105,7 @@ class FloodGuard(logging.Filter):
         attrs = record.__dict__
         event_type = attrs.get("event_type")
         if record.name == obs_settings.SECURITY_LOGGER:
-            client = attrs.get("ip") or current()["ip"]
+            client = attrs.get("ip") or current()["ip"] or EMPTY
             kind = str(event_type) if event_type else f"{record.pathname}:{record.lineno}"
             return record.name, record.levelno, kind, str(client)
         return record.name, record.levelno, f"{record.pathname}:{record.lineno}", EMPTY

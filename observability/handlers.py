@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from observability.filters import RedactionFilter, RequestContextFilter
 from observability.rotation import BatchRotatingFile
 from observability.writer import REPORT_INTERVAL, report, writer
 
@@ -25,6 +26,7 @@ from observability.writer import REPORT_INTERVAL, report, writer
 Item = logging.LogRecord | str
 
 BATCH_BYTES = 256 * 1024  # the most written in one call
+_OUR_FILTERS = [RequestContextFilter, RedactionFilter]
 
 
 class QueuedHandler(logging.Handler):
@@ -40,6 +42,16 @@ class QueuedHandler(logging.Handler):
         if queue_size:
             writer.maxsize = int(queue_size)
         writer.targets.add(self)
+
+    @property
+    def takes_lines(self) -> bool:
+        """Whether the lifecycle may hand it Lines instead of records (observability.emit):
+        exactly our two filters, a formatter that renders Lines, and our own `handle`."""
+        return (
+            getattr(self.formatter, "takes_lines", False)
+            and [type(f) for f in self.filters] == _OUR_FILTERS
+            and type(self).handle is QueuedHandler.handle
+        )
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No handler lock here: the queue is thread-safe and the listener is the only writer.

@@ -22,7 +22,6 @@ threshold (besides what waits in the writer's queue).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -32,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from observability.conf import obs_settings
+from observability.loggers import level_of
 from observability.writer import every_tick, writer
 
 _MASK = 0xFFFFFFFF
@@ -71,16 +71,7 @@ def keeps(request_id: str, rate: float) -> bool:
     return h < int(rate * 4294967296.0)
 
 
-@functools.lru_cache(maxsize=32)
-def level_of(name: str | None) -> int | None:
-    """A level name from the settings as a number; None stays None (no line)."""
-    if name is None:
-        return None
-    level = logging.getLevelName(name)
-    return level if isinstance(level, int) else logging.INFO
-
-
-def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sample | Unsampled:
+def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sample | KeepAll:
     """The request's sampling; with SAMPLE_RATE 1 (the default), one shared answer: keep."""
     if obs_settings.SAMPLE_RATE >= 1.0:
         completed = level_of(obs_settings.COMPLETED_LEVEL) or logging.INFO
@@ -89,8 +80,8 @@ def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sampl
     return Sample(request_id, logger, started)
 
 
-class Unsampled:
-    """Every request kept by its hash: nothing held, no sample_rate field."""
+class KeepAll:
+    """SAMPLE_RATE 1: every request kept by its hash, nothing held, no sample_rate field."""
 
     __slots__ = ()
     by_hash = True
@@ -102,7 +93,7 @@ class Unsampled:
         return {}
 
 
-KEEP_ALL = Unsampled()
+KEEP_ALL = KeepAll()
 
 
 class Sample:

@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape_bar
 
 SEPARATOR = " | "
+#: An absent value (None) as text: the seed's grep recipes read `user_id=-`.
+ABSENT = "-"
 # Quoted when it holds whitespace (any: the reader splits on it), a quote or "=".
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -63,7 +65,9 @@ def render_value(value: Any) -> str:
                 _rendered_texts[value] = rendered
             return rendered
         return _render_text(value)
-    if kind is int or kind is float or kind is bool or value is None:
+    if value is None:
+        return ABSENT
+    if kind is int or kind is float or kind is bool:
         return str(value)
     if isinstance(value, str):
         text = value
@@ -117,15 +121,15 @@ def render_field(key: str, value: Any) -> str:
 
 
 # Types whose str() is what render_value writes when the text needs no escaping or
-# quoting (no container: a tuple's str() is not its JSON).
-_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
+# quoting (no container: a tuple's str() is not its JSON; None is written "-").
+_SIMPLE_TYPES = frozenset({str, int, float, bool})
 _templates: dict[tuple[str, ...], tuple[str, int]] = {}
 
 
 def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """` k1=v1 k2=v2 ...`: the text of render_field for each pair, joined.
 
-    In one step when every value is a plain str (or a number, None): the line's hot
+    In one step when every value is a plain str (or a number, or None): the line's hot
     path, a handful of C calls instead of one Python call a field.
     """
     entry = _templates.get(keys)
@@ -137,6 +141,8 @@ def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
     template, count = entry
     if count == 1:  # one field (a user agent): the template saves nothing
         return render_field(keys[0], values[0])
+    if None in values:  # absent values (an anonymous user's user_id) are written "-"
+        values = tuple([ABSENT if value is None else value for value in values])
     if {*map(type, values)} <= _SIMPLE_TYPES and "" not in values:
         text = template % values
         # The template's own " " and "=" are one each a field; a value adds none, and
