@@ -2,7 +2,10 @@
 
 PERF-NOTES's method: Django's WSGI handler called in a loop in one process, after 50
 warm-up requests; per request = (count at 300 requests - count at 100) / 200, so start-up
-cancels out; the writer thread's work is included (it is drained before exit). One DRF GET
+cancels out; the writer thread's work is included (it is drained before exit). The
+writer's clock is stopped (it wakes for a batch or a flush, never every 50 ms), so the
+count does not grow with how long a run took on a busy machine; the heap made at start-up
+is frozen after the warm-up (gc.freeze), so no full collection walks it during a run. One DRF GET
 endpoint, and one POST that validates a serializer and logs one line.
 
     python bench/instructions.py                 # bare and ours, GET and POST
@@ -15,6 +18,7 @@ any commit to compare two of them. Prints one JSON line per (variant, method) an
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -25,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 VARIANTS = ["bare", "ours", "django-guid", "django-log-request-id", "django-structlog"]
-METHODS = ("GET", "POST")
+METHODS = tuple(os.environ.get("BENCH_METHODS", "GET,POST").split(","))
 LOW, HIGH, WARMUP = 100, 300, 50
 BODY = b'{"amount": "19.99", "currency": "USD", "description": "Pro plan"}'
 
@@ -42,6 +46,12 @@ def loop(count: int, method: str) -> None:
     from bench.inprocess import environ
 
     handler = WSGIHandler()
+    try:  # the writer wakes for a batch or a flush only, never on the clock: counts that do
+        from observability import writer as writer_module  # not depend on how long it ran
+
+        writer_module.IDLE_WAIT = writer_module.TICK_INTERVAL = 3600.0
+    except ImportError:
+        pass
 
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
         return None
@@ -62,7 +72,14 @@ def loop(count: int, method: str) -> None:
             pass
         response.close()
 
-    for _ in range(WARMUP + count):
+    for _ in range(WARMUP):
+        request()
+    # A full collection walks every object Django made at start-up (tens of millions of
+    # instructions): whether one falls in a run would swing its count by more than the
+    # layer costs. Frozen, the start-up heap is never walked again.
+    gc.collect()
+    gc.freeze()
+    for _ in range(count):
         request()
     try:
         from observability import flush_logs

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from observability.context import current
 from observability.filters import attach_context
 from observability.handlers import QueuedHandler
-from observability.line import CallSite, Line
+from observability.line import Line
 from observability.writer import writer
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -85,11 +85,13 @@ class Emitter:
                 message,
                 context,
                 fields,
-                site=CallSite.of_frame(caller.f_code, caller.f_lasti),
-                process=_pid,
-                thread=threading.current_thread(),
+                None,
+                None,
+                (caller.f_code, caller.f_lasti),
+                _pid,
             )
-            if held:
+            if held:  # written later, maybe on another thread: it keeps this one
+                line._thread = threading.current_thread()
                 self.sample.hold(functools.partial(deliver, handlers, line))
             else:
                 deliver(handlers, line)

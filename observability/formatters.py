@@ -10,6 +10,7 @@ one record is one line, its traceback included (as `\\n` escapes).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -37,6 +38,19 @@ from observability.textline import (
 )
 
 _CONTEXT_SET = frozenset(CONTEXT_FIELDS)
+
+
+class _LevelNames(dict[int, str]):
+    """Level number -> name, as logging names it (a level of the user's own too)."""
+
+    def __missing__(self, level: int) -> str:
+        name = logging.getLevelName(level)
+        if len(self) < 64:
+            self[level] = name
+        return name
+
+
+_LEVEL_NAMES = _LevelNames()
 _MILLISECONDS = tuple(f",{ms:03d}" for ms in range(1000))
 #: A Line's attributes a text layout can show after the fields, by their record names.
 _META: dict[str, Callable[[Line], Any]] = {
@@ -49,11 +63,14 @@ _META: dict[str, Callable[[Line], Any]] = {
 }
 
 
+_CONTEXT_COUNT = len(CONTEXT_FIELDS)
+
+
 def bound_fields(line: Line) -> list[tuple[str, Any]]:
     """The context's fields beyond CONTEXT_FIELDS (bound later), unless a field of the
     line's own has the same name (it wins, where the line gives it)."""
     context = line.context
-    if len(context) == len(CONTEXT_FIELDS):
+    if len(context) == _CONTEXT_COUNT:
         return []
     fields = line.fields
     return [
@@ -92,6 +109,11 @@ class TextFormatter(logging.Formatter):
     # (second, its text): one attribute, so that a thread reading it while another
     # writes it (lines are formatted on request threads) never pairs the wrong two
     _second: tuple[int, str] = (-1, "")
+
+    @functools.cached_property
+    def _own_head(self) -> bool:
+        """Whether head() is this class's (render() inlines it)."""
+        return type(self).head is TextFormatter.head
 
     @property
     def takes_lines(self) -> bool:
@@ -140,28 +162,33 @@ class TextFormatter(logging.Formatter):
         """The line: its head, its context, its fields, details and layout's own, its
         identity, then its traceback."""
         if head is None:
-            head = self.head(
-                line.time,
-                logging.getLevelName(line.level),
-                line.logger,
-                render_message(line.message),
-            )
-        parts = [head, " |", self.context_text(line.context)]
+            message = render_message(line.message)
+            levelname = _LEVEL_NAMES[line.level]
+            if self._own_head:  # head() inlined: this runs for every line
+                head = f"{self.timestamp(line.time)} {levelname} [{line.logger}] {message}"
+            else:
+                head = self.head(line.time, levelname, line.logger, message)
+        context = line.context
+        last, context_text = self._last_context
+        if last is not context:
+            context_text = self.context_text(context)
         fields = line.fields
-        if fields:
-            parts.append(render_fields(tuple(fields), tuple(fields.values())))
-        rest = bound_fields(line)
+        fields_text = render_fields(tuple(fields), tuple(fields.values())) if fields else ""
+        rest = bound_fields(line) if len(context) != _CONTEXT_COUNT else []
         if line.details:
             rest += detail_fields(line, fields)
         if line.host is not None:
             rest.append(("host", line.host))
-        parts += [render_field(key, value) for key, value in rest]
-        parts += [render_field(key, _META[key](line)) for key in self.meta_fields]
-        parts.append(f" record_id={line.record_id}")
+        if rest:
+            fields_text += "".join([render_field(key, value) for key, value in rest])
+        if self.meta_fields:
+            fields_text += "".join(
+                [render_field(key, _META[key](line)) for key in self.meta_fields]
+            )
+        text = f"{head} |{context_text}{fields_text} record_id={line.record_id}"
         if line.exc_text:
-            parts.append(SEPARATOR)
-            parts.append(escape_traceback(line.exc_text))
-        return "".join(parts)
+            return f"{text}{SEPARATOR}{escape_traceback(line.exc_text)}"
+        return text
 
 
 class SimpleFormatter(TextFormatter):

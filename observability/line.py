@@ -44,32 +44,19 @@ _CONTEXT_SET = frozenset(CONTEXT_FIELDS)
 
 
 class CallSite:
-    """Where a line was logged: a record's pathname/lineno/funcName, or a frame's code and
-    instruction offset (its line number is looked up only when a layout shows it)."""
+    """Where a line was logged: a record's pathname, line number and function."""
 
-    __slots__ = ("_lasti", "_lineno", "code", "funcName", "pathname")
+    __slots__ = ("funcName", "lineno", "pathname")
 
-    def __init__(
-        self, pathname: str, lineno: int | None, funcName: str, code: CodeType | None = None
-    ) -> None:
+    def __init__(self, pathname: str, lineno: int, funcName: str) -> None:
         self.pathname = pathname
-        self._lineno = lineno
+        self.lineno = lineno
         self.funcName = funcName
-        self.code = code
-        self._lasti = 0
 
     @classmethod
     def of_frame(cls, code: CodeType, lasti: int) -> CallSite:
-        site = cls(code.co_filename, None, code.co_name, code)
-        site._lasti = lasti
-        return site
-
-    @property
-    def lineno(self) -> int:
-        if self._lineno is None:
-            assert self.code is not None
-            self._lineno = _line_of(self.code, self._lasti)
-        return self._lineno
+        """A frame's place: its code and instruction offset (f_lasti), its line looked up."""
+        return cls(code.co_filename, _line_of(code, lasti), code.co_name)
 
     @property
     def module(self) -> str:
@@ -90,6 +77,7 @@ class Line:
     call site, process, thread, identity and host."""
 
     __slots__ = (
+        "_site",
         "_thread",
         "context",
         "details",
@@ -101,7 +89,6 @@ class Line:
         "message",
         "process",
         "record_id",
-        "site",
         "time",
     )
 
@@ -113,10 +100,9 @@ class Line:
         message: str,
         context: Mapping[str, Any],
         fields: Mapping[str, Any] = _NO_FIELDS,
-        *,
         details: Mapping[str, Any] | None = None,
         exc_text: str | None = None,
-        site: CallSite | None = None,
+        site: CallSite | tuple[CodeType, int] | None = None,
         process: int | None = None,
         thread: threading.Thread | str | None = None,
         record_id: str | None = None,
@@ -130,40 +116,57 @@ class Line:
         self.fields = fields
         self.details = details
         self.exc_text = exc_text
-        self.site = site
+        self._site = site
         self.process = process
         self._thread = thread
-        self.record_id = record_id or new_record_id()
+        self.record_id = record_id or f"{_prefix}{next(_counter):x}"
         self.host = host
+
+    @property
+    def site(self) -> CallSite | None:
+        """Where it was logged (a frame's code and offset are read when a layout shows it)."""
+        site = self._site
+        if type(site) is tuple:
+            site = self._site = CallSite.of_frame(*site)
+        return site  # type: ignore[return-value]
 
     @property
     def levelname(self) -> str:
         return logging.getLevelName(self.level)
 
     @property
-    def thread(self) -> str | None:
+    def thread(self) -> str:
+        """The name of the thread it was logged on (None when made: the current one, for a
+        Line rendered at once; a held Line is given its thread)."""
         thread = self._thread
-        return thread if thread is None or type(thread) is str else thread.name  # type: ignore[union-attr]
+        if thread is None:
+            thread = self._thread = threading.current_thread()
+        return thread if type(thread) is str else thread.name  # type: ignore[union-attr]
 
     @classmethod
     def of_record(cls, record: logging.LogRecord) -> Line:
         """The Line a record stands for, after our filters (context, masking) ran on it."""
         attrs = record.__dict__
         snapshot: Mapping[str, Any] | None = attrs.get(CONTEXT_SNAPSHOT_ATTR)
-        context: dict[str, Any] = {}
         fields: dict[str, Any] = {}
+        context: Mapping[str, Any]
         if snapshot is None:  # a record our filter did not see: its attributes as they are
+            context = {}
             for key in CONTEXT_FIELDS:
                 value = attrs.get(key)
                 context[key] = None if value == EMPTY else value
             for key in extra_keys(record):
                 fields[key] = attrs[key]
         else:
-            given = attrs.get(GIVEN_ATTR, ())
-            for key, value in snapshot.items():
-                context[key] = attrs[key] if key in given and key in _CONTEXT_SET else value
+            given = attrs.get(GIVEN_ATTR)
+            context = snapshot  # the context itself: its text is rendered once for all
+            if given is not None:
+                context = {
+                    key: attrs[key] if key in given and key in _CONTEXT_SET else value
+                    for key, value in snapshot.items()
+                }
             for key in extra_keys(record):
-                if key not in snapshot or key in given:
+                if key not in snapshot or (given is not None and key in given):
                     fields[key] = attrs[key]  # given in `extra`: it wins over a bound one
         details = attrs.get(DETAILS_ATTR)
         exc_text = record.exc_text
