@@ -401,6 +401,11 @@ def mask_cards(text: str) -> str:
     return _replace(text, _all_card_spans(text))
 
 
+def holds_card(text: str) -> bool:
+    """Say if any reading of `text` holds a card number (what mask_cards would mask)."""
+    return bool(_all_card_spans(text))
+
+
 def _all_card_spans(text: str) -> list[tuple[int, int, str]]:
     """The card runs of every reading of `text`, as spans of `text`, left to right."""
     spans = _card_spans(text)
@@ -701,8 +706,11 @@ class Redactor:
         if depth >= _MAX_DEPTH:
             return value if isinstance(value, int | float | bool | type(None)) else REDACTED
         if isinstance(value, Mapping):
+            # A key is text too (`{"4111 1111 1111 1111": 1}` from a client's JSON): masked.
             return {
-                key: REDACTED if self.is_sensitive_key(str(key)) else self.value(item, depth + 1)
+                (self.text(key) if type(key) is str else key): REDACTED
+                if self.is_sensitive_key(str(key))
+                else self.value(item, depth + 1)
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):

@@ -633,6 +633,13 @@ ADVERSARIAL = {
     'api_key: "': 'api_key: "',
     "bearer": "Bearer ",
     "mix": 'eyJa.1 a=password: "\\u0034-x ',
+    "percent digits": "%31",
+    "percent separators": "%2F1",
+    "percent twice": "%252F1",
+    "percent UTF-8 filler": "%E3%85%A41",
+    "percent then letter": "%34a",
+    "percent backslash escape": "%5Cu0034",
+    "blank letter": "1\u3164",
 }
 
 
