@@ -156,9 +156,7 @@ _SPACES = re.compile(r"\s*+")
 # Up to a space or a delimiter; `[REDACTED]` is one piece, so a value already masked is seen
 # whole. A `,` or `;` is part of the value unless a space, a closing bracket or the end follows
 # it: `password=a,b;c` is one value, `{'pin': 1234, 'x': 1}` and `a=1; b=2` are lists.
-_BARE_VALUE = re.compile(
-    r"""(?:[^\s&'",;}\[\]]++|[,;](?![\s}\])]|\Z)|\[(?:REDACTED\])?)*+"""
-)
+_BARE_VALUE = re.compile(r"""(?:[^\s&'",;}\[\]]++|[,;](?![\s}\])]|\Z)|\[(?:REDACTED\])?)*+""")
 #: Keys that hold a sensitive word but never a secret (normalised: lower case, `_` between
 #: words): OAuth's `token_type` is "Bearer".
 PUBLIC_KEYS = frozenset({"token_type"})
@@ -474,7 +472,9 @@ def _percent_decode(text: str) -> tuple[str, list[_Segment]]:
     return "".join(pieces), segments
 
 
-def _source_span(segments: list[_Segment], starts: list[int], start: int, end: int) -> tuple[int, int]:
+def _source_span(
+    segments: list[_Segment], starts: list[int], start: int, end: int
+) -> tuple[int, int]:
     """Where the decoded characters [start, end) were written before that decoding."""
 
     def bounds(position: int) -> tuple[int, int]:

@@ -44,7 +44,9 @@ def uvicorn_with_access_log(tmp: Path, *, env: dict[str, str]) -> Server:
     return uvicorn(tmp, "--access-log", env=env)
 
 
-@pytest.mark.parametrize("start", [runserver, uvicorn_with_access_log], ids=["runserver", "uvicorn"])
+@pytest.mark.parametrize(
+    "start", [runserver, uvicorn_with_access_log], ids=["runserver", "uvicorn"]
+)
 def test_percent_encoded_cards_are_masked_in_every_server_line(tmp_path, env, start):
     server = start(tmp_path, env=env)
     try:

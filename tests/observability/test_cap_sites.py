@@ -143,127 +143,450 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
-    'billing/gateway.py::charge::uuid.uuid4().hex[:24]': (NOT_CLIENT, 'a fake gateway reference made from a fresh UUID'),
-    'billing/gateway.py::refund::uuid.uuid4().hex[:24]': (NOT_CLIENT, 'a fake gateway reference made from a fresh UUID'),
-    'billing/parsers.py::nesting_depth::match.group()[:1]': (NOT_WRITTEN, 'one character of a JSON token, compared, never written'),
-    "observability/client_ip.py::_parse_ip::value[1:value.index(']')]": (NOT_WRITTEN, 'the address inside [v6]:port, parsed; only a validated IP is written'),
-    'observability/client_ip.py::get_client_ip::forwarded[:4096]': (NOT_WRITTEN, 'X-Forwarded-For bounded before parsing; only a validated IP is written'),
-    'observability/decorators.py::_find_request::args[:2]': (NOT_CLIENT, "a tuple of a view's arguments"),
-    'observability/ecs_formatter.py::EcsFormatter.format_to_ecs::cap(record.getMessage(), MESSAGE_LIMIT)': (MASKED, "a record's message or field, masked whole by RedactionFilter before any formatter"),
-    'observability/ecs_formatter.py::_text::cap(json.dumps(value, default=str, ensure_ascii=False), VALUE_LIMIT)': (MASKED, "a record's message or field, masked whole by RedactionFilter before any formatter"),
-    'observability/ecs_formatter.py::_text::cap(str(value), VALUE_LIMIT)': (MASKED, "a record's message or field, masked whole by RedactionFilter before any formatter"),
-    'observability/ecs_formatter.py::_text::cap(value, VALUE_LIMIT)': (MASKED, "a record's message or field, masked whole by RedactionFilter before any formatter"),
-    'observability/escaping.py::cap::text[:limit]': (MASKED, 'the cap itself: every caller passes text masked by the layer'),
-    'observability/escaping.py::escape::cap(text, limit)': (MASKED, 'the cap itself: every caller passes text masked by the layer'),
-    'observability/escaping.py::escape_bar::escape(text, limit)': (MASKED, 'the cap itself: every caller passes text masked by the layer'),
-    'observability/escaping.py::escape_traceback::cap(line, TRACEBACK_LINE_LIMIT)': (MASKED, 'a traceback, masked whole by RedactionFilter (exc_text) before it is formatted'),
-    'observability/escaping.py::escape_traceback::text[-TRACEBACK_LIMIT:]': (MASKED, 'a traceback, masked whole by RedactionFilter (exc_text) before it is formatted'),
-    'observability/events.py::log_performance_metric::{value:.3f}': (NOT_CLIENT, 'a number formatted with three decimals'),
-    'observability/filters.py::_capped::cap(arg, ARG_LIMIT)': (MASKED, 'each argument masked whole, and the message masked whole before any argument is cut'),
-    'observability/flood.py::FloodGuard.filter::key[:3]': (NOT_CLIENT, 'a tuple key'),
-    'observability/formatters.py::JsonFormatter.fill::escape(message, MESSAGE_LIMIT)': (MASKED, 'the message, masked whole by RedactionFilter or when the request was read'),
-    'observability/formatters.py::TextFormatter.line::SEPARATOR[:-1]': (NOT_CLIENT, 'our own separator'),
-    'observability/formatters.py::_json_value::escape(str(k), 64)': (MASKED, "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)"),
-    'observability/formatters.py::_json_value::escape(str(value), VALUE_LIMIT)': (MASKED, "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)"),
-    'observability/formatters.py::_json_value::escape(value, VALUE_LIMIT)': (MASKED, "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)"),
-    'observability/formatters.py::iso_timestamp::datetime.fromtimestamp(second, tz=UTC).isoformat()[:19]': (NOT_CLIENT, 'a timestamp'),
-    'observability/ids.py::_take::block[i:i + _ID_BYTES]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_ids::h[13:16]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_ids::h[17:20]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_ids::h[20:32]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_ids::h[32:64]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_ids::h[64:80]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_ids::h[8:12]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_ids::h[:8]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/ids.py::new_span_id::_take()[32:40]': (NOT_CLIENT, 'our own random bytes, cut into IDs'),
-    'observability/logtrace/files.py::_matches::data[start:end]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/files.py::lines_backwards::pieces[1:]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/files.py::lines_containing::data[:cut]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/files.py::lines_containing::data[cut:]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/files.py::log_files::path.name[len(name):]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/follow.py::follow_files::chunk[:complete]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    "observability/logtrace/follow.py::follow_files::chunk[:complete].split(b'\\n')[:-1]": (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/listing.py::_Needles.held_by::raw[:1]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/listing.py::list_requests::search(directory, filters, limit=limit).requests[::-1]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/listing.py::search::found[offset:offset + limit]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/query.py::Filters.status_ok::status[1:]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/query.py::Filters.status_ok::status[:1]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/records.py::_from_ecs::key[len(ecs.LABELS) + 1:]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    'observability/logtrace/requests.py::Summary.status_class::self.status[:1]': (NOT_CLIENT, 'bytes, lines or lists read back from our own files (masked when written), split, not cut for output'),
-    "observability/management/commands/logtrace.py::Command._print_record::f'[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (NOT_CLIENT, 'a formatted time without its last three digits'),
-    'observability/management/commands/logtrace.py::Command._print_record::record.raw[:len(record.raw) - len(tb) - 3]': (MASKED, 'a line read back from our files, masked when written; only its traceback part is dropped'),
-    'observability/management/commands/logtrace.py::Command._print_summary::f"request {rid}\\n {escape(summary.method)} {escape(summary.path)} status={summary.status} duration={summary.duration}s {\' \'.join(flags)}\\n user={escape(summary.username)} (ID {escape(summary.user_id)}) ip={escape(summary.ip)}\\n {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3]': (NOT_CLIENT, 'a formatted time without its last three digits'),
-    "observability/management/commands/logtrace.py::Command._print_summary::f' -> {summary.last:%H:%M:%S.%f}'[:-3]": (NOT_CLIENT, 'a formatted time without its last three digits'),
-    'observability/management/commands/test_logging.py::Command.handle::uuid.uuid4().hex[:12]': (NOT_CLIENT, 'a fresh UUID'),
-    'observability/messages.py::completed::{duration:.3f}': (NOT_CLIENT, 'a duration formatted with three decimals'),
-    'observability/messages.py::failed::{duration:.3f}': (NOT_CLIENT, 'a duration formatted with three decimals'),
-    'observability/messages.py::slow::{duration:.3f}': (NOT_CLIENT, 'a duration formatted with three decimals'),
-    'observability/redaction.py::NullRedactor.query_string::_cap(query, limit)': (ENGINE, "REDACT off: the operator's choice to write text as it is"),
-    'observability/redaction.py::NullRedactor.text::_cap(text, limit)': (ENGINE, "REDACT off: the operator's choice to write text as it is"),
-    "observability/redaction.py::NullRedactor.url::_cap(f'{path}?{query}' if query else path, limit)": (ENGINE, "REDACT off: the operator's choice to write text as it is"),
-    'observability/redaction.py::Redactor._mask_pairs::text[last:]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::Redactor._mask_pairs::text[last:start]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::Redactor._mask_pairs::text[match.start(1):match.end(1)]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::Redactor._mask_pairs::text[start:end]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    "observability/redaction.py::Redactor._query::_cap(encoded if path is None else f'{self._mask(path)}?{encoded}', limit, dropped)": (ENGINE, 'caps the masked query, or splits the parsed pairs'),
-    'observability/redaction.py::Redactor._query::parts[1::2]': (ENGINE, 'caps the masked query, or splits the parsed pairs'),
-    'observability/redaction.py::Redactor._query::parts[::2]': (ENGINE, 'caps the masked query, or splits the parsed pairs'),
-    'observability/redaction.py::Redactor.text::_cap(self._mask(text), limit, 0)': (ENGINE, 'caps what _mask() returned'),
-    'observability/redaction.py::Redactor.text::_cap(self._mask(text), limit, dropped)': (ENGINE, 'caps what _mask() returned'),
-    'observability/redaction.py::Redactor.url::self.text(path, limit)': (ENGINE, 'text() masks, then caps'),
-    'observability/redaction.py::_cap::text[:limit]': (ENGINE, 'the cap, called on masked text only'),
-    'observability/redaction.py::_card_spans::text[start:end]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_cut::text[::-1]': (ENGINE, 'cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches'),
-    'observability/redaction.py::_cut::text[:MAX_SCAN]': (ENGINE, 'cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches'),
-    'observability/redaction.py::_cut::text[:end]': (ENGINE, 'cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches'),
-    'observability/redaction.py::_cut::text[:first.start()]': (ENGINE, 'cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches'),
-    'observability/redaction.py::_cut::text[:jwt]': (ENGINE, 'cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches'),
-    'observability/redaction.py::_cut::text[end - 1::-1]': (ENGINE, 'cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches'),
-    'observability/redaction.py::_escape_kind::escape[2:]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    "observability/redaction.py::_escape_kind::payload[len(payload.rstrip('0123456789')):]": (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_holds_card::sums[max(0, end - 19):end - 12]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_last_four::digits[-4:]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_letters_trie::word[1:]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_mask_span::parts[0::2] #1': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_mask_span::parts[0::2] #2': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_mask_span::parts[1::2]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_mask_straddling_cards::part[:low]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_mask_straddling_cards::part[high:]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_percent_decode::text[last:]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_percent_decode::text[last:start]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_replace::text[last:]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_replace::text[last:start]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_tail_digits::found[:0]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_value_span::text[start + 1:start + 2]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_value_span::text[start:start + 1]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    'observability/redaction.py::_value_span::text[start:start + 2]': (ENGINE, 'splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped'),
-    "observability/request.py::request_fields::redactor.text(getattr(django_request, 'path', EMPTY), PATH_LIMIT)": (MASKED, 'Redactor masks the whole value, then caps it'),
-    "observability/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT', ''), USER_AGENT_LIMIT)": (MASKED, 'Redactor masks the whole value, then caps it'),
-    'observability/request.py::started_details::redactor.query_string(query, QUERY_LIMIT)': (MASKED, 'Redactor masks the whole value, then caps it'),
-    'observability/request.py::started_details::redactor.url(raw_path, query, PATH_LIMIT + QUERY_LIMIT)': (MASKED, 'Redactor masks the whole value, then caps it'),
-    'observability/request.py::user_fields::get_redactor().text(str(username), USERNAME_LIMIT)': (MASKED, 'Redactor masks the whole value, then caps it'),
-    'observability/templates/observability/viewer/request_list.html::template::{{ row.request_id|visible|truncatechars:24 }}': (MASKED, "a request ID: ours, or a client's refused when masking would change it; read from our files"),
-    'observability/templatetags/observability_viewer.py::milliseconds::{ms:,.0f}': (NOT_CLIENT, 'a duration in milliseconds'),
-    'observability/templatetags/observability_viewer.py::milliseconds::{ms:.1f}': (NOT_CLIENT, 'a duration in milliseconds'),
-    'observability/textline.py::_render_text::escape_bar(text, VALUE_LIMIT)': (MASKED, "a field's value, masked whole by RedactionFilter or when the request was read"),
-    'observability/textline.py::_unquote::value[1:-1]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::line[match.end():]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::stamp[0:4]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::stamp[11:13]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::stamp[14:16]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::stamp[17:19]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::stamp[20:23]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::stamp[5:7]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::parse::stamp[8:10]': (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    "observability/textline.py::parse_fields::part.partition('=')[::2]": (NOT_CLIENT, 'parsing our own lines back (timestamps, quotes, partitions)'),
-    'observability/textline.py::render_key::key[:64]': (MASKED, "a field name: chosen by code, or an event detail's key masked by Redactor.value"),
-    'observability/textline.py::render_message::escape_bar(message, MESSAGE_LIMIT)': (MASKED, 'the message, masked whole by RedactionFilter or when the request was read'),
+    "billing/gateway.py::charge::uuid.uuid4().hex[:24]": (
+        NOT_CLIENT,
+        "a fake gateway reference made from a fresh UUID",
+    ),
+    "billing/gateway.py::refund::uuid.uuid4().hex[:24]": (
+        NOT_CLIENT,
+        "a fake gateway reference made from a fresh UUID",
+    ),
+    "billing/parsers.py::nesting_depth::match.group()[:1]": (
+        NOT_WRITTEN,
+        "one character of a JSON token, compared, never written",
+    ),
+    "observability/client_ip.py::_parse_ip::value[1:value.index(']')]": (
+        NOT_WRITTEN,
+        "the address inside [v6]:port, parsed; only a validated IP is written",
+    ),
+    "observability/client_ip.py::get_client_ip::forwarded[:4096]": (
+        NOT_WRITTEN,
+        "X-Forwarded-For bounded before parsing; only a validated IP is written",
+    ),
+    "observability/decorators.py::_find_request::args[:2]": (
+        NOT_CLIENT,
+        "a tuple of a view's arguments",
+    ),
+    "observability/ecs_formatter.py::EcsFormatter.format_to_ecs::cap(record.getMessage(), MESSAGE_LIMIT)": (
+        MASKED,
+        "a record's message or field, masked whole by RedactionFilter before any formatter",
+    ),
+    "observability/ecs_formatter.py::_text::cap(json.dumps(value, default=str, ensure_ascii=False), VALUE_LIMIT)": (
+        MASKED,
+        "a record's message or field, masked whole by RedactionFilter before any formatter",
+    ),
+    "observability/ecs_formatter.py::_text::cap(str(value), VALUE_LIMIT)": (
+        MASKED,
+        "a record's message or field, masked whole by RedactionFilter before any formatter",
+    ),
+    "observability/ecs_formatter.py::_text::cap(value, VALUE_LIMIT)": (
+        MASKED,
+        "a record's message or field, masked whole by RedactionFilter before any formatter",
+    ),
+    "observability/escaping.py::cap::text[:limit]": (
+        MASKED,
+        "the cap itself: every caller passes text masked by the layer",
+    ),
+    "observability/escaping.py::escape::cap(text, limit)": (
+        MASKED,
+        "the cap itself: every caller passes text masked by the layer",
+    ),
+    "observability/escaping.py::escape_bar::escape(text, limit)": (
+        MASKED,
+        "the cap itself: every caller passes text masked by the layer",
+    ),
+    "observability/escaping.py::escape_traceback::cap(line, TRACEBACK_LINE_LIMIT)": (
+        MASKED,
+        "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
+    ),
+    "observability/escaping.py::escape_traceback::text[-TRACEBACK_LIMIT:]": (
+        MASKED,
+        "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
+    ),
+    "observability/events.py::log_performance_metric::{value:.3f}": (
+        NOT_CLIENT,
+        "a number formatted with three decimals",
+    ),
+    "observability/filters.py::_capped::cap(arg, ARG_LIMIT)": (
+        MASKED,
+        "each argument masked whole, and the message masked whole before any argument is cut",
+    ),
+    "observability/flood.py::FloodGuard.filter::key[:3]": (NOT_CLIENT, "a tuple key"),
+    "observability/formatters.py::JsonFormatter.fill::escape(message, MESSAGE_LIMIT)": (
+        MASKED,
+        "the message, masked whole by RedactionFilter or when the request was read",
+    ),
+    "observability/formatters.py::TextFormatter.line::SEPARATOR[:-1]": (
+        NOT_CLIENT,
+        "our own separator",
+    ),
+    "observability/formatters.py::_json_value::escape(str(k), 64)": (
+        MASKED,
+        "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)",
+    ),
+    "observability/formatters.py::_json_value::escape(str(value), VALUE_LIMIT)": (
+        MASKED,
+        "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)",
+    ),
+    "observability/formatters.py::_json_value::escape(value, VALUE_LIMIT)": (
+        MASKED,
+        "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)",
+    ),
+    "observability/formatters.py::iso_timestamp::datetime.fromtimestamp(second, tz=UTC).isoformat()[:19]": (
+        NOT_CLIENT,
+        "a timestamp",
+    ),
+    "observability/ids.py::_take::block[i:i + _ID_BYTES]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/ids.py::new_ids::h[13:16]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
+    "observability/ids.py::new_ids::h[17:20]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
+    "observability/ids.py::new_ids::h[20:32]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
+    "observability/ids.py::new_ids::h[32:64]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
+    "observability/ids.py::new_ids::h[64:80]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
+    "observability/ids.py::new_ids::h[8:12]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
+    "observability/ids.py::new_ids::h[:8]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
+    "observability/ids.py::new_span_id::_take()[32:40]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/logtrace/files.py::_matches::data[start:end]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/files.py::lines_backwards::pieces[1:]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/files.py::lines_containing::data[:cut]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/files.py::lines_containing::data[cut:]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/files.py::log_files::path.name[len(name):]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/follow.py::follow_files::chunk[:complete]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/follow.py::follow_files::chunk[:complete].split(b'\\n')[:-1]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/listing.py::_Needles.held_by::raw[:1]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/listing.py::list_requests::search(directory, filters, limit=limit).requests[::-1]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/listing.py::search::found[offset:offset + limit]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/query.py::Filters.status_ok::status[1:]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/query.py::Filters.status_ok::status[:1]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/records.py::_from_ecs::key[len(ecs.LABELS) + 1:]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/requests.py::Summary.status_class::self.status[:1]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/management/commands/logtrace.py::Command._print_record::f'[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (
+        NOT_CLIENT,
+        "a formatted time without its last three digits",
+    ),
+    "observability/management/commands/logtrace.py::Command._print_record::record.raw[:len(record.raw) - len(tb) - 3]": (
+        MASKED,
+        "a line read back from our files, masked when written; only its traceback part is dropped",
+    ),
+    "observability/management/commands/logtrace.py::Command._print_summary::f\"request {rid}\\n {escape(summary.method)} {escape(summary.path)} status={summary.status} duration={summary.duration}s {' '.join(flags)}\\n user={escape(summary.username)} (ID {escape(summary.user_id)}) ip={escape(summary.ip)}\\n {summary.first:%Y-%m-%d %H:%M:%S.%f}\"[:-3]": (
+        NOT_CLIENT,
+        "a formatted time without its last three digits",
+    ),
+    "observability/management/commands/logtrace.py::Command._print_summary::f' -> {summary.last:%H:%M:%S.%f}'[:-3]": (
+        NOT_CLIENT,
+        "a formatted time without its last three digits",
+    ),
+    "observability/management/commands/test_logging.py::Command.handle::uuid.uuid4().hex[:12]": (
+        NOT_CLIENT,
+        "a fresh UUID",
+    ),
+    "observability/messages.py::completed::{duration:.3f}": (
+        NOT_CLIENT,
+        "a duration formatted with three decimals",
+    ),
+    "observability/messages.py::failed::{duration:.3f}": (
+        NOT_CLIENT,
+        "a duration formatted with three decimals",
+    ),
+    "observability/messages.py::slow::{duration:.3f}": (
+        NOT_CLIENT,
+        "a duration formatted with three decimals",
+    ),
+    "observability/redaction.py::NullRedactor.query_string::_cap(query, limit)": (
+        ENGINE,
+        "REDACT off: the operator's choice to write text as it is",
+    ),
+    "observability/redaction.py::NullRedactor.text::_cap(text, limit)": (
+        ENGINE,
+        "REDACT off: the operator's choice to write text as it is",
+    ),
+    "observability/redaction.py::NullRedactor.url::_cap(f'{path}?{query}' if query else path, limit)": (
+        ENGINE,
+        "REDACT off: the operator's choice to write text as it is",
+    ),
+    "observability/redaction.py::Redactor._mask_pairs::text[last:]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::Redactor._mask_pairs::text[last:start]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::Redactor._mask_pairs::text[match.start(1):match.end(1)]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::Redactor._mask_pairs::text[start:end]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::Redactor._query::_cap(encoded if path is None else f'{self._mask(path)}?{encoded}', limit, dropped)": (
+        ENGINE,
+        "caps the masked query, or splits the parsed pairs",
+    ),
+    "observability/redaction.py::Redactor._query::parts[1::2]": (
+        ENGINE,
+        "caps the masked query, or splits the parsed pairs",
+    ),
+    "observability/redaction.py::Redactor._query::parts[::2]": (
+        ENGINE,
+        "caps the masked query, or splits the parsed pairs",
+    ),
+    "observability/redaction.py::Redactor.text::_cap(self._mask(text), limit, 0)": (
+        ENGINE,
+        "caps what _mask() returned",
+    ),
+    "observability/redaction.py::Redactor.text::_cap(self._mask(text), limit, dropped)": (
+        ENGINE,
+        "caps what _mask() returned",
+    ),
+    "observability/redaction.py::Redactor.url::self.text(path, limit)": (
+        ENGINE,
+        "text() masks, then caps",
+    ),
+    "observability/redaction.py::_cap::text[:limit]": (
+        ENGINE,
+        "the cap, called on masked text only",
+    ),
+    "observability/redaction.py::_card_spans::text[start:end]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_cut::text[::-1]": (
+        ENGINE,
+        "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
+    ),
+    "observability/redaction.py::_cut::text[:MAX_SCAN]": (
+        ENGINE,
+        "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
+    ),
+    "observability/redaction.py::_cut::text[:end]": (
+        ENGINE,
+        "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
+    ),
+    "observability/redaction.py::_cut::text[:first.start()]": (
+        ENGINE,
+        "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
+    ),
+    "observability/redaction.py::_cut::text[:jwt]": (
+        ENGINE,
+        "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
+    ),
+    "observability/redaction.py::_cut::text[end - 1::-1]": (
+        ENGINE,
+        "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
+    ),
+    "observability/redaction.py::_escape_kind::escape[2:]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_escape_kind::payload[len(payload.rstrip('0123456789')):]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_holds_card::sums[max(0, end - 19):end - 12]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_last_four::digits[-4:]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_letters_trie::word[1:]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_mask_span::parts[0::2] #1": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_mask_span::parts[0::2] #2": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_mask_span::parts[1::2]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_mask_straddling_cards::part[:low]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_mask_straddling_cards::part[high:]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_percent_decode::text[last:]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_percent_decode::text[last:start]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_replace::text[last:]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_replace::text[last:start]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_tail_digits::found[:0]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_value_span::text[start + 1:start + 2]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_value_span::text[start:start + 1]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/redaction.py::_value_span::text[start:start + 2]": (
+        ENGINE,
+        "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/request.py::request_fields::redactor.text(getattr(django_request, 'path', EMPTY), PATH_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT', ''), USER_AGENT_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/request.py::started_details::redactor.query_string(query, QUERY_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/request.py::started_details::redactor.url(raw_path, query, PATH_LIMIT + QUERY_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/request.py::user_fields::get_redactor().text(str(username), USERNAME_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/templates/observability/viewer/request_list.html::template::{{ row.request_id|visible|truncatechars:24 }}": (
+        MASKED,
+        "a request ID: ours, or a client's refused when masking would change it; read from our files",
+    ),
+    "observability/templatetags/observability_viewer.py::milliseconds::{ms:,.0f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds",
+    ),
+    "observability/templatetags/observability_viewer.py::milliseconds::{ms:.1f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds",
+    ),
+    "observability/textline.py::_render_text::escape_bar(text, VALUE_LIMIT)": (
+        MASKED,
+        "a field's value, masked whole by RedactionFilter or when the request was read",
+    ),
+    "observability/textline.py::_unquote::value[1:-1]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::line[match.end():]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::stamp[0:4]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::stamp[11:13]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::stamp[14:16]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::stamp[17:19]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::stamp[20:23]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::stamp[5:7]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse::stamp[8:10]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::parse_fields::part.partition('=')[::2]": (
+        NOT_CLIENT,
+        "parsing our own lines back (timestamps, quotes, partitions)",
+    ),
+    "observability/textline.py::render_key::key[:64]": (
+        MASKED,
+        "a field name: chosen by code, or an event detail's key masked by Redactor.value",
+    ),
+    "observability/textline.py::render_message::escape_bar(message, MESSAGE_LIMIT)": (
+        MASKED,
+        "the message, masked whole by RedactionFilter or when the request was read",
+    ),
 }
 
 
 def _keys(found: Counter[str]) -> set[str]:
     return {
-        f"{key} #{n + 1}" if count > 1 else key for key, count in found.items() for n in range(count)
+        f"{key} #{n + 1}" if count > 1 else key
+        for key, count in found.items()
+        for n in range(count)
     }
 
 
@@ -404,7 +727,9 @@ def drive_username(logs, texts):
 def drive_login(logs, texts):
     for text in texts:
         Client().post(
-            "/api/v1/auth/token/", {"username": text, "password": "x"}, content_type="application/json"
+            "/api/v1/auth/token/",
+            {"username": text, "password": "x"},
+            content_type="application/json",
         )
     return logs.everything()
 

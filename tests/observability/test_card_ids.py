@@ -53,13 +53,18 @@ def test_traceparent_holding_a_card_is_not_adopted(logs, capsys, trace_id, paren
     assert parse_tokens(event)["reason"] == "card_number"
     assert parse_tokens(event)["request_id"] == response["X-Request-ID"]
     everything = logs.everything()
-    assert not surviving(CARD, everything), [line for line in everything.splitlines() if "411" in line]
+    assert not surviving(CARD, everything), [
+        line for line in everything.splitlines() if "411" in line
+    ]
     call_command("logtrace", response["X-Request-ID"], "--dir", str(logs.path))
     assert not surviving(CARD, capsys.readouterr().out)
 
 
 def test_traceparent_from_a_trusted_proxy_is_always_adopted(logs, settings):
-    settings.OBSERVABILITY = {"TRUST_INCOMING_TRACEPARENT": "proxies", "TRUSTED_PROXIES": ["10.0.0.0/8"]}
+    settings.OBSERVABILITY = {
+        "TRUST_INCOMING_TRACEPARENT": "proxies",
+        "TRUSTED_PROXIES": ["10.0.0.0/8"],
+    }
     header = f"00-{CARD_TRACE}-{PARENT}-01"
     response = Client(REMOTE_ADDR="10.0.0.5").get("/t/plain/", HTTP_TRACEPARENT=header)
     assert _started(logs, response)["trace_id"] == CARD_TRACE
@@ -97,8 +102,8 @@ def _block(request_hex: str, trace_hex: str, span_hex: str) -> bytes:
     [
         _block("ab" * 16, CARD_TRACE, "ab" * 8),  # the trace ID
         _block("ab" * 16, "ab" * 16, CARD),  # the span ID
-        _block("41111111" "1111" "0111" "0111" + "aa" * 6, "ab" * 16, "ab" * 8),  # the UUID groups
-        _block("ab" * 16, "ab" * 8 + "cd" * 2 + "41111111", "11111111" "abababab"),  # trace-span
+        _block("41111111111101110111" + "aa" * 6, "ab" * 16, "ab" * 8),  # the UUID groups
+        _block("ab" * 16, "ab" * 8 + "cd" * 2 + "41111111", "11111111abababab"),  # trace-span
     ],
     ids=["trace", "span", "request-id-groups", "across-the-traceparent"],
 )
@@ -108,7 +113,9 @@ def test_new_ids_never_hold_a_card(monkeypatch, block):
     assert len(taken) == 2  # the first draw was thrown away
     joined = f"{request_id}x00-{trace_id}-{span_id}-01x{span_id}-00"
     assert not holds_card(joined)
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", request_id)
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", request_id
+    )
 
 
 def test_new_span_id_holds_no_card_alone_or_with_its_trace(monkeypatch):

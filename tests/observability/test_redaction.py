@@ -811,7 +811,9 @@ def test_a_cut_at_max_scan_inside_a_percent_encoded_card_masks_the_run_whole(mon
 
 @given(
     rendered_cards(),
-    st.lists(st.sampled_from(["%2F", "%20", "%2D", "%252F", "%C2%A0", "%E3%85%A4", "%5Cn"]), min_size=1),
+    st.lists(
+        st.sampled_from(["%2F", "%20", "%2D", "%252F", "%C2%A0", "%E3%85%A4", "%5Cn"]), min_size=1
+    ),
     st.integers(0, 400),
 )
 @PROPERTY
@@ -873,6 +875,7 @@ def test_blank_rendering_letters_separate_card_digits(blank, escaped):
 
 
 # ---------------------------------------------------------------------------- keys
+
 
 @pytest.mark.parametrize(
     "key",
