@@ -740,9 +740,9 @@ def drive_arguments(logs, texts):
     logger = logging.getLogger("billing.views")
     for text in texts:
         logger.info("one %s", text)
-        cut = len(text) // 3
-        logger.info("two %s%s", "a" * (ARG_LIMIT + 50) + text[:cut], text[cut:] + " end")
-        logger.info("two %s%s", text[: -cut or None], text[-cut or len(text) :])
+        # A card across two arguments, the first one long enough to be cut in the card.
+        split = text.index("ZZ") - 6
+        logger.info("two %s%s", text[:split] + " " * 60, text[split:])
     return logs.everything()
 
 
