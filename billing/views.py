@@ -49,14 +49,14 @@ class LoginView(TokenObtainPairView):
                 request=request,
                 event_type="login_failed",
                 severity="warning",
-                details={"username": str(username)[:150]},
+                details={"username": str(username)},
             )
             raise
         log_security_event(
             request=request,
             event_type="login_succeeded",
             severity="info",
-            details={"username": str(username)[:150]},
+            details={"username": str(username)},
         )
         return response
 

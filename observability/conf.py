@@ -22,14 +22,25 @@ LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
 MIN_TOKEN_LENGTH = 16
 
 DEFAULT_REDACT_KEYS = (
+    # Credentials: what logs someone in, or proves a second factor.
     "password",
     "passwd",
     "pwd",
-    "secret",
-    "token",
+    "passphrase",
+    "passcode",
+    "secret",  # client_secret, secret_key, webhook_secret ...
+    "secretkey",
+    "token",  # access_token, refresh_token, csrf_token ... (not token_type: see PUBLIC_KEYS)
     "access",
     "refresh",
     "authorization",
+    "credential",
+    "credentials",
+    "jwt",
+    "otp",
+    "totp",
+    "hotp",
+    "mfa",
     "cookie",
     "set_cookie",
     "session",
@@ -38,6 +49,8 @@ DEFAULT_REDACT_KEYS = (
     "api_key",
     "apikey",
     "private_key",
+    "privatekey",
+    # Cardholder and sensitive authentication data (PCI DSS 3.3, 3.4).
     "card_number",
     "cardnumber",
     "card",
@@ -45,8 +58,20 @@ DEFAULT_REDACT_KEYS = (
     "cvv",
     "cvc",
     "cvv2",
+    "cvc2",
+    "cav2",
+    "csc",
+    "cvn",
+    "security_code",
+    "securitycode",
     "pin",
+    "pinblock",
+    "track1",
+    "track2",
+    "track_data",
+    # Bank and identity numbers.
     "iban",
+    "account_number",
     "ssn",
 )
 

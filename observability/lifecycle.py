@@ -75,6 +75,7 @@ class RequestState:
     tracestate: str | None
     rejected_id_length: int = 0
     reused_id: bool = False
+    refused_trace: str = ""  # why a valid traceparent was not adopted
 
 
 def begin(request: Any) -> RequestState:
@@ -91,18 +92,20 @@ def begin(request: Any) -> RequestState:
     if incoming is not None:
         request_id = incoming
         reused = recent_ids.seen(incoming)
-    flags, tracestate = SAMPLED, None
+    flags, tracestate, refused_trace = SAMPLED, None, ""
     active = otel.active_span()
     if active is not None:
         trace_id, span_id, flags = active
     else:
-        parent, tracestate = incoming_trace(meta)
+        parent, tracestate, refused_trace = incoming_trace(meta)
         if parent is not None:
             trace_id, flags = parent.trace_id, parent.flags
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     logged = not excluded(django_request.path)
-    return RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
+    state = RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
+    state.refused_trace = refused_trace
+    return state
 
 
 #: The scopes without a tracestate, made once: (owner, flags) -> Scope.
@@ -240,6 +243,12 @@ class RequestLifecycle:
                 event_type="request_id_reused",
                 severity="warning",
                 details={"header": settings.REQUEST_ID_HEADER},
+            )
+        if state.refused_trace:  # the reason only: the value is what must not be written
+            log_security_event(
+                event_type="traceparent_rejected",
+                severity="warning",
+                details={"header": "traceparent", "reason": state.refused_trace},
             )
         level = level_of(settings.STARTED_LEVEL)
         if not state.logged or level is None or not self.logger.isEnabledFor(level):

