@@ -187,6 +187,15 @@ class TestIpv4Mapped:
         assert ips(lines) == {"192.168.1.100"}
         assert all(re.search("ip.*192.168.1.100", line) for line in lines)  # the seed's recipe
 
+    def test_incoming_ids_are_taken_from_a_dual_stack_trusted_proxy_only(self, logs, settings):
+        settings.OBSERVABILITY = {
+            "TRUSTED_PROXIES": ["10.0.0.0/8"],
+            "TRUST_INCOMING_REQUEST_ID": "proxies",
+        }
+        for peer, adopted in [("::ffff:10.0.0.2", True), ("::ffff:198.51.100.9", False)]:
+            client = Client(REMOTE_ADDR=peer, HTTP_X_REQUEST_ID=f"caller-{adopted}")
+            assert (client.get("/t/plain/")["X-Request-ID"] == f"caller-{adopted}") is adopted
+
     def test_a_client_written_mapped_loopback_never_opens_the_metrics(self, settings):
         settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}
         header = forwarded_by_proxy("::ffff:127.0.0.1")
@@ -374,6 +383,22 @@ class TestCardLikeAddresses:
         lines = request_lines(logs, response)
         assert ips(lines) == {address}
         assert all(re.search(f"ip.*{re.escape(address)}", line) for line in lines)
+
+    def test_the_trace_viewer_shows_no_card_in_the_ip(self, logs, settings, staff):
+        settings.LOG_BASE_DIR = str(logs.path)  # the viewer reads this test's files
+        address = "2a01:4f8:1:2:4539:1488:3436:4670"
+        request_id = Client(REMOTE_ADDR=address).get("/t/plain/")["X-Request-ID"]
+        logs.lines("requests")  # drained
+        viewer = Client()
+        viewer.force_login(staff)
+        for url in ("/ops/requests/", f"/ops/requests/{request_id}/"):
+            response = viewer.get(url)
+            assert response.status_code == 200, url
+            html = response.content.decode()
+            assert request_id in html and "4539:1488:3436" not in html, url
+        detail = viewer.get(f"/ops/requests/{request_id}/").content.decode()
+        (shown,) = re.findall(r"<dt>IP</dt><dd>([^<]*)</dd>", detail)
+        assert shown.endswith("4670") and not card_runs(shown)
 
     def test_the_real_address_still_decides_access_to_the_metrics(self, settings):
         settings.OBSERVABILITY = {
