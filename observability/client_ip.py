@@ -139,14 +139,15 @@ def client_address(
     meta: Mapping[str, str], trusted_proxies: int | Sequence[str] = 0
 ) -> Address | None:
     """The client's address by the rules above; None when there is none to tell."""
-    remote = _parse_ip(meta.get("REMOTE_ADDR", "") or "")
-    if not trusted_proxies:
-        return remote
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "") or ""
-    if isinstance(trusted_proxies, int):
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "") if trusted_proxies else None
+    if isinstance(trusted_proxies, int) and forwarded:
         # REMOTE_ADDR is the last proxy; it and the other N-1 proxies appended a hop each.
         client = _nth_from_right(forwarded, trusted_proxies)
-        return remote if client is None else client
+        if client is not None:
+            return client
+    remote = _parse_ip(meta.get("REMOTE_ADDR", "") or "")
+    if not forwarded or isinstance(trusted_proxies, int):
+        return remote
     networks = _networks(tuple(trusted_proxies))
     if remote is None or not _inside(remote, networks):
         return remote
@@ -166,13 +167,23 @@ def _shown(address: Address) -> str:
     return get_redactor().text(str(address))
 
 
+@lru_cache(maxsize=4096)
+def _remote_shown(remote: str) -> str:
+    """REMOTE_ADDR as the logs show it: the default's path, one cache lookup a request."""
+    address = _parse_ip(remote)
+    return UNKNOWN if address is None else _shown(address)
+
+
 @on_reload
 def _forget_shown() -> None:  # REDACT may have changed
     _shown.cache_clear()
+    _remote_shown.cache_clear()
 
 
 def get_client_ip(meta: Mapping[str, str], trusted_proxies: int | Sequence[str] = 0) -> str:
     """The client's address as the logs show it: normalised, card-like digits masked."""
+    if not trusted_proxies:
+        return _remote_shown(meta.get("REMOTE_ADDR", "") or "")
     address = client_address(meta, trusted_proxies)
     return UNKNOWN if address is None else _shown(address)
 

@@ -400,6 +400,16 @@ class TestCardLikeAddresses:
         (shown,) = re.findall(r"<dt>IP</dt><dd>([^<]*)</dd>", detail)
         assert shown.endswith("4670") and not card_runs(shown)
 
+    def test_masking_follows_the_redact_setting(self, logs, settings):
+        """A positive control, and the per-address cache follows the settings."""
+        address = "4539:1488:3436:4670::"
+        first = Client(REMOTE_ADDR=address).get("/t/plain/")
+        settings.OBSERVABILITY = {"REDACT": False}
+        second = Client(REMOTE_ADDR=address).get("/t/plain/")
+        (masked,) = ips(request_lines(logs, first))
+        assert masked != address and not card_runs(masked)
+        assert ips(request_lines(logs, second)) == {address}
+
     def test_the_real_address_still_decides_access_to_the_metrics(self, settings):
         settings.OBSERVABILITY = {
             "TRUSTED_PROXIES": 1,
