@@ -102,7 +102,8 @@ def begin(request: Any) -> RequestState:
             trace_id, flags = parent.trace_id, parent.flags
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
-    logged = not excluded(django_request.path)
+    # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
+    logged = not excluded(django_request.path_info)
     state = RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
     state.refused_trace = refused_trace
     return state

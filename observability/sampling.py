@@ -43,7 +43,12 @@ HOLD_LIMIT = 3600.0
 
 
 def excluded(path: str) -> bool:
-    """Whether a path gets no lifecycle lines (EXCLUDE_PATHS prefixes, EXCLUDE_PATTERNS)."""
+    """Whether a path gets no lifecycle lines (EXCLUDE_PATHS prefixes, EXCLUDE_PATTERNS).
+
+    `path` is the one the router matches (`request.path_info`), never `request.path`:
+    that starts with SCRIPT_NAME, which a proxy passes on from the client (gunicorn takes
+    it from a header), so `SCRIPT_NAME: /health` would hide a login attempt.
+    """
     settings = obs_settings
     if path.startswith(settings.EXCLUDE_PATHS):
         return True
