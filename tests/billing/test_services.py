@@ -435,7 +435,7 @@ def test_invariant_8_reconcile_command_settles_stale_payments_without_a_retry(
     assert out.getvalue().splitlines() == [
         f"payment {had.pk}: succeeded (the gateway had charged it: {had.gateway_reference})",
         f"payment {had_not.pk}: succeeded (charged now: {had_not.gateway_reference})",
-        "2 stale pending payments reconciled, 0 failed",
+        "2 stale pending payments: 2 reconciled, 0 left pending",
     ]
     assert (had.status, had_not.status, fresh.status) == ("succeeded", "succeeded", "pending")
     assert [len(gateway_charges(p)) for p in (had, had_not, fresh, settled)] == [1, 1, 0, 1]

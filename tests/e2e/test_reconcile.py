@@ -185,25 +185,46 @@ def test_invariant_8_worker_killed_mid_charge_retries_get_one_charge(site, charg
         results = list(pool.map(retry, range(8), timeout=120))
     statuses = Counter(r[0] for r in results)
     assert set(statuses) <= {200, 409}, statuses
-    final = wait_for(
-        lambda: (r := site.pay(key, f"{key}-final")) and r[0] == 200 and r,
-        "a replay after the reconciliation",
-        interval=0.5,
-    )
+    polls = iter(range(1000))
+    final_ids: list[str] = []
+
+    def replayed():
+        final_ids.append(f"{key}-final-{next(polls)}")
+        answer = site.pay(key, final_ids[-1])
+        return answer if answer[0] == 200 else None
+
+    final = wait_for(replayed, "a replay after the reconciliation", interval=0.5)
     for _, headers, body in [*(r for r in results if r[0] == 200), final]:
         assert headers["Idempotent-Replayed"] == "true"
         assert (body["id"], body["status"]) == (payment_id, "succeeded"), body
 
     [(reference,)] = site.gateway_charges(gateway_key)  # exactly one charge at the gateway
-    assert site.payment(key)[1:] == ("succeeded", gateway_key, site.payment(key)[3], reference)
+    _, status, _, _, stored_reference = site.payment(key)
+    assert (status, stored_reference) == ("succeeded", reference)
+
+    # Every retry wrote one answer event (a replay or a refusal), after any reconciliation of
+    # its own: once all are in the file, so is everything the retries logged.
+    asked = {f"{key}-retry-{n}" for n in range(8)} | set(final_ids)
+    answers = ("payment_replayed", "payment_in_flight_refused")
+    wait_for(
+        lambda: (
+            asked
+            <= {e.fields["request_id"] for kind in answers for e in site.events(kind, payment_id)}
+        ),
+        "every retry's event in billing_api.log",
+    )
     [reconciled] = site.reconciled(payment_id)
     assert reconciled.fields["gateway"] == ("had_charged" if charged else "charged_now")
     assert reconciled.fields["trigger"] == "retry"
     assert reconciled.fields["original_request_id"] == f"{key}-first"
-    assert reconciled.fields["request_id"].startswith(f"{key}-retry-")
+    assert reconciled.fields["request_id"] in asked
     assert len(site.events("payment_succeeded", payment_id)) == 1
-    replays = site.events("payment_replayed", payment_id)
+    replays = [
+        e for e in site.events("payment_replayed", payment_id) if e.fields["request_id"] in asked
+    ]
     assert len(replays) == statuses[200] + 1  # the burst's replays and the final one
+    report = f"statuses={dict(statuses)} polls={len(final_ids)}"
+    print(f"reconcile[{'after' if charged else 'before'}-the-charge] {report}")  # pytest -s
 
 
 def test_invariant_8_worker_killed_mid_charge_settled_by_the_sweep_command(site):
@@ -223,7 +244,7 @@ def test_invariant_8_worker_killed_mid_charge_settled_by_the_sweep_command(site)
     [(reference,)] = site.gateway_charges(gateway_key)
     assert done.stdout.splitlines() == [
         f"payment {payment_id}: succeeded (the gateway had charged it: {reference})",
-        "1 stale pending payment reconciled, 0 failed",
+        "1 stale pending payment: 1 reconciled, 0 left pending",
     ]
     status, headers, body = site.pay(key, f"{key}-after")
     assert (status, headers["Idempotent-Replayed"], body["status"]) == (200, "true", "succeeded")
