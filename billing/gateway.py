@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,7 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 
-from billing.models import SandboxCharge
+from billing.models import SandboxCharge, random_reference
 
 SUCCEEDING_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_amex"})
 DECLINES = {
@@ -107,7 +106,7 @@ def _charge_record(
         with transaction.atomic():
             charge = SandboxCharge.objects.create(
                 idempotency_key=idempotency_key,
-                reference=f"ch_{uuid.uuid4().hex[:24]}",
+                reference=random_reference("ch_", 12),
                 amount=amount,
                 currency=currency,
                 payment_method=payment_method,
@@ -159,4 +158,4 @@ def charge_lookup(*, idempotency_key: str) -> ChargeResult | None:
 
 def refund(*, charge_reference: str, amount: Decimal) -> str:
     """Refund part of a sandbox charge and return the refund reference."""
-    return f"re_{uuid.uuid4().hex[:24]}"
+    return random_reference("re_", 12)

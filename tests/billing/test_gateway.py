@@ -59,3 +59,18 @@ def test_a_charge_slower_than_the_timeout_raises_and_may_have_charged(
         gateway.charge(idempotency_key="pay_5", **VISA)
     monkeypatch.setattr(gateway, "DELAY", 0.0)
     assert (gateway.charge_lookup(idempotency_key="pay_5") is not None) is charged
+
+
+def test_invariant_1_server_made_references_never_read_as_a_card_number(monkeypatch):
+    """A charge reference or a gateway key is logged and printed: 13 digits in a row would
+    read as a card number (4111111111111111 passes Luhn), so such a draw is thrown away."""
+    import secrets
+
+    from billing.models import gateway_idempotency_key_new
+
+    card_like = "4111111111111111" + "abcdef12"
+    draws = iter([card_like, "0123456789ab" * 2, card_like + "ab" * 4, "ab" * 16])
+    monkeypatch.setattr(secrets, "token_hex", lambda nbytes: next(draws)[: nbytes * 2])
+    made = gateway.charge(idempotency_key="pay_6", **VISA)
+    assert made.reference == "ch_0123456789ab0123456789ab"
+    assert gateway_idempotency_key_new() == "pay_" + "ab" * 16
