@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.models import Payment, Plan, Refund, Subscription
+from billing.models import Payment, Plan, Refund, SandboxCharge, Subscription
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,10 +38,36 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "amount", "currency", "status", "failure_code", "created_at")
+    list_display = (
+        "id",
+        "user",
+        "amount",
+        "currency",
+        "status",
+        "failure_code",
+        "created_at",
+        "attempted_at",
+    )
     list_filter = ("status", "currency")
-    search_fields = ("user__username", "gateway_reference", "description")
+    search_fields = (
+        "user__username",
+        "gateway_reference",
+        "gateway_idempotency_key",
+        "idempotency_key",
+        "description",
+    )
     list_select_related = ("user",)
+    # editable=False fields are hidden from the form unless listed here.
+    readonly_fields = ("gateway_idempotency_key",)
+
+
+@admin.register(SandboxCharge)
+class SandboxChargeAdmin(ReadOnlyAdmin):
+    """The sandbox gateway's side: what the "provider" charged, by the payment's gateway key."""
+
+    list_display = ("reference", "idempotency_key", "amount", "currency", "succeeded", "created_at")
+    list_filter = ("succeeded", "currency")
+    search_fields = ("reference", "idempotency_key")
 
 
 @admin.register(Refund)

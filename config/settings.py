@@ -303,6 +303,23 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Billing: the payment gateway ------------------------------------------------
+# A payment is committed `pending` before the gateway is called. The request that did it
+# holds it for BILLING_PENDING_LEASE seconds while it talks to the gateway, which it does
+# for at most BILLING_GATEWAY_TIMEOUT seconds; after the lease, a retry with the same
+# Idempotency-Key or `manage.py payment_reconcile` asks the gateway what happened and
+# settles it (README, "Databases"). A lease no longer than the timeout would let a retry
+# race a request that is still waiting for its answer.
+BILLING_GATEWAY_TIMEOUT = env_seconds("BILLING_GATEWAY_TIMEOUT", 20.0, positive=True)
+BILLING_PENDING_LEASE = env_seconds("BILLING_PENDING_LEASE", 60.0, positive=True)
+if BILLING_PENDING_LEASE <= BILLING_GATEWAY_TIMEOUT:
+    raise _invalid(
+        "BILLING_PENDING_LEASE",
+        f"must be longer than BILLING_GATEWAY_TIMEOUT ({BILLING_GATEWAY_TIMEOUT} s): a request "
+        "still talking to the gateway must keep its payment",
+        os.environ.get("BILLING_PENDING_LEASE", "").strip() or str(BILLING_PENDING_LEASE),
+    )
+
 # --- Observability -------------------------------------------------------------
 # The request-tracing layer's flags; every key and its default is in the README.
 OBSERVABILITY = {
