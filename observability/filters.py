@@ -8,7 +8,7 @@ import traceback
 from observability import otel
 from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import ARG_LIMIT
-from observability.flood import guard
+from observability.flood import DECISION_ATTR, guard
 from observability.records import extra_keys
 from observability.redaction import NullRedactor, Redactor, get_redactor
 from observability.tracecontext import current_flags
@@ -29,6 +29,12 @@ class FloodFilter(logging.Filter):
         self.security = security
 
     def filter(self, record: logging.LogRecord) -> bool:
+        attrs = record.__dict__
+        decided = attrs.get(DECISION_ATTR)
+        if decided is not None:
+            return bool(decided)
+        if not self.security and guard.kinds.get(record.name, False) is None:
+            return True  # the usual record: of a logger that is not guarded
         return guard.at_handler(record, self.security)
 
 

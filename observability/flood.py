@@ -135,7 +135,8 @@ class FloodGuard(logging.Filter):
         self._closed: list[tuple[Key, _Window]] = []
         self._roots: dict[str, str] = {}  # a guarded (or never guarded) logger -> its kind
         self._learned: set[str] = set()  # loggers seen writing to the security file
-        self._kinds: dict[str, str | None] = {}  # any logger name -> kind (memo of kind())
+        #: Any logger name -> its kind (memo of kind(); FloodFilter reads it first).
+        self.kinds: dict[str, str | None] = {}
         self._adopted: set[str] = set()  # loggers that carry the guard as a logger filter
         self._known = -1  # how many loggers existed when they were last looked over
 
@@ -144,7 +145,7 @@ class FloodGuard(logging.Filter):
     def kind(self, name: str) -> str | None:
         """SECURITY, STORM, NEVER or None (not guarded) for a logger name: its nearest
         ancestor (itself included) named by the settings decides."""
-        found = self._kinds.get(name, _UNKNOWN)
+        found = self.kinds.get(name, _UNKNOWN)
         if found is not _UNKNOWN:
             return found  # type: ignore[return-value]
         roots = self._roots
@@ -160,7 +161,7 @@ class FloodGuard(logging.Filter):
             probe = probe[:dot]
         if kind is None and name in self._learned:
             kind = SECURITY
-        kinds = self._kinds
+        kinds = self.kinds
         if len(kinds) >= _KINDS_KEPT:  # a flood of logger names is not kept
             kinds.clear()
         kinds[name] = kind
@@ -175,7 +176,7 @@ class FloodGuard(logging.Filter):
         if attrs.get(SUMMARY_ATTR):
             return True
         kind = self.kind(record.name)
-        if kind is None or kind is NEVER:
+        if kind is None or kind == NEVER:
             return True
         return self.decide(record, kind)
 
@@ -186,19 +187,23 @@ class FloodGuard(logging.Filter):
         decided = attrs.get(DECISION_ATTR)
         if decided is not None:
             return bool(decided)
+        kind = self.kinds.get(record.name, _UNKNOWN)
+        if kind is None and not security:
+            return True  # the usual record: a logger no setting names, a file not security's
         if attrs.get(SUMMARY_ATTR):
             return True
-        kind = self.kind(record.name)
+        if kind is _UNKNOWN:
+            kind = self.kind(record.name)
         if kind is None:
             if not security:
                 return True
             kind = SECURITY
             self._learned.add(record.name)
-            self._kinds.pop(record.name, None)
-        elif kind is NEVER:
+            self.kinds.pop(record.name, None)
+        elif kind == NEVER:
             return True
         self._adopt(record.name)  # the logger's next records are decided before any handler
-        return self.decide(record, kind)
+        return self.decide(record, str(kind))
 
     # -- counting
 
@@ -334,7 +339,9 @@ class FloodGuard(logging.Filter):
         }
         if "event_type" not in example:  # an event's call site is the event helper's
             fields["call_site"] = example["call_site"]
-        if client != EMPTY:
+        if "/" in client:  # a network: no address of its own (client.ip in ECS is one)
+            fields["client"] = client
+        elif client != EMPTY:
             fields["ip"] = client
         logger = logging.getLogger(name)
         record = logger.makeRecord(name, level, __file__, 0, message, (), None, "sweep", fields)
@@ -357,7 +364,12 @@ class FloodGuard(logging.Filter):
         """Put the guard on every existing logger that is guarded by name."""
         loggers = logging.Logger.manager.loggerDict
         self._known = len(loggers)
-        for name, logger in list(loggers.items()):
+        try:
+            existing = list(loggers.items())
+        except RuntimeError:  # another thread made a logger meanwhile: the next tick
+            self._known = -1
+            return
+        for name, logger in existing:
             if isinstance(logger, logging.Logger) and self.kind(name) in (SECURITY, STORM):
                 self._adopt(name)
 
@@ -379,11 +391,12 @@ class FloodGuard(logging.Filter):
         self._adopted = set()
         self._learned = set()
         self._roots = roots
-        self._kinds = {}
+        self.kinds = {}
         for name, kind in roots.items():
             if kind is not NEVER:
                 logging.getLogger(name)  # the named ones exist from now on
         self.adopt_descendants()
+        writer.start()  # its tick looks over the loggers made from now on
 
     # -- state
 

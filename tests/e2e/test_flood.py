@@ -49,9 +49,7 @@ def story(lines: list[str], logger: str) -> tuple[int, int, list[str]]:
 
 
 @pytest.mark.parametrize("flood", ["host", "csrf"])
-def test_a_flood_of_djangos_security_records_is_bounded_per_worker_and_exact(
-    tmp_path, env, flood
-):
+def test_a_flood_of_djangos_security_records_is_bounded_per_worker_and_exact(tmp_path, env, flood):
     # A window far longer than the test: it cannot end on a slow machine; SIGTERM drains.
     env.update(FLOOD_LIMIT=str(LIMIT), FLOOD_WINDOW="3600")
     server = gunicorn(tmp_path, "-w", str(WORKERS), env=env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -427,7 +428,8 @@ def test_a_rotating_ipv6_64_is_one_client(logs, limited):
     assert len(individual) == 8
     (summary,) = summaries
     fields = parse_tokens(summary)
-    assert fields["ip"] == "2001:db8:1:2::/64" and fields["repeated"] == "4995"
+    assert fields["client"] == "2001:db8:1:2::/64" and fields["repeated"] == "4995"
+    assert fields["ip"] == "-"  # a network has no address of its own
     assert "Repeated: 4995 more from 2001:db8:1:2::/64" in summary
     assert [parse_tokens(line)["ip"] for line in individual[5:]] == ["2001:db8:1:3::1"] * 3
     assert total(individual, summaries) == 5003
@@ -489,7 +491,7 @@ def test_the_client_prefixes_are_settings(logs, settings):
         failed_logins(1, ip=f"198.51.100.{n}")
     drain_logs()
     individual, summaries = event_lines(logs, "login_failed")
-    assert sorted(parse_tokens(line)["ip"] for line in summaries) == [
+    assert sorted(parse_tokens(line)["client"] for line in summaries) == [
         "198.51.100.0/24",
         "2001:db8:7::/48",
     ]
@@ -514,3 +516,53 @@ def test_a_bad_client_prefix_is_refused_with_a_sentence(name, value):
     (problem,) = validate({name: value})
     assert problem.startswith(f"OBSERVABILITY[{name!r}] must be a prefix length")
     assert repr(value) in problem
+
+
+def test_a_networks_summary_is_valid_ecs(tmp_path, limited):
+    """client.ip is an address in ECS (an Elasticsearch `ip`): a /64's summary names the
+    network under labels.client and writes no client.ip."""
+    pytest.importorskip("ecs_logging")
+    from tests.conftest import configure_logs
+
+    logs = configure_logs(tmp_path / "logs", log_format="ecs")
+    try:
+        for n in range(8):
+            failed_logins(1, ip=f"2001:db8:9:9::{n + 1:x}")
+        drain_logs()
+        lines = [json.loads(line) for line in logs.lines("security")]
+    finally:
+        configure_logs(tmp_path / "after")
+    (summary,) = [line for line in lines if "repeated" in line.get("labels", {})]
+    assert summary["labels"]["client"] == "2001:db8:9:9::/64"
+    assert "ip" not in summary.get("client", {})
+    individual = [line for line in lines if "repeated" not in line.get("labels", {})]
+    assert [line["client"]["ip"] for line in individual] == [
+        f"2001:db8:9:9::{n}" for n in range(1, 6)
+    ]
+
+
+def test_a_descendant_made_later_is_guarded_even_when_it_writes_only_to_its_own_handler(
+    logs, limited
+):
+    """A child of django.security made after start-up, not propagating, with a handler of
+    the user's: the writer's tick puts the guard on it before it reaches any file of ours."""
+    seen: list[logging.LogRecord] = []
+
+    class Mine(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    child = logging.getLogger(late_name("django.security"))
+    child.propagate = False
+    child.addHandler(Mine())
+    deadline = time.monotonic() + 10
+    while guard not in child.filters and time.monotonic() < deadline:
+        time.sleep(0.02)  # polled: the writer's tick (every 50 ms) looks over new loggers
+    assert guard in child.filters
+    with request_context(ip="203.0.113.9"):
+        for n in range(30):
+            child.warning("Session data corrupted %s", n)
+    drain_logs()
+    individual = [r for r in seen if not hasattr(r, "repeated")]
+    assert len(individual) == 5
+    assert len(individual) + sum(r.repeated for r in seen if hasattr(r, "repeated")) == 30
