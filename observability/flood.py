@@ -61,6 +61,8 @@ from typing import Any
 
 from observability.conf import obs_settings, on_reload
 from observability.context import CONTEXT_ATTR, EMPTY, current, reset_context, set_context
+from observability.escaping import ARG_LIMIT
+from observability.redaction import get_redactor
 from observability.writer import every_tick, writer
 
 #: Set on a summary record so the guard lets it through.
@@ -71,6 +73,8 @@ DECISION_ATTR = "_obs_flood"
 MAX_KEYS = 10_000
 #: Keys one client (one source) may hold at once; past it, its own oldest is closed early.
 MAX_KEYS_PER_SOURCE = 100
+#: The client of summaries that wait merged (more than MAX_KEYS closed between two ticks).
+OTHER_CLIENTS = "*"
 #: What a summary copies from the first record it stands for.
 _COPIED = ("event_type", "severity")
 #: How a logger's records are keyed: by client, by call site, or not at all.
@@ -132,7 +136,7 @@ class FloodGuard(logging.Filter):
         self._lock = threading.Lock()
         self._windows: dict[Key, _Window] = {}
         self._sources: dict[str, dict[Key, None]] = {}  # a client's keys, oldest first
-        self._closed: list[tuple[Key, _Window]] = []
+        self._closed: dict[Key, _Window] = {}  # over, waiting for the tick's summary
         self._roots: dict[str, str] = {}  # a guarded (or never guarded) logger -> its kind
         self._learned: set[str] = set()  # loggers seen writing to the security file
         #: Any logger name -> its kind (memo of kind(); FloodFilter reads it first).
@@ -274,12 +278,15 @@ class FloodGuard(logging.Filter):
 
     @staticmethod
     def _example(record: logging.LogRecord) -> dict[str, Any]:
+        """What a summary shows of the first record it stands for. The message is masked,
+        then capped (ARG_LIMIT): a table of MAX_KEYS windows never holds 8 KB Host headers."""
         attrs = record.__dict__
         example = {key: attrs[key] for key in _COPIED if key in attrs}
         try:
-            example["message"] = record.getMessage()
+            message = record.getMessage()
         except Exception:
-            example["message"] = str(record.msg)
+            message = str(record.msg)
+        example["message"] = get_redactor().text(message, ARG_LIMIT)
         example["call_site"] = f"{record.module}.{record.funcName}:{record.lineno}"
         return example
 
@@ -290,8 +297,21 @@ class FloodGuard(logging.Filter):
             keys.pop(key, None)
             if not keys:
                 del self._sources[key[3]]
-        if window.suppressed:
-            self._closed.append((key, window))
+        if not window.suppressed:
+            return
+        closed = self._closed
+        if key not in closed and len(closed) >= MAX_KEYS:
+            # More closed windows than keys wait for the tick (a writer stalled on a slow
+            # disk under a flood from ever new clients): the rest wait as one per event
+            # type or call site, their clients "*", counts exact.
+            key = (*key[:3], OTHER_CLIENTS)
+        pending = closed.get(key)
+        if pending is None:
+            closed[key] = window
+        else:  # the same key closed twice before a tick: one summary stands for both
+            pending.first = min(pending.first, window.first)
+            pending.last = max(pending.last, window.last)
+            pending.suppressed += window.suppressed
 
     # -- summaries
 
@@ -308,12 +328,12 @@ class FloodGuard(logging.Filter):
             for key, window in list(self._windows.items()):
                 if final or now >= window.start + length:
                     self._close(key, window)
-            closed, self._closed = self._closed, []
+            closed, self._closed = self._closed, {}
         if not closed:
             return
         token = set_context({})  # a summary stands for many requests: none is its context
         try:
-            for key, window in closed:
+            for key, window in closed.items():
                 self._summarise(key, window, length)
         finally:
             reset_context(token)
@@ -339,8 +359,8 @@ class FloodGuard(logging.Filter):
         }
         if "event_type" not in example:  # an event's call site is the event helper's
             fields["call_site"] = example["call_site"]
-        if "/" in client:  # a network: no address of its own (client.ip in ECS is one)
-            fields["client"] = client
+        if "/" in client or client == OTHER_CLIENTS:
+            fields["client"] = client  # no address of its own (client.ip in ECS is one)
         elif client != EMPTY:
             fields["ip"] = client
         logger = logging.getLogger(name)
@@ -407,7 +427,7 @@ class FloodGuard(logging.Filter):
     def pending(self) -> int:
         """Records counted but not yet in a summary (for tests and /health/)."""
         with self._lock:
-            windows = [*self._windows.values(), *(w for _, w in self._closed)]
+            windows = [*self._windows.values(), *self._closed.values()]
             return sum(window.suppressed for window in windows)
 
     def forget(self) -> None:
@@ -415,7 +435,7 @@ class FloodGuard(logging.Filter):
         with self._lock:
             self._windows = {}
             self._sources = {}
-            self._closed = []
+            self._closed = {}
 
     def after_fork_in_child(self) -> None:
         # The parent summarises what it counted; the child starts from nothing.

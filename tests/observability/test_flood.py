@@ -566,3 +566,40 @@ def test_a_descendant_made_later_is_guarded_even_when_it_writes_only_to_its_own_
     individual = [r for r in seen if not hasattr(r, "repeated")]
     assert len(individual) == 5
     assert len(individual) + sum(r.repeated for r in seen if hasattr(r, "repeated")) == 30
+
+
+def test_the_table_of_closed_windows_is_bounded_while_the_tick_is_late(logs, limited, monkeypatch):
+    """Windows closed early wait for the writer's tick; a tick that is late (a stalled disk)
+    while ever new clients flood cannot make that table grow past MAX_KEYS: the rest wait
+    merged per event type (client "*"), counts exact."""
+    from observability.writer import writer
+
+    monkeypatch.setattr(flood, "MAX_KEYS", 20)
+    monkeypatch.setattr(writer, "hooks", [hook for hook in writer.hooks if hook != guard.sweep])
+    for n in range(300):
+        failed_logins(7, ip=f"10.1.{n >> 8}.{n & 0xFF}")
+        assert len(guard._closed) <= 21 and guard.size() <= 20
+    guard.sweep(final=True)
+    individual, summaries = event_lines(logs, "login_failed")
+    assert total(individual, summaries) == 300 * 7
+    merged = [line for line in summaries if "client=* " in line + " "]
+    assert len(merged) == 1 and "Repeated: " in merged[0] and "more from *" in merged[0]
+
+
+def test_a_summary_shows_its_example_masked_then_capped(logs, limited):
+    """A flood of forged Hosts 8 KB long: the summary's example holds at most 1 KiB of it,
+    masked before it was cut (a card number across the cut is never half shown)."""
+    prefix = "Invalid HTTP_HOST header: '"
+    card = "4111 1111 1111 1111"
+    host = "h" * (1015 - len(prefix)) + card + "x" * 7000  # the card spans the 1 KiB cut
+    logger = logging.getLogger("django.security.DisallowedHost")
+    with request_context(ip="198.51.100.60"):
+        for _ in range(8):
+            logger.error("Invalid HTTP_HOST header: '%s'.", host)
+    (window,) = [w for w in guard._windows.values() if w.suppressed]
+    assert len(window.example["message"]) <= 1100
+    assert "4111" not in window.example["message"]
+    drain_logs()
+    (summary,) = message_lines(logs.lines("security"), "Invalid HTTP_HOST")[1]
+    assert "4111" not in summary and "hhhh" in summary
+    assert len(summary) < 2500
