@@ -143,6 +143,7 @@ class FloodGuard(logging.Filter):
         self.kinds: dict[str, str | None] = {}
         self._adopted: set[str] = set()  # loggers that carry the guard as a logger filter
         self._known = -1  # how many loggers existed when they were last looked over
+        self._waiting: list[str] = []  # guarded names that were no logger yet (PlaceHolder)
 
     # -- which records
 
@@ -318,7 +319,10 @@ class FloodGuard(logging.Filter):
     def sweep(self, final: bool = False) -> None:
         """Write the summaries of windows that are over (of every window when draining);
         put the guard on loggers made since the last tick."""
-        if len(logging.Logger.manager.loggerDict) != self._known:
+        loggers = logging.Logger.manager.loggerDict
+        if len(loggers) != self._known or any(
+            not isinstance(loggers.get(name), logging.PlaceHolder) for name in self._waiting
+        ):
             self.adopt_descendants()
         if not self._windows and not self._closed:
             return
@@ -389,9 +393,14 @@ class FloodGuard(logging.Filter):
         except RuntimeError:  # another thread made a logger meanwhile: the next tick
             self._known = -1
             return
+        waiting = []
         for name, logger in existing:
-            if isinstance(logger, logging.Logger) and self.kind(name) in (SECURITY, STORM):
-                self._adopt(name)
+            if self.kind(name) in (SECURITY, STORM):
+                if isinstance(logger, logging.Logger):
+                    self._adopt(name)
+                else:  # a PlaceHolder: when it becomes a logger the count stays the same
+                    waiting.append(name)
+        self._waiting = waiting
 
     def place(self) -> None:
         """Follow the settings: the guard on the loggers they name and their descendants,
