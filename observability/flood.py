@@ -73,7 +73,9 @@ DECISION_ATTR = "_obs_flood"
 MAX_KEYS = 10_000
 #: Keys one client (one source) may hold at once; past it, its own oldest is closed early.
 MAX_KEYS_PER_SOURCE = 100
-#: The client of summaries that wait merged (more than MAX_KEYS closed between two ticks).
+#: Windows closed early that may wait for the tick's summaries, each on its own.
+MAX_CLOSED = 10_000
+#: The client of summaries that wait merged (more than MAX_CLOSED between two ticks).
 OTHER_CLIENTS = "*"
 #: What a summary copies from the first record it stands for.
 _COPIED = ("event_type", "severity")
@@ -301,8 +303,8 @@ class FloodGuard(logging.Filter):
         if not window.suppressed:
             return
         closed = self._closed
-        if key not in closed and len(closed) >= MAX_KEYS:
-            # More closed windows than keys wait for the tick (a writer stalled on a slow
+        if key not in closed and len(closed) >= MAX_CLOSED:
+            # More closed windows than that wait for the tick (a writer stalled on a slow
             # disk under a flood from ever new clients): the rest wait as one per event
             # type or call site, their clients "*", counts exact.
             key = (*key[:3], OTHER_CLIENTS)

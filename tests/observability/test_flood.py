@@ -575,11 +575,12 @@ def test_a_descendant_made_later_is_guarded_even_when_it_writes_only_to_its_own_
 
 def test_the_table_of_closed_windows_is_bounded_while_the_tick_is_late(logs, limited, monkeypatch):
     """Windows closed early wait for the writer's tick; a tick that is late (a stalled disk)
-    while ever new clients flood cannot make that table grow past MAX_KEYS: the rest wait
+    while ever new clients flood cannot make that table grow past MAX_CLOSED: the rest wait
     merged per event type (client "*"), counts exact."""
     from observability.writer import writer
 
     monkeypatch.setattr(flood, "MAX_KEYS", 20)
+    monkeypatch.setattr(flood, "MAX_CLOSED", 20)
     monkeypatch.setattr(writer, "hooks", [hook for hook in writer.hooks if hook != guard.sweep])
     for n in range(300):
         failed_logins(7, ip=f"10.1.{n >> 8}.{n & 0xFF}")
