@@ -40,8 +40,11 @@ plus the `repeated=` counts equal the records logged, exactly, in every file.
 
 The table is bounded: at most MAX_KEYS keys, and at most MAX_KEYS_PER_SOURCE of one client.
 A new key past either bound closes the oldest (of the table, of that client) early: its
-count is summarised like any window's, never lost, and no client is ever merged with
-another.
+count is summarised like any window's, never lost, and no client is merged with another.
+Closed windows wait for the tick in a table of at most MAX_CLOSED; past it (a stalled
+writer under a flood from ever new clients) they wait merged per event type or call site
+(client "*"), counts exact. A window keeps its first summarised record's message masked,
+then capped at ARG_LIMIT.
 
 Windows are closed by the writer's tick (no later record needed), and every pending
 summary is written when the process drains (SIGTERM, exit). Each process counts its
