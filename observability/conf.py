@@ -120,6 +120,9 @@ DEFAULTS: dict[str, Any] = {
     "FLOOD_LIMIT": 10,
     "FLOOD_WINDOW": 60.0,
     "FLOOD_LOGGERS": (),
+    # One client for flood control: an IPv4 address, an IPv6 /64 (a whole /64 is one client).
+    "FLOOD_IPV4_PREFIX": 32,
+    "FLOOD_IPV6_PREFIX": 64,
     "METRICS": True,
     "METRICS_ALLOWED_IPS": ("127.0.0.0/8", "::1"),
     "METRICS_TOKEN": None,
@@ -128,6 +131,10 @@ DEFAULTS: dict[str, Any] = {
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_prefix(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _is_str_seq(value: Any) -> bool:
@@ -286,6 +293,16 @@ RULES: dict[str, Rule] = {
     "FLOOD_LOGGERS": (
         lambda v: _is_str_seq(v) and all(_is_logger_name(name) for name in v),
         "must be a list of logger names such as 'myapp.payments'",
+    ),
+    "FLOOD_IPV4_PREFIX": (
+        lambda v: _is_prefix(v, 8, 32),
+        "must be a prefix length from 8 to 32: the IPv4 network flood control counts as one "
+        "client (32: each address)",
+    ),
+    "FLOOD_IPV6_PREFIX": (
+        lambda v: _is_prefix(v, 16, 128),
+        "must be a prefix length from 16 to 128: the IPv6 network flood control counts as one "
+        "client (64: each /64)",
     ),
     "METRICS": (lambda v: isinstance(v, bool), "must be True or False"),
     "METRICS_ALLOWED_IPS": (

@@ -4,12 +4,13 @@ Making a LogRecord, running the two filters over it and formatting from it costs
 what the layer adds to a request. The started and terminal lines are the layer's own:
 every part is already masked and the context is known. So when everything the request
 logger hands records to is ours (the default record factory, no logger filter, every
-handler one of our queued handlers with exactly our two filters and one of our
-formatters in its own layout), a `PreparedLine` is made instead, and each handler's
-formatter turns it into text in the writer thread with the same code that formats
-records (`TextFormatter.line`, `JsonFormatter.fill`). With anything else attached (a
-user's handler, filter, formatter or record factory), records are made as usual, so
-every handler receives exactly what it always did. The plan is checked on every line
+handler one of our queued handlers with exactly our two filters, after our FloodFilter or
+not (it passes every lifecycle line), and one of our formatters in its own layout), a
+`PreparedLine` is made instead, and each handler's formatter turns it into text in the
+writer thread with the same code that formats records (`TextFormatter.line`,
+`JsonFormatter.fill`). With anything else attached (a user's handler, filter, formatter
+or record factory), records are made as usual, so every handler receives exactly what it
+always did. The plan is checked on every line
 (a few attribute reads): a handler added at run time is seen at once.
 """
 
@@ -26,7 +27,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from observability.context import CONTEXT_FIELDS
-from observability.filters import RedactionFilter, RequestContextFilter
+from observability.filters import FloodFilter, RedactionFilter, RequestContextFilter
 from observability.formatters import (
     ApiFormatter,
     DetailedFormatter,
@@ -44,6 +45,9 @@ _context_values = operator.itemgetter(*CONTEXT_FIELDS)
 _CONTEXT_KEYS = frozenset(CONTEXT_FIELDS)
 OUR_HANDLERS = (QueuedFileHandler, QueuedStreamHandler)
 OUR_FILTERS = [RequestContextFilter, RedactionFilter]
+#: The handler filters a fast line may skip: ours, with or without flood control first
+#: (FloodFilter passes every REQUEST_LOGGER record: lifecycle lines are never summarised).
+OUR_FILTER_LISTS = (OUR_FILTERS, [FloodFilter, *OUR_FILTERS])
 OUR_FORMATTERS = (
     TextFormatter,
     ApiFormatter,
@@ -331,7 +335,7 @@ def _check(logger: logging.Logger) -> tuple[QueuedHandler, ...] | None:
         for handler in current.handlers:
             if (
                 type(handler) not in OUR_HANDLERS
-                or [type(f) for f in handler.filters] != OUR_FILTERS
+                or [type(f) for f in handler.filters] not in OUR_FILTER_LISTS
                 or type(handler.formatter) not in OUR_FORMATTERS
                 or not getattr(handler.formatter, "plain", False)
             ):

@@ -9,9 +9,34 @@ from typing import Any
 from observability import otel
 from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import ARG_LIMIT, cap
+from observability.flood import DECISION_ATTR, guard
 from observability.records import extra_keys
 from observability.redaction import NullRedactor, Redactor, get_redactor
 from observability.tracecontext import current_flags
+
+
+class FloodFilter(logging.Filter):
+    """Flood control where records are written: first on every handler build_logging() makes.
+
+    Records of guarded loggers are decided by the guard as a logger filter, before any
+    handler; this one decides for a record that no logger filter saw (its logger was made
+    since the writer's last tick) and, with `security=True` (the security file's handler),
+    for any record that reaches it. Either way a record is counted once: the decision is
+    kept on it and every handler applies it. Lifecycle lines (REQUEST_LOGGER) always pass.
+    """
+
+    def __init__(self, security: bool = False) -> None:
+        super().__init__()
+        self.security = security
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        attrs = record.__dict__
+        decided = attrs.get(DECISION_ATTR)
+        if decided is not None:
+            return bool(decided)
+        if not self.security and guard.kinds.get(record.name, False) is None:
+            return True  # the usual record: of a logger that is not guarded
+        return guard.at_handler(record, self.security)
 
 
 class RequestContextFilter(logging.Filter):

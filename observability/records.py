@@ -16,7 +16,7 @@ STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict_
 }
 #: Never rendered as fields: our bookkeeping, and Django's request objects on its records.
 HIDDEN_ATTRS = frozenset(
-    {"_obs_redacted", "_obs_flood_summary", "request", "server_time", *RECORD_ATTRS}
+    {"_obs_redacted", "_obs_flood", "_obs_flood_summary", "request", "server_time", *RECORD_ATTRS}
 )
 NOT_EXTRA = STANDARD_ATTRS | HIDDEN_ATTRS | frozenset(CONTEXT_FIELDS)
 

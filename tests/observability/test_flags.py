@@ -345,6 +345,14 @@ def test_every_documented_flag_has_a_test_here():
             {"FLOOD_LOGGERS": ["billing.api"]},
             "must not name the REQUEST_LOGGER ('billing.api'): lifecycle lines are sampled",
         ),
+        (
+            {"FLOOD_IPV4_PREFIX": 33},
+            "OBSERVABILITY['FLOOD_IPV4_PREFIX'] must be a prefix length from 8 to 32",
+        ),
+        (
+            {"FLOOD_IPV6_PREFIX": 8},
+            "OBSERVABILITY['FLOOD_IPV6_PREFIX'] must be a prefix length from 16 to 128",
+        ),
         ({"METRICS": 1}, "OBSERVABILITY['METRICS'] must be True or False, got 1"),
         ({"METRICS_ALLOWED_IPS": ["localhost"]}, "OBSERVABILITY['METRICS_ALLOWED_IPS'] must be"),
         (
