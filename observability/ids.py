@@ -6,13 +6,15 @@ visitor will get, and tell a forged story in that visitor's trace. So every ID c
 (one system call per request costs more than the rest of the ID); `deque.popleft` hands
 each batch entry to exactly one thread, and a forked child throws its parent's batch away
 so that two processes never hand out the same ID.
+
+Whether an incoming ID was seen before is observability.seen_ids' question (a cache every
+worker shares), not this module's.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import threading
 
 _ID_BYTES = 40  # 16 request ID + 16 trace ID + 8 span ID
 _BATCH = 64  # requests served per os.urandom call
@@ -50,32 +52,3 @@ def new_request_id() -> str:
 def new_span_id() -> str:
     """A new 16-hex span ID (for a child span of an outgoing call)."""
     return _take()[32:40].hex()
-
-
-class RecentIds:
-    """The request IDs this process saw lately, to flag an ID that serves several requests.
-
-    Bounded (the oldest is forgotten first), thread-safe; `seen()` records the ID and says
-    whether it was already there.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._ids: dict[str, None] = {}
-        self._lock = threading.Lock()
-
-    def seen(self, request_id: str) -> bool:
-        with self._lock:
-            if request_id in self._ids:
-                return True
-            self._ids[request_id] = None
-            if len(self._ids) > self.size:
-                del self._ids[next(iter(self._ids))]
-            return False
-
-    def clear(self) -> None:
-        with self._lock:
-            self._ids.clear()
-
-
-recent_ids = RecentIds()

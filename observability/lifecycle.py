@@ -41,7 +41,7 @@ from observability.context import (
 from observability.events import log_security_event
 from observability.fastpath import LineContext, PreparedLine
 from observability.handlers import QueuedHandler
-from observability.ids import new_ids, recent_ids
+from observability.ids import new_ids
 from observability.loggers import get_logger
 from observability.metrics import observe_request
 from observability.request import (
@@ -55,6 +55,7 @@ from observability.request import (
     started_details,
 )
 from observability.sampling import excluded, level_of, sample_for
+from observability.seen_ids import seen_ids
 from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -74,7 +75,7 @@ class RequestState:
     flags: str
     tracestate: str | None
     rejected_id_length: int = 0
-    reused_id: bool = False
+    incoming_id: bool = False  # the client's: looked up in the IDs every worker saw
 
 
 def begin(request: Any) -> RequestState:
@@ -87,10 +88,8 @@ def begin(request: Any) -> RequestState:
     meta = django_request.META
     incoming, rejected = incoming_request_id(meta)
     request_id, trace_id, span_id = new_ids()
-    reused = False
     if incoming is not None:
         request_id = incoming
-        reused = recent_ids.seen(incoming)
     flags, tracestate = SAMPLED, None
     active = otel.active_span()
     if active is not None:
@@ -102,7 +101,9 @@ def begin(request: Any) -> RequestState:
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     logged = not excluded(django_request.path)
-    return RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
+    return RequestState(
+        fields, time.perf_counter(), logged, flags, tracestate, rejected, incoming is not None
+    )
 
 
 #: The scopes without a tracestate, made once: (owner, flags) -> Scope.
@@ -235,12 +236,8 @@ class RequestLifecycle:
                 severity="warning",
                 details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
             )
-        if state.reused_id:
-            log_security_event(
-                event_type="request_id_reused",
-                severity="warning",
-                details={"header": settings.REQUEST_ID_HEADER},
-            )
+        if state.incoming_id:
+            seen_ids.check(state.fields["request_id"], state.fields["span_id"], _flag_reuse)
         level = level_of(settings.STARTED_LEVEL)
         if not state.logged or level is None or not self.logger.isEnabledFor(level):
             return
@@ -313,6 +310,15 @@ class RequestLifecycle:
         for key, value in context.items():  # held, it may be written from another thread
             attrs.setdefault(key, value)
         self.sample.hold(functools.partial(logger.handle, record))
+
+
+def _flag_reuse(first_span_id: str) -> None:
+    """The request reuses an incoming ID another request (in any worker) used first."""
+    log_security_event(
+        event_type="request_id_reused",
+        severity="warning",
+        details={"header": obs_settings.REQUEST_ID_HEADER, "first_span_id": first_span_id},
+    )
 
 
 def set_header(response: Any, name: str, value: str) -> None:
