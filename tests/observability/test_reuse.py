@@ -7,6 +7,7 @@ gunicorn workers are in tests/e2e/test_shared_state.py.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,11 +18,14 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from django.test import AsyncClient, Client
 from freezegun import freeze_time
 
+from observability import seen_ids as seen_ids_module
 from observability.conf import obs_settings, validate
+from observability.seen_ids import seen_ids
 from tests.conftest import parse_tokens, token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_reuse")]
@@ -242,6 +246,47 @@ async def test_reuse_is_flagged_on_an_event_loop(logs, settings):
     assert event["span_id"] == span_of(second)
     assert event["first_span_id"] == span_of(first)
     assert event["request_id"] == rid
+
+
+class BlockingCache(LocMemCache):
+    """A cache whose add() hangs until the test lets it go: a cache server that stopped answering."""
+
+    entered = threading.Event()
+    gate = threading.Event()
+
+    def add(self, *args: Any, **kwargs: Any) -> bool:
+        type(self).entered.set()
+        type(self).gate.wait(20)
+        return super().add(*args, **kwargs)
+
+
+async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_without_bound(
+    logs, settings, monkeypatch, capfd
+):
+    settings.MIDDLEWARE = ["observability.middleware.RequestLoggingMiddleware"]
+    settings.CACHES = {
+        **settings.CACHES,
+        "hung": {"BACKEND": f"{__name__}.BlockingCache", "LOCATION": unique_id("hung")},
+    }
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": "hung"}
+    monkeypatch.setattr(seen_ids_module, "MAX_PENDING", 5)
+    BlockingCache.entered.clear()
+    BlockingCache.gate.clear()
+    client = AsyncClient()
+    try:
+        first = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
+        assert first.status_code == 200
+        assert BlockingCache.entered.wait(10)  # the helper thread is stuck in the cache
+        lost = seen_ids.lost
+        for _ in range(20):
+            response = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
+            assert response.status_code == 200  # answered, though the cache hangs
+        assert seen_ids.lost - lost == 15  # 5 checks wait; the others are dropped, counted
+    finally:
+        BlockingCache.gate.set()
+    assert seen_ids.wait(10)
+    err = capfd.readouterr().err
+    assert "cache 'hung' failed (helper thread behind)" in err
 
 
 class TestSettings:
