@@ -79,6 +79,8 @@ def first_use(cache: BaseCache, request_id: str, span_id: str) -> str | None:
     first = cache.get(key)
     if first is None:
         raise NotStoredError
+    if first == span_id:  # ours: a client library re-sent an add() that had been applied
+        return None
     return first if isinstance(first, str) and _SPAN_ID.fullmatch(first) else EMPTY
 
 

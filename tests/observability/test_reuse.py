@@ -289,6 +289,29 @@ async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_w
     assert "cache 'hung' failed (helper thread behind)" in err
 
 
+class RetriedAddCache(LocMemCache):
+    """add() stores the entry, then answers False: what a client library that re-sends a
+    SET NX after a timeout (the first one applied) reports."""
+
+    def add(self, *args: Any, **kwargs: Any) -> bool:
+        super().add(*args, **kwargs)
+        return False
+
+
+def test_a_first_use_the_cache_reports_twice_is_not_its_own_reuse(logs, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "retried": {"BACKEND": f"{__name__}.RetriedAddCache", "LOCATION": unique_id("retried")},
+    }
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": "retried"}
+    rid = unique_id("retried")
+    first = Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    assert reused_events(logs, rid) == []
+    second = Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    ((event),) = reused_events(logs, rid)
+    assert event["span_id"] == span_of(second) and event["first_span_id"] == span_of(first)
+
+
 class TestSettings:
     def test_seen_ids_cache_must_name_a_cache(self):
         (problem,) = validate({"SEEN_IDS_CACHE": "nowhere"})
