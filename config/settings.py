@@ -249,7 +249,26 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "billing_cache",
         }
-    )
+    ),
+    # Incoming request IDs already seen (OBSERVABILITY['SEEN_IDS_CACHE']): a table of their
+    # own, so a client sending many IDs pushes out only other IDs (a full database cache
+    # deletes a third of its rows), never the login throttles. 10,000 IDs is an hour of them
+    # at ~3 requests/s carrying one (each write counts the table's rows); Redis beyond that,
+    # with short socket timeouts: a hung Redis costs the check, not a hung request.
+    "request_ids": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "request-ids",
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "billing_request_ids",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    ),
 }
 
 # --- Internationalisation ----------------------------------------------------
@@ -337,6 +356,8 @@ OBSERVABILITY = {
     # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
     "METRICS_ALLOWED_IPS": env_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1"),
     "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),
+    # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
+    "SEEN_IDS_CACHE": "request_ids",
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -20,6 +20,8 @@ LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Levels a success's lifecycle line may have (above WARNING it would fill the errors file).
 LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
 MIN_TOKEN_LENGTH = 16
+#: How long an incoming request ID is remembered at most: the cache's memory grows with it.
+MAX_SEEN_IDS_WINDOW = 7 * 86400
 
 DEFAULT_REDACT_KEYS = (
     # Credentials: what logs someone in, or proves a second factor.
@@ -126,6 +128,9 @@ DEFAULTS: dict[str, Any] = {
     "METRICS": True,
     "METRICS_ALLOWED_IPS": ("127.0.0.0/8", "::1"),
     "METRICS_TOKEN": None,
+    # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
+    "SEEN_IDS_CACHE": "default",
+    "SEEN_IDS_WINDOW": 3600.0,
 }
 
 
@@ -313,6 +318,15 @@ RULES: dict[str, Rule] = {
         _valid_token,
         f"must be None or a token of at least {MIN_TOKEN_LENGTH} printable characters "
         "without spaces",
+    ),
+    "SEEN_IDS_CACHE": (
+        lambda v: v is None or (isinstance(v, str) and v in getattr(settings, "CACHES", {})),
+        "must be the alias of a cache in CACHES that every worker shares, "
+        "or None for no reuse check of incoming request IDs",
+    ),
+    "SEEN_IDS_WINDOW": (
+        lambda v: _is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
+        f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
     ),
 }
 

@@ -12,13 +12,15 @@ digits in a row that pass Luhn, and a card scanner (a PCI DLP tool) reading the 
 flag them. Such a draw (an ID, or the `traceparent` the trace and span make together) is
 thrown away and the next one taken: the IDs stay uniformly random among those that do not
 look like a card, and the check (a C-speed translation, ~1 µs) runs once a request.
+
+Whether an incoming ID was seen before is observability.seen_ids' question (a cache every
+worker shares), not this module's.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import threading
 
 from observability.redaction import holds_card
 
@@ -80,32 +82,3 @@ def new_span_id(trace_id: str = "") -> str:
                 return span_id  # the trace alone holds one: no span can help
         elif not holds_card(f"{span_id}-01x{span_id}-00"):
             return span_id
-
-
-class RecentIds:
-    """The request IDs this process saw lately, to flag an ID that serves several requests.
-
-    Bounded (the oldest is forgotten first), thread-safe; `seen()` records the ID and says
-    whether it was already there.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._ids: dict[str, None] = {}
-        self._lock = threading.Lock()
-
-    def seen(self, request_id: str) -> bool:
-        with self._lock:
-            if request_id in self._ids:
-                return True
-            self._ids[request_id] = None
-            if len(self._ids) > self.size:
-                del self._ids[next(iter(self._ids))]
-            return False
-
-    def clear(self) -> None:
-        with self._lock:
-            self._ids.clear()
-
-
-recent_ids = RecentIds()

@@ -41,7 +41,7 @@ from observability.context import (
 from observability.events import log_security_event
 from observability.fastpath import LineContext, PreparedLine
 from observability.handlers import QueuedHandler
-from observability.ids import new_ids, recent_ids
+from observability.ids import new_ids
 from observability.loggers import get_logger
 from observability.metrics import observe_request
 from observability.request import (
@@ -55,6 +55,7 @@ from observability.request import (
     started_details,
 )
 from observability.sampling import excluded, level_of, sample_for
+from observability.seen_ids import seen_ids
 from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -74,7 +75,7 @@ class RequestState:
     flags: str
     tracestate: str | None
     rejected_id_length: int = 0
-    reused_id: bool = False
+    incoming_id: bool = False  # the client's: looked up in the IDs every worker saw
     refused_trace: str = ""  # why a valid traceparent was not adopted
 
 
@@ -88,10 +89,8 @@ def begin(request: Any) -> RequestState:
     meta = django_request.META
     incoming, rejected = incoming_request_id(meta)
     request_id, trace_id, span_id = new_ids()
-    reused = False
     if incoming is not None:
         request_id = incoming
-        reused = recent_ids.seen(incoming)
     flags, tracestate, refused_trace = SAMPLED, None, ""
     active = otel.active_span()
     if active is not None:
@@ -104,7 +103,9 @@ def begin(request: Any) -> RequestState:
     fields.update(request_fields(request))
     # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
     logged = not excluded(django_request.path_info)
-    state = RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
+    state = RequestState(
+        fields, time.perf_counter(), logged, flags, tracestate, rejected, incoming is not None
+    )
     state.refused_trace = refused_trace
     return state
 
@@ -239,12 +240,8 @@ class RequestLifecycle:
                 severity="warning",
                 details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
             )
-        if state.reused_id:
-            log_security_event(
-                event_type="request_id_reused",
-                severity="warning",
-                details={"header": settings.REQUEST_ID_HEADER},
-            )
+        if state.incoming_id:
+            seen_ids.check(state.fields["request_id"], state.fields["span_id"], _flag_reuse)
         if state.refused_trace:  # the reason only: the value is what must not be written
             log_security_event(
                 event_type="traceparent_rejected",
@@ -323,6 +320,15 @@ class RequestLifecycle:
         for key, value in context.items():  # held, it may be written from another thread
             attrs.setdefault(key, value)
         self.sample.hold(functools.partial(logger.handle, record))
+
+
+def _flag_reuse(first_span_id: str) -> None:
+    """The request reuses an incoming ID another request (in any worker) used first."""
+    log_security_event(
+        event_type="request_id_reused",
+        severity="warning",
+        details={"header": obs_settings.REQUEST_ID_HEADER, "first_span_id": first_span_id},
+    )
 
 
 def set_header(response: Any, name: str, value: str) -> None:

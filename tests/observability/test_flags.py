@@ -360,6 +360,15 @@ def test_every_documented_flag_has_a_test_here():
             "OBSERVABILITY['METRICS_TOKEN'] must be None or a token of at least 16 printable "
             "characters without spaces, got a string of 12 characters (not shown)",
         ),
+        (
+            {"SEEN_IDS_CACHE": "nowhere"},
+            "OBSERVABILITY['SEEN_IDS_CACHE'] must be the alias of a cache in CACHES that every "
+            "worker shares, or None for no reuse check of incoming request IDs, got 'nowhere'",
+        ),
+        (
+            {"SEEN_IDS_WINDOW": 0},
+            "OBSERVABILITY['SEEN_IDS_WINDOW'] must be a number of seconds > 0 and <= 604800",
+        ),
     ],
 )
 def test_bad_flags_are_named_with_constraint_and_value(config, expected):
