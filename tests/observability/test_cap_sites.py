@@ -143,25 +143,21 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
-    "billing/gateway.py::charge::uuid.uuid4().hex[:24]": (
-        NOT_CLIENT,
-        "a fake gateway reference made from a fresh UUID",
-    ),
-    "billing/gateway.py::refund::uuid.uuid4().hex[:24]": (
-        NOT_CLIENT,
-        "a fake gateway reference made from a fresh UUID",
-    ),
     "billing/parsers.py::nesting_depth::match.group()[:1]": (
         NOT_WRITTEN,
         "one character of a JSON token, compared, never written",
     ),
-    "observability/client_ip.py::_parse_ip::value[1:value.index(']')]": (
+    "observability/client_ip.py::_parse_ip::value[1:]": (
         NOT_WRITTEN,
-        "the address inside [v6]:port, parsed; only a validated IP is written",
+        "what follows the [ of [v6]:port, parsed; only a validated IP is written",
     ),
-    "observability/client_ip.py::get_client_ip::forwarded[:4096]": (
+    "observability/client_ip.py::_parse_ip::port[1:]": (
         NOT_WRITTEN,
-        "X-Forwarded-For bounded before parsing; only a validated IP is written",
+        "the digits after the port's colon, checked as a port number, never written",
+    ),
+    "observability/client_ip.py::_elements::header[start + 1:end]": (
+        NOT_WRITTEN,
+        "one X-Forwarded-For element, read from the right, parsed; only a validated IP is written",
     ),
     "observability/decorators.py::_find_request::args[:2]": (
         NOT_CLIENT,
@@ -211,7 +207,23 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "each argument masked whole, and the message masked whole before any argument is cut",
     ),
-    "observability/flood.py::FloodGuard.filter::key[:3]": (NOT_CLIENT, "a tuple key"),
+    "observability/flood.py::FloodGuard._close::key[:3]": (NOT_CLIENT, "a tuple key"),
+    "observability/flood.py::FloodGuard.kind::probe[:dot]": (
+        NOT_CLIENT,
+        "a logger name's parents, looked up in the guarded names",
+    ),
+    "observability/flood.py::FloodGuard._example::get_redactor().text(message, ARG_LIMIT)": (
+        MASKED,
+        "the summarised record's message, masked whole by text() before its cap",
+    ),
+    "observability/logconfig.py::build_logging::filters[1:]": (
+        NOT_CLIENT,
+        "the list of filter names after the first",
+    ),
+    "billing/management/commands/payment_reconcile.py::Command.handle::selectors.payment_stale_list()[:limit]": (
+        NOT_CLIENT,
+        "a queryset limited to --limit rows",
+    ),
     "observability/formatters.py::JsonFormatter.fill::escape(message, MESSAGE_LIMIT)": (
         MASKED,
         "the message, masked whole by RedactionFilter or when the request was read",
@@ -775,6 +787,21 @@ def drive_event_key(logs, texts):
     return logs.everything()
 
 
+def drive_flood_example(logs, texts):
+    """A summary keeps its first suppressed record's message, masked then capped."""
+    import logging
+
+    from observability.testing import drain_logs, reset_flood_control
+
+    logger = logging.getLogger("billing.security")
+    for text in texts:
+        reset_flood_control()
+        for _ in range(12):  # past FLOOD_LIMIT (10): the rest are summarised
+            logger.warning("probe %s", text)
+        drain_logs()
+    return logs.everything()
+
+
 def drive_traceback(logs, texts):
     import logging
 
@@ -833,6 +860,7 @@ DRIVERS = {
     "ecs": (drive_ecs, VALUE_LIMIT, " -./"),
     "event_key": (drive_event_key, 64, " -./"),
     "traceback": (drive_traceback, TRACEBACK_LINE_LIMIT, " -./"),
+    "flood_example": (drive_flood_example, ARG_LIMIT, " -./"),
     "logtrace": (drive_logtrace, 64, " -./"),
     "viewer": (drive_viewer, 24, "-._:"),
 }
@@ -844,6 +872,7 @@ SITE_DRIVERS = {
     "observability/escaping.py::escape_bar": "message",
     "observability/escaping.py::escape_traceback": "traceback",
     "observability/filters.py": "arguments",
+    "observability/flood.py::FloodGuard._example": "flood_example",
     "observability/formatters.py::JsonFormatter.fill": "json",
     "observability/formatters.py::_json_value": "json",
     "observability/management/commands/logtrace.py": "logtrace",
