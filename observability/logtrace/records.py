@@ -8,12 +8,13 @@ ECS lines (`LOG_FORMAT=ecs`, one Elastic Common Schema object a line, nested as 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from observability import ecs, textline
-from observability.escaping import escape_traceback
+from observability.escaping import escape, escape_traceback
 
 #: The tag of the file the lifecycle lines are written to (observability.conf.LOG_FILES).
 REQUESTS = "requests"
@@ -67,13 +68,49 @@ def parse_line(line: str, file: str = "") -> Record | None:
     return Record(*parsed, file=file, raw=line)
 
 
+# A JSON or ECS line of ours starts with its time: read it without parsing the object.
+_JSON_TIME = re.compile(r'\{"@?timestamp": ?"([0-9T:.+Z-]{19,40})"')
+
+
 def line_time(line: str) -> datetime | None:
-    """When a line was written, for less than parsing it whole (of a text line, its head only)."""
+    """When a line was written, for less than parsing it whole (of a text line, its head only;
+    of a JSON or ECS line, its first key when that is the time, as our formatters write it)."""
     if line.startswith("{"):
+        match = _JSON_TIME.match(line)
+        if match is not None:
+            try:
+                return _utc(datetime.fromisoformat(match.group(1).replace("Z", "+00:00")))
+            except ValueError:
+                pass
         record = parse_line(line)
         return None if record is None else record.time
     head = textline.parse(line.partition(textline.SEPARATOR)[0])
     return None if head is None else head.time
+
+
+def raw_line_time(raw: bytes) -> datetime | None:
+    """`line_time` of a line's bytes."""
+    return line_time(raw.decode("utf-8", errors="replace"))
+
+
+def request_id_needles(request_id: str) -> tuple[bytes, ...]:
+    """What a line holds when its request ID is `request_id`, as a whole value, in every
+    layout read here: ` request_id=<id> ` in a text line (or at its end), and
+    `id":"<id>"` in a JSON line (`"request_id"`) and an ECS line (`"http":{"request":{"id"`
+    or `"http.request.id"`), with or without a space after the colon, the value as
+    escaped and as given, in ASCII JSON and in UTF-8.
+
+    A line found by them is then parsed and kept only when its request ID is the one asked
+    for; a line that does not hold one is never read further (the ID `.` finds nothing).
+    """
+    needles: list[bytes] = []
+    for value in dict.fromkeys((request_id, escape(request_id))):
+        field = textline.render_field("request_id", value).encode()
+        needles += [field + b" ", field + b"\n"]
+        for ascii_only in (True, False):
+            quoted = json.dumps(value, ensure_ascii=ascii_only).encode()
+            needles += [b'id":' + quoted, b'id": ' + quoted]
+    return tuple(dict.fromkeys(needles))
 
 
 def _parse_json(line: str, file: str) -> Record | None:
