@@ -409,16 +409,12 @@ def split_by_request(records: list[Record]) -> list[list[Record]]:
             apart.setdefault(span_id, []).append(record)
         else:
             groups[running.at(record.time)].append(record)
-    everyone = [group for group in groups if group] + list(apart.values())
-    starts_at = {id(group): _start_of(group, spans, groups) for group in everyone}
-    return sorted(everyone, key=lambda group: starts_at[id(group)])
-
-
-def _start_of(group: list[Record], spans: list[_Span], groups: list[list[Record]]) -> datetime:
-    for n, mine in enumerate(groups):
-        if mine is group:
-            return min(spans[n].start, group[0].time)
-    return group[0].time
+    starts = [
+        (min(spans[n].start, group[0].time), group) for n, group in enumerate(groups) if group
+    ]
+    starts += [(group[0].time, group) for group in apart.values()]
+    starts.sort(key=lambda pair: pair[0])  # stable: a tie keeps the lifecycle request first
+    return [group for _, group in starts]
 
 
 def _span_id(record: Record) -> str:

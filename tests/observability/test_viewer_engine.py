@@ -643,3 +643,46 @@ def test_going_on_from_a_point_seeks_instead_of_reading_every_newer_line(tmp_pat
     page = search(tmp_path, Filters(), limit=5, before=T0 + timedelta(seconds=3000))
     assert ids(page) == ["r3000", "r2999", "r2998", "r2997", "r2996"]
     assert len(read) < 500  # not the 34,000 lines written after it
+
+
+def lines_run(call) -> int:
+    """How many lines of Python `call` runs (its work, whatever the machine's speed)."""
+    import sys
+
+    count = 0
+
+    def tracer(frame, event, _arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize("spans", [True, False])
+def test_splitting_an_id_shared_by_many_requests_is_linear(spans):
+    """A client can send one ID with thousands of requests: the split stays linear."""
+    from observability.logtrace import parse_line
+    from observability.logtrace.requests import split_by_request
+
+    def records(count: int):
+        out = []
+        for n in range(count):
+            start = T0 + timedelta(seconds=n)
+            span = {"span_id": f"{n:016x}"} if spans else {}
+            lines = request_lines("same", start, **span)
+            out += [parse_line(line, "requests") for line in lines]
+            event = text_line(start + timedelta(milliseconds=5), "event", request_id="same", **span)
+            out.append(parse_line(event, "general"))
+        return sorted(out, key=lambda r: r.time)
+
+    small, large = records(300), records(1200)
+    assert len(split_by_request(large)) == 1200
+    ratio = lines_run(lambda: split_by_request(large)) / lines_run(lambda: split_by_request(small))
+    assert ratio < 4 * 1.3  # four times the records: about four times the work, not sixteen
