@@ -51,6 +51,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9@.+_:/<>-]+")
 _SLOW = messages.SLOW.encode()
 _TERMINAL = tuple(message.encode() for message in messages.TERMINAL)
 _FAILED = messages.FAILED.encode()
+_Key = tuple[str, str]  # a request: its request ID and span ID ("-" on lines without one)
 
 
 @dataclass(frozen=True)
@@ -235,12 +236,14 @@ class _Scan:
             self.messages = (_FAILED,)
         elif filters.status is not None:
             self.messages = _TERMINAL
-        self.pending: dict[str, Summary] = {}  # slow warning read, terminal line not yet
-        self.pending_bytes: dict[str, bytes] = {}  # how to spot their terminal lines
+        # Keyed by request ID and span ID: requests that shared an ID keep their own lines.
+        self.pending: dict[_Key, Summary] = {}  # slow warning read, terminal line not yet
+        self.pending_bytes: dict[_Key, bytes] = {}  # how to spot their terminal lines
         # Ended requests whose started line is still ahead (further back): rid -> how far
         # back it can be. Only to tell such a started line from one of a request in flight.
-        self.awaiting: dict[str, datetime] = {}
-        self.deadlines: list[tuple[float, str]] = []
+        self.awaiting: dict[_Key, datetime] = {}
+        self.awaiting_spans: dict[str, list[str]] = {}  # rid -> span IDs in `awaiting`
+        self.deadlines: list[tuple[float, _Key]] = []
         self.best: list[tuple[datetime, int, Summary]] = []  # min-heap of the newest
         self.counter = itertools.count()
         self.last_time: datetime | None = None  # of the last line whose time was read
@@ -281,37 +284,66 @@ class _Scan:
     def feed(self, record: Record) -> bool:
         """Take one record (newest first); False once nothing further back can matter."""
         rid = record.request_id
+        span = record.fields.get("span_id")
+        key = (rid, EMPTY if span in (None, "") else str(span))
         now = record.time
         self._expire(now)
         message = record.message
         if message.startswith(messages.SLOW):
-            summary = self.pending.get(rid) or Summary(rid, now, now)
+            summary = self.pending.get(key) or Summary(rid, now, now)
             summary.add(record)
-            self.pending[rid] = summary
-            self.pending_bytes[rid] = rid.encode() if _PLAIN.fullmatch(rid) else b""
+            self.pending[key] = summary
+            self.pending_bytes[key] = rid.encode() if _PLAIN.fullmatch(rid) else b""
         elif is_terminal(message):
-            summary = self.pending.pop(rid) if rid in self.pending else Summary(rid, now, now)
-            self.pending_bytes.pop(rid, None)
+            summary = self.pending.pop(key) if key in self.pending else Summary(rid, now, now)
+            self.pending_bytes.pop(key, None)
             summary.add(record)
             self._finish(summary)
             start = summary.first - SLACK
-            self.awaiting[rid] = start
-            heapq.heappush(self.deadlines, (-start.timestamp(), rid))
-        elif message.startswith(messages.STARTED) and self.awaiting.pop(rid, None) is None:
+            if key not in self.awaiting:
+                self.awaiting_spans.setdefault(rid, []).append(key[1])
+            self.awaiting[key] = start
+            heapq.heappush(self.deadlines, (-start.timestamp(), key))
+        elif message.startswith(messages.STARTED) and not self._claim(key):
             summary = Summary(rid, now, now)  # no end after it: still in flight
             summary.add(record)
             self._finish(summary)
         return not self.done(now)
 
+    def _claim(self, key: _Key) -> bool:
+        """Whether a started line is that of an ended request read already: the one with its
+        span ID; else, as lines without span IDs pair, one without (or any, if it has none)."""
+        rid, span = key
+        spans = self.awaiting_spans.get(rid)
+        if not spans:
+            return False
+        if span in spans:
+            chosen = span
+        elif EMPTY in spans:
+            chosen = EMPTY
+        elif span == EMPTY:
+            chosen = spans[-1]
+        else:
+            return False
+        self._forget((rid, chosen))
+        return True
+
+    def _forget(self, key: _Key) -> None:
+        del self.awaiting[key]
+        spans = self.awaiting_spans[key[0]]
+        spans.remove(key[1])
+        if not spans:
+            del self.awaiting_spans[key[0]]
+
     def _expire(self, now: datetime) -> None:
         while self.deadlines and -self.deadlines[0][0] > now.timestamp():
-            _, rid = heapq.heappop(self.deadlines)
-            start = self.awaiting.get(rid)
+            _, key = heapq.heappop(self.deadlines)
+            start = self.awaiting.get(key)
             if start is not None and start > now:
-                del self.awaiting[rid]
-        for rid, summary in list(self.pending.items()):
+                self._forget(key)
+        for key, summary in list(self.pending.items()):
             if summary.last - SLACK > now:  # a slow warning whose terminal line is not there
-                del self.pending[rid], self.pending_bytes[rid]
+                del self.pending[key], self.pending_bytes[key]
                 self._finish(summary)
 
     def _finish(self, summary: Summary) -> None:

@@ -409,12 +409,12 @@ def split_by_request(records: list[Record]) -> list[list[Record]]:
             apart.setdefault(span_id, []).append(record)
         else:
             groups[running.at(record.time)].append(record)
-    starts = [
+    ordered = [
         (min(spans[n].start, group[0].time), group) for n, group in enumerate(groups) if group
     ]
-    starts += [(group[0].time, group) for group in apart.values()]
-    starts.sort(key=lambda pair: pair[0])  # stable: a tie keeps the lifecycle request first
-    return [group for _, group in starts]
+    ordered += [(group[0].time, group) for group in apart.values()]
+    ordered.sort(key=lambda pair: pair[0])  # stable: a tie keeps the lifecycle request first
+    return [group for _, group in ordered]
 
 
 def _span_id(record: Record) -> str:

@@ -686,3 +686,19 @@ def test_splitting_an_id_shared_by_many_requests_is_linear(spans):
     assert len(split_by_request(large)) == 1200
     ratio = lines_run(lambda: split_by_request(large)) / lines_run(lambda: split_by_request(small))
     assert ratio < 4 * 1.3  # four times the records: about four times the work, not sixteen
+
+
+def test_overlapping_requests_sharing_an_id_are_listed_apart_by_span_id(tmp_path):
+    """A client sends one ID twice at once: neither row takes the other's lines (no ghost
+    request "in flight", no slow warning given to the wrong one)."""
+    a = request_lines("dup", T0, duration=1.0, span_id="a" * 16, slow=True, status=500)
+    b = request_lines(
+        "dup", T0 + timedelta(milliseconds=100), duration=1.1, span_id="b" * 16, slow=True
+    )
+    write(tmp_path / REQUESTS, [a[0], b[0], a[1], b[1], b[2], a[2]])
+    rows = search(tmp_path, Filters()).requests
+    assert [(r.span_id[0], r.status, r.slow, r.ended) for r in rows] == [
+        ("b", "200", True, True),
+        ("a", "500", True, True),
+    ]
+    assert [r.span_id[0] for r in search(tmp_path, Filters(errors=True)).requests] == ["a"]
