@@ -14,7 +14,8 @@ would drop them (its level above INFO) closes the viewer: nothing is shown unaud
 
 Each page's work is bounded whatever it asks for: a listing reads at most `BUDGET` (a page
 past it is partial and offers to go on), a story only the lines that hold the ID as a whole
-value, at most `STORY_LINES` per file.
+value, at most `STORY_LINES` per file; it draws at most RECORDS_SHOWN records and links to
+at most OCCURRENCES_SHOWN of the requests that shared the ID.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ LANES = ("requests", "general", "errors", "security", "debug")
 BUDGET = Budget()
 #: What an audit event keeps of each query parameter (the writer masks and escapes it).
 QUERY_VALUE_LIMIT = 256
+#: The most records a story page draws: its first ones and its last ones (the end).
+RECORDS_SHOWN = 1000
+RECORDS_SHOWN_LAST = 200
+#: The most of the requests that shared an ID a story page links to: those around it.
+OCCURRENCES_SHOWN = 50
 _SPAN = re.compile(r"[A-Za-z0-9]{1,64}")
 _LISTING_PARAMETERS = (*RequestSearchForm.base_fields, "page")
 _STORY_PARAMETERS = ("at", "span")
@@ -164,6 +170,10 @@ def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     if chosen is None:
         chosen = found.nearest(at_ms)
     row, group = found.requests[chosen]
+    hidden = max(len(group) - RECORDS_SHOWN, 0)
+    if hidden:  # the first ones and the last ones: the request's start and its end
+        first = RECORDS_SHOWN - RECORDS_SHOWN_LAST
+        group = group[:first] + group[-RECORDS_SHOWN_LAST:]
     records = marks(group, row.first)
     present = {mark.record.lane for mark in records}
     lanes = [lane for lane in LANES if lane in present] + sorted(present - set(LANES))
@@ -171,11 +181,18 @@ def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     span_ms = max((mark.offset_ms for mark in records), default=0.0)
     if row.seconds is not None:
         span_ms = max(span_ms, row.seconds * 1000)
+    low = max(min(chosen - OCCURRENCES_SHOWN // 2, len(found.requests) - OCCURRENCES_SHOWN), 0)
+    shown = found.requests[low : low + OCCURRENCES_SHOWN]
     context = {
         "row": row,
         "records": records,
-        "occurrences": [summary for summary, _ in found.requests],
-        "chosen": chosen,
+        "hidden": hidden,
+        "hidden_after": RECORDS_SHOWN - RECORDS_SHOWN_LAST - 1,
+        "shared_by": len(found.requests),
+        "occurrences": [summary for summary, _ in shown],
+        "occurrences_before": low,
+        "occurrences_after": len(found.requests) - low - len(shown),
+        "chosen": chosen - low,
         "reused": found.reused,
         "partial": found.partial,
         "story_lines": STORY_LINES,

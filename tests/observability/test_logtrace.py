@@ -372,8 +372,10 @@ def test_level_keeps_the_status_duration_and_user_in_the_header(logs, user, caps
 # --- Hostile text never reaches the terminal raw (finding 12) ------------------------------
 
 UNSAFE = ("\x1b", "\x07", "\r", "\n", "\x00", "\x85", "\u2028", "\u202e", "\u2066", "\x9b")
-HOSTILE_TEXT = "x\x1b[2J\x1b]0;pwned\x07\r\u202eevil\x85\u2028\u2066\x9b"
-HOSTILE_URL = "x%1B%5B2J%07%0D%E2%80%AE%C2%85%E2%80%A8%E2%81%A6%C2%9B"
+HOSTILE_TEXT = "x\x1b[2J\x1b]0;pwned\x07\r\n[requests] forged\u202eevil\x85\u2028\u2066\x9b"
+HOSTILE_URL = "x%1B%5B2J%07%0D%0A%5Brequests%5D%20forged%E2%80%AE%C2%85%E2%80%A8%E2%81%A6%C2%9B"
+#: How every line of a story starts: a record is one line, whatever it holds.
+STORY_LINES = ("[", "request ", "  ", "--- request ", "           | ")
 
 
 def assert_clean(text: str) -> None:
@@ -430,6 +432,10 @@ def test_every_output_escapes_control_and_bidi_characters(hostile_logs, capsys, 
     assert_clean(err)
     if "--json" in output:
         assert_clean_json(json.loads(out))
+    elif output == "listing":
+        assert all(line[:2] == "20" for line in out.splitlines())  # one line a request
+    else:
+        assert all(line.startswith(STORY_LINES) for line in out.splitlines() if line)
     assert "\\x1b[2J" in out or "\\\\x1b[2J" in out  # shown, as an escape
 
 
@@ -473,6 +479,7 @@ def test_follow_escapes_control_and_bidi_characters(hostile_logs, capsys, monkey
             assert_clean_json(document)
     else:
         assert len([line for line in out.splitlines() if line.startswith("[")]) > 5
+        assert all(line.startswith(STORY_LINES) for line in out.splitlines() if line)
 
 
 def test_errors_escape_what_they_repeat(tmp_path, capsys):

@@ -642,3 +642,41 @@ def test_continuing_a_partial_page_shows_every_request_once(
             break
         url = LIST + (older or more)[0]
     assert seen == [f"r{n:04d}" for n in range(599, -1, -1) if n % 4 == 0]
+
+
+def test_a_story_page_draws_a_bounded_number_of_records_and_requests(
+    tmp_path, settings, staff_client
+):
+    """One request with 1,500 records, and an ID sent by 400 requests: the page stays bounded."""
+    settings.LOG_BASE_DIR = str(tmp_path)
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines("chatty", T0, duration=10.0, span_id="c" * 16)
+        + [
+            line
+            for n in range(400)
+            for line in request_lines("same", T0 + timedelta(seconds=n), span_id=f"{n:016x}")
+        ],
+    )
+    write(
+        tmp_path / "billing_api.log",
+        [
+            text_line(
+                T0 + timedelta(milliseconds=n + 1),
+                f"step {n}",
+                request_id="chatty",
+                span_id="c" * 16,
+            )
+            for n in range(1500)
+        ],
+    )
+    parsed = page(staff_client.get(f"{LIST}chatty/"))
+    records = parsed.find("li", "record")
+    assert len(records) == 1000  # views.RECORDS_SHOWN: the first 800 and the last 200
+    assert "API Request completed" in parsed.text  # the end is drawn, the middle left out
+    assert "502 records not drawn" in " ".join(parsed.text.split())
+    shared = page(staff_client.get(f"{LIST}same/"))
+    assert "shared by 400 requests" in shared.text
+    occurrences = [a for a in shared.find("a") if (a["href"] or "").startswith("?at=")]
+    assert len(occurrences) == 49  # views.OCCURRENCES_SHOWN around the one shown (no link)
+    assert "350 older ones, then" in " ".join(shared.text.split())
