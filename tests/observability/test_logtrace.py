@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,14 @@ from freezegun import freeze_time
 from observability.logtrace import LEVELS, Filters, parse_line
 from tests import urls as test_urls
 from tests.conftest import configure_logs, token_for
-from tests.observability.loglines import T0, ecs_line, request_lines, write
+from tests.observability.loglines import (
+    T0,
+    ecs_line,
+    json_line,
+    request_lines,
+    text_line,
+    write,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -308,11 +316,8 @@ def reused_after_sampling(logs, user, settings):
     """john_doe's payment (a fast 201, sampled out: no lifecycle lines), then an anonymous
     client sends its request ID and gets a 401: the two overlap in no file but the general
     one, where only their span IDs tell them apart."""
-    from observability import ids
-
     settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
-    ids.recent_ids.clear()
-    rid = "pay-4d1f0c"
+    rid = f"pay-{uuid.uuid4().hex[:12]}"
     paid = Client().post(
         "/api/v1/payments/",
         {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
@@ -322,9 +327,8 @@ def reused_after_sampling(logs, user, settings):
     )
     assert paid.status_code == 201
     assert Client().get("/api/v1/payments/", HTTP_X_REQUEST_ID=rid).status_code == 401
-    assert not logs.for_request(rid) or all(
-        "401" in line or "started" in line for line in logs.for_request(rid)
-    )
+    lifecycle = logs.for_request(rid)
+    assert len(lifecycle) == 2 and all("payments" in line for line in lifecycle)  # the 401's
     return logs, rid
 
 
@@ -333,7 +337,6 @@ def test_a_reused_id_of_a_sampled_out_request_is_two_requests(reused_after_sampl
     code, out, _ = run(capsys, rid, "--dir", str(logs.path))
     assert code == 0
     assert f"request {rid}: shared by 2 requests" in out
-    assert "request_id_reused" in out.split("--- request 1")[0]  # said in the header
     first, second = out.split("--- request 1 of 2")[1].split("--- request 2 of 2")
     assert "payment_created" in first and "payment_created" not in second
     assert "status=401" in second and "user=john_doe" in first
@@ -344,12 +347,46 @@ def test_a_reused_id_of_a_sampled_out_request_in_json(reused_after_sampling, cap
     logs, rid = reused_after_sampling
     code, out, _ = run(capsys, rid, "--dir", str(logs.path), "--json")
     data = json.loads(out)
-    assert code == 0 and data["shared_by"] == 2 and data["reused"] is True
+    assert code == 0 and data["shared_by"] == 2
     events = [
         [r["fields"].get("event_type") for r in request["records"]] for request in data["requests"]
     ]
     assert "payment_created" in events[0] and "payment_created" not in events[1]
     assert [r["summary"]["status"] for r in data["requests"]] == ["-", "401"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "ecs"])
+def test_a_request_id_reused_event_is_said_in_the_header(tmp_path, capsys, fmt):
+    """The server's request_id_reused event is said before any request, in text and JSON,
+    even when only one request of the two left lines."""
+    make = {"text": text_line, "json": json_line, "ecs": ecs_line}[fmt]
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines("dup", T0, status=401, span_id="a" * 16, fmt=fmt),
+    )
+    write(
+        tmp_path / "billing_api_security.log",
+        [
+            make(
+                T0 + timedelta(milliseconds=1),
+                "Security Event: request_id_reused - Severity: warning",
+                "WARNING",
+                "billing.security",
+                request_id="dup",
+                span_id="a" * 16,
+                ip="203.0.113.9",
+                event_type="request_id_reused",
+            )
+        ],
+    )
+    code, out, _ = run(capsys, "dup", "--dir", str(tmp_path))
+    assert code == 0
+    header = out.split("\nrequest dup\n")[0]
+    assert "the server saw this ID sent again: request_id_reused at 12:00:00.001 UTC" in header
+    assert "ip=203.0.113.9" in header
+    data = json.loads(run(capsys, "dup", "--dir", str(tmp_path), "--json")[1])
+    assert data["reused"] is True and data["shared_by"] == 1
+    assert [e["fields"]["event_type"] for e in data["reused_events"]] == ["request_id_reused"]
 
 
 def test_level_keeps_the_status_duration_and_user_in_the_header(logs, user, capsys):

@@ -7,6 +7,7 @@ and check the page shows it as text.
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -459,11 +460,8 @@ def test_billing_records_have_read_only_admin_pages(filled, superuser):
 
 
 def test_a_reused_id_of_a_sampled_out_request_is_shown_apart(log_dir, user, staff_client, settings):
-    from observability import ids
-
     settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}  # every fast success is sampled out
-    ids.recent_ids.clear()
-    rid = "pay-77c0a1"
+    rid = f"pay-{uuid.uuid4().hex[:12]}"
     paid = Client().post(
         "/api/v1/payments/",
         {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
@@ -478,13 +476,38 @@ def test_a_reused_id_of_a_sampled_out_request_is_shown_apart(log_dir, user, staf
     assert response.status_code == 200
     parsed = page(response)
     assert "shared by 2 requests" in parsed.text
-    assert parsed.find("span", "reused"), "the request_id_reused event is said in the header"
     assert "401" in parsed.text and "payment_created" not in parsed.text  # the newest: the 401
     other = [a["href"] for a in parsed.find("a") if (a["href"] or "").startswith("?at=")]
     assert len(other) == 1
     victim = page(staff_client.get(f"{LIST}{rid}/{other[0]}"))
     assert "payment_created" in victim.text and "john_doe" in victim.text
     assert "no lifecycle lines" in victim.text
+
+
+def test_a_request_id_reused_event_is_said_in_the_header(tmp_path, settings, staff_client):
+    settings.LOG_BASE_DIR = str(tmp_path)
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines("dup", T0, status=401, span_id="a" * 16),
+    )
+    write(
+        tmp_path / "billing_api_security.log",
+        [
+            text_line(
+                T0 + timedelta(milliseconds=1),
+                "Security Event: request_id_reused - Severity: warning",
+                "WARNING",
+                "billing.security",
+                request_id="dup",
+                span_id="a" * 16,
+                ip="203.0.113.9",
+                event_type="request_id_reused",
+            )
+        ],
+    )
+    parsed = page(staff_client.get(f"{LIST}dup/"))
+    assert parsed.find("span", "reused")
+    assert "request_id_reused at 12:00:00.001 UTC from 203.0.113.9" in " ".join(parsed.text.split())
 
 
 # --- Every staff page view is audited (finding 8) ------------------------------------------
