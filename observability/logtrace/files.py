@@ -200,12 +200,14 @@ def open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-def lines_holding(path: Path, needles: Sequence[bytes]) -> Iterator[str]:
+def lines_holding(path: Path, needles: Sequence[bytes], core: bytes | None = None) -> Iterator[str]:
     """The lines of `path` that hold any of `needles`, in file order, each once.
 
-    Each needle is looked for with `bytes.find` (C speed, no pattern), so the work is one
-    pass over the bytes per needle plus one step per line that holds one: a needle that is
-    a whole field (`request_id=<id> `) finds only the lines that have that value.
+    `core`: bytes every needle holds (a request ID): the data is searched for it once, and
+    each place it is found is checked against the needles, so an ID found in few lines costs
+    one pass. Past HITS places in a block (an ID such as `.` is everywhere), or without a
+    core, each needle is looked for on its own: one pass per needle, plus one step per line
+    that holds one. Every search is `bytes.find` (C speed, no pattern).
     """
     try:
         with open_binary(path) as handle:
@@ -215,20 +217,39 @@ def lines_holding(path: Path, needles: Sequence[bytes]) -> Iterator[str]:
                 data = carry + block
                 if not block:  # the last line may have no line break: give it one
                     if data:
-                        yield from _holding(data + b"\n", needles)
+                        yield from _holding(data + b"\n", needles, core)
                     return
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
                     carry = data
                     continue
                 carry = data[cut:]
-                yield from _holding(data[:cut], needles)
+                yield from _holding(data[:cut], needles, core)
     except (OSError, EOFError, gzip.BadGzipFile):
         return
 
 
-def _holding(data: bytes, needles: Sequence[bytes]) -> Iterator[str]:
+#: Places of the core checked one by one in a block before each needle is searched for.
+HITS = 4096
+
+
+def _holding(data: bytes, needles: Sequence[bytes], core: bytes | None) -> Iterator[str]:
     starts: dict[int, int] = {}  # line start -> line end, of every line holding a needle
+    if core and all(core in needle for needle in needles):
+        placed = [(needle, needle.index(core)) for needle in needles]
+        found = data.find(core)
+        hits = 0
+        while found != -1 and hits < HITS:
+            hits += 1
+            if any(data.startswith(needle, found - at) for needle, at in placed if found >= at):
+                start = data.rfind(b"\n", 0, found) + 1
+                end = data.find(b"\n", found)
+                starts[start] = end
+                found = data.find(core, end)
+            else:
+                found = data.find(core, found + 1)
+        if found == -1:
+            needles = ()  # every place was checked
     for needle in needles:
         found = data.find(needle)
         while found != -1:

@@ -36,7 +36,14 @@ from pathlib import Path
 from observability import messages
 from observability.logtrace.files import newest_first
 from observability.logtrace.query import EMPTY, Filters
-from observability.logtrace.records import REQUESTS, Record, line_time, parse_line, raw_line_time
+from observability.logtrace.records import (
+    REQUESTS,
+    Record,
+    line_time,
+    parse_line,
+    quick_time,
+    raw_line_time,
+)
 from observability.logtrace.requests import Summary, is_terminal
 from observability.textline import render_field
 
@@ -104,10 +111,11 @@ def search(
             break
         if not scan.wanted(raw):
             continue
-        line = raw.decode("utf-8", errors="replace")
         if scan.full and not scan.pending_in(raw):
-            parsed += 1
-            when = line_time(line)
+            when = quick_time(raw)  # a line of ours: its first bytes tell its time
+            if when is None:
+                parsed += 1
+                when = line_time(raw.decode("utf-8", errors="replace"))
             if when is None:
                 continue
             scan.seen(when)
@@ -117,7 +125,7 @@ def search(
                     break
                 continue
         parsed += 1
-        record = parse_line(line, tag)
+        record = parse_line(raw.decode("utf-8", errors="replace"), tag)
         if record is None or record.request_id in ("", EMPTY):
             continue
         scan.seen(record.time)

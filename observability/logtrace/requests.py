@@ -209,6 +209,7 @@ def _read(
     """Every record of `request_id` within the filters' times, in time order, and whether
     some were left unread (more than `limit` lines of one file tag held the ID)."""
     needles = request_id_needles(request_id)
+    core = request_id.encode()
     by_tag: dict[str, list[tuple[str, Path]]] = {}
     for tag, path in log_files(directory):
         by_tag.setdefault(tag.partition(".")[0], []).append((tag, path))
@@ -219,11 +220,11 @@ def _read(
         room = limit
         for tag, path in reversed(files):  # newest first, so the newest lines are kept
             if room == 0:  # full: an older file holding the ID makes the story partial
-                partial = partial or next(lines_holding(path, needles), None) is not None
+                partial = partial or next(lines_holding(path, needles, core), None) is not None
                 continue
             newest: deque[str] = deque(maxlen=room)
             held = 0
-            for line in lines_holding(path, needles):
+            for line in lines_holding(path, needles, core):
                 held += 1
                 newest.append(line)
             if room is not None:

@@ -702,3 +702,15 @@ def test_overlapping_requests_sharing_an_id_are_listed_apart_by_span_id(tmp_path
         ("a", "500", True, True),
     ]
     assert [r.span_id[0] for r in search(tmp_path, Filters(errors=True)).requests] == ["a"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "ecs"])
+def test_quick_time_reads_what_a_whole_parse_reads(fmt):
+    from observability.logtrace.records import line_time, quick_time
+
+    lines = request_lines("q", T0 + timedelta(milliseconds=123), fmt=fmt, slow=True)
+    assert quick_time(lines[0].encode()) == T0 + timedelta(milliseconds=123)
+    for line in lines:
+        assert quick_time(line.encode()) == line_time(line) is not None
+    for foreign in (b"garbage", b"2026-11-26 12:00:00", b'{"message": "x"}', b"", b"\xff" * 30):
+        assert quick_time(foreign) is None
