@@ -6,7 +6,6 @@ Money moves through the services only: the admin shows, it never edits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin
@@ -17,7 +16,6 @@ from django.http import HttpRequest, HttpResponse
 from billing.logging_utils import log_security_event
 from billing.models import Payment, Plan, Refund, Subscription
 from billing.throttling import (
-    Refusal,
     ThrottleUnavailable,
     claim_all,
     forget_username,
@@ -70,72 +68,66 @@ class RefundAdmin(ReadOnlyAdmin):
 # --- The admin's login page (it guards the trace viewer at /ops/requests/) ----------------
 
 
-@dataclass
-class AdminLogin:
-    """What the login form decided for this request, for the view's status and event."""
-
-    reason: str  # succeeded, throttled, invalid_credentials, not_staff, incomplete
-    refusal: Refusal | None = None
-
-
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
-    """The admin's login form, counting each password check in the login throttles.
+    """The admin site's login form: each password check throttled, each outcome audited.
 
-    A refused attempt fails validation before authenticate() runs: no password is hashed.
+    It is the site's `login_form`, so every route to the admin's login is guarded. A
+    refused attempt fails validation before authenticate() runs: no password is hashed.
+    Every outcome is a security event: admin_login_succeeded (with the staff member's
+    user_id), admin_login_failed (reason=invalid_credentials, not_staff or incomplete),
+    admin_login_throttled. The username is the one the client sent, masked whole by the
+    logging layer; the password is never logged.
     """
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
         if username is None or not self.cleaned_data.get("password"):
-            self.request.admin_login = AdminLogin("incomplete")  # no password is checked
-            return super().clean()
+            self._audit("admin_login_failed", reason="incomplete")
+            return super().clean()  # which checks no password either
         throttles = login_throttles(username)
-        refusal = claim_all(throttles, self.request)
+        try:
+            refusal = claim_all(throttles, self.request)
+        except ThrottleUnavailable as exc:
+            self.request.login_status = (503, 1)
+            raise ValidationError(str(exc.detail), code="throttle_unavailable") from exc
         if refusal is not None:
-            self.request.admin_login = AdminLogin("throttled", refusal)
+            self.request.login_status = (429, refusal.wait)
+            self._audit("admin_login_throttled", scope=refusal.scope, retry_after=refusal.wait)
             raise ValidationError(refusal.message, code="throttled")
         try:
             cleaned = super().clean()
         except ValidationError:
             # authenticate() found no such user and password, or the user is no staff member.
             reason = "invalid_credentials" if self.user_cache is None else "not_staff"
-            self.request.admin_login = AdminLogin(reason)
+            self._audit("admin_login_failed", reason=reason)
             raise
         forget_username(throttles)
-        self.request.admin_login = AdminLogin("succeeded")
+        bind_user(self.user_cache)  # user_id= on the event and on the completed line
+        self._audit("admin_login_succeeded", severity="info")
         return cleaned
+
+    def _audit(self, event_type: str, severity: str = "warning", **details: Any) -> None:
+        username = self.data.get("username", "")
+        log_security_event(
+            request=self.request,
+            event_type=event_type,
+            severity=severity,
+            details={"username": username, **details},
+        )
 
 
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
-    """/admin/login/: the admin site's own login, throttled and audited.
+    """/admin/login/: the admin site's own login page, with the status its form decided.
 
-    Every POST Django's CSRF check let through is a security event: admin_login_succeeded
-    (with the staff member's user_id), admin_login_failed (with a reason), or
-    admin_login_throttled, which is also a 429 with Retry-After and the form saying when
-    to come back. The username is the one the client sent, masked by the logging layer;
-    the password is never logged.
+    A refused attempt is a 429 with Retry-After (the form says when to come back); a login
+    throttle store that does not answer (Redis down) is a 503 with Retry-After.
     """
-    try:
-        response = admin.site.login(request)
-    except ThrottleUnavailable as exc:
-        return HttpResponse(str(exc.detail), status=503, headers={"Retry-After": "1"})
-    outcome: AdminLogin | None = getattr(request, "admin_login", None)
-    if outcome is None:
-        return response  # the page itself (GET), nothing tried
-    details: dict[str, Any] = {"username": request.POST.get("username", "")}
-    if outcome.refusal is not None:
-        response.status_code = 429
-        response["Retry-After"] = str(outcome.refusal.wait)
-        details.update(scope=outcome.refusal.scope, retry_after=outcome.refusal.wait)
-        event, severity = "admin_login_throttled", "warning"
-    elif outcome.reason == "succeeded":
-        bind_user(request.user)  # user_id= on the event and on the completed line
-        event, severity = "admin_login_succeeded", "info"
-    else:
-        details["reason"] = outcome.reason
-        event, severity = "admin_login_failed", "warning"
-    log_security_event(request=request, event_type=event, severity=severity, details=details)
+    response = admin.site.login(request)
+    status = getattr(request, "login_status", None)
+    if status is not None:
+        response.status_code = status[0]
+        response["Retry-After"] = str(status[1])
     return response

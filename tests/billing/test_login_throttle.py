@@ -13,7 +13,9 @@ import re
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
@@ -114,6 +116,18 @@ def test_refused_attempts_never_run_the_password_hasher(user, hasher):
     assert statuses(login(client) for _ in range(30)) == [429] * 30
     assert login(client, password="s3cret-pass-123").status_code == 429
     assert hasher.calls == checked
+
+
+def test_a_refused_attempt_only_reads_the_cache(user):
+    """Bounded work (THREATS 7): a refusal is two reads of the cache table, no write."""
+    client = api_from(ATTACKER)
+    for _ in range(5):
+        login(client)
+    with CaptureQueriesContext(connection) as queries:
+        assert login(client).status_code == 429
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert len(statements) == 2, statements
+    assert all(sql.startswith("SELECT") and "billing_cache" in sql for sql in statements)
 
 
 def test_an_attacker_elsewhere_cannot_lock_the_user_out(user, hasher):
@@ -448,6 +462,32 @@ def test_an_empty_admin_form_is_a_failed_login_without_a_password_check(logs, st
     assert response.status_code == 200 and "This field is required." in response.content.decode()
     (event,) = events(logs, "admin_login_failed")
     assert event["reason"] == "incomplete"
+    assert hasher.calls == 0
+
+
+@pytest.mark.urls("tests.billing.urls_admin_direct")
+def test_any_route_to_the_admin_sites_login_is_throttled_and_audited(logs, staff, hasher):
+    """The throttle and the events live in the admin site's login form, not in one URL."""
+    client = admin_from(ATTACKER)
+    assert statuses(admin_login(client) for _ in range(5)) == [200] * 5
+    checked = hasher.calls
+    refused = admin_login(client, password="admin-pass-789")
+    assert "Too many login attempts for this username" in refused.content.decode()
+    assert hasher.calls == checked
+    assert len(events(logs, "admin_login_failed")) == 5
+    assert len(events(logs, "admin_login_throttled")) == 1
+
+
+def test_a_dead_throttle_store_is_a_503_page_on_the_admin(staff, settings, hasher):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        }
+    }
+    response = admin_login(admin_from(HOME), password="admin-pass-789")
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    assert "Logins are briefly unavailable; retry in a moment." in response.content.decode()
     assert hasher.calls == 0
 
 
