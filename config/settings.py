@@ -266,6 +266,10 @@ CACHES = {
         else {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "billing_cache",
+            # Past MAX_ENTRIES rows (Django's default: 300) each write deletes a third of the
+            # table, live login counts included: a busy minute would hand attackers their
+            # budget back. Each login attempt holds two rows for at most its window.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     )
 }

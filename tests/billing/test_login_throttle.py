@@ -269,6 +269,20 @@ def test_throttle_events_are_flood_controlled_with_an_exact_count(logs, user, se
     assert sum(int(summary["repeated"]) for summary in summaries) == 195
 
 
+def test_other_traffic_in_the_shared_cache_does_not_evict_the_counts(user):
+    """The database cache culls a third of its rows past MAX_ENTRIES (Django's default: 300):
+    with that default, other clients' attempts (here 400 other rows) would wipe the
+    attacker's count and hand back their budget."""
+    from django.core.cache import cache
+
+    client = api_from(ATTACKER)
+    for _ in range(5):
+        login(client)
+    # Other traffic's rows, sorting after the throttle's keys: a cull would take ours first.
+    cache.set_many({f"~other-traffic-{n}": n for n in range(400)}, 120)
+    assert statuses(login(client) for _ in range(10)) == [429] * 10
+
+
 def test_a_successful_login_event_carries_the_users_id(logs, user):
     response = login(api_from(HOME), password="s3cret-pass-123")
     assert response.status_code == 200
