@@ -161,7 +161,6 @@ class LoginThrottle(SimpleRateThrottle):
         super().__init__()
         self.window: SlotWindow | None = None
         self.slot: str | None = None
-        self.now = 0.0
 
     def ident(self, request: Any) -> str | None:
         raise NotImplementedError
@@ -177,8 +176,8 @@ class LoginThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return None
-        self.now = time.time()
-        self.window = SlotWindow(self.cache, self.key, self.num_requests, self.duration, self.now)
+        now = time.time()
+        self.window = SlotWindow(self.cache, self.key, self.num_requests, self.duration, now)
         return self.window.free()
 
     def allow_request(self, request: Any, view: Any) -> bool:
