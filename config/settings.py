@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -119,6 +120,23 @@ def env_secret(name: str, *, min_length: int) -> str | None:
             f"without spaces, got {len(raw)} characters (not shown)"
         )
         raise ImproperlyConfigured(msg)
+    return raw
+
+
+_RATE = re.compile(r"([0-9]{1,9})/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate: a whole number >= 1 per second, minute, hour or day."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    match = _RATE.fullmatch(raw)
+    if match is None or int(match.group(1)) < 1:
+        constraint = (
+            "must be a rate such as 20/min (a whole number >= 1, then /s, /min, /hour or /day)"
+        )
+        raise _invalid(name, constraint, raw)
     return raw
 
 
@@ -248,6 +266,10 @@ CACHES = {
         else {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "billing_cache",
+            # Past MAX_ENTRIES rows (Django's default: 300) each write deletes a third of the
+            # table, live login counts included: a busy minute would hand attackers their
+            # budget back. Each login attempt holds two rows for at most its window.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     ),
     # Incoming request IDs already seen (OBSERVABILITY['SEEN_IDS_CACHE']): a table of their
@@ -295,6 +317,15 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LOGIN_URL = "admin:login"
 
 # --- REST framework and JWT ---------------------------------------------------
+# Login throttles (billing/throttling.py; README, "Login throttling"): every password check
+# costs ~250 ms of CPU, so the token endpoint and the admin's login page count attempts
+# before checking, in budgets both share: per client (IPv4 address, IPv6 /64) and per
+# (username, client), never per username alone (that would let anyone lock a user out).
+# 5/min per (username, client) lets a person mistype four times and still get in; 20/min per
+# client lets a handful of people behind one NAT log in at once, and holds one attacking
+# client to one password check every 3 s (~8% of a core).
+LOGIN_THROTTLE_CLIENT_RATE = env_rate("LOGIN_THROTTLE_CLIENT_RATE", "20/min")
+LOGIN_THROTTLE_USERNAME_RATE = env_rate("LOGIN_THROTTLE_USERNAME_RATE", "5/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["billing.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -305,6 +336,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    "DEFAULT_THROTTLE_RATES": {
+        "login_client": LOGIN_THROTTLE_CLIENT_RATE,
+        "login_username": LOGIN_THROTTLE_USERNAME_RATE,
+    },
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=30),
