@@ -1,13 +1,27 @@
-"""Read-only admin pages for the billing records, so staff (and the trace viewer) can link to them.
+"""Read-only admin pages for the billing records, so staff (and the trace viewer) can link to them,
+and the admin's login page, throttled and audited (it guards the trace viewer).
 
 Money moves through the services only: the admin shows, it never edits.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from billing.models import Payment, Plan, Refund, Subscription
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+
+from billing.logging_utils import log_security_event
+from billing.models import Payment, Plan, Refund, SandboxCharge, Subscription
+from billing.throttling import (
+    ThrottleUnavailable,
+    claim_all,
+    forget_username,
+    login_throttles,
+)
+from observability import bind_user
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,10 +52,36 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "amount", "currency", "status", "failure_code", "created_at")
+    list_display = (
+        "id",
+        "user",
+        "amount",
+        "currency",
+        "status",
+        "failure_code",
+        "created_at",
+        "attempted_at",
+    )
     list_filter = ("status", "currency")
-    search_fields = ("user__username", "gateway_reference", "description")
+    search_fields = (
+        "user__username",
+        "gateway_reference",
+        "gateway_idempotency_key",
+        "idempotency_key",
+        "description",
+    )
     list_select_related = ("user",)
+    # editable=False fields are hidden from the form unless listed here.
+    readonly_fields = ("gateway_idempotency_key",)
+
+
+@admin.register(SandboxCharge)
+class SandboxChargeAdmin(ReadOnlyAdmin):
+    """The sandbox gateway's side: what the "provider" charged, by the payment's gateway key."""
+
+    list_display = ("reference", "idempotency_key", "amount", "currency", "succeeded", "created_at")
+    list_filter = ("succeeded", "currency")
+    search_fields = ("reference", "idempotency_key")
 
 
 @admin.register(Refund)
@@ -49,3 +89,71 @@ class RefundAdmin(ReadOnlyAdmin):
     list_display = ("id", "payment", "amount", "reason", "created_at")
     search_fields = ("payment__user__username", "reason")
     list_select_related = ("payment",)
+
+
+# --- The admin's login page (it guards the trace viewer at /ops/requests/) ----------------
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin site's login form: each password check throttled, each outcome audited.
+
+    It is the site's `login_form`, so every route to the admin's login is guarded. A
+    refused attempt fails validation before authenticate() runs: no password is hashed.
+    Every outcome is a security event: admin_login_succeeded (with the staff member's
+    user_id), admin_login_failed (reason=invalid_credentials, not_staff or incomplete),
+    admin_login_throttled. The username is the one the client sent, masked whole by the
+    logging layer; the password is never logged.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        if username is None or not self.cleaned_data.get("password"):
+            self._audit("admin_login_failed", reason="incomplete")
+            return super().clean()  # which checks no password either
+        throttles = login_throttles(username)
+        try:
+            refusal = claim_all(throttles, self.request)
+        except ThrottleUnavailable as exc:
+            self.request.login_status = (503, 1)
+            raise ValidationError(str(exc.detail), code="throttle_unavailable") from exc
+        if refusal is not None:
+            self.request.login_status = (429, refusal.wait)
+            self._audit("admin_login_throttled", scope=refusal.scope, retry_after=refusal.wait)
+            raise ValidationError(refusal.message, code="throttled")
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            # authenticate() found no such user and password, or the user is no staff member.
+            reason = "invalid_credentials" if self.user_cache is None else "not_staff"
+            self._audit("admin_login_failed", reason=reason)
+            raise
+        forget_username(throttles)
+        bind_user(self.user_cache)  # user_id= on the event and on the completed line
+        self._audit("admin_login_succeeded", severity="info")
+        return cleaned
+
+    def _audit(self, event_type: str, severity: str = "warning", **details: Any) -> None:
+        username = self.data.get("username", "")
+        log_security_event(
+            request=self.request,
+            event_type=event_type,
+            severity=severity,
+            details={"username": username, **details},
+        )
+
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """/admin/login/: the admin site's own login page, with the status its form decided.
+
+    A refused attempt is a 429 with Retry-After (the form says when to come back); a login
+    throttle store that does not answer (Redis down) is a 503 with Retry-After.
+    """
+    response = admin.site.login(request)
+    status = getattr(request, "login_status", None)
+    if status is not None:
+        response.status_code = status[0]
+        response["Retry-After"] = str(status[1])
+    return response

@@ -36,6 +36,17 @@ class IdempotencyKeyInUse(Conflict):
     retry_after = 1
 
 
+class GatewayUnavailable(BillingError):
+    """The gateway gave no answer: the payment stays pending until it is reconciled.
+
+    `retry_after` is set per instance: the lease, after which a retry with the same
+    Idempotency-Key asks the gateway what happened.
+    """
+
+    status = 503
+    code = "gateway_unavailable"
+
+
 class PaymentDeclined(BillingError):
     status = 402
     code = "payment_declined"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
 
 from billing.exceptions import UnknownReport
 from billing.logging_utils import log_performance_metric
@@ -26,6 +29,18 @@ def subscription_list(*, user) -> QuerySet[Subscription]:
 
 def payment_list(*, user) -> QuerySet[Payment]:
     return Payment.objects.filter(user=user)
+
+
+def payment_lease_cutoff() -> datetime:
+    """A pending payment last attempted at or before this instant has lost its request's lease."""
+    return timezone.now() - timedelta(seconds=settings.BILLING_PENDING_LEASE)
+
+
+def payment_stale_list() -> QuerySet[Payment]:
+    """Pending payments whose lease ran out, oldest first: the sweep's work."""
+    return Payment.objects.filter(
+        status=Payment.Status.PENDING, attempted_at__lte=payment_lease_cutoff()
+    ).order_by("attempted_at", "id")
 
 
 def _revenue(user) -> dict:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import gateway
-from billing.exceptions import Conflict, IdempotencyKeyInUse, InvalidRequest, PaymentDeclined
+from billing import gateway, selectors
+from billing.exceptions import (
+    Conflict,
+    GatewayUnavailable,
+    IdempotencyKeyInUse,
+    InvalidRequest,
+    PaymentDeclined,
+)
 from billing.logging_utils import log_billing_event, log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
 from observability import get_request_id
@@ -103,22 +114,163 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
     return subscription
 
 
-def _payment_replay(
-    existing: Payment, *, amount: Decimal, currency: str, payment_method: str
-) -> Payment:
+PAYMENT_BODY_FIELDS = ("amount", "currency", "description", "payment_method")
+CENT = Decimal("0.01")
+
+
+def _payment_request_hash(
+    *, amount: Decimal, currency: str, description: str, payment_method: str
+) -> str:
+    """SHA-256 of the canonical validated body: one amount however written (50, 50.00)."""
+    body = {
+        "amount": format(Decimal(amount).quantize(CENT), "f"),
+        "currency": currency,
+        "description": description,
+        "payment_method": payment_method,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _payment_stored_hash(payment: Payment) -> str:
+    """The hash a payment was created with; rows older than the hash: from its stored body."""
+    if payment.request_hash:
+        return payment.request_hash
+    return _payment_request_hash(**{name: getattr(payment, name) for name in PAYMENT_BODY_FIELDS})
+
+
+def _payment_settle(payment: Payment, result: gateway.ChargeResult) -> bool:
+    """Record the gateway's outcome once: compare-and-set from pending; False if already done.
+
+    A request whose gateway call outlived its lease and the retry that reconciled it both get
+    here with the same outcome (one gateway key, one charge): only the first write counts.
+    """
+    status = Payment.Status.SUCCEEDED if result.succeeded else Payment.Status.FAILED
+    changed = Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+        status=status, gateway_reference=result.reference, failure_code=result.failure_code
+    )
+    payment.refresh_from_db(fields=["status", "gateway_reference", "failure_code", "attempted_at"])
+    return changed == 1
+
+
+def _payment_settled_log(payment: Payment) -> None:
+    """payment_succeeded or payment_failed: once per payment, by whoever settled it."""
+    details = {
+        "payment_id": payment.id,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+    }
+    if payment.status == Payment.Status.SUCCEEDED:
+        log_billing_event(event_type="payment_succeeded", user_id=payment.user_id, details=details)
+    else:
+        log_billing_event(
+            event_type="payment_failed",
+            user_id=payment.user_id,
+            details={**details, "failure_code": payment.failure_code},
+        )
+
+
+def _payment_gateway_unavailable(
+    payment: Payment, error: gateway.GatewayError
+) -> GatewayUnavailable:
+    """The 503 for a gateway that gave no answer: the payment stays pending, to be reconciled."""
+    lease = math.ceil(settings.BILLING_PENDING_LEASE)
+    log_billing_event(
+        event_type="payment_gateway_unavailable",
+        user_id=payment.user_id,
+        details={"payment_id": payment.id, "error": type(error).__name__},
+    )
+    retry = "retry with the same Idempotency-Key" if payment.idempotency_key else "look it up"
+    msg = (
+        f"The payment gateway did not answer: payment {payment.id} is pending until it is "
+        f"reconciled with the gateway; {retry} after {lease} s to get its outcome."
+    )
+    exc = GatewayUnavailable(msg, data={"payment": payment})
+    exc.retry_after = lease
+    return exc
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What payment_reconcile did: `gateway` is how this call settled it, "" if it did not."""
+
+    payment: Payment
+    gateway: str = ""  # "had_charged" | "charged_now" | ""
+
+
+def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconciliation:
+    """Settle a pending payment whose lease ran out with what the gateway says happened.
+
+    The request that committed the payment `pending` may have died before or after the
+    gateway charged (a killed worker, a lost answer). Its lease is taken over by a
+    compare-and-set, so concurrent reconcilers settle it once; the gateway is asked about
+    the payment's own key: a charge it made is recorded, otherwise it is charged now under
+    that key, exactly once whoever else sends it. Not stale (its request or another
+    reconciler holds it) or already settled: returned as it stands, untouched. A gateway
+    that does not answer raises GatewayError; the payment stays pending for a lease more.
+    """
+    now = timezone.now()
+    pending_since = payment.attempted_at
+    claimed = Payment.objects.filter(
+        pk=payment.pk,
+        status=Payment.Status.PENDING,
+        attempted_at__lte=selectors.payment_lease_cutoff(),
+    ).update(attempted_at=now)
+    payment.refresh_from_db()
+    if not claimed:
+        return Reconciliation(payment)
+    result = gateway.charge_lookup(idempotency_key=payment.gateway_idempotency_key)
+    how = "had_charged"
+    if result is None:
+        result = gateway.charge(
+            idempotency_key=payment.gateway_idempotency_key,
+            amount=payment.amount,
+            currency=payment.currency,
+            payment_method=payment.payment_method,
+        )
+        how = "charged_now"
+    if not _payment_settle(payment, result):  # its own request answered meanwhile
+        return Reconciliation(payment)
+    log_billing_event(
+        event_type="payment_reconciled",
+        user_id=payment.user_id,
+        details={
+            "payment_id": payment.id,
+            "status": payment.status,
+            "gateway": how,
+            "trigger": trigger,
+            "gateway_reference": payment.gateway_reference,
+            "original_request_id": payment.request_id or EMPTY,
+            "pending_seconds": round((now - pending_since).total_seconds(), 3),
+        },
+    )
+    _payment_settled_log(payment)
+    return Reconciliation(payment, how)
+
+
+def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Payment:
     """Answer a request whose Idempotency-Key already has a payment: replay it, or refuse.
 
-    Replayed: the same payment (200), or the same decline (402). Still pending, because its
-    request is talking to the gateway: 409 with Retry-After, never a second charge.
+    Another body under the key: 409 naming the key (and the fields that differ, never their
+    values). Replayed: the same payment (200), or the same decline (402). Still pending while
+    its request holds the lease: 409 with Retry-After, never a second charge; pending past
+    the lease: reconciled with the gateway here, then replayed.
     """
-    if (existing.amount, existing.currency, existing.payment_method) != (
-        amount,
-        currency,
-        payment_method,
-    ):
-        msg = "This Idempotency-Key was already used with a different payment."
+    if _payment_stored_hash(existing) != request_hash:
+        differing = [name for name in PAYMENT_BODY_FIELDS if getattr(existing, name) != body[name]]
+        which = f" ({', '.join(differing)} differ)" if differing else ""
+        msg = (
+            f"This Idempotency-Key was already used with a different request body{which}; "
+            "send a new key for a new payment."
+        )
         raise Conflict(msg, field="Idempotency-Key")
     details = {"payment_id": existing.id, "winning_request_id": existing.request_id or EMPTY}
+    stale = existing.attempted_at <= selectors.payment_lease_cutoff()
+    if existing.status == Payment.Status.PENDING and stale:
+        try:
+            existing = payment_reconcile(payment=existing, trigger="retry").payment
+        except gateway.GatewayError as error:
+            raise _payment_gateway_unavailable(existing, error) from None
     if existing.status == Payment.Status.PENDING:
         log_billing_event(
             event_type="payment_in_flight_refused", user_id=existing.user_id, details=details
@@ -148,28 +300,33 @@ def payment_create(
 ) -> tuple[Payment, bool]:
     """Charge the user; return (payment, created). A known idempotency key replays the original.
 
-    Exactly one charge per key, whatever the concurrency: the payment is committed as
-    pending before the gateway is called, and the unique (user, idempotency_key) constraint
-    lets one INSERT win. Every other request finds that row and replays or refuses it.
+    Exactly one charge per key, whatever the concurrency and whoever dies: the payment is
+    committed as pending before the gateway is called, and the unique (user, idempotency_key)
+    constraint lets one INSERT win. Every other request finds that row and replays, refuses
+    or (past the lease of a request that never answered) reconciles it with the gateway.
+    The gateway is always called with the payment's own key, so it charges at most once.
+    Call it outside any transaction: the pending row must be committed before the charge.
     """
     key = idempotency_key or None
+    body = {
+        "amount": amount,
+        "currency": currency,
+        "description": description,
+        "payment_method": payment_method,
+    }
+    request_hash = _payment_request_hash(**body)
     if key:
         existing = Payment.objects.filter(user=user, idempotency_key=key).first()
         if existing is not None:
-            replayed = _payment_replay(
-                existing, amount=amount, currency=currency, payment_method=payment_method
-            )
-            return replayed, False
+            return _payment_replay(existing, request_hash=request_hash, body=body), False
     started = time.monotonic()
     try:
         with transaction.atomic():
             payment = Payment.objects.create(
                 user=user,
-                amount=amount,
-                currency=currency,
-                description=description,
-                payment_method=payment_method,
+                **body,
                 idempotency_key=key,
+                request_hash=request_hash,
                 request_id=_request_id(),
             )
     except IntegrityError:
@@ -178,39 +335,34 @@ def payment_create(
         # A concurrent request with the same key inserted first (the constraint made this
         # INSERT wait for its commit): its row is there now.
         existing = Payment.objects.get(user=user, idempotency_key=key)
-        replayed = _payment_replay(
-            existing, amount=amount, currency=currency, payment_method=payment_method
+        return _payment_replay(existing, request_hash=request_hash, body=body), False
+    log_billing_event(
+        event_type="payment_created",
+        user_id=user.id,
+        details={"payment_id": payment.id, "amount": str(amount), "currency": currency},
+    )
+    try:
+        result = gateway.charge(
+            idempotency_key=payment.gateway_idempotency_key,
+            amount=amount,
+            currency=currency,
+            payment_method=payment_method,
         )
-        return replayed, False
-    details = {
-        "payment_id": payment.id,
-        "amount": str(amount),
-        "currency": currency,
-    }
-    log_billing_event(event_type="payment_created", user_id=user.id, details=details)
-
-    result = gateway.charge(amount=amount, currency=currency, payment_method=payment_method)
-    payment.gateway_reference = result.reference
-    if result.succeeded:
-        payment.status = Payment.Status.SUCCEEDED
-    else:
-        payment.status = Payment.Status.FAILED
-        payment.failure_code = result.failure_code
-    payment.save(update_fields=["gateway_reference", "status", "failure_code"])
+    except gateway.GatewayError as error:
+        raise _payment_gateway_unavailable(payment, error) from None
+    settled_here = _payment_settle(payment, result)
     log_performance_metric(
         metric_name="payment_processing",
         value=round(time.monotonic() - started, 6),
         unit="seconds",
         details={"payment_id": payment.id, "status": payment.status},
     )
-    if not result.succeeded:
-        log_billing_event(
-            event_type="payment_failed",
-            user_id=user.id,
-            details={**details, "failure_code": result.failure_code},
+    if settled_here:  # else a retry past the lease reconciled it (the same charge) and logged
+        _payment_settled_log(payment)
+    if payment.status == Payment.Status.FAILED:
+        raise PaymentDeclined(
+            gateway.failure_message(payment.failure_code), data={"payment": payment}
         )
-        raise PaymentDeclined(result.failure_message, data={"payment": payment})
-    log_billing_event(event_type="payment_succeeded", user_id=user.id, details=details)
     return payment, True
 
 

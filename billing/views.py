@@ -15,6 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from billing import selectors, services
@@ -31,34 +32,82 @@ from billing.serializers import (
     SubscriptionInputSerializer,
     SubscriptionSerializer,
 )
-from observability import bind, log_stats
+from billing.throttling import (
+    LoginClientThrottle,
+    LoginThrottled,
+    LoginUsernameThrottle,
+    body_username,
+    claim_all,
+    forget_username,
+)
+from observability import bind, bind_user, log_stats
 
 logger = logging.getLogger("billing.views")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,255}")
 
 
 class LoginView(TokenObtainPairView):
-    """POST username + password, get an access and a refresh token."""
+    """POST username + password, get an access and a refresh token.
+
+    Throttled per client and per (username, client) before the password is checked
+    (billing.throttling); every outcome is a security event: login_succeeded (with the
+    user's id), login_failed, login_throttled.
+    """
+
+    throttle_classes = (LoginClientThrottle, LoginUsernameThrottle)
+    login_throttles = ()  # this request's, set by check_throttles()
+
+    def check_throttles(self, request):
+        """All the throttles' slots or none (DRF's own would count a refused attempt).
+
+        POST only: another method checks no password (it is a 405).
+        """
+        self.login_throttles = self.get_throttles() if request.method == "POST" else []
+        if not self.login_throttles:
+            return
+        refusal = claim_all(self.login_throttles, request, self)
+        if refusal is not None:
+            log_security_event(
+                request=request,
+                event_type="login_throttled",
+                severity="warning",
+                details={
+                    "username": _shown(body_username(request)),
+                    "scope": refusal.scope,
+                    "retry_after": refusal.wait,
+                },
+            )
+            raise LoginThrottled(refusal)
 
     def post(self, request, *args, **kwargs):
-        username = request.data.get("username") if isinstance(request.data, dict) else None
+        username = _shown(body_username(request))
+        serializer = self.get_serializer(data=request.data)
         try:
-            response = super().post(request, *args, **kwargs)
+            serializer.is_valid(raise_exception=True)
         except AuthenticationFailed:
             log_security_event(
                 request=request,
                 event_type="login_failed",
                 severity="warning",
-                details={"username": str(username)[:150]},
+                details={"username": username},
             )
             raise
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        bind_user(serializer.user)  # user_id= on the event and on the completed line
+        forget_username(self.login_throttles)
         log_security_event(
             request=request,
             event_type="login_succeeded",
             severity="info",
-            details={"username": str(username)[:150]},
+            details={"username": username},
         )
-        return response
+        return Response(serializer.validated_data, status=status.HTTP_200_OK)
+
+
+def _shown(username) -> str | None:
+    """The username for an event: whole (the layer masks it, then caps it)."""
+    return None if username is None else str(username)
 
 
 class RefreshView(TokenRefreshView):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -119,6 +120,23 @@ def env_secret(name: str, *, min_length: int) -> str | None:
             f"without spaces, got {len(raw)} characters (not shown)"
         )
         raise ImproperlyConfigured(msg)
+    return raw
+
+
+_RATE = re.compile(r"([0-9]{1,9})/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate: a whole number >= 1 per second, minute, hour or day."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    match = _RATE.fullmatch(raw)
+    if match is None or int(match.group(1)) < 1:
+        constraint = (
+            "must be a rate such as 20/min (a whole number >= 1, then /s, /min, /hour or /day)"
+        )
+        raise _invalid(name, constraint, raw)
     return raw
 
 
@@ -248,8 +266,31 @@ CACHES = {
         else {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "billing_cache",
+            # Past MAX_ENTRIES rows (Django's default: 300) each write deletes a third of the
+            # table, live login counts included: a busy minute would hand attackers their
+            # budget back. Each login attempt holds two rows for at most its window.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
-    )
+    ),
+    # Incoming request IDs already seen (OBSERVABILITY['SEEN_IDS_CACHE']): a table of their
+    # own, so a client sending many IDs pushes out only other IDs (a full database cache
+    # deletes a third of its rows), never the login throttles. 10,000 IDs is an hour of them
+    # at ~3 requests/s carrying one (each write counts the table's rows); Redis beyond that,
+    # with short socket timeouts: a hung Redis costs the check, not a hung request.
+    "request_ids": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "request-ids",
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "billing_request_ids",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    ),
 }
 
 # --- Internationalisation ----------------------------------------------------
@@ -276,6 +317,15 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LOGIN_URL = "admin:login"
 
 # --- REST framework and JWT ---------------------------------------------------
+# Login throttles (billing/throttling.py; README, "Login throttling"): every password check
+# costs ~250 ms of CPU, so the token endpoint and the admin's login page count attempts
+# before checking, in budgets both share: per client (IPv4 address, IPv6 /64) and per
+# (username, client), never per username alone (that would let anyone lock a user out).
+# 5/min per (username, client) lets a person mistype four times and still get in; 20/min per
+# client lets a handful of people behind one NAT log in at once, and holds one attacking
+# client to one password check every 3 s (~8% of a core).
+LOGIN_THROTTLE_CLIENT_RATE = env_rate("LOGIN_THROTTLE_CLIENT_RATE", "20/min")
+LOGIN_THROTTLE_USERNAME_RATE = env_rate("LOGIN_THROTTLE_USERNAME_RATE", "5/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["billing.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -286,6 +336,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    "DEFAULT_THROTTLE_RATES": {
+        "login_client": LOGIN_THROTTLE_CLIENT_RATE,
+        "login_username": LOGIN_THROTTLE_USERNAME_RATE,
+    },
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=30),
@@ -302,6 +356,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Billing: the payment gateway ------------------------------------------------
+# A payment is committed `pending` before the gateway is called. The request that did it
+# holds it for BILLING_PENDING_LEASE seconds while it talks to the gateway, which it does
+# for at most BILLING_GATEWAY_TIMEOUT seconds; after the lease, a retry with the same
+# Idempotency-Key or `manage.py payment_reconcile` asks the gateway what happened and
+# settles it (README, "Databases"). A lease no longer than the timeout would let a retry
+# race a request that is still waiting for its answer.
+BILLING_GATEWAY_TIMEOUT = env_seconds("BILLING_GATEWAY_TIMEOUT", 20.0, positive=True)
+BILLING_PENDING_LEASE = env_seconds("BILLING_PENDING_LEASE", 60.0, positive=True)
+if BILLING_PENDING_LEASE <= BILLING_GATEWAY_TIMEOUT:
+    raise _invalid(
+        "BILLING_PENDING_LEASE",
+        f"must be longer than BILLING_GATEWAY_TIMEOUT ({BILLING_GATEWAY_TIMEOUT} s): a request "
+        "still talking to the gateway must keep its payment",
+        os.environ.get("BILLING_PENDING_LEASE", "").strip() or str(BILLING_PENDING_LEASE),
+    )
 
 # --- Observability -------------------------------------------------------------
 # The request-tracing layer's flags; every key and its default is in the README.
@@ -320,6 +391,8 @@ OBSERVABILITY = {
     # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
     "METRICS_ALLOWED_IPS": env_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1"),
     "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),
+    # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
+    "SEEN_IDS_CACHE": "request_ids",
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.admin import admin_login
 from billing.views import HealthView
 
 urlpatterns = [
@@ -12,6 +13,8 @@ urlpatterns = [
     path("api/v1/", include("billing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Before the admin's own URLs: its login page, throttled and audited (billing.admin).
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("ops/", include("observability.viewer.urls")),
 ]

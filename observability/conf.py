@@ -20,16 +20,29 @@ LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Levels a success's lifecycle line may have (above WARNING it would fill the errors file).
 LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
 MIN_TOKEN_LENGTH = 16
+#: How long an incoming request ID is remembered at most: the cache's memory grows with it.
+MAX_SEEN_IDS_WINDOW = 7 * 86400
 
 DEFAULT_REDACT_KEYS = (
+    # Credentials: what logs someone in, or proves a second factor.
     "password",
     "passwd",
     "pwd",
-    "secret",
-    "token",
+    "passphrase",
+    "passcode",
+    "secret",  # client_secret, secret_key, webhook_secret ...
+    "secretkey",
+    "token",  # access_token, refresh_token, csrf_token ... (not token_type: see PUBLIC_KEYS)
     "access",
     "refresh",
     "authorization",
+    "credential",
+    "credentials",
+    "jwt",
+    "otp",
+    "totp",
+    "hotp",
+    "mfa",
     "cookie",
     "set_cookie",
     "session",
@@ -38,6 +51,8 @@ DEFAULT_REDACT_KEYS = (
     "api_key",
     "apikey",
     "private_key",
+    "privatekey",
+    # Cardholder and sensitive authentication data (PCI DSS 3.3, 3.4).
     "card_number",
     "cardnumber",
     "card",
@@ -45,8 +60,20 @@ DEFAULT_REDACT_KEYS = (
     "cvv",
     "cvc",
     "cvv2",
+    "cvc2",
+    "cav2",
+    "csc",
+    "cvn",
+    "security_code",
+    "securitycode",
     "pin",
+    "pinblock",
+    "track1",
+    "track2",
+    "track_data",
+    # Bank and identity numbers.
     "iban",
+    "account_number",
     "ssn",
 )
 
@@ -95,14 +122,24 @@ DEFAULTS: dict[str, Any] = {
     "FLOOD_LIMIT": 10,
     "FLOOD_WINDOW": 60.0,
     "FLOOD_LOGGERS": (),
+    # One client for flood control: an IPv4 address, an IPv6 /64 (a whole /64 is one client).
+    "FLOOD_IPV4_PREFIX": 32,
+    "FLOOD_IPV6_PREFIX": 64,
     "METRICS": True,
     "METRICS_ALLOWED_IPS": ("127.0.0.0/8", "::1"),
     "METRICS_TOKEN": None,
+    # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
+    "SEEN_IDS_CACHE": "default",
+    "SEEN_IDS_WINDOW": 3600.0,
 }
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_prefix(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _is_str_seq(value: Any) -> bool:
@@ -262,6 +299,16 @@ RULES: dict[str, Rule] = {
         lambda v: _is_str_seq(v) and all(_is_logger_name(name) for name in v),
         "must be a list of logger names such as 'myapp.payments'",
     ),
+    "FLOOD_IPV4_PREFIX": (
+        lambda v: _is_prefix(v, 8, 32),
+        "must be a prefix length from 8 to 32: the IPv4 network flood control counts as one "
+        "client (32: each address)",
+    ),
+    "FLOOD_IPV6_PREFIX": (
+        lambda v: _is_prefix(v, 16, 128),
+        "must be a prefix length from 16 to 128: the IPv6 network flood control counts as one "
+        "client (64: each /64)",
+    ),
     "METRICS": (lambda v: isinstance(v, bool), "must be True or False"),
     "METRICS_ALLOWED_IPS": (
         _valid_networks,
@@ -271,6 +318,15 @@ RULES: dict[str, Rule] = {
         _valid_token,
         f"must be None or a token of at least {MIN_TOKEN_LENGTH} printable characters "
         "without spaces",
+    ),
+    "SEEN_IDS_CACHE": (
+        lambda v: v is None or (isinstance(v, str) and v in getattr(settings, "CACHES", {})),
+        "must be the alias of a cache in CACHES that every worker shares, "
+        "or None for no reuse check of incoming request IDs",
+    ),
+    "SEEN_IDS_WINDOW": (
+        lambda v: _is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
+        f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
     ),
 }
 

@@ -9,10 +9,35 @@ from typing import Any
 
 from observability import otel
 from observability.context import CONTEXT_ATTR, EMPTY, current
-from observability.escaping import ARG_LIMIT
+from observability.escaping import ARG_LIMIT, cap
+from observability.flood import DECISION_ATTR, guard
 from observability.records import CONTEXT_SNAPSHOT_ATTR, GIVEN_ATTR, extra_keys
 from observability.redaction import NullRedactor, Redactor, get_redactor
 from observability.tracecontext import current_flags
+
+
+class FloodFilter(logging.Filter):
+    """Flood control where records are written: first on every handler build_logging() makes.
+
+    Records of guarded loggers are decided by the guard as a logger filter, before any
+    handler; this one decides for a record that no logger filter saw (its logger was made
+    since the writer's last tick) and, with `security=True` (the security file's handler),
+    for any record that reaches it. Either way a record is counted once: the decision is
+    kept on it and every handler applies it. Lifecycle lines (REQUEST_LOGGER) always pass.
+    """
+
+    def __init__(self, security: bool = False) -> None:
+        super().__init__()
+        self.security = security
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        attrs = record.__dict__
+        decided = attrs.get(DECISION_ATTR)
+        if decided is not None:
+            return bool(decided)
+        if not self.security and guard.kinds.get(record.name, False) is None:
+            return True  # the usual record: of a logger that is not guarded
+        return guard.at_handler(record, self.security)
 
 
 class RequestContextFilter(logging.Filter):
@@ -59,6 +84,21 @@ def _format_exception(record: logging.LogRecord) -> str:
     return "".join(traceback.format_exception(exc_type, exc, tb)).rstrip("\n")
 
 
+def _long(arg: Any) -> bool:
+    return type(arg) is str and len(arg) > ARG_LIMIT
+
+
+def _capped(arg: Any) -> Any:
+    return cap(arg, ARG_LIMIT) if type(arg) is str else arg
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:
+        return f"{record.msg!s} [unformattable arguments]"
+
+
 class RedactionFilter(logging.Filter):
     """Mask secrets in the message, its arguments, extra fields and exception text.
 
@@ -89,20 +129,26 @@ class RedactionFilter(logging.Filter):
         args = record.args
         if args:
             # Each string argument is masked, then capped: a client's 8 KB header passed
-            # twice to one message must not make a 16 KB line.
+            # twice to one message must not make a 16 KB line. But a card can straddle two
+            # arguments, and a cut argument would keep its half: the message is masked
+            # whole first, and the arguments are cut only when that found nothing more.
+            masked: Any = args
+            capped: Any = None
             if isinstance(args, tuple):
-                record.args = tuple(
-                    redactor.text(arg, ARG_LIMIT) if type(arg) is str else arg for arg in args
-                )
+                masked = tuple(redactor.text(arg) if type(arg) is str else arg for arg in args)
+                if any(_long(arg) for arg in masked):
+                    capped = tuple(_capped(arg) for arg in masked)
             elif isinstance(args, dict):
-                record.args = {
-                    key: redactor.text(arg, ARG_LIMIT) if type(arg) is str else arg
-                    for key, arg in args.items()
-                }
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = f"{record.msg!s} [unformattable arguments]"
+                masked = {k: redactor.text(a) if type(a) is str else a for k, a in args.items()}
+                if any(_long(arg) for arg in masked.values()):
+                    capped = {key: _capped(arg) for key, arg in masked.items()}
+            record.args = masked
+            message = _message(record)
+            if capped is not None and redactor.text(message) == message:
+                record.args = capped
+                message = _message(record)
+        else:
+            message = _message(record)
         record.msg = redactor.text(message)  # whole: a card can straddle two arguments
         record.args = None
         if record.exc_info and record.exc_info[0] is not None and not record.exc_text:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from observability.filters import RedactionFilter, RequestContextFilter
+from observability.filters import FloodFilter, RedactionFilter, RequestContextFilter
 from observability.rotation import BatchRotatingFile
 from observability.writer import REPORT_INTERVAL, report, writer
 
@@ -26,7 +26,12 @@ from observability.writer import REPORT_INTERVAL, report, writer
 Item = logging.LogRecord | str
 
 BATCH_BYTES = 256 * 1024  # the most written in one call
-_OUR_FILTERS = [RequestContextFilter, RedactionFilter]
+#: The filters a handler that takes Lines may have: ours, with flood control first or not
+#: (FloodFilter passes every REQUEST_LOGGER record: lifecycle lines are never summarised).
+_OUR_FILTER_LISTS = (
+    [RequestContextFilter, RedactionFilter],
+    [FloodFilter, RequestContextFilter, RedactionFilter],
+)
 
 
 class QueuedHandler(logging.Handler):
@@ -46,10 +51,10 @@ class QueuedHandler(logging.Handler):
     @property
     def takes_lines(self) -> bool:
         """Whether the lifecycle may hand it Lines instead of records (observability.emit):
-        exactly our two filters, a formatter that renders Lines, and our own `handle`."""
+        our filters, a formatter that renders Lines, and our own `handle`."""
         return (
             getattr(self.formatter, "takes_lines", False)
-            and [type(f) for f in self.filters] == _OUR_FILTERS
+            and [type(f) for f in self.filters] in _OUR_FILTER_LISTS
             and type(self).handle is QueuedHandler.handle
         )
 

@@ -37,7 +37,7 @@ from observability.context import (
 )
 from observability.emit import Emitter
 from observability.events import log_security_event
-from observability.ids import new_ids, recent_ids
+from observability.ids import new_ids
 from observability.loggers import get_logger, level_of
 from observability.metrics import observe_request
 from observability.request import (
@@ -51,6 +51,7 @@ from observability.request import (
     started_details,
 )
 from observability.sampling import excluded, sample_for
+from observability.seen_ids import seen_ids
 from observability.streaming import stream_until_done
 from observability.tracecontext import SAMPLED, format_traceparent
 
@@ -71,7 +72,8 @@ class RequestState:
     flags: str
     tracestate: str | None
     rejected_id_length: int = 0
-    reused_id: bool = False
+    incoming_id: bool = False  # the client's: looked up in the IDs every worker saw
+    refused_trace: str = ""  # why a valid traceparent was not adopted
 
 
 def begin(request: Any) -> RequestState:
@@ -84,22 +86,25 @@ def begin(request: Any) -> RequestState:
     meta = django_request.META
     incoming, rejected = incoming_request_id(meta)
     request_id, trace_id, span_id = new_ids()
-    reused = False
     if incoming is not None:
         request_id = incoming
-        reused = recent_ids.seen(incoming)
-    flags, tracestate = SAMPLED, None
+    flags, tracestate, refused_trace = SAMPLED, None, ""
     active = otel.active_span()
     if active is not None:
         trace_id, span_id, flags = active
     else:
-        parent, tracestate = incoming_trace(meta)
+        parent, tracestate, refused_trace = incoming_trace(meta)
         if parent is not None:
             trace_id, flags = parent.trace_id, parent.flags
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
-    logged = not excluded(django_request.path)
-    return RequestState(fields, time.perf_counter(), logged, flags, tracestate, rejected, reused)
+    # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
+    logged = not excluded(django_request.path_info)
+    state = RequestState(
+        fields, time.perf_counter(), logged, flags, tracestate, rejected, incoming is not None
+    )
+    state.refused_trace = refused_trace
+    return state
 
 
 #: The scopes without a tracestate, made once: (owner, flags) -> Scope.
@@ -226,11 +231,13 @@ class RequestLifecycle:
                 severity="warning",
                 details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
             )
-        if state.reused_id:
+        if state.incoming_id:
+            seen_ids.check(state.fields["request_id"], state.fields["span_id"], _flag_reuse)
+        if state.refused_trace:  # the reason only: the value is what must not be written
             log_security_event(
-                event_type="request_id_reused",
+                event_type="traceparent_rejected",
                 severity="warning",
-                details={"header": settings.REQUEST_ID_HEADER},
+                details={"header": "traceparent", "reason": state.refused_trace},
             )
         level = level_of(settings.STARTED_LEVEL)
         if not state.logged or level is None or not self.logger.isEnabledFor(level):
@@ -246,3 +253,12 @@ class RequestLifecycle:
             path=path,
         )
         self.emitter.emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
+
+
+def _flag_reuse(first_span_id: str) -> None:
+    """The request reuses an incoming ID another request (in any worker) used first."""
+    log_security_event(
+        event_type="request_id_reused",
+        severity="warning",
+        details={"header": obs_settings.REQUEST_ID_HEADER, "first_span_id": first_span_id},
+    )

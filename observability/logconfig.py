@@ -73,7 +73,9 @@ def build_logging(
             msg = f"build_logging({name}=...) must be an integer >= {minimum}, got {value!r}"
             raise ValueError(msg)
     base_dir = os.fspath(base_dir)
-    filters = ["request_context", "redaction"]
+    # Flood control first (a summarised record costs no masking); the security file's
+    # guards whatever reaches it, the others the records of guarded loggers.
+    filters = ["flood", "request_context", "redaction"]
 
     files = resolve(names, "LOG_FILES")
     handlers: dict[str, Any] = {}
@@ -87,7 +89,7 @@ def build_logging(
             "backupCount": backups if backup_count is None else backup_count,
             "level": file_level,
             "formatter": formatter if log_format == "text" else log_format,
-            "filters": filters,
+            "filters": ["flood_security", *filters[1:]] if tag == "security" else filters,
             "queue_size": queue_size,
         }
     if console:
@@ -147,6 +149,8 @@ def build_logging(
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
+            "flood": {"()": "observability.filters.FloodFilter"},
+            "flood_security": {"()": "observability.filters.FloodFilter", "security": True},
             "request_context": {"()": "observability.filters.RequestContextFilter"},
             "redaction": {"()": "observability.filters.RedactionFilter"},
         },

@@ -12,31 +12,14 @@ the proxy.
 from __future__ import annotations
 
 import hmac
-import ipaddress
-from collections.abc import Sequence
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 
-from observability.client_ip import UNKNOWN, get_client_ip
+from observability.client_ip import address_in, client_address
 from observability.conf import obs_settings
 from observability.events import log_security_event
 from observability.metrics import render
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def address_in(ip: str, networks: Sequence[Network]) -> bool:
-    """Whether an address (IPv4-mapped IPv6 read as IPv4) is inside one of the networks."""
-    if ip == UNKNOWN:
-        return False
-    try:
-        address = ipaddress.ip_address(ip.partition("%")[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
 
 
 def bearer_matches(meta: dict[str, Any], token: str | None) -> bool:
@@ -55,7 +38,9 @@ def refusal(request: HttpRequest) -> str | None:
     if not settings.METRICS:
         return "metrics_off"
     meta = request.META
-    if address_in(get_client_ip(meta, settings.TRUSTED_PROXIES), settings.METRICS_ALLOWED_IPS):
+    # The address itself, not the masked text the logs show.
+    client = client_address(meta, settings.TRUSTED_PROXIES)
+    if address_in(client, settings.METRICS_ALLOWED_IPS):
         return None
     if bearer_matches(meta, settings.METRICS_TOKEN):
         return None

@@ -26,6 +26,7 @@ DETAILS_ATTR = "details"
 HIDDEN_ATTRS = frozenset(
     {
         "_obs_redacted",
+        "_obs_flood",
         "_obs_flood_summary",
         CONTEXT_SNAPSHOT_ATTR,
         GIVEN_ATTR,

@@ -75,6 +75,10 @@ _OTHER_DIGITS = (
     "\U0001f100-\U0001f10a"
 )
 _DIGITS = rf"\d{_OTHER_DIGITS}"
+# Letters that render as nothing (Unicode's Default_Ignorable_Code_Point letters: the Hangul
+# fillers). A reader sees a gap, not a letter, so they separate digits like a space does;
+# test_blank_letters_are_exactly_the_default_ignorable_letters keeps the list complete.
+BLANK_LETTERS = "\u115f\u1160\u3164\uffa0"
 _HEX = "[0-9A-Fa-f]"
 # What follows the backslash of \xNN, \uXXXX, \UXXXXXXXX (a code point <= U+10FFFF).
 _ESCAPE_TAIL = rf"x{_HEX}{{2}}|u{_HEX}{{4}}|U(?:000{_HEX}|0010){_HEX}{{4}}"
@@ -82,13 +86,15 @@ _ESCAPE_SOURCE = rf"\\(?:{_ESCAPE_TAIL})"
 # A token that may be a digit: a digit, or an escape (decoded later: digit, separator or letter).
 _DIGIT_TOKEN = rf"(?:[{_DIGITS}]|{_ESCAPE_SOURCE})"
 # A separator token: not a letter or digit, `_`, an escaped \n \t \r, a backslash of no escape.
-_SEPARATOR_TOKEN = rf"(?:[^\w\\]|_|\\[ntr]|\\(?!{_ESCAPE_TAIL}))"
-_SEPARATORS = rf"(?:[^\w\\]++|_|\\[ntr]|\\(?!{_ESCAPE_TAIL}))*+"  # plain runs in one step
+_SEPARATOR_TOKEN = rf"(?:[^\w\\]|[_{BLANK_LETTERS}]|\\[ntr]|\\(?!{_ESCAPE_TAIL}))"
+_SEPARATORS = (  # plain runs in one step
+    rf"(?:[^\w\\]++|[_{BLANK_LETTERS}]|\\[ntr]|\\(?!{_ESCAPE_TAIL}))*+"
+)
 
 # At least 13 digit tokens with separators between (group 1): the only places a card can
 # be. Attempts start only after a letter (or at the start): one per run, not one per digit.
 _CANDIDATE = re.compile(
-    rf"(?<![\W\d_{_OTHER_DIGITS}]){_SEPARATORS}"
+    rf"(?<![\W\d_{_OTHER_DIGITS}{BLANK_LETTERS}]){_SEPARATORS}"
     rf"({_DIGIT_TOKEN}(?:{_SEPARATORS}{_DIGIT_TOKEN}){{12,}}+)"
 )
 # ASCII text without a backslash (most log text) is scanned as a skeleton of the same
@@ -123,10 +129,14 @@ _ESCAPE_SPLIT = re.compile(f"({_ESCAPE_SOURCE})")
 _DIGIT = re.compile(f"[{_DIGITS}]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _RUN_START = re.compile(_DIGIT_TOKEN)
+# A percent-escape, maybe encoded again (`%2F`, `%252F`): decoded, a digit or a separator.
+_PERCENT_TOKEN = r"%(?:25)*[0-9A-Fa-f]{2}"
 # Reads tokens to the end; group 1 is the last character that ends a run (a letter).
-_LAST_LETTER = re.compile(rf"(?:{_DIGIT_TOKEN}|{_SEPARATOR_TOKEN}|(.))*+", re.DOTALL)
+_LAST_LETTER = re.compile(
+    rf"(?:{_PERCENT_TOKEN}|{_DIGIT_TOKEN}|{_SEPARATOR_TOKEN}|(.))*+", re.DOTALL
+)
 # Characters an escape or a run is made of, for finding (backwards) where a run may start.
-_RUN_CHARS_REVERSED = re.compile(rf"(?:[^\w]|[{_DIGITS}_A-Fa-fxuUntr])*+")
+_RUN_CHARS_REVERSED = re.compile(rf"(?:[^\w]|[{_DIGITS}{BLANK_LETTERS}_A-Fa-fxuUntr])*+")
 _PARTIAL_ESCAPE = re.compile(r"\\(?:x[0-9A-Fa-f]?|u[0-9A-Fa-f]{0,3}|U[0-9A-Fa-f]{0,7})\Z")
 
 _B64 = "A-Za-z0-9_*\\-"  # '*': a card masked inside a JWT (****1111) must not hide the rest
@@ -143,8 +153,13 @@ _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic|token)(\s++)[A-Za-z0-9._~+/=*\-]{
 _SEPARATOR_SOURCE = r"""(?:\]|\\?["'])?\s*+[:=]\s*+"""
 _SEPARATOR = re.compile(_SEPARATOR_SOURCE)
 _SPACES = re.compile(r"\s*+")
-# Up to a space or a delimiter; `[REDACTED]` is one piece, so a value already masked is seen whole.
-_BARE_VALUE = re.compile(r"""(?:[^\s&'",;}\[\]]++|\[(?:REDACTED\])?)*+""")
+# Up to a space or a delimiter; `[REDACTED]` is one piece, so a value already masked is seen
+# whole. A `,` or `;` is part of the value unless a space, a closing bracket or the end follows
+# it: `password=a,b;c` is one value, `{'pin': 1234, 'x': 1}` and `a=1; b=2` are lists.
+_BARE_VALUE = re.compile(r"""(?:[^\s&'",;}\[\]]++|[,;](?![\s}\])]|\Z)|\[(?:REDACTED\])?)*+""")
+#: Keys that hold a sensitive word but never a secret (normalised: lower case, `_` between
+#: words): OAuth's `token_type` is "Bearer".
+PUBLIC_KEYS = frozenset({"token_type"})
 _QUOTED_BODY = {
     '"': re.compile(r'(?:[^"\\]++|\\.)*+', re.DOTALL),
     "'": re.compile(r"(?:[^'\\]++|\\.)*+", re.DOTALL),
@@ -223,7 +238,8 @@ def _escape_kind(escape: str) -> tuple[int, str, str]:
     raw_digits = payload[len(payload.rstrip("0123456789")) :]
     if char.isdigit():
         return _IS_DIGIT, char, raw_digits
-    return (_IS_LETTER if char.isalnum() else _IS_SEPARATOR), char, raw_digits
+    letter = char.isalnum() and char not in BLANK_LETTERS
+    return (_IS_LETTER if letter else _IS_SEPARATOR), char, raw_digits
 
 
 def _finish_run(run: str, digits: Sequence[str], holds_card: bool) -> str:
@@ -342,28 +358,159 @@ def _may_hold_card(text: str) -> bool:
     return _THIRTEEN_DIGITS in text.translate(table)
 
 
-def mask_cards(text: str) -> str:
-    """Replace every card number in `text` by `****` and its last four digits."""
+def _card_spans(text: str) -> list[tuple[int, int, str]]:
+    """The card runs of `text`: (start, end, what replaces them), left to right."""
     if not _may_hold_card(text):
-        return text
+        return []
     if text.isascii() and "\\" not in text:
         matches = _SKELETON_CANDIDATE.finditer(text.translate(_SKELETON))
     else:
         matches = _CANDIDATE.finditer(text)
-    pieces: list[str] = []
-    last = 0
+    spans = []
     for match in matches:
         start, end = match.span(1)
         span = text[start:end]
         masked = _mask_span(span)
         if masked != span:
-            pieces.append(text[last:start])
-            pieces.append(masked)
-            last = end
+            spans.append((start, end, masked))
+    return spans
+
+
+def _replace(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
+    pieces: list[str] = []
+    last = 0
+    for start, end, masked in spans:
+        pieces.append(text[last:start])
+        pieces.append(masked)
+        last = end
     if not pieces:
         return text
     pieces.append(text[last:])
     return "".join(pieces)
+
+
+def mask_cards(text: str) -> str:
+    """Replace every card number in `text` by `****` and its last four digits.
+
+    The text is read as it is and, when it holds percent-escapes, as a reader who decodes
+    them would read it, once and again (`4539%252F1445...` is `4539/1445...` decoded
+    twice): a card found in any reading is masked where it is written.
+    """
+    return _replace(text, _all_card_spans(text))
+
+
+def holds_card(text: str) -> bool:
+    """Say if any reading of `text` holds a card number (what mask_cards would mask)."""
+    return bool(_all_card_spans(text))
+
+
+def _all_card_spans(text: str) -> list[tuple[int, int, str]]:
+    """The card runs of every reading of `text`, as spans of `text`, left to right."""
+    spans = _card_spans(text)
+    if "%" in text and _may_hold_percent_card(text):
+        spans = _merged(spans + _percent_card_spans(text))
+    return spans
+
+
+def _merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Overlapping spans as one, masked with the last four digits of the rightmost card."""
+    merged: list[tuple[int, int, str]] = []
+    for start, end, masked in sorted(spans):
+        if merged and start < merged[-1][1]:
+            first, last, kept = merged[-1]
+            merged[-1] = (first, max(last, end), masked if end >= last else kept)
+        else:
+            merged.append((start, end, masked))
+    return merged
+
+
+# ---------------------------------------------------------------------------- percent-escapes
+
+#: How many times percent-escapes are decoded, at most (a URL encoded four times over).
+PERCENT_ROUNDS = 4
+# A run of escapes: one or more `%XX`, decoded together (UTF-8 spans several escapes).
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
+# The cheap question for the decoded readings: 13 digits with no letter between? Every
+# digit of a decoded reading comes from a digit or an escape (whose source holds a `%`),
+# and no letter but the hex digits of an escape (and x u U n t r of a backslash escape)
+# can vanish on decoding; so `%` counts as a digit and those letters are dropped.
+_COMPACT_PERCENT_SKELETON = str.maketrans(
+    dict.fromkeys(map(chr, range(128)))
+    | dict.fromkeys("0123456789%", "d")
+    | dict.fromkeys(set(string.ascii_letters) - set("abcdefABCDEFxuUntr"), " ")
+)
+# (decoded start, decoded length, source start, source length, one escape a character)
+_Segment = tuple[int, int, int, int, bool]
+
+
+def _may_hold_percent_card(text: str) -> bool:
+    """Say cheaply if a decoded reading of `text` may hold a card; never no when it does."""
+    if _PERCENT_RUN.search(text) is None:
+        return False
+    if not text.isascii():
+        text = text.encode("ascii", "ignore").decode("ascii")  # read as separators
+    return _THIRTEEN_DIGITS in text.translate(_COMPACT_PERCENT_SKELETON)
+
+
+def _percent_decode(text: str) -> tuple[str, list[_Segment]]:
+    """Decode every run of `%XX` once (as UTF-8, an invalid byte read as U+FFFD), and say
+    where each decoded run came from."""
+    pieces: list[str] = []
+    segments: list[_Segment] = []
+    last = length = 0
+    for match in _PERCENT_RUN.finditer(text):
+        start, end = match.span()
+        plain = text[last:start]
+        pieces.append(plain)
+        length += len(plain)
+        decoded = bytes.fromhex(match.group().replace("%", "")).decode("utf-8", "replace")
+        pieces.append(decoded)
+        segments.append((length, len(decoded), start, end - start, len(decoded) * 3 == end - start))
+        length += len(decoded)
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces), segments
+
+
+def _source_span(
+    segments: list[_Segment], starts: list[int], start: int, end: int
+) -> tuple[int, int]:
+    """Where the decoded characters [start, end) were written before that decoding."""
+
+    def bounds(position: int) -> tuple[int, int]:
+        index = bisect_right(starts, position) - 1
+        if index < 0:
+            return position, position + 1
+        at, length, source, source_length, per_escape = segments[index]
+        if position >= at + length:  # after this run, before the next: copied as it was
+            offset = source + source_length + position - at - length
+            return offset, offset + 1
+        if per_escape:  # one escape a character
+            offset = source + 3 * (position - at)
+            return offset, offset + 3
+        return source, source + source_length  # UTF-8: the whole run
+
+    return bounds(start)[0], bounds(end - 1)[1]
+
+
+def _percent_card_spans(text: str) -> list[tuple[int, int, str]]:
+    """The cards of the decoded readings of `text`, as spans of `text`."""
+    layers: list[tuple[list[_Segment], list[int]]] = []
+    found: list[tuple[int, int, str]] = []
+    reading = text
+    for _ in range(PERCENT_ROUNDS):
+        decoded, segments = _percent_decode(reading)
+        if not segments:
+            break
+        layers.append((segments, [segment[0] for segment in segments]))
+        for start, end, masked in _card_spans(decoded):
+            for segments_of, starts in reversed(layers):
+                start, end = _source_span(segments_of, starts, start, end)
+            found.append((start, end, masked))
+        reading = decoded
+        if "%" not in reading or not _may_hold_percent_card(reading):
+            break
+    return found
 
 
 # ---------------------------------------------------------------------------- cut and cap
@@ -488,7 +635,8 @@ class Redactor:
         self._memo: dict[tuple[str, int | None], str] = {}
 
     def _is_sensitive_key(self, key: str) -> bool:
-        return self._key.search(_normalise(key)) is not None
+        normalised = _normalise(key)
+        return normalised not in PUBLIC_KEYS and self._key.search(normalised) is not None
 
     def _mask_pairs(self, text: str) -> str:
         keys = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
@@ -558,8 +706,11 @@ class Redactor:
         if depth >= _MAX_DEPTH:
             return value if isinstance(value, int | float | bool | type(None)) else REDACTED
         if isinstance(value, Mapping):
+            # A key is text too (`{"4111 1111 1111 1111": 1}` from a client's JSON): masked.
             return {
-                key: REDACTED if self.is_sensitive_key(str(key)) else self.value(item, depth + 1)
+                (self.text(key) if type(key) is str else key): REDACTED
+                if self.is_sensitive_key(str(key))
+                else self.value(item, depth + 1)
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple | set | frozenset):
@@ -664,17 +815,12 @@ def _mask_straddling_cards(parts: list[str], separators: list[str]) -> None:
         joined.append(part + separator)
         position += len(part) + len(separator)
     text = "".join(joined)
-    if not _may_hold_card(text):
-        return
     spans = []
-    for match in _CANDIDATE.finditer(text):
-        start, end = match.span(1)
+    for start, end, masked in _all_card_spans(text):
         first = bisect_right(starts, start) - 1
         last = bisect_right(starts, end - 1) - 1
         if first != last:
-            masked = _mask_span(match.group(1))
-            if masked != match.group(1):
-                spans.append((start, end, first, last, masked))
+            spans.append((start, end, first, last, masked))
     for start, end, first, last, masked in reversed(spans):  # right to left: offsets hold
         for index in range(first, last + 1):
             part = parts[index]

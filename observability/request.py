@@ -17,7 +17,7 @@ from observability.compat import django_request, resolved_user
 from observability.conf import obs_settings, on_reload
 from observability.context import EMPTY, bind_fields
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
-from observability.redaction import get_redactor
+from observability.redaction import get_redactor, holds_card
 from observability.tracecontext import TraceParent, parse_traceparent, valid_tracestate
 
 REQUEST_ID_MAX = 128
@@ -71,15 +71,27 @@ def incoming_request_id(meta: dict[str, Any]) -> tuple[str | None, int]:
     return None, len(incoming)
 
 
-def incoming_trace(meta: dict[str, Any]) -> tuple[TraceParent | None, str | None]:
-    """The caller's trace (a valid, trusted `traceparent`) and its `tracestate`."""
+def incoming_trace(meta: dict[str, Any]) -> tuple[TraceParent | None, str | None, str]:
+    """The caller's trace (a valid, trusted `traceparent`), its `tracestate`, and why a
+    valid one was refused ("" when none was).
+
+    A trace ID is written on every record of the request and sent back in `traceresponse`.
+    So from a client we do not trust, one whose trace ID or parent span ID holds a card
+    number (32 decimal digits are valid hex) is refused, and a new trace starts. We trust
+    a peer when TRUST_INCOMING_TRACEPARENT is "proxies" and the peer is one of
+    TRUSTED_PROXIES: its traces are always adopted. With True, anyone may send one, and
+    nobody is known to be a peer of ours, so every traceparent is checked.
+    """
     header = meta.get("HTTP_TRACEPARENT")
-    if header is None or not _trusted(meta, obs_settings.TRUST_INCOMING_TRACEPARENT):
-        return None, None
+    trust = obs_settings.TRUST_INCOMING_TRACEPARENT
+    if header is None or not _trusted(meta, trust):
+        return None, None, ""
     parent = parse_traceparent(header)
     if parent is None:
-        return None, None
-    return parent, valid_tracestate(meta.get("HTTP_TRACESTATE"))
+        return None, None, ""
+    if trust != "proxies" and (holds_card(parent.trace_id) or holds_card(parent.parent_id)):
+        return None, None, "card_number"
+    return parent, valid_tracestate(meta.get("HTTP_TRACESTATE")), ""
 
 
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

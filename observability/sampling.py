@@ -2,8 +2,10 @@
 
 `SAMPLE_RATE` keeps that fraction of fast successful requests (2xx/3xx under the slow
 threshold); every 4xx, 5xx and slow request is written whatever the rate, and so is
-every other record (security events, the application's own). The decision is a hash
-of the request ID, the same in every process, so the workers that share an ID agree.
+every other record (security events, the application's own). The decision is a keyed
+hash of the request ID (BLAKE2b, its key derived from SECRET_KEY): the same in every
+process and host of the deployment, so the workers that share an ID agree, and no client
+can compute it for the IDs it chooses.
 
 A request is never half-logged: both lifecycle lines, or neither.
 
@@ -26,15 +28,15 @@ import logging
 import os
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 from observability.conf import obs_settings
+from observability.keyed import keyed_digest
 from observability.loggers import level_of
 from observability.writer import every_tick, writer
 
-_MASK = 0xFFFFFFFF
+_RANGE = 2.0**64  # the hash is 64 bits: kept when below rate x 2^64
 #: Writes one lifecycle line (a record to its logger, or a prepared line to its handlers).
 Deliver = Callable[[], Any]
 #: A held line is written after this long even if the slow threshold is longer (or
@@ -43,7 +45,12 @@ HOLD_LIMIT = 3600.0
 
 
 def excluded(path: str) -> bool:
-    """Whether a path gets no lifecycle lines (EXCLUDE_PATHS prefixes, EXCLUDE_PATTERNS)."""
+    """Whether a path gets no lifecycle lines (EXCLUDE_PATHS prefixes, EXCLUDE_PATTERNS).
+
+    `path` is the one the router matches (`request.path_info`), never `request.path`:
+    that starts with SCRIPT_NAME, which a proxy passes on from the client (gunicorn takes
+    it from a header), so `SCRIPT_NAME: /health` would hide a login attempt.
+    """
     settings = obs_settings
     if path.startswith(settings.EXCLUDE_PATHS):
         return True
@@ -52,23 +59,19 @@ def excluded(path: str) -> bool:
 
 
 def keeps(request_id: str, rate: float) -> bool:
-    """Whether the hash of `request_id` falls in the kept fraction `rate` (0.0 to 1.0).
+    """Whether the keyed hash of `request_id` falls in the kept fraction `rate` (0.0 to 1.0).
 
-    CRC-32 is fast and the same in every process (Python's hash() is salted per
-    process); the finaliser of MurmurHash3 spreads IDs that differ only in their last
-    characters (req-1, req-2 ...) evenly over the range.
+    A client chooses its request IDs: with a public hash it could pick, offline, IDs whose
+    successes are never written. Keyed by the deployment's secret (observability.keyed),
+    the decision is still the same in every worker and host that share SECRET_KEY (Python's
+    hash() is salted per process), and 64 bits of BLAKE2b spread IDs that differ only in
+    their last characters (req-1, req-2 ...) evenly over the range.
     """
     if rate >= 1.0:
         return True
     if rate <= 0.0:
         return False
-    h = zlib.crc32(request_id.encode("utf-8", "replace"))
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & _MASK
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & _MASK
-    h ^= h >> 16
-    return h < int(rate * 4294967296.0)
+    return int.from_bytes(keyed_digest("sampling", request_id, 8)) < rate * _RANGE
 
 
 def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sample | KeepAll:

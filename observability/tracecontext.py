@@ -84,7 +84,7 @@ def outgoing_headers() -> dict[str, str]:
         headers["traceparent"] = format_traceparent(*active)
     elif context["trace_id"] is not None:
         headers["traceparent"] = format_traceparent(
-            str(context["trace_id"]), new_span_id(), current_flags()
+            str(context["trace_id"]), new_span_id(str(context["trace_id"])), current_flags()
         )
     scope = request_scope.get()
     if scope is not None and scope.tracestate and "traceparent" in headers:

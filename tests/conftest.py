@@ -126,6 +126,22 @@ def _clean_context():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache(request):
+    """Each database test starts with an empty default cache (a table of the test database).
+
+    The login throttles count attempts there: without this, logins of earlier tests would
+    spend later tests' budgets. A plain test rolls its rows back anyway, but a transactional
+    one's flush leaves the cache table (no model) as it was. Tests without the database
+    never reach the cache.
+    """
+    if request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue("_django_db_helper")  # pytest-django's database access
+        from django.core.cache import cache
+
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -8,12 +8,13 @@ ECS lines (`LOG_FORMAT=ecs`, one Elastic Common Schema object a line, nested as 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from observability import ecs, textline
-from observability.escaping import escape_traceback
+from observability.escaping import escape, escape_traceback
 
 #: The tag of the file the lifecycle lines are written to (observability.conf.LOG_FILES).
 REQUESTS = "requests"
@@ -67,13 +68,85 @@ def parse_line(line: str, file: str = "") -> Record | None:
     return Record(*parsed, file=file, raw=line)
 
 
+# A JSON or ECS line of ours starts with its time: read it without parsing the object.
+_JSON_TIME = re.compile(r'\{"@?timestamp": ?"([0-9T:.+Z-]{19,40})"')
+
+
 def line_time(line: str) -> datetime | None:
-    """When a line was written, for less than parsing it whole (of a text line, its head only)."""
+    """When a line was written, for less than parsing it whole (of a text line, its head only;
+    of a JSON or ECS line, its first key when that is the time, as our formatters write it)."""
     if line.startswith("{"):
+        match = _JSON_TIME.match(line)
+        if match is not None:
+            try:
+                return _utc(datetime.fromisoformat(match.group(1).replace("Z", "+00:00")))
+            except ValueError:
+                pass
         record = parse_line(line)
         return None if record is None else record.time
     head = textline.parse(line.partition(textline.SEPARATOR)[0])
     return None if head is None else head.time
+
+
+_DIGITS = frozenset(b"0123456789")
+_JSON_TIME_BYTES = re.compile(rb'\{"@?timestamp": ?"([0-9T:.+Z-]{19,40})"')
+
+
+def quick_time(raw: bytes) -> datetime | None:
+    """When a line of ours was written, from its first bytes alone (a microsecond or two);
+    None when they are not laid out as our text, JSON or ECS lines start."""
+    if raw[:1] == b"{":
+        match = _JSON_TIME_BYTES.match(raw)
+        if match is None:
+            return None
+        try:
+            return _utc(datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    # "2026-11-26 12:00:00,123 ": the text layout's head
+    if len(raw) < 24 or raw[4:5] != b"-" or raw[10:11] != b" " or raw[19:20] != b",":
+        return None
+    digits = raw[0:4] + raw[5:7] + raw[8:10] + raw[11:13] + raw[14:16] + raw[17:19] + raw[20:23]
+    if not _DIGITS.issuperset(digits) or raw[23:24] != b" ":
+        return None
+    try:
+        return datetime(
+            int(raw[0:4]),
+            int(raw[5:7]),
+            int(raw[8:10]),
+            int(raw[11:13]),
+            int(raw[14:16]),
+            int(raw[17:19]),
+            int(raw[20:23]) * 1000,
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+
+
+def raw_line_time(raw: bytes) -> datetime | None:
+    """`line_time` of a line's bytes (`quick_time` when it can tell)."""
+    return quick_time(raw) or line_time(raw.decode("utf-8", errors="replace"))
+
+
+def request_id_needles(request_id: str) -> tuple[bytes, ...]:
+    """What a line holds when its request ID is `request_id`, as a whole value, in every
+    layout read here: ` request_id=<id> ` in a text line (or at its end), and
+    `id":"<id>"` in a JSON line (`"request_id"`) and an ECS line (`"http":{"request":{"id"`
+    or `"http.request.id"`), with or without a space after the colon, the value as
+    escaped and as given, in ASCII JSON and in UTF-8.
+
+    A line found by them is then parsed and kept only when its request ID is the one asked
+    for; a line that does not hold one is never read further (the ID `.` finds nothing).
+    """
+    needles: list[bytes] = []
+    for value in dict.fromkeys((request_id, escape(request_id))):
+        field = textline.render_field("request_id", value).encode()
+        needles += [field + b" ", field + b"\n"]
+        for ascii_only in (True, False):
+            quoted = json.dumps(value, ensure_ascii=ascii_only).encode()
+            needles += [b'id":' + quoted, b'id": ' + quoted]
+    return tuple(dict.fromkeys(needles))
 
 
 def _parse_json(line: str, file: str) -> Record | None:

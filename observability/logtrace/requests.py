@@ -3,22 +3,39 @@
 `trace()` gathers every record of one request ID from every file in time order;
 `story()` also splits them into the requests that shared the ID (a client may reuse or
 forge one), each with its `Summary`.
+
+Only lines that hold the ID as a whole request ID value are read (`request_id_needles`),
+and at most `limit` of them per file (the newest), so the story of any ID, even one a
+client used for a million requests, costs a bounded number of parsed lines.
+
+Requests are told apart by their span IDs (each request has its own, on every record):
+a span whose lifecycle lines are in the requests file is one request; records of a span
+that has none (a request sampled out, or whose lifecycle lines are gone) are another,
+kept apart rather than merged into whichever request ran at the time. Lines without span
+IDs (written before them) go by time.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from observability import messages
-from observability.logtrace.files import lines_containing, log_files
+from observability.escaping import escape
+from observability.logtrace.files import lines_holding, log_files
 from observability.logtrace.query import EMPTY, LEVELS, Filters
-from observability.logtrace.records import REQUESTS, Record, parse_line
+from observability.logtrace.records import REQUESTS, Record, parse_line, request_id_needles
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The most lines of one request ID read per file tag (the newest): the story's work bound.
+STORY_LINES = 2000
+#: The security event the server writes when a client sends an ID it already used.
+REUSED_EVENT = "request_id_reused"
 #: Fields a request's summary takes from the first record that has them.
 _FIRST_SEEN = ("method", "path", "ip", "trace_id", "span_id", "route", "user_agent")
 
@@ -118,9 +135,14 @@ class Summary:
         return self.username if self.username != EMPTY else self.user_id
 
     SHOWN = (
-        *("method", "path", "route", "user_id", "username", "ip", "trace_id"),
-        *("status", "duration", "slow", "failed"),
+        *("method", "path", "route", "user_id", "username", "ip", "trace_id", "span_id"),
+        *("status", "duration", "slow", "failed", "ended"),
     )
+
+    @property
+    def lifecycle(self) -> bool:
+        """Whether a lifecycle line of the request was read (not one sampled out)."""
+        return self.saw_start or self.ended
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,11 +153,13 @@ class Summary:
         }
 
     def line(self) -> str:
+        """One line for a terminal: every value from the logs escaped (observability.escaping)."""
         flags = " ".join(f for f, on in (("SLOW", self.slow), ("FAILED", self.failed)) if on)
+        e = escape
         return (
-            f"{self.first:%Y-%m-%d %H:%M:%S} {self.request_id} {self.method} {self.path} "
-            f"status={self.status} duration={self.duration} user={self.username}({self.user_id}) "
-            f"ip={self.ip} {flags}".rstrip()
+            f"{self.first:%Y-%m-%d %H:%M:%S} {e(self.request_id)} {e(self.method)} {e(self.path)} "
+            f"status={e(self.status)} duration={e(self.duration)} "
+            f"user={e(self.username)}({e(self.user_id)}) ip={e(self.ip)} {flags}".rstrip()
         )
 
 
@@ -158,25 +182,14 @@ def summarise(request_id: str, records: list[Record]) -> Summary:
     summary = Summary(request_id, records[0].time if records else _EPOCH, _EPOCH)
     for record in records:
         summary.add(record)
+    if summary.user_id == EMPTY and not any(r.lane == REQUESTS for r in records):
+        # no lifecycle line (a request sampled out): its own records name its user
+        for record in records:
+            if _known(record.fields.get("user_id")):
+                summary.user_id = str(record.fields["user_id"])
+                summary.username = str(record.fields.get("username", EMPTY))
+                break
     return summary
-
-
-def trace(directory: Path, request_id: str, filters: Filters) -> tuple[Summary, list[Record]]:
-    """Every record of one request ID from every file, in time order."""
-    records: list[Record] = []
-    order = 0
-    for tag, path in log_files(directory):
-        for line in lines_containing(path, request_id):
-            record = parse_line(line, tag)
-            if record is None or record.request_id != request_id:
-                continue
-            if not filters.time_ok(record.time) or LEVELS.get(record.level, 0) < filters.level:
-                continue
-            order += 1
-            record.order = order
-            records.append(record)
-    records.sort(key=lambda r: (r.time, _rank(r.message), r.order))
-    return summarise(request_id, records), records
 
 
 def _rank(message: str) -> int:
@@ -190,14 +203,75 @@ def _rank(message: str) -> int:
     return 1
 
 
+def _read(
+    directory: Path, request_id: str, filters: Filters, limit: int | None
+) -> tuple[list[Record], bool]:
+    """Every record of `request_id` within the filters' times, in time order, and whether
+    some were left unread (more than `limit` lines of one file tag held the ID)."""
+    needles = request_id_needles(request_id)
+    core = request_id.encode()
+    by_tag: dict[str, list[tuple[str, Path]]] = {}
+    for tag, path in log_files(directory):
+        by_tag.setdefault(tag.partition(".")[0], []).append((tag, path))
+    records: list[Record] = []
+    partial = False
+    for files in by_tag.values():
+        kept: list[tuple[str, list[str]]] = []
+        room = limit
+        for tag, path in reversed(files):  # newest first, so the newest lines are kept
+            if room == 0:  # full: an older file holding the ID makes the story partial
+                partial = partial or next(lines_holding(path, needles, core), None) is not None
+                continue
+            newest: deque[str] = deque(maxlen=room)
+            held = 0
+            for line in lines_holding(path, needles, core):
+                held += 1
+                newest.append(line)
+            if room is not None:
+                partial = partial or held > room
+                room -= len(newest)
+            kept.append((tag, list(newest)))
+        for tag, lines in reversed(kept):
+            for line in lines:
+                record = parse_line(line, tag)
+                if record is None or record.request_id != request_id:
+                    continue
+                if filters.time_ok(record.time):
+                    records.append(record)
+    for order, record in enumerate(records, 1):
+        record.order = order
+    records.sort(key=lambda r: (r.time, _rank(r.message), r.order))
+    return records, partial
+
+
+def _at_level(records: list[Record], level: int) -> list[Record]:
+    return [r for r in records if LEVELS.get(r.level, 0) >= level] if level else records
+
+
+def trace(
+    directory: Path, request_id: str, filters: Filters, *, limit: int | None = None
+) -> tuple[Summary, list[Record]]:
+    """Every record of one request ID from every file, in time order (those at the filters'
+    level or above; the summary is of them all, so it has the status whatever the level)."""
+    records, _ = _read(directory, request_id, filters, limit)
+    return summarise(request_id, records), _at_level(records, filters.level)
+
+
 @dataclass
 class Story:
     """One request ID's records, and each request that used the ID (oldest first)."""
 
     request_id: str
     summary: Summary  # of every record
-    records: list[Record]
-    requests: list[tuple[Summary, list[Record]]]
+    records: list[Record]  # those shown (at the filters' level or above)
+    requests: list[tuple[Summary, list[Record]]]  # each request's summary, its shown records
+    reused: list[Record] = field(default_factory=list)  # request_id_reused events among them
+    partial: bool = False  # more lines held the ID than were read (the newest were)
+
+    @property
+    def shared(self) -> bool:
+        """Whether several requests used the ID, or the server saw it reused."""
+        return len(self.requests) > 1 or bool(self.reused)
 
     def nearest(self, at_ms: int | None = None) -> int:
         """The request started nearest `at_ms` (epoch milliseconds); the newest without it."""
@@ -207,18 +281,36 @@ class Story:
             range(len(self.requests)), key=lambda i: abs(self.requests[i][0].started_ms - at_ms)
         )
 
+    def by_span(self, span_id: str) -> int | None:
+        """The request with this span ID, if one used the ID."""
+        for number, (summary, _) in enumerate(self.requests):
+            if summary.span_id == span_id:
+                return number
+        return None
 
-def story(directory: Path, request_id: str, filters: Filters | None = None) -> Story | None:
-    """`trace()` with the records split by request; None when no record has the ID."""
-    summary, records = trace(directory, request_id, filters or Filters())
-    if not records:
+
+def story(
+    directory: Path,
+    request_id: str,
+    filters: Filters | None = None,
+    *,
+    limit: int | None = STORY_LINES,
+) -> Story | None:
+    """`trace()` with the records split by request; None when no record has the ID (at the
+    filters' level). `limit`: the most lines read per file tag (None: every one)."""
+    filters = filters or Filters()
+    records, partial = _read(directory, request_id, filters, limit)
+    shown = _at_level(records, filters.level)
+    if not shown:
         return None
     groups = split_by_request(records)
     return Story(
         request_id,
-        summary,
-        records,
-        [(summarise(request_id, group), group) for group in groups],
+        summarise(request_id, records),
+        shown,
+        [(summarise(request_id, group), _at_level(group, filters.level)) for group in groups],
+        [r for r in records if r.fields.get("event_type") == REUSED_EVENT],
+        partial,
     )
 
 
@@ -232,53 +324,98 @@ class _Span:
     own: list[int]
 
 
+class _OpenStarts:
+    """Started lines not yet paired with a terminal line, oldest first, by span ID."""
+
+    def __init__(self) -> None:
+        self.order: deque[int] = deque()
+        self.by_span: dict[str, deque[int]] = {}
+        self.taken: set[int] = set()
+
+    def add(self, i: int, span_id: str) -> None:
+        self.order.append(i)
+        self.by_span.setdefault(span_id, deque()).append(i)
+
+    def take(self, span_id: str) -> int | None:
+        """The started line a terminal line with `span_id` ends: the oldest open one with the
+        same span ID, else the oldest without one (lines written before span IDs, or by
+        another writer); any oldest open one when the terminal line has none."""
+        queues = (
+            [self.order]
+            if span_id == EMPTY
+            else [self.by_span.get(span_id), self.by_span.get(EMPTY)]
+        )
+        for queue in queues:
+            while queue:
+                i = queue.popleft()
+                if i not in self.taken:
+                    self.taken.add(i)
+                    return i
+        return None
+
+    def remaining(self) -> list[int]:
+        return [i for i in self.order if i not in self.taken]
+
+
 def split_by_request(records: list[Record]) -> list[list[Record]]:
     """The records of one request ID, one list per request that used it, oldest request first.
 
     Each request ends with a terminal line in the requests file (or is still running: a
     started line with no end). A started line pairs with the terminal line of its span ID
     (without span IDs: the oldest open one); a slow warning goes with the terminal line
-    before it. Every other record goes by its span ID when it has one (each request has
-    its own), else to the request running at its time (the latest started, when several were).
+    before it. Every other record goes by its span ID: to the request whose lifecycle lines
+    carry it, or, when none does, to a request of its own (one sampled out, whose lifecycle
+    lines were never written: it is never merged into another that ran at the time). A
+    record without a span ID goes to the request running at its time (the latest started,
+    when several were). Linear in the records (a time lookup is a bisection).
     """
     spans: list[_Span] = []
-    open_starts: list[int] = []
+    starts = _OpenStarts()
     for i, record in enumerate(records):
         if record.lane != REQUESTS:
             continue  # a copy (the errors file keeps the failed line too) is not a request
         message = record.message
         if message.startswith(messages.STARTED):
-            open_starts.append(i)
+            starts.add(i, _span_id(record))
         elif is_terminal(message):
             span_id = _span_id(record)
             span = _Span(record.time - duration_of(record), record.time, span_id, [i])
-            partner = _started_line(records, open_starts, span_id)
+            partner = starts.take(span_id)
             if partner is not None:
-                open_starts.remove(partner)
                 span.own.append(partner)
                 span.start = min(span.start, records[partner].time)
             spans.append(span)
         elif message.startswith(messages.SLOW) and spans:
             spans[-1].own.append(i)
-    for i in open_starts:  # still running
+    for i in starts.remaining():  # still running
         when = records[i].time
         spans.append(_Span(when, datetime.max.replace(tzinfo=UTC), _span_id(records[i]), [i]))
-    if len(spans) <= 1:
+    lifecycle = {span.span_id for span in spans}
+    others = {_span_id(r) for r in records} - lifecycle - {EMPTY}
+    if len(spans) <= 1 and not others:
         return [records]
     spans.sort(key=lambda span: span.start)
     owner = {i: n for n, span in enumerate(spans) for i in span.own}
     by_span_id = {span.span_id: n for n, span in enumerate(spans) if span.span_id != EMPTY}
     groups: list[list[Record]] = [[] for _ in spans]
+    apart: dict[str, list[Record]] = {}  # span ID (or EMPTY) -> records of no lifecycle span
+    running = _Running(spans)
     for i, record in enumerate(records):
         span_id = _span_id(record)
         if span_id in by_span_id:
-            chosen = by_span_id[span_id]
+            groups[by_span_id[span_id]].append(record)
         elif i in owner:
-            chosen = owner[i]
+            groups[owner[i]].append(record)
+        elif span_id != EMPTY or not spans:
+            apart.setdefault(span_id, []).append(record)
         else:
-            chosen = _running_at(spans, record.time)
-        groups[chosen].append(record)
-    return [group for group in groups if group]
+            groups[running.at(record.time)].append(record)
+    ordered = [
+        (min(spans[n].start, group[0].time), group) for n, group in enumerate(groups) if group
+    ]
+    ordered += [(group[0].time, group) for group in apart.values()]
+    ordered.sort(key=lambda pair: pair[0])  # stable: a tie keeps the lifecycle request first
+    return [group for _, group in ordered]
 
 
 def _span_id(record: Record) -> str:
@@ -286,24 +423,27 @@ def _span_id(record: Record) -> str:
     return str(value) if _known(value) else EMPTY
 
 
-def _started_line(records: list[Record], open_starts: list[int], span_id: str) -> int | None:
-    """The open started line of the request whose terminal line has `span_id`.
+class _Running:
+    """Which request was running at a time: the latest started whose span holds it (times
+    are to the millisecond, so within 2 ms at worst), else the nearest one in time."""
 
-    The one with the same span ID; else the oldest without one (lines written before
-    span IDs, or by another writer).
-    """
-    candidates = [i for i in open_starts if span_id == EMPTY or _span_id(records[i]) == span_id]
-    candidates = candidates or [i for i in open_starts if _span_id(records[i]) == EMPTY]
-    return candidates[0] if candidates else None
+    SLACKS = (timedelta(0), timedelta(milliseconds=2))
+    LOOK_BACK = 64  # spans tried before the bisection point: more overlap is not a story
 
+    def __init__(self, spans: list[_Span]) -> None:
+        self.spans = spans  # sorted by start
+        self.starts = [span.start for span in spans]
 
-def _running_at(spans: list[_Span], when: datetime) -> int:
-    """The request running at `when` (the latest started), else the nearest one in time."""
-    for slack in (timedelta(0), timedelta(milliseconds=2)):  # times are to the millisecond
-        inside = [n for n, s in enumerate(spans) if s.start - slack <= when <= s.end + slack]
-        if inside:
-            return inside[-1]
-    return min(
-        range(len(spans)),
-        key=lambda n: min(abs(when - spans[n].start), abs(when - spans[n].end)),
-    )
+    def at(self, when: datetime) -> int:
+        spans = self.spans
+        for slack in self.SLACKS:
+            last = bisect.bisect_right(self.starts, when + slack) - 1
+            for n in range(last, max(last - self.LOOK_BACK, -1), -1):
+                if when <= spans[n].end + slack:
+                    return n
+        near = bisect.bisect_left(self.starts, when)
+        candidates = range(max(near - self.LOOK_BACK, 0), min(near + 1, len(spans)))
+        return min(
+            candidates,
+            key=lambda n: min(abs(when - spans[n].start), abs(when - spans[n].end)),
+        )

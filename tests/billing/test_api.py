@@ -218,6 +218,7 @@ class TestPayments:
             user=user,
             amount="99.99",
             currency="USD",
+            description="Pro",  # the same body as PAY: a different one is a conflict
             payment_method="pm_card_visa",
             idempotency_key="order-43",
         )
@@ -245,6 +246,64 @@ class TestPayments:
             "/api/v1/payments/", {**PAY, "amount": "1.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
         )
         assert_error(other, 409, "Idempotency-Key")
+
+    def test_invariant_9_idempotency_key_with_other_description_is_409_naming_the_key(self, api):
+        first = api.post("/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="k-d")
+        other = api.post(
+            "/api/v1/payments/",
+            {**PAY, "description": "Enterprise 4111 1111 1111 1111"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-d",
+        )
+        assert first.status_code == 201
+        assert_error(other, 409, "Idempotency-Key")
+        error = other.json()["error"]
+        assert error["code"] == "conflict"
+        assert "description" in error["message"]
+        assert "4111" not in other.content.decode()  # the field is named, the value never echoed
+        assert "payment" not in error  # nothing of the original payment is replayed
+        assert Payment.objects.get().description == "Pro"
+
+    def test_idempotency_key_replays_the_same_body_written_differently(self, api):
+        first = api.post(
+            "/api/v1/payments/", {**PAY, "amount": "10"}, format="json", HTTP_IDEMPOTENCY_KEY="k-s"
+        )
+        again = api.post(
+            "/api/v1/payments/",
+            {**PAY, "amount": "10.00", "currency": "usd"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-s",
+        )
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+
+    def test_invariant_8_gateway_timeout_is_503_with_the_pending_payment_then_reconciled(
+        self, api, monkeypatch, settings
+    ):
+        from datetime import timedelta
+
+        from django.utils import timezone
+        from freezegun import freeze_time
+
+        from billing import gateway
+
+        settings.BILLING_GATEWAY_TIMEOUT = 0.05
+        settings.BILLING_PENDING_LEASE = 60
+        monkeypatch.setattr(gateway, "DELAY", 1.0)
+        first = api.post("/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="k-t")
+        assert_error(first, 503)
+        assert first.json()["error"]["code"] == "gateway_unavailable"
+        assert first["Retry-After"] == "60"
+        assert first.json()["error"]["payment"]["status"] == "pending"
+        monkeypatch.setattr(gateway, "DELAY", 0.0)
+        busy = api.post("/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="k-t")
+        assert_error(busy, 409, "Idempotency-Key")
+        with freeze_time(timezone.now() + timedelta(seconds=61), tick=True):
+            again = api.post("/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="k-t")
+        assert again.status_code == 200, again.content
+        assert again["Idempotent-Replayed"] == "true"
+        assert again.json()["id"] == first.json()["error"]["payment"]["id"]
+        assert again.json()["status"] == "succeeded"
 
     def test_bad_idempotency_key_named(self, api):
         response = api.post("/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="a b")

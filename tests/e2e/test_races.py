@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
@@ -67,6 +68,25 @@ class RaceDatabase:
 
     def scalar(self, sql: str, *params):
         return self.rows(sql, *params)[0][0]
+
+    def execute(self, sql: str, *params) -> None:
+        if self.vendor == "sqlite":
+            con = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=20)
+            try:
+                with con:
+                    con.execute(sql.replace("%s", "?"), params)
+            finally:
+                con.close()
+            return
+        import psycopg
+
+        with psycopg.connect(self.url, connect_timeout=10) as con:
+            con.execute(sql, params)
+
+    def timestamp(self, moment: datetime) -> str:
+        """A UTC datetime as this database's DateTimeField column holds it."""
+        text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return text if self.vendor == "sqlite" else text + "+00:00"
 
 
 @pytest.fixture(scope="module")
@@ -370,4 +390,133 @@ def test_concurrent_partial_refunds_never_exceed_the_payment(race):
         refunds_created=len(refunds),
         refunded="98.00/100.00",
         refused=statuses[400],
+    )
+
+
+def dead_worker_payment(race: Race, key: str, *, gateway_charged: bool) -> tuple[int, str]:
+    """Commit what a worker SIGKILLed mid-charge an hour ago leaves: the payment `pending` past
+    its lease, and at the gateway's side (its own table) the charge or nothing.
+    tests/e2e/test_reconcile.py kills a real worker; here the rows are written directly so
+    that many retries can race for one stale payment on every server kind and database."""
+    from billing.services import _payment_request_hash
+
+    body = {
+        "amount": Decimal("30.00"),
+        "currency": "USD",
+        "description": "",
+        "payment_method": "pm_card_visa",
+    }
+    gateway_key = f"pay_{key}"
+    then = race.db.timestamp(datetime.now(UTC) - timedelta(hours=1))
+    user_id = race.db.scalar("SELECT id FROM auth_user WHERE username = %s", "alice")
+    race.db.execute(
+        "INSERT INTO billing_payment (user_id, amount, currency, description, payment_method,"
+        " status, failure_code, gateway_reference, amount_refunded, idempotency_key,"
+        " request_hash, gateway_idempotency_key, attempted_at, created_at, request_id)"
+        " VALUES (%s, %s, %s, %s, %s, 'pending', '', '', 0, %s, %s, %s, %s, %s, %s)",
+        user_id,
+        "30.00",
+        "USD",
+        "",
+        "pm_card_visa",
+        key,
+        _payment_request_hash(**body),
+        gateway_key,
+        then,
+        then,
+        f"{key}-dead",
+    )
+    if gateway_charged:
+        race.db.execute(
+            "INSERT INTO billing_sandboxcharge (idempotency_key, reference, amount, currency,"
+            " payment_method, succeeded, failure_code, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, '', %s)",
+            gateway_key,
+            f"ch_{key}"[:64],
+            "30.00",
+            "USD",
+            "pm_card_visa",
+            True,
+            then,
+        )
+    payment_id = race.db.scalar("SELECT id FROM billing_payment WHERE idempotency_key = %s", key)
+    return payment_id, gateway_key
+
+
+def test_concurrent_retries_of_a_stale_key_reconcile_once(race):
+    """THREATS.md 8: a pending key never blocks forever, and its retries charge once."""
+    prefix = f"stale-{race.kind}-"
+    keys = {
+        charged: f"{prefix}{'charged' if charged else 'uncharged'}-{time.time_ns()}"
+        for charged in (True, False)
+    }
+    payments = {
+        charged: dead_worker_payment(race, key, gateway_charged=charged)
+        for charged, key in keys.items()
+    }
+    body = {"amount": "30.00", "currency": "USD", "payment_method": "pm_card_visa"}
+
+    def call(n: int):
+        charged = n % 2 == 0
+        rid = f"{prefix}{n}"
+        status, headers, data = race.post(
+            "/api/v1/payments/", body, rid, **{"Idempotency-Key": keys[charged]}
+        )
+        return charged, rid, status, headers, data
+
+    results = burst(24, call)
+    statuses = Counter(status for _, _, status, _, _ in results)
+    assert set(statuses) <= {200, 409}, statuses
+    for charged, rid, status, headers, data in results:
+        if status == 200:
+            assert headers["Idempotent-Replayed"] == "true"
+            assert (data["id"], data["status"]) == (payments[charged][0], "succeeded"), data
+        else:
+            assert data["error"]["code"] == "idempotency_key_in_use", data
+            assert data["error"]["request_id"] == rid
+            assert headers["Retry-After"] == "1"
+    # The reconciling request answers too: each key has at least that one replay.
+    assert {charged for charged, _, status, _, _ in results if status == 200} == {True, False}
+
+    for charged, (payment_id, gateway_key) in payments.items():
+        charges = race.db.rows(
+            "SELECT reference FROM billing_sandboxcharge WHERE idempotency_key = %s", gateway_key
+        )
+        assert len(charges) == 1, charges  # the dead worker's charge, or the one made now
+        if charged:
+            assert charges[0][0] == f"ch_{keys[charged]}"[:64]
+        row = race.db.rows(
+            "SELECT status, gateway_reference FROM billing_payment WHERE id = %s", payment_id
+        )
+        assert row == [("succeeded", charges[0][0])]
+
+    # Each request wrote one answer (a replay or a refusal) after any reconciliation of its own.
+    ids = {rid for _, rid, _, _, _ in results}
+    deadline = time.monotonic() + 20
+    while {
+        r.fields["request_id"]
+        for r in race.events(prefix)
+        if r.fields["event_type"] in ("payment_replayed", "payment_in_flight_refused")
+    } < ids:
+        assert time.monotonic() < deadline, "the retries' events are not all in billing_api.log"
+        time.sleep(0.1)
+    events = race.events(prefix)
+    reconciled = [r for r in events if r.fields["event_type"] == "payment_reconciled"]
+    assert sorted((r.fields["payment_id"], r.fields["gateway"]) for r in reconciled) == sorted(
+        [(str(payments[True][0]), "had_charged"), (str(payments[False][0]), "charged_now")]
+    )
+    assert all(r.fields["trigger"] == "retry" for r in reconciled)
+    succeeded = Counter(
+        r.fields["payment_id"] for r in events if r.fields["event_type"] == "payment_succeeded"
+    )
+    assert succeeded == {str(payments[True][0]): 1, str(payments[False][0]): 1}
+    report(
+        race,
+        "stale keys",
+        requests=len(results),
+        clients=24,
+        reconciled=len(reconciled),
+        charges=2,
+        replays=statuses[200],
+        conflicts=statuses[409],
     )

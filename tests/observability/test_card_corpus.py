@@ -31,7 +31,9 @@ DIGIT_ZEROS = [0x30, 0xFF10, 0x660, 0x6F0, 0x966, 0x9E6, 0xE50, 0x1D7CE, 0x1D7D8
 SEPARATORS = (
     " \u00a0\u2002\u2007\u2009\u200a\u3000\u200b\u00ad\u2060\ufeff\u200c"
     ".-/_\t\n\\,:;*+~|\u2014\u00b7()[]#'\"%"
+    "\u3164\uffa0\u115f\u1160"  # letters that render as nothing (the Hangul fillers)
 )
+BLANK = frozenset("\u115f\u1160\u3164\uffa0")
 OPEN, CLOSE = "QQ", "ZZ"  # letters around the number: they end any digit run
 
 
@@ -83,7 +85,7 @@ def digit_runs_after_marker(text: str) -> list[str]:
                 position += 1
             if unicodedata.category(char) == "Nd":
                 digits.append(str(unicodedata.digit(char)))
-            elif char.isalnum():
+            elif char.isalnum() and char not in BLANK:  # a blank letter reads as a gap
                 break
         runs.append("".join(digits))
     return runs
@@ -105,11 +107,14 @@ def send_everywhere(written: str) -> None:
     client.get(f"/t/plain/?{quote(marked)}")  # a query key
     client.get("/t/plain/", HTTP_HOST=marked)  # DisallowedHost
     client.get(f"/t/raise/?c={quote(marked)}")  # exception text
-    client.post(  # a username: DEBUG's SQL parameters
-        "/api/v1/auth/token/",
-        {"username": marked, "password": "x"},
-        content_type="application/json",
-    )
+    for username in (marked, "a" * 135 + marked):  # DEBUG's SQL, login_failed (cut at 150)
+        client.post(
+            "/api/v1/auth/token/",
+            {"username": username, "password": "x"},
+            content_type="application/json",
+        )
+    # an IPv6 Host (DisallowedHost's message): the groups of a card, read across the colons
+    client.get("/t/plain/", HTTP_HOST=f"[fe80::{marked}]")
 
 
 def everything_written(directory: Path, capfd) -> str:
@@ -170,3 +175,69 @@ def test_decoder_reads_escapes_and_separators():
     assert digit_runs_after_marker(text) == ["41111", "1111", "4"]
     assert digit_runs_after_marker("QQ4\\n1\\t1\\\\u0031 ZZ") == ["4111"]
     assert json.loads(json.dumps(text)) == text
+
+
+PERCENT_GAPS = ["%2F", "%252F", "%25252F", "%20", "%2D", "%C2%A0", "%E3%85%A4", "%E2%80%8B", "-"]
+
+
+@st.composite
+def percent_cards(draw) -> tuple[str, str]:
+    """(the digits, the number with its gaps percent-encoded once, twice or three times)."""
+    length = draw(st.integers(13, 19))
+    body = draw(st.lists(st.integers(0, 9), min_size=length - 2, max_size=length - 2))
+    digits = "".join(map(str, luhn_complete([draw(st.integers(1, 9)), *body])))
+    gaps = draw(st.lists(st.sampled_from(PERCENT_GAPS), min_size=length - 1, max_size=length - 1))
+    return digits, "".join(d + g for d, g in zip(digits, [*gaps, ""], strict=True))
+
+
+def _readings(text: str) -> list[str]:
+    from urllib.parse import unquote
+
+    readings = [text]
+    for _ in range(4):
+        readings.append(unquote(readings[-1], errors="replace"))
+    return readings
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@given(card=percent_cards())
+@hsettings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_percent_encoded_cards_never_survive_anywhere(capfd, debug_sql, log_format, card):
+    """What urlencode makes of a card (`4539%2F1445...`), and a path encoded twice, as
+    written in the URL: Django decodes once; the layer reads every decoding."""
+    digits, written = card
+    directory = Path(tempfile.mkdtemp(prefix="corpus-pct-"))
+    configure_logs(directory, console=True, debug=True, log_format=log_format)
+    marked = OPEN + written + CLOSE
+    client = Client(raise_request_exception=False)
+    client.get(f"/t/channels/?c={marked}", HTTP_USER_AGENT=marked)  # the query as written
+    client.get(f"/t/nope/{marked}/")  # Not Found: the path decoded once
+    client.get(f"/t/plain/?{marked}")
+    client.get(f"/t/raise/?c={marked}")
+    output = everything_written(directory, capfd)
+    runs = [run for reading in _readings(output) for run in digit_runs_after_marker(reading)]
+    assert len(runs) >= 5
+    for run in runs:
+        assert longest_common_run(run, digits) <= 4, (written, run)
+
+
+@given(card=card_numbers())
+@hsettings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_a_trace_id_made_of_a_card_never_reaches_a_log_or_a_header(capfd, card):
+    """A card and more digits as a traceparent's trace ID: refused, never written."""
+    digits, _ = card
+    trace = (digits + "0123456789012345678")[:32]
+    directory = Path(tempfile.mkdtemp(prefix="corpus-trace-"))
+    configure_logs(directory, console=True)
+    response = Client().get("/t/plain/", HTTP_TRACEPARENT=f"00-{trace}-00f067aa0ba902b7-01")
+    output = everything_written(directory, capfd)
+    assert "traceparent_rejected" in output
+    assert digits not in output and digits not in response["traceresponse"]

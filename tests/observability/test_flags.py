@@ -345,12 +345,29 @@ def test_every_documented_flag_has_a_test_here():
             {"FLOOD_LOGGERS": ["billing.api"]},
             "must not name the REQUEST_LOGGER ('billing.api'): lifecycle lines are sampled",
         ),
+        (
+            {"FLOOD_IPV4_PREFIX": 33},
+            "OBSERVABILITY['FLOOD_IPV4_PREFIX'] must be a prefix length from 8 to 32",
+        ),
+        (
+            {"FLOOD_IPV6_PREFIX": 8},
+            "OBSERVABILITY['FLOOD_IPV6_PREFIX'] must be a prefix length from 16 to 128",
+        ),
         ({"METRICS": 1}, "OBSERVABILITY['METRICS'] must be True or False, got 1"),
         ({"METRICS_ALLOWED_IPS": ["localhost"]}, "OBSERVABILITY['METRICS_ALLOWED_IPS'] must be"),
         (
             {"METRICS_TOKEN": "short secret"},
             "OBSERVABILITY['METRICS_TOKEN'] must be None or a token of at least 16 printable "
             "characters without spaces, got a string of 12 characters (not shown)",
+        ),
+        (
+            {"SEEN_IDS_CACHE": "nowhere"},
+            "OBSERVABILITY['SEEN_IDS_CACHE'] must be the alias of a cache in CACHES that every "
+            "worker shares, or None for no reuse check of incoming request IDs, got 'nowhere'",
+        ),
+        (
+            {"SEEN_IDS_WINDOW": 0},
+            "OBSERVABILITY['SEEN_IDS_WINDOW'] must be a number of seconds > 0 and <= 604800",
         ),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -9,12 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from freezegun import freeze_time
 
-from observability import flood, log_security_event, request_context
+from observability import emit, flood, log_security_event, request_context
 from observability.flood import guard
 from observability.testing import drain_logs
 from tests.conftest import parse_tokens
@@ -155,24 +158,31 @@ def test_unguarded_loggers_are_untouched(logs, limited):
     assert len([line for line in logs.lines("general") if "invoice" in line]) == 30
 
 
-def test_too_many_clients_share_one_key_per_event_type(logs, limited, monkeypatch):
+def test_too_many_clients_close_the_oldest_keys_and_each_keeps_its_own(logs, limited, monkeypatch):
+    """Past MAX_KEYS the oldest window is closed early (summarised), never merged into a
+    `from *` key that would mute later clients (finding 11)."""
     monkeypatch.setattr(flood, "MAX_KEYS", 3)
     for n in range(10):
         failed_logins(7, ip=f"198.51.100.{n}")
     drain_logs()
     individual, summaries = event_lines(logs, "login_failed")
     assert total(individual, summaries) == 70
-    assert "*" in {parse_tokens(line)["ip"] for line in summaries}
-    assert len(summaries) <= 4
+    assert sorted(parse_tokens(line)["ip"] for line in summaries) == [
+        f"198.51.100.{n}" for n in range(10)
+    ]
 
 
 def test_the_guard_follows_the_security_logger_setting(logs, settings):
     settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "SECURITY_LOGGER": "billing"}
     assert guard in logging.getLogger("billing").filters
-    assert guard not in logging.getLogger("billing.security").filters
+    # billing.security is now a descendant of the guarded logger: guarded too (finding 2)
+    assert guard in logging.getLogger("billing.security").filters
+    assert guard in logging.getLogger("billing.views").filters
+    assert guard not in logging.getLogger("billing.api").filters  # lifecycle lines: never
     settings.OBSERVABILITY = {}
     assert guard in logging.getLogger("billing.security").filters
     assert guard not in logging.getLogger("billing").filters
+    assert guard not in logging.getLogger("billing.views").filters
 
 
 EXIT_SCRIPT = """
@@ -208,3 +218,394 @@ def test_a_process_that_ends_writes_its_pending_summaries(tmp_path, ending):
     repeated = [int(m) for m in re.findall(r" repeated=(\d+) ", text)]
     assert len(lines) == 11  # the project's FLOOD_LIMIT (10), then one summary
     assert len(lines) - len(repeated) + sum(repeated) == 300
+
+
+# --- Every security record passes flood control (THREATS.md 5), whatever logger made it ----
+
+
+def message_lines(lines: list[str], marker: str) -> tuple[list[str], list[str]]:
+    """(lines written one by one, summary lines) of the records whose message holds marker."""
+    mine = [line for line in lines if marker in line]
+    return [line for line in mine if " repeated=" not in line], [
+        line for line in mine if " repeated=" in line
+    ]
+
+
+def security_handler() -> logging.Handler:
+    """The security file's handler of the current configuration."""
+    for handler in logging.getLogger("billing.security").handlers:
+        if getattr(handler, "baseFilename", "").endswith("billing_api_security.log"):
+            return handler
+    raise AssertionError("no security file handler")
+
+
+def late_name(parent: str) -> str:
+    """A logger that did not exist at start-up (nor in any earlier test)."""
+    return f"{parent}.Late{uuid.uuid4().hex[:12]}"
+
+
+CHILDREN = [
+    "django.security.DisallowedHost",
+    "django.security.csrf",
+    "django.security.SuspiciousOperation",
+    "django.security.SuspiciousFileOperation",
+    "late:django.security",
+    "billing.security.audit",
+    "late:billing.security",
+    "common.jwt_auth.refresh",
+    "late:common.jwt_auth",
+]
+
+
+@pytest.mark.parametrize("name", CHILDREN)
+@pytest.mark.parametrize("observability", ["defaults", "project"])
+def test_every_descendant_of_a_security_logger_is_flood_controlled(
+    logs, settings, name, observability
+):
+    """Django logs on children of django.security; a child made after start-up counts too.
+    With the library's defaults (no FLOOD_LOGGERS) as with this project's settings."""
+    base = {} if observability == "defaults" else dict(settings.OBSERVABILITY)
+    settings.OBSERVABILITY = {**base, "FLOOD_LIMIT": 5, "FLOOD_WINDOW": 60}
+    if name.startswith("late:"):
+        name = late_name(name.removeprefix("late:"))
+    logger = logging.getLogger(name)
+    marker = f"flooded-{uuid.uuid4().hex[:8]}"
+    with request_context(ip="203.0.113.7"):
+        for n in range(60):
+            logger.error("Invalid HTTP_HOST header: '%s-%s.example'.", marker, n)
+    drain_logs()
+    for file in ("security", "errors"):  # one decision per record, applied to each file
+        individual, summaries = message_lines(logs.lines(file), marker)
+        assert [line.split(marker)[1][:3] for line in individual] == [
+            "-0.",
+            "-1.",
+            "-2.",
+            "-3.",
+            "-4.",
+        ], file
+        (summary,) = summaries
+        assert parse_tokens(summary)["ip"] == "203.0.113.7"
+        assert (
+            f"[{name}] Repeated: 55 more records like: Invalid HTTP_HOST header: "
+            f"'{marker}-5.example'." in summary
+        )
+        assert total(individual, summaries) == 60
+
+
+def test_a_record_reaching_three_handlers_is_counted_once(tmp_path, limited, capfd):
+    """Security file, errors file and console: each gets the same five lines and summary."""
+    from tests.conftest import configure_logs
+
+    logs = configure_logs(tmp_path / "logs", console=True)
+    try:
+        logger = logging.getLogger("django.security.csrf")
+        with request_context(ip="198.51.100.77"):
+            for n in range(40):
+                logger.error("Forbidden (CSRF cookie not set.): /admin/login/ n=%s", n)
+        drain_logs()
+        console = capfd.readouterr().err.splitlines()
+        for lines in (logs.lines("security"), logs.lines("errors"), console):
+            individual, summaries = message_lines(lines, "CSRF cookie not set")
+            assert len(individual) == 5
+            assert all(f"n={n}" in line for n, line in enumerate(individual))
+            (summary,) = summaries  # the console's layout has no time: read the count
+            assert len(individual) + int(re.findall(r" repeated=(\d+) ", summary)[0]) == 40
+    finally:
+        configure_logs(tmp_path / "after")
+
+
+def test_a_users_handler_gets_the_same_exact_story(logs, limited):
+    """A handler of the user's on django.security receives the records the files receive,
+    and the summary: its own count is exact too (nothing seen twice, nothing unaccounted)."""
+    seen: list[logging.LogRecord] = []
+
+    class Mine(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    parent = logging.getLogger("django.security")
+    mine = Mine()
+    parent.addHandler(mine)
+    try:
+        child = logging.getLogger(late_name("django.security"))
+        with request_context(ip="203.0.113.8"):
+            for n in range(30):
+                child.error("Invalid HTTP_HOST header: 'evil%s.example'.", n)
+        drain_logs()
+    finally:
+        parent.removeHandler(mine)
+    individual = [r for r in seen if not hasattr(r, "repeated")]
+    summaries = [r for r in seen if hasattr(r, "repeated")]
+    assert len(individual) == 5
+    assert len(individual) + sum(r.repeated for r in summaries) == 30
+
+
+def test_any_record_that_reaches_the_security_file_is_flood_controlled(logs, limited):
+    """A logger the user routes to the security file, whatever its name."""
+    logger = logging.getLogger(late_name("myapp.audit"))
+    logger.propagate = False
+    logger.addHandler(security_handler())
+    try:
+        with request_context(ip="192.0.2.9"):
+            for n in range(50):
+                logger.warning("audit refused %s", n)
+        drain_logs()
+    finally:
+        logger.handlers.clear()
+    individual, summaries = message_lines(logs.lines("security"), "audit refused")
+    assert len(individual) == 5 and len(summaries) == 1
+    assert total(individual, summaries) == 50
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("flood", ["host", "csrf"])
+def test_request_floods_of_djangos_security_records_are_bounded(logs, limited, flood):
+    """60 requests with a forged Host or without a CSRF token: FLOOD_LIMIT lines, one summary."""
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    for n in range(60):
+        if flood == "host":
+            response = client.get("/api/v1/plans/", HTTP_HOST=f"evil{n}.example")
+            assert response.status_code == 400
+        else:
+            response = client.post("/admin/login/", {"username": "x", "password": "y"})
+            assert response.status_code == 403
+    drain_logs()
+    marker = "Invalid HTTP_HOST header" if flood == "host" else "Forbidden (CSRF"
+    individual, summaries = message_lines(logs.lines("security"), marker)
+    assert len(individual) == 5, len(individual)
+    (summary,) = summaries
+    assert parse_tokens(summary)["ip"] == "127.0.0.1"
+    assert total(individual, summaries) == 60
+    # the lifecycle lines are never flood-controlled: every request is in the requests file
+    status = "400" if flood == "host" else "403"
+    assert len([line for line in logs.lines("requests") if f"Status: {status}" in line]) == 60
+
+
+def test_the_fast_path_stays_with_flood_control_on_every_handler(tmp_path, limited):
+    from tests.conftest import configure_logs
+
+    configure_logs(tmp_path / "logs", console=True, debug=True)
+    try:
+        handlers = emit.plan(logging.getLogger("billing.api"), logging.INFO)
+        assert handlers is not None and len(handlers) == 4  # requests, errors, console, debug
+    finally:
+        configure_logs(tmp_path / "after")
+
+
+@pytest.mark.django_db
+def test_lifecycle_lines_are_never_flood_controlled_under_a_guarded_parent(logs, settings):
+    settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_LOGGERS": ["billing"]}
+    assert guard not in logging.getLogger("billing.api").filters
+    assert emit.plan(logging.getLogger("billing.api"), logging.INFO) is not None
+    client = Client(raise_request_exception=False)
+    for _ in range(20):
+        assert client.get("/api/v1/plans/").status_code == 401
+    drain_logs()
+    assert len([line for line in logs.lines("requests") if "Status: 401" in line]) == 20
+
+
+# --- Keys: a /64 is one client; the table is bounded and one source cannot exhaust it -----
+
+
+def table_size() -> int:
+    return len(guard._windows)
+
+
+def test_a_rotating_ipv6_64_is_one_client(logs, limited):
+    """5,000 invalid tokens from 5,000 addresses of one /64: one key, five lines, one summary."""
+    sizes = set()
+    for n in range(5000):
+        failed_logins(
+            1,
+            ip=f"2001:db8:1:2:{n >> 12 & 0xFFFF:x}:{n & 0xFFF:x}::{n:x}",
+            event_type="invalid_token",
+        )
+        sizes.add(table_size())
+    assert max(sizes) == 1
+    failed_logins(3, ip="2001:db8:1:3::1", event_type="invalid_token")  # the next /64: its own
+    drain_logs()
+    individual, summaries = event_lines(logs, "invalid_token")
+    assert len(individual) == 8
+    (summary,) = summaries
+    fields = parse_tokens(summary)
+    assert fields["client"] == "2001:db8:1:2::/64" and fields["repeated"] == "4995"
+    assert fields["ip"] == "-"  # a network has no address of its own
+    assert "Repeated: 4995 more from 2001:db8:1:2::/64" in summary
+    assert [parse_tokens(line)["ip"] for line in individual[5:]] == ["2001:db8:1:3::1"] * 3
+    assert total(individual, summaries) == 5003
+
+
+def test_an_ipv4_mapped_address_is_its_ipv4_client(logs, limited):
+    failed_logins(4, ip="::ffff:198.51.100.4")
+    failed_logins(4, ip="198.51.100.4")
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    (summary,) = summaries
+    assert parse_tokens(summary)["ip"] == "198.51.100.4" and len(individual) == 5
+    assert total(individual, summaries) == 8
+
+
+def test_many_ipv4_sources_never_exhaust_the_table(logs, limited, monkeypatch):
+    """More sources than keys: the oldest keys are closed early (their counts summarised), so
+    a later victim's events are still written one by one under its own address."""
+    monkeypatch.setattr(flood, "MAX_KEYS", 50)
+    sizes = set()
+    for n in range(400):
+        failed_logins(7, ip=f"10.{n >> 8}.{n & 0xFF}.1")
+        sizes.add(table_size())
+    assert max(sizes) == 50
+    failed_logins(3, ip="192.0.2.200")
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    assert total(individual, summaries) == 400 * 7 + 3
+    ips = [parse_tokens(line)["ip"] for line in summaries]
+    assert "*" not in ips
+    assert sorted(ips) == sorted(f"10.{n >> 8}.{n & 0xFF}.1" for n in range(400))
+    assert all(line.count("repeated=2 ") for line in summaries)  # each source: 5 + 2
+    victim = [line for line in individual if "ip=192.0.2.200 " in line]
+    assert len(victim) == 3
+
+
+def test_one_source_cannot_hold_more_than_its_share_of_keys(logs, limited, monkeypatch):
+    """A client that makes its own event types (or call sites) holds at most
+    MAX_KEYS_PER_SOURCE keys; its oldest are closed early, counts exact."""
+    monkeypatch.setattr(flood, "MAX_KEYS_PER_SOURCE", 8)
+    sizes = set()
+    for n in range(100):
+        failed_logins(7, ip="203.0.113.50", event_type=f"probe_{n}")
+        sizes.add(table_size())
+    assert max(sizes) == 8
+    failed_logins(2, ip="203.0.113.51")  # another client still gets a key of its own
+    assert table_size() == 9
+    drain_logs()
+    lines = [line for line in logs.lines("security") if "event_type=probe_" in line]
+    summaries = [line for line in lines if " repeated=" in line]
+    assert len(summaries) == 100
+    assert total([line for line in lines if " repeated=" not in line], summaries) == 700
+
+
+def test_the_client_prefixes_are_settings(logs, settings):
+    settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_IPV6_PREFIX": 48, "FLOOD_IPV4_PREFIX": 24}
+    for n in range(10):
+        failed_logins(1, ip=f"2001:db8:7:{n:x}::1")
+        failed_logins(1, ip=f"198.51.100.{n}")
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    assert sorted(parse_tokens(line)["client"] for line in summaries) == [
+        "198.51.100.0/24",
+        "2001:db8:7::/48",
+    ]
+    assert len(individual) == 4 and total(individual, summaries) == 20
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FLOOD_IPV6_PREFIX", 129),
+        ("FLOOD_IPV6_PREFIX", -1),
+        ("FLOOD_IPV6_PREFIX", "64"),
+        ("FLOOD_IPV6_PREFIX", True),
+        ("FLOOD_IPV4_PREFIX", 33),
+        ("FLOOD_IPV4_PREFIX", 7),
+        ("FLOOD_IPV6_PREFIX", 15),
+    ],
+)
+def test_a_bad_client_prefix_is_refused_with_a_sentence(name, value):
+    from observability.conf import validate
+
+    (problem,) = validate({name: value})
+    assert problem.startswith(f"OBSERVABILITY[{name!r}] must be a prefix length")
+    assert repr(value) in problem
+
+
+def test_a_networks_summary_is_valid_ecs(tmp_path, limited):
+    """client.ip is an address in ECS (an Elasticsearch `ip`): a /64's summary names the
+    network under labels.client and writes no client.ip."""
+    pytest.importorskip("ecs_logging")
+    from tests.conftest import configure_logs
+
+    logs = configure_logs(tmp_path / "logs", log_format="ecs")
+    try:
+        for n in range(8):
+            failed_logins(1, ip=f"2001:db8:9:9::{n + 1:x}")
+        drain_logs()
+        lines = [json.loads(line) for line in logs.lines("security")]
+    finally:
+        configure_logs(tmp_path / "after")
+    (summary,) = [line for line in lines if "repeated" in line.get("labels", {})]
+    assert summary["labels"]["client"] == "2001:db8:9:9::/64"
+    assert "ip" not in summary.get("client", {})
+    individual = [line for line in lines if "repeated" not in line.get("labels", {})]
+    assert [line["client"]["ip"] for line in individual] == [
+        f"2001:db8:9:9::{n}" for n in range(1, 6)
+    ]
+
+
+def test_a_descendant_made_later_is_guarded_even_when_it_writes_only_to_its_own_handler(
+    logs, limited
+):
+    """A child of django.security made after start-up, not propagating, with a handler of
+    the user's: the writer's tick puts the guard on it before it reaches any file of ours."""
+    seen: list[logging.LogRecord] = []
+
+    class Mine(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    def adopted(logger: logging.Logger) -> bool:
+        deadline = time.monotonic() + 10
+        while guard not in logger.filters and time.monotonic() < deadline:
+            time.sleep(0.02)  # polled: the writer's tick (every 50 ms) looks over new loggers
+        return guard in logger.filters
+
+    name = late_name("django.security")
+    assert adopted(logging.getLogger(f"{name}.first"))  # its parent: a placeholder, seen
+    child = logging.getLogger(name)  # the placeholder becomes this logger: no new name
+    child.propagate = False
+    child.addHandler(Mine())
+    assert adopted(child)
+    with request_context(ip="203.0.113.9"):
+        for n in range(30):
+            child.warning("Session data corrupted %s", n)
+    drain_logs()
+    individual = [r for r in seen if not hasattr(r, "repeated")]
+    assert len(individual) == 5
+    assert len(individual) + sum(r.repeated for r in seen if hasattr(r, "repeated")) == 30
+
+
+def test_the_table_of_closed_windows_is_bounded_while_the_tick_is_late(logs, limited, monkeypatch):
+    """Windows closed early wait for the writer's tick; a tick that is late (a stalled disk)
+    while ever new clients flood cannot make that table grow past MAX_CLOSED: the rest wait
+    merged per event type (client "*"), counts exact."""
+    from observability.writer import writer
+
+    monkeypatch.setattr(flood, "MAX_KEYS", 20)
+    monkeypatch.setattr(flood, "MAX_CLOSED", 20)
+    monkeypatch.setattr(writer, "hooks", [hook for hook in writer.hooks if hook != guard.sweep])
+    for n in range(300):
+        failed_logins(7, ip=f"10.1.{n >> 8}.{n & 0xFF}")
+        assert len(guard._closed) <= 21 and guard.size() <= 20
+    guard.sweep(final=True)
+    individual, summaries = event_lines(logs, "login_failed")
+    assert total(individual, summaries) == 300 * 7
+    merged = [line for line in summaries if "client=* " in line + " "]
+    assert len(merged) == 1 and "Repeated: " in merged[0] and "more from *" in merged[0]
+
+
+def test_a_summary_shows_its_example_masked_then_capped(logs, limited):
+    """A flood of forged Hosts 8 KB long: the summary's example holds at most 1 KiB of it,
+    masked before it was cut (a card number across the cut is never half shown)."""
+    prefix = "Invalid HTTP_HOST header: '"
+    card = "4111 1111 1111 1111"
+    host = "h" * (1015 - len(prefix)) + card + "x" * 7000  # the card spans the 1 KiB cut
+    logger = logging.getLogger("django.security.DisallowedHost")
+    with request_context(ip="198.51.100.60"):
+        for _ in range(8):
+            logger.error("Invalid HTTP_HOST header: '%s'.", host)
+    (window,) = [w for w in guard._windows.values() if w.suppressed]
+    assert len(window.example["message"]) <= 1100
+    assert "4111" not in window.example["message"]
+    drain_logs()
+    (summary,) = message_lines(logs.lines("security"), "Invalid HTTP_HOST")[1]
+    assert "4111" not in summary and "hhhh" in summary
+    assert len(summary) < 2500

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 from freezegun import freeze_time
@@ -15,7 +17,14 @@ from freezegun import freeze_time
 from observability.logtrace import LEVELS, Filters, parse_line
 from tests import urls as test_urls
 from tests.conftest import configure_logs, token_for
-from tests.observability.loglines import T0, ecs_line, request_lines, write
+from tests.observability.loglines import (
+    T0,
+    ecs_line,
+    json_line,
+    request_lines,
+    text_line,
+    write,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -272,24 +281,252 @@ def test_follow_prints_new_records_of_the_request(tmp_path):
         ],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.DEVNULL,
     )
+    os.set_blocking(proc.stdout.fileno(), False)
     try:
-        time.sleep(2)  # let it reach the follow loop
+        # Until it prints one as it follows: lines written before it reached its loop are
+        # the listing's (or not printed at all), so write a new pair on every look.
         line = (
-            "2026-11-26 10:00:00,000 INFO [billing.api] API Request started - x | request_id=f-1 "
+            "2026-11-26 10:00:00,000 INFO [billing.api] API Request started - x | request_id={rid} "
             "user_id=- username=- ip={ip} method=GET path=/x/\n"
         )
-        with open(tmp_path / "billing_api_requests.log", "a", encoding="utf-8") as handle:
-            handle.write(line.format(ip="10.0.0.1"))
-            handle.write(line.format(ip="10.0.0.9"))
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         out = ""
-        while time.monotonic() < deadline and "10.0.0.9" not in out:
-            out += proc.stdout.readline()
+        n = 0
+        while time.monotonic() < deadline and "[requests] " not in out:
+            n += 1
+            with open(tmp_path / "billing_api_requests.log", "a", encoding="utf-8") as handle:
+                handle.write(line.format(rid=f"f-{n}", ip="10.0.0.1"))
+                handle.write(line.format(rid=f"f-{n}", ip="10.0.0.9"))
+            time.sleep(0.2)  # a poll interval, not a wait for something: the loop checks
+            out += (proc.stdout.read() or b"").decode()
     finally:
         proc.kill()
         proc.wait(10)
     assert "[requests] " in out and "ip=10.0.0.9" in out
     assert "ip=10.0.0.1" not in out
+
+
+# --- A reused ID whose first request was sampled out (finding 6) ---------------------------
+
+
+@pytest.fixture
+def reused_after_sampling(logs, user, settings):
+    """john_doe's payment (a fast 201, sampled out: no lifecycle lines), then an anonymous
+    client sends its request ID and gets a 401: the two overlap in no file but the general
+    one, where only their span IDs tell them apart."""
+    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+    rid = f"pay-{uuid.uuid4().hex[:12]}"
+    paid = Client().post(
+        "/api/v1/payments/",
+        {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_for(user)}",
+        HTTP_X_REQUEST_ID=rid,
+    )
+    assert paid.status_code == 201
+    assert Client().get("/api/v1/payments/", HTTP_X_REQUEST_ID=rid).status_code == 401
+    lifecycle = logs.for_request(rid)
+    assert len(lifecycle) == 2 and all("payments" in line for line in lifecycle)  # the 401's
+    return logs, rid
+
+
+def test_a_reused_id_of_a_sampled_out_request_is_two_requests(reused_after_sampling, capsys):
+    logs, rid = reused_after_sampling
+    code, out, _ = run(capsys, rid, "--dir", str(logs.path))
+    assert code == 0
+    assert f"request {rid}: shared by 2 requests" in out
+    first, second = out.split("--- request 1 of 2")[1].split("--- request 2 of 2")
+    assert "payment_created" in first and "payment_created" not in second
+    assert "status=401" in second and "user=john_doe" in first
+    assert "no lifecycle lines" in first
+
+
+def test_a_reused_id_of_a_sampled_out_request_in_json(reused_after_sampling, capsys):
+    logs, rid = reused_after_sampling
+    code, out, _ = run(capsys, rid, "--dir", str(logs.path), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["shared_by"] == 2
+    events = [
+        [r["fields"].get("event_type") for r in request["records"]] for request in data["requests"]
+    ]
+    assert "payment_created" in events[0] and "payment_created" not in events[1]
+    assert [r["summary"]["status"] for r in data["requests"]] == ["-", "401"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "ecs"])
+def test_a_request_id_reused_event_is_said_in_the_header(tmp_path, capsys, fmt):
+    """The server's request_id_reused event is said before any request, in text and JSON,
+    even when only one request of the two left lines."""
+    make = {"text": text_line, "json": json_line, "ecs": ecs_line}[fmt]
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines("dup", T0, status=401, span_id="a" * 16, fmt=fmt),
+    )
+    write(
+        tmp_path / "billing_api_security.log",
+        [
+            make(
+                T0 + timedelta(milliseconds=1),
+                "Security Event: request_id_reused - Severity: warning",
+                "WARNING",
+                "billing.security",
+                request_id="dup",
+                span_id="a" * 16,
+                ip="203.0.113.9",
+                event_type="request_id_reused",
+            )
+        ],
+    )
+    code, out, _ = run(capsys, "dup", "--dir", str(tmp_path))
+    assert code == 0
+    header = out.split("\nrequest dup\n")[0]
+    assert "the server saw this ID sent again: request_id_reused at 12:00:00.001 UTC" in header
+    assert "ip=203.0.113.9" in header
+    data = json.loads(run(capsys, "dup", "--dir", str(tmp_path), "--json")[1])
+    assert data["reused"] is True and data["shared_by"] == 1
+    assert [e["fields"]["event_type"] for e in data["reused_events"]] == ["request_id_reused"]
+
+
+def test_level_keeps_the_status_duration_and_user_in_the_header(logs, user, capsys):
+    """`<id> --level WARNING` shows only the warnings, under the request's whole header."""
+    with freeze_time("2026-11-26 12:00:00") as freezer:
+        test_urls.clock.update(freezer=freezer, advance=2.0)
+        rid = Client().get("/t/whoami/", HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")[
+            "X-Request-ID"
+        ]
+    test_urls.clock.update(freezer=None, advance=0.0)
+    logs.lines("requests")
+    code, out, _ = run(capsys, rid, "--dir", str(logs.path), "--level", "WARNING")
+    assert code == 0
+    assert "GET /t/whoami/  status=200 duration=2.0s SLOW" in out
+    assert "user=john_doe (ID " in out
+    body = [line for line in out.splitlines() if line.startswith("[")]
+    assert body and all(" WARNING " in line for line in body)
+
+
+# --- Hostile text never reaches the terminal raw (finding 12) ------------------------------
+
+UNSAFE = ("\x1b", "\x07", "\r", "\n", "\x00", "\x85", "\u2028", "\u202e", "\u2066", "\x9b")
+HOSTILE_TEXT = "x\x1b[2J\x1b]0;pwned\x07\r\n[requests] forged\u202eevil\x85\u2028\u2066\x9b"
+HOSTILE_URL = "x%1B%5B2J%07%0D%0A%5Brequests%5D%20forged%E2%80%AE%C2%85%E2%80%A8%E2%81%A6%C2%9B"
+#: How every line of a story starts: a record is one line, whatever it holds.
+STORY_LINES = ("[", "request ", "  ", "--- request ", "           | ")
+
+
+def assert_clean(text: str) -> None:
+    found = [hex(ord(char)) for char in UNSAFE if char in text.replace("\n", "")]
+    assert not found, found
+
+
+def assert_clean_json(data) -> None:
+    """No string in the JSON (keys included) decodes to an unsafe character (jq -r prints it)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            assert_clean(key)
+            assert_clean_json(value)
+    elif isinstance(data, list):
+        for value in data:
+            assert_clean_json(value)
+    elif isinstance(data, str):
+        found = [hex(ord(char)) for char in UNSAFE if char in data]
+        assert not found, (found, data)
+
+
+@pytest.fixture(params=["text", "json", "ecs"])
+def hostile_logs(request, tmp_path, db):
+    """Real requests in each LOG_FORMAT, with hostile text in every field a client sets:
+    path, query, user agent, username, Host, and the text a view logs."""
+    logs = configure_logs(tmp_path, log_format=request.param)
+    villain = get_user_model().objects.create_user(f"u{HOSTILE_TEXT}", password="villain-pass-1")
+    client = Client(HTTP_USER_AGENT=f"ua{HOSTILE_TEXT}")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(villain)}"}
+    whoami = client.get(f"/t/whoami/?q={HOSTILE_URL}", **auth)["X-Request-ID"]
+    missing = client.get(f"/t/plain/{HOSTILE_URL}", HTTP_HOST=f"h{HOSTILE_URL}.example")
+    lost = client.get(f"/t/plain/{HOSTILE_URL}")["X-Request-ID"]
+    assert missing.status_code == 400 and whoami and lost
+    logs.lines("requests")
+    return logs, {"whoami": whoami, "lost": lost}
+
+
+OUTPUTS = {
+    "listing": lambda ids: [],
+    "listing --json": lambda ids: ["--json"],
+    "story": lambda ids: [ids["whoami"]],
+    "story --json": lambda ids: [ids["whoami"], "--json"],
+    "404 story": lambda ids: [ids["lost"]],
+    "404 story --json": lambda ids: [ids["lost"], "--json"],
+}
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_every_output_escapes_control_and_bidi_characters(hostile_logs, capsys, output):
+    logs, ids = hostile_logs
+    code, out, err = run(capsys, *OUTPUTS[output](ids), "--dir", str(logs.path))
+    assert code == 0 and out
+    assert_clean(out)
+    assert_clean(err)
+    if "--json" in output:
+        assert_clean_json(json.loads(out))
+    elif output == "listing":
+        assert all(line[:2] == "20" for line in out.splitlines())  # one line a request
+    else:
+        assert all(line.startswith(STORY_LINES) for line in out.splitlines() if line)
+    assert "\\x1b[2J" in out or "\\\\x1b[2J" in out  # shown, as an escape
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_follow_escapes_control_and_bidi_characters(hostile_logs, capsys, monkeypatch, as_json):
+    """--follow prints records as they are written: the hostile lines are written again into
+    the emptied live files while it follows, then it is stopped as Ctrl-C would."""
+    from types import SimpleNamespace
+
+    from observability.logtrace import follow
+
+    logs, _ = hostile_logs
+    written = {path: path.read_bytes() for path in logs.path.glob("*.log")}
+    for path in written:
+        path.write_bytes(b"")
+    looks = []
+
+    def tick(_seconds):
+        looks.append(1)
+        if len(looks) > 1:
+            raise KeyboardInterrupt
+        for path, data in written.items():
+            with open(path, "ab") as handle:
+                handle.write(data)
+
+    monkeypatch.setattr(follow, "time", SimpleNamespace(sleep=tick))
+    code, out, err = run(
+        capsys, "--follow", *(["--json"] if as_json else []), "--dir", str(logs.path)
+    )
+    assert code == 1  # nothing was there before it followed
+    assert_clean(out)
+    assert_clean(err)
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    if as_json:
+        while at < len(out.rstrip()):
+            document, at = decoder.raw_decode(out, at)
+            documents.append(document)
+            at += len(out[at:]) - len(out[at:].lstrip())
+        assert len(documents) > 5  # the listing's empty answer, then each record
+        for document in documents:
+            assert_clean_json(document)
+    else:
+        assert len([line for line in out.splitlines() if line.startswith("[")]) > 5
+        assert all(line.startswith(STORY_LINES) for line in out.splitlines() if line)
+
+
+def test_errors_escape_what_they_repeat(tmp_path, capsys):
+    code, _out, err = run(capsys, f"id{HOSTILE_TEXT}", "--dir", str(tmp_path))
+    assert code == 1 and "nothing in" in err
+    assert_clean(err)
+    with pytest.raises(CommandError) as raised:
+        call_command("logtrace", "--dir", f"/nonexistent/{HOSTILE_TEXT}")
+    assert_clean(str(raised.value))
+    for option in ("--since", "--until", "--status"):
+        with pytest.raises(CommandError) as raised:
+            call_command("logtrace", option, HOSTILE_TEXT, "--dir", str(tmp_path))
+        assert_clean(str(raised.value))

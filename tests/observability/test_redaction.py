@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given
@@ -29,6 +29,12 @@ CARD = "4111111111111111"  # Visa test number, Luhn-valid
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 MARKER = re.compile(r"\.\.\.\[\d+ more chars\]\Z")
 _ESCAPE = re.compile(r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})")
+# Letters that render as nothing (the Hangul fillers): a reader sees a gap between digits.
+BLANK = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _letter(char: str) -> bool:
+    return char.isalnum() and char not in BLANK
 
 
 def _digit(char: str) -> str:
@@ -49,7 +55,7 @@ def decoded_runs(text: str) -> list[str]:
                 decoded = chr(code)
                 if decoded.isdigit():
                     current.append(_digit(decoded))
-                elif decoded.isalnum():
+                elif _letter(decoded):
                     runs.append("".join(current))
                     current = []
                 index = match.end()
@@ -58,7 +64,7 @@ def decoded_runs(text: str) -> list[str]:
             continue
         if char.isdigit():
             current.append(_digit(char))
-        elif char.isalnum():
+        elif _letter(char):
             runs.append("".join(current))
             current = []
         index += 1
@@ -73,7 +79,7 @@ def raw_runs(text: str) -> list[str]:
     for char in text:
         if char.isdigit():
             current.append(_digit(char))
-        elif char.isalnum():
+        elif _letter(char):
             runs.append("".join(current))
             current = []
     runs.append("".join(current))
@@ -627,6 +633,13 @@ ADVERSARIAL = {
     'api_key: "': 'api_key: "',
     "bearer": "Bearer ",
     "mix": 'eyJa.1 a=password: "\\u0034-x ',
+    "percent digits": "%31",
+    "percent separators": "%2F1",
+    "percent twice": "%252F1",
+    "percent UTF-8 filler": "%E3%85%A41",
+    "percent then letter": "%34a",
+    "percent backslash escape": "%5Cu0034",
+    "blank letter": "1\u3164",
 }
 
 
@@ -700,3 +713,221 @@ def test_every_digit_escape_has_a_digit():
 def test_an_escape_that_swallows_a_card_digit_is_read_both_ways(text):
     out = redactor.text(text)
     assert out.startswith("****") and sum(c.isdigit() for c in out) <= 4, (text, out)
+
+
+# ---------------------------------------------------------------------------- percent-escapes
+
+DISCOVER = "6011111111111117"  # another Luhn-valid test number: no digit shared by position
+
+
+def percent_readings(text: str, rounds: int = 4) -> list[str]:
+    """The text as written, then decoded once, twice ... as a reader of URLs would."""
+    readings = [text]
+    for _ in range(rounds):
+        decoded = unquote(readings[-1], errors="replace")
+        if decoded == readings[-1]:
+            break
+        readings.append(decoded)
+    return readings
+
+
+def surviving_decoded(card: str, text: str) -> list[str]:
+    """`surviving`, in every percent-decoded reading of `text` too."""
+    return [run for reading in percent_readings(text) for run in surviving(card, reading)]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "?note=4539%2F1445%2F6959%2F7196",  # urlencode's slash
+        "/pay/4539%252F1445%252F6959%252F7196/",  # encoded twice: Django's path after decoding once
+        "/pay/4539%25252F1445%25252F6959%25252F7196/",  # three times
+        "4539%2f1445%2f6959%2f7196",  # lower-case hex
+        "4539%201445%2D6959%2E7196",
+        "4539%C2%A01445%C2%A06959%C2%A07196",  # no-break space, UTF-8
+        "4539%E2%80%8B1445%E2%80%8B6959%E2%80%8B7196",  # zero-width space, UTF-8
+        "4539%E3%85%A41445%E3%85%A46959%E3%85%A47196",  # Hangul filler, UTF-8
+        "%34%35%33%39%31%34%34%35%36%39%35%39%37%31%39%36",  # every digit escaped
+        "%EF%BC%94%EF%BC%95%EF%BC%93%EF%BC%9914456959%2F7196",  # fullwidth digits
+        "GET /t/plain/?note=4539%2F1445%2F6959%2F7196 HTTP/1.1",  # an access line
+        "4539%2F1445%252F6959%25252F7196",  # each separator encoded its own number of times
+        "4539%5Cn1445%5Cn6959%5Cn7196",  # an encoded backslash escape
+    ],
+)
+def test_percent_encoded_separators_are_masked(written):
+    card = "4539144569597196"
+    assert surviving_decoded(card, written)  # the reader does see the card in the input
+    out = redactor.text(f"x {written} y")
+    assert not surviving_decoded(card, out), out
+    assert "****" in out
+    assert redactor.text(out) == out
+
+
+def test_percent_encoded_card_is_masked_in_a_query_string_and_a_url():
+    query = "note=4539%252F1445%252F6959%252F7196&a=1"  # encoded twice: decoded once by parse_qsl
+    out = redactor.query_string(query)
+    assert not surviving_decoded("4539144569597196", out), out
+    path = "/pay/4539%2F1445%2F"  # a card across the `?`, decoded
+    out = redactor.url(path, "6959%252F7196")
+    assert not surviving_decoded("4539144569597196", out), out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My%20Document%20Name.pdf",
+        "100%25 done, 3%2F4 left",
+        "/search/?q=caf%C3%A9&page=2",
+        "%2F%2F%2F",
+        "%ZZ 1234 %",
+        "order 1234%2D5678 shipped",
+        "2026-11-26%2017%3A00%3A27",
+    ],
+)
+def test_percent_encoded_text_without_a_card_is_left_alone(text):
+    assert redactor.text(text) == text
+
+
+def test_percent_decoding_is_bounded(monkeypatch):
+    """A text encoded ten times over is decoded PERCENT_ROUNDS times, then read no further."""
+    calls = []
+    decode = redaction._percent_decode
+    monkeypatch.setattr(redaction, "_percent_decode", lambda text: calls.append(1) or decode(text))
+    text = "4539%2F1445%2F6959%2F7196 x"
+    for _ in range(10):
+        text = text.replace("%", "%25")
+    redactor.text(text)
+    assert redaction.PERCENT_ROUNDS == 4
+    assert len(calls) == 4
+
+
+def test_a_cut_at_max_scan_inside_a_percent_encoded_card_masks_the_run_whole(monkeypatch):
+    monkeypatch.setattr(redaction, "MAX_SCAN", 40)
+    text = "x" * 20 + "4539%2F1445%2F6959%2F7196 tail"
+    out = redactor.text(text)
+    assert not surviving_decoded("4539144569597196", MARKER.sub("", out)), out
+    assert not re.search(r"\d{3}", unquote(MARKER.sub("", out))), out
+
+
+@given(
+    rendered_cards(),
+    st.lists(
+        st.sampled_from(["%2F", "%20", "%2D", "%252F", "%C2%A0", "%E3%85%A4", "%5Cn"]), min_size=1
+    ),
+    st.integers(0, 400),
+)
+@PROPERTY
+def test_percent_encoded_separators_never_leave_more_than_four_digits(card, encoded, seed):
+    """Any card of the corpus with some of its gaps percent-encoded, once or twice."""
+    number, _ = card
+    gaps = [encoded[(seed + index) % len(encoded)] for index in range(len(number) - 1)]
+    text = "q " + "".join(d + g for d, g in zip(number, [*gaps, ""], strict=True)) + " z"
+    out = redactor.text(text)
+    assert not surviving_decoded(number, out), (text, out)
+    assert redactor.text(out) == out
+
+
+# ---------------------------------------------------------------------------- blank letters
+
+BLANK_LETTERS = ["\u3164", "\uffa0", "\u115f", "\u1160"]
+# Unicode 14's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): what renders as
+# nothing. The letters among them (`\w`) are what the engine must read as separators.
+DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+]
+
+
+def test_blank_letters_are_exactly_the_default_ignorable_letters():
+    letters = {
+        chr(code)
+        for low, high in DEFAULT_IGNORABLE
+        for code in range(low, high + 1)
+        if re.match(r"\w", chr(code))
+    }
+    assert letters == set(redaction.BLANK_LETTERS) == set(BLANK_LETTERS)
+
+
+@pytest.mark.parametrize("blank", BLANK_LETTERS)
+@pytest.mark.parametrize("escaped", [False, True])
+def test_blank_rendering_letters_separate_card_digits(blank, escaped):
+    separator = f"\\u{ord(blank):04x}" if escaped else blank
+    text = "paid " + separator.join(["4111", "1111", "1111", "1111"]) + " ok"
+    out = redactor.text(text)
+    assert out == "paid ****1111 ok", out
+    between_every_digit = "x" + blank.join(CARD) + "y"
+    assert redactor.text(between_every_digit) == "x****1111y"
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "passphrase",
+        "passcode",
+        "otp",
+        "otp_code",
+        "totp",
+        "mfa_code",
+        "mfaToken",
+        "security_code",
+        "securityCode",
+        "cvc2",
+        "cvv2",
+        "csc",
+        "pin",
+        "client_secret",
+        "private_key",
+        "privatekey",
+        "secretkey",
+        "credentials",
+        "jwt",
+        "track2",
+        "account_number",
+    ],
+)
+def test_new_sensitive_keys_are_masked(key):
+    assert redactor.field(key, "s3cr3t-value") == REDACTED
+    assert "s3cr3t-value" not in redactor.text(f"{key}=s3cr3t-value next")
+    assert "s3cr3t-value" not in redactor.text(f'{{"{key}": "s3cr3t-value"}}')
+
+
+@pytest.mark.parametrize(
+    "key", ["token_type", "description", "shipping", "footprint", "signature", "pinned", "options"]
+)
+def test_ordinary_keys_are_not_masked(key):
+    assert redactor.field(key, "plain") == "plain"
+    assert redactor.text(f"{key}=plain") == f"{key}=plain"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password=X,tail next", "password=[REDACTED] next"),
+        ("password=a;b,c next", "password=[REDACTED] next"),
+        ("{'pin': 1234, 'amount': 5}", "{'pin': [REDACTED], 'amount': 5}"),
+        ("a=1; password=2; b=3", "a=1; password=[REDACTED]; b=3"),
+        ("password=x, user=bob", "password=[REDACTED], user=bob"),
+        ("[password=x,y]", "[password=[REDACTED]]"),
+    ],
+)
+def test_a_bare_value_runs_past_a_comma_that_is_not_a_list_separator(text, expected):
+    assert redactor.text(text) == expected
+    assert redactor.text(expected) == expected

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 import subprocess
 import sys
 import threading
 import time
+import uuid
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -63,17 +66,18 @@ def test_kept_fraction_of_fast_successes_is_within_a_binomial_bound(logs, settin
     assert set(kept) == {rid for rid in ids if keeps(rid, rate)}
 
 
-def test_the_decision_is_the_same_in_another_process():
-    """Several workers share request IDs: each must decide as the others (no salted hash)."""
-    ids = [f"shared-{n}" for n in range(500)]
+def kept_in_another_process(ids: list[str], rate: float, secret: str) -> list[str]:
+    """The IDs `keeps()` keeps in a new interpreter whose settings hold `secret`."""
     script = (
         "import sys\n"
+        "from django.conf import settings\n"
+        "settings.configure(SECRET_KEY=sys.argv[1])\n"
         "from observability.sampling import keeps\n"
         "ids = sys.stdin.read().split()\n"
-        "print(' '.join(i for i in ids if keeps(i, 0.3)))\n"
+        "print(' '.join(i for i in ids if keeps(i, float(sys.argv[2]))))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", script, secret, str(rate)],
         input=" ".join(ids),
         capture_output=True,
         text=True,
@@ -82,8 +86,96 @@ def test_the_decision_is_the_same_in_another_process():
         check=True,
         env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
     )
-    assert done.stdout.split() == [rid for rid in ids if keeps(rid, 0.3)]
-    assert 100 <= len(done.stdout.split()) <= 200
+    return done.stdout.split()
+
+
+def test_the_decision_is_the_same_in_another_process(settings):
+    """Several workers (and hosts) share request IDs and the deployment's secret: each must
+    decide as the others (no salted hash, no per-process key)."""
+    settings.SECRET_KEY = SECRET_A
+    ids = [f"shared-{n}" for n in range(500)]
+    kept = kept_in_another_process(ids, 0.3, SECRET_A)
+    assert kept == [rid for rid in ids if keeps(rid, 0.3)]
+    assert 100 <= len(kept) <= 200
+
+
+def test_another_secret_makes_another_decision_in_another_process(settings):
+    """The decision is keyed by the deployment's secret: a process with another secret (a
+    client computing it offline, without ours) keeps other IDs."""
+    settings.SECRET_KEY = SECRET_A
+    ids = [f"shared-{n}" for n in range(500)]
+    ours = {rid for rid in ids if keeps(rid, 0.3)}
+    theirs = set(kept_in_another_process(ids, 0.3, SECRET_B))
+    assert 100 <= len(theirs) <= 200
+    # Independent decisions: about 0.3 x 0.3 x 500 = 45 in common, never the same set.
+    assert theirs != ours
+    assert abs(len(theirs & ours) - 45) <= 4.5 * math.sqrt(500 * 0.09 * 0.91)
+
+
+SECRET_A = "sampling-test-secret-a-0123456789abcdefghijklmnopqrstuvwxyz"
+SECRET_B = "sampling-test-secret-b-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def public_keeps(request_id: str, rate: float) -> bool:
+    """The decision as it was before it was keyed (CRC-32 and MurmurHash3's finaliser): what
+    a client can compute offline from the README, with no secret."""
+    mask = 0xFFFFFFFF
+    h = zlib.crc32(request_id.encode())
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & mask
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & mask
+    h ^= h >> 16
+    return h < int(rate * 4294967296.0)
+
+
+def within_binomial_bound(kept: int, count: int, rate: float) -> bool:
+    """4.5 standard deviations: a false alarm once in ~150,000 runs, and the inputs are fixed."""
+    return abs(kept - count * rate) <= 4.5 * math.sqrt(count * rate * (1 - rate))
+
+
+def test_ids_a_client_chose_offline_to_be_dropped_are_kept_at_the_rate(logs, settings):
+    """A client that picks IDs the public hash drops still gets the rate of them written."""
+    rate, count = 0.2, 1000
+    settings.OBSERVABILITY = {"SAMPLE_RATE": rate}
+    settings.SECRET_KEY = SECRET_A
+    chosen = [
+        rid for rid in (f"hide-{n:06d}" for n in range(5 * count)) if not public_keeps(rid, rate)
+    ]
+    chosen = chosen[:count]
+    client = Client()
+    for rid in chosen:
+        assert client.get("/t/plain/", HTTP_X_REQUEST_ID=rid).status_code == 200
+    found = by_request(logs.lines("requests"))
+    kept = [rid for rid in chosen if rid in found]
+    assert within_binomial_bound(len(kept), count, rate), len(kept)
+    for rid in kept:
+        assert_whole_pair(found[rid])
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.1, 0.5, 0.9])
+def test_kept_fraction_of_many_ids_is_within_a_binomial_bound(settings, rate):
+    """Uniform over IDs that differ only in their last characters (req-1, req-2 ...) and over
+    UUIDs; the secret and the IDs are fixed, so the outcome is too."""
+    settings.SECRET_KEY = SECRET_A
+    count = 20_000
+    sequential = [f"req-{n}" for n in range(count)]
+    rng = random.Random(20261202)
+    uuids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
+    for ids in (sequential, uuids):
+        kept = sum(keeps(rid, rate) for rid in ids)
+        assert within_binomial_bound(kept, count, rate), (rate, kept)
+
+
+def test_the_decision_of_one_id_is_stable_and_keyed_by_the_secret(settings):
+    settings.SECRET_KEY = SECRET_A
+    ids = [f"stable-{n}" for n in range(2000)]
+    first = [rid for rid in ids if keeps(rid, 0.5)]
+    assert first == [rid for rid in ids if keeps(rid, 0.5)]
+    settings.SECRET_KEY = SECRET_B
+    other = [rid for rid in ids if keeps(rid, 0.5)]
+    assert other != first
+    assert within_binomial_bound(len(other), 2000, 0.5)
 
 
 def test_every_error_and_slow_request_is_written_at_rate_zero(logs, settings):

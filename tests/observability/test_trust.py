@@ -8,9 +8,11 @@ import re
 import uuid
 
 import pytest
+from django.core.cache import caches
 from django.test import Client
 
 from observability import ids
+from observability.conf import obs_settings
 from tests.conftest import parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
@@ -30,9 +32,17 @@ class TestIdsFromTheCsprng:
         request_id, trace_id, span_id = ids.new_ids()
         ids._pool.clear()
         assert calls
-        assert request_id == "00010203-0405-4607-8809-0a0b0c0d0e0f"
-        assert trace_id == bytes(range(16, 32)).hex()
-        assert span_id == bytes(range(32, 40)).hex()
+        # The first 40 bytes make a request ID that reads as a card number (0001020304054607
+        # 8809...): that draw is thrown away (test_card_ids.py) and the IDs are the next
+        # 40 bytes' slices.
+        stream = b"".join(bytes(range(256)) for _ in range(2)).hex()
+        start = stream.index(trace_id) - 32
+        assert start % 80 == 0 and start > 0
+        h = stream[start : start + 80]
+        assert request_id == f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{request_id[19]}{h[17:20]}-{h[20:32]}"
+        assert request_id[19] in "89ab"
+        assert trace_id == h[32:64]
+        assert span_id == h[64:80]
 
     def test_seeding_pythons_random_does_not_repeat_ids(self):
         random.seed(1234)
@@ -101,7 +111,7 @@ def test_marker_and_secret_request_ids_are_refused(logs, incoming):
 
 
 def test_reused_request_id_is_flagged(logs):
-    ids.recent_ids.clear()
+    caches[obs_settings.SEEN_IDS_CACHE].clear()  # the IDs every worker saw (rolled back after)
     client = Client()
     client.get("/t/plain/", HTTP_X_REQUEST_ID="victim-0001")
     assert not [line for line in logs.lines("security") if "request_id_reused" in line]

@@ -7,6 +7,7 @@ and check the page shows it as text.
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -301,7 +302,8 @@ def test_viewing_a_trace_is_a_security_event(filled, staff_client):
     assert viewed[0]["viewed_request_id"] == ids["pay"]
     assert viewed[0]["username"] == "admin" and viewed[0]["path"] == f"{LIST}{ids['pay']}/"
     searched = [t for t in lines if t.get("event_type") == "request_log_searched"]
-    assert searched and searched[0]["user"] == "john_doe" and searched[0]["username"] == "admin"
+    assert searched and searched[0]["query_user"] == "john_doe"
+    assert searched[0]["username"] == "admin"
 
 
 # --- Security of the pages ----------------------------------------------------------------
@@ -452,3 +454,252 @@ def test_billing_records_have_read_only_admin_pages(filled, superuser):
     assert 'name="_save"' not in response.content.decode()
     for model in ("plan", "subscription", "payment", "refund"):
         assert client.get(f"/admin/billing/{model}/").status_code == 200
+
+
+# --- A reused ID whose first request was sampled out (finding 6) ---------------------------
+
+
+def test_a_reused_id_of_a_sampled_out_request_is_shown_apart(log_dir, user, staff_client, settings):
+    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}  # every fast success is sampled out
+    rid = f"pay-{uuid.uuid4().hex[:12]}"
+    paid = Client().post(
+        "/api/v1/payments/",
+        {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_for(user)}",
+        HTTP_X_REQUEST_ID=rid,
+    )
+    assert paid.status_code == 201
+    assert Client().get("/api/v1/payments/", HTTP_X_REQUEST_ID=rid).status_code == 401
+    log_dir.lines("requests")
+    response = staff_client.get(f"{LIST}{rid}/")
+    assert response.status_code == 200
+    parsed = page(response)
+    assert "shared by 2 requests" in parsed.text
+    assert "401" in parsed.text and "payment_created" not in parsed.text  # the newest: the 401
+    other = [a["href"] for a in parsed.find("a") if (a["href"] or "").startswith("?at=")]
+    assert len(other) == 1
+    victim = page(staff_client.get(f"{LIST}{rid}/{other[0]}"))
+    assert "payment_created" in victim.text and "john_doe" in victim.text
+    assert "no lifecycle lines" in victim.text
+
+
+def test_a_request_id_reused_event_is_said_in_the_header(tmp_path, settings, staff_client):
+    settings.LOG_BASE_DIR = str(tmp_path)
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines("dup", T0, status=401, span_id="a" * 16),
+    )
+    write(
+        tmp_path / "billing_api_security.log",
+        [
+            text_line(
+                T0 + timedelta(milliseconds=1),
+                "Security Event: request_id_reused - Severity: warning",
+                "WARNING",
+                "billing.security",
+                request_id="dup",
+                span_id="a" * 16,
+                ip="203.0.113.9",
+                event_type="request_id_reused",
+            )
+        ],
+    )
+    parsed = page(staff_client.get(f"{LIST}dup/"))
+    assert parsed.find("span", "reused")
+    assert "request_id_reused at 12:00:00.001 UTC from 203.0.113.9" in " ".join(parsed.text.split())
+
+
+# --- Every staff page view is audited (finding 8) ------------------------------------------
+
+
+def audit_events(logs) -> list[dict[str, str]]:
+    return [
+        tokens
+        for tokens in (parse_tokens(line) for line in logs.lines("security"))
+        if tokens.get("event_type") in ("request_log_searched", "request_trace_viewed")
+    ]
+
+
+def test_every_staff_page_view_writes_one_audit_event_with_the_staff_context(filled, staff):
+    logs, ids = filled
+    client = Client(REMOTE_ADDR="192.0.2.50")
+    client.force_login(staff)
+    views = [
+        (LIST, {}),
+        (LIST + "?page=2", {"query_page": "2"}),
+        (LIST + "?ip=10.0.0.8&path=/t/", {"query_ip": "10.0.0.8", "query_path": "/t/"}),
+        (LIST + "?user=john_doe&status=6xx", {"query_user": "john_doe", "query_status": "6xx"}),
+        (f"{LIST}{ids['pay']}/", {"viewed_request_id": ids["pay"], "found": "True"}),
+        (f"{LIST}no-such-id/", {"viewed_request_id": "no-such-id", "found": "False"}),
+    ]
+    for number, (url, expected) in enumerate(views, 1):
+        client.get(url)
+        events = audit_events(logs)
+        assert len(events) == number, url  # exactly one per page view
+        event = events[-1]
+        assert event["ip"] == "192.0.2.50" and event["user_id"] == str(staff.pk), event
+        assert event["username"] == "admin" and event["path"] == url.partition("?")[0]
+        for key, value in expected.items():
+            assert event[key] == value, (key, event)
+    searched = audit_events(logs)[2]
+    assert "query_ip" in searched and searched["ip"] == "192.0.2.50"  # never the filter's
+    assert audit_events(logs)[3]["query_valid"] == "False"
+
+
+def test_audit_events_past_the_flood_limit_are_counted_never_dropped(filled, staff, settings):
+    from observability.testing import drain_logs
+
+    logs, _ = filled
+    settings.OBSERVABILITY = {"FLOOD_LIMIT": 3, "FLOOD_WINDOW": 600}
+    client = Client(REMOTE_ADDR="192.0.2.51")
+    client.force_login(staff)
+    for n in range(8):
+        client.get(LIST + f"?user=u{n}")
+    # a client hammering logins from the same address does not use up the staff's events
+    for _ in range(5):
+        Client(REMOTE_ADDR="192.0.2.51").post(
+            "/api/v1/auth/token/", {"username": "x", "password": "y"}
+        )
+    assert drain_logs(10)
+    lines = [parse_tokens(line) for line in logs.lines("security")]
+    searched = [t for t in lines if t.get("event_type") == "request_log_searched"]
+    one_by_one = [t for t in searched if "repeated" not in t]
+    summaries = [t for t in searched if "repeated" in t]
+    assert [t["query_user"] for t in one_by_one] == ["u0", "u1", "u2"]
+    assert sum(int(t["repeated"]) for t in summaries) == 5  # exact: 3 + 5 = 8 views
+    assert all(t["ip"] == "192.0.2.51" for t in searched)
+
+
+def test_the_viewer_refuses_to_show_what_it_cannot_audit(filled, staff_client, settings):
+    """A security logger that drops INFO (LOG_LEVEL=WARNING) would drop the audit events."""
+    import logging
+
+    _, ids = filled
+    security = logging.getLogger("billing.security")
+    level = security.level
+    security.setLevel(logging.WARNING)
+    try:
+        for url in (LIST, f"{LIST}{ids['pay']}/"):
+            response = staff_client.get(url)
+            assert response.status_code == 503
+            assert "audit" in page(response).text and ids["pay"] not in page(response).text
+    finally:
+        security.setLevel(level)
+
+
+# --- Control and bidi characters in a filter (finding 19) ----------------------------------
+
+
+@pytest.mark.parametrize("field", ["user", "ip", "path", "route", "since", "until", "trace"])
+@pytest.mark.parametrize("char", ["\u202e", "\x1b", "\x00", "\u2028", "\x85", "\u2066"])
+def test_control_and_bidi_characters_in_a_filter_are_refused(log_dir, staff_client, field, char):
+    from urllib.parse import quote
+
+    response = staff_client.get(f"{LIST}?{field}={quote('ab' + char + 'cd')}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert char not in html
+    assert f"{field}:" in page(response).text  # the error names the field
+    assert "ab\\u202ecd" in html or char != "\u202e"  # shown escaped in the search box
+
+
+# --- Bounded work per page (finding 22) ------------------------------------------------------
+
+
+def test_page_1000_and_the_story_of_a_dot_are_bounded(
+    tmp_path, settings, staff_client, monkeypatch
+):
+    from observability.logtrace import listing
+    from observability.logtrace import requests as requests_module
+    from observability.viewer import views
+
+    settings.LOG_BASE_DIR = str(tmp_path)
+    lines = []
+    for n in range(3000):
+        lines += request_lines(f"r.{n:04d}", T0 + timedelta(seconds=n))
+    write(tmp_path / "billing_api_requests.log", lines)
+    monkeypatch.setattr(views, "BUDGET", listing.Budget(lines=1500, parsed=300))
+    read, parsed = [], []
+    real_newest, real_parse = listing.newest_first, requests_module.parse_line
+
+    def newest(*args, **kwargs):
+        for item in real_newest(*args, **kwargs):
+            read.append(1)
+            yield item
+
+    monkeypatch.setattr(listing, "newest_first", newest)
+    monkeypatch.setattr(
+        requests_module, "parse_line", lambda *a, **k: parsed.append(1) or real_parse(*a, **k)
+    )
+    response = staff_client.get(LIST + "?page=1000")
+    assert response.status_code == 200 and len(read) <= 1500
+    text = " ".join(page(response).text.split())
+    assert "Partial results" in text and "narrow the filters" in text
+    assert [a for a in page(response).find("a", "continue") if "before=" in a["href"]]
+    assert staff_client.get(f"{LIST}./").status_code == 404
+    assert parsed == []  # every line holds a dot: none is read for the story of "."
+
+
+def test_continuing_a_partial_page_shows_every_request_once(
+    tmp_path, settings, staff_client, monkeypatch
+):
+    from observability.logtrace import listing
+    from observability.viewer import views
+
+    settings.LOG_BASE_DIR = str(tmp_path)
+    lines = []
+    for n in range(600):
+        lines += request_lines(
+            f"r{n:04d}", T0 + timedelta(seconds=n), user="bob" if n % 4 else "al"
+        )
+    write(tmp_path / "billing_api_requests.log", lines)
+    monkeypatch.setattr(views, "BUDGET", listing.Budget(lines=200, parsed=100))
+    url, seen = LIST + "?user=al", []
+    for _ in range(100):
+        parsed = page(staff_client.get(url))
+        seen += [a["href"].split("/")[3] for a in parsed.find("a", "open-link")]
+        older = [a["href"] for a in parsed.find("a") if a.get("rel") == "next"]
+        more = [a["href"] for a in parsed.find("a", "continue")]
+        if not older and not more:
+            break
+        url = LIST + (older or more)[0]
+    assert seen == [f"r{n:04d}" for n in range(599, -1, -1) if n % 4 == 0]
+
+
+def test_a_story_page_draws_a_bounded_number_of_records_and_requests(
+    tmp_path, settings, staff_client
+):
+    """One request with 1,500 records, and an ID sent by 400 requests: the page stays bounded."""
+    settings.LOG_BASE_DIR = str(tmp_path)
+    write(
+        tmp_path / "billing_api_requests.log",
+        request_lines("chatty", T0, duration=10.0, span_id="c" * 16)
+        + [
+            line
+            for n in range(400)
+            for line in request_lines("same", T0 + timedelta(seconds=n), span_id=f"{n:016x}")
+        ],
+    )
+    write(
+        tmp_path / "billing_api.log",
+        [
+            text_line(
+                T0 + timedelta(milliseconds=n + 1),
+                f"step {n}",
+                request_id="chatty",
+                span_id="c" * 16,
+            )
+            for n in range(1500)
+        ],
+    )
+    parsed = page(staff_client.get(f"{LIST}chatty/"))
+    records = parsed.find("li", "record")
+    assert len(records) == 1000  # views.RECORDS_SHOWN: the first 800 and the last 200
+    assert "API Request completed" in parsed.text  # the end is drawn, the middle left out
+    assert "502 records not drawn" in " ".join(parsed.text.split())
+    shared = page(staff_client.get(f"{LIST}same/"))
+    assert "shared by 400 requests" in shared.text
+    occurrences = [a for a in shared.find("a") if (a["href"] or "").startswith("?at=")]
+    assert len(occurrences) == 49  # views.OCCURRENCES_SHOWN around the one shown (no link)
+    assert "350 older ones, then" in " ".join(shared.text.split())

@@ -9,7 +9,14 @@ import pytest
 
 from observability.logtrace import Filters, files, list_requests, listing, search, story
 from observability.viewer.timeline import field_values, marks
-from tests.observability.loglines import T0, request_lines, text_line, write
+from tests.observability.loglines import (
+    T0,
+    ecs_line,
+    json_line,
+    request_lines,
+    text_line,
+    write,
+)
 
 REQUESTS = "billing_api_requests.log"
 
@@ -413,3 +420,297 @@ def test_a_field_that_ends_the_line_is_found(tmp_path):
         ],
     )
     assert ids(search(tmp_path, Filters(status="404", route="x/"))) == ["last"]
+
+
+# --- A reused ID whose first request was sampled out (finding 6) ---------------------------
+
+VICTIM_SPAN, ATTACKER_SPAN = "v" * 16, "a" * 16
+
+
+def reused_after_sampling(directory, fmt: str) -> None:
+    """A victim's fast success, sampled out (no lifecycle lines), and an attacker's 401 under
+    the same ID that overlaps it in time: only the span IDs tell the two apart."""
+    make = {"text": text_line, "json": json_line, "ecs": ecs_line}[fmt]
+    victim = {"request_id": "dup", "span_id": VICTIM_SPAN, "ip": "10.0.0.5", "method": "POST"}
+    write(
+        directory / "billing_api.log",
+        [
+            make(
+                T0 + timedelta(milliseconds=30),
+                "Billing Event: payment_created - User: 7",
+                "INFO",
+                "billing.events",
+                **victim,
+                path="/api/v1/payments/",
+                user_id=7,
+                username="victim",
+                event_type="payment_created",
+                payment_id=41,
+            )
+        ],
+    )
+    write(
+        directory / REQUESTS,
+        request_lines(
+            "dup",
+            T0,
+            status=401,
+            duration=0.1,
+            span_id=ATTACKER_SPAN,
+            user="-",
+            user_id="-",
+            ip="203.0.113.9",
+            fmt=fmt,
+        ),
+    )
+    write(
+        directory / "billing_api_security.log",
+        [
+            make(
+                T0 + timedelta(milliseconds=1),
+                "Security Event: request_id_reused - Severity: warning",
+                "WARNING",
+                "billing.security",
+                request_id="dup",
+                span_id=ATTACKER_SPAN,
+                ip="203.0.113.9",
+                event_type="request_id_reused",
+                severity="warning",
+            )
+        ],
+    )
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "ecs"])
+def test_records_of_a_span_without_lifecycle_lines_are_another_request(tmp_path, fmt):
+    reused_after_sampling(tmp_path, fmt)
+    found = story(tmp_path, "dup")
+    assert len(found.requests) == 2  # "shared by 2 requests"
+    by_span = {row.span_id: (row, group) for row, group in found.requests}
+    attacker, attacker_records = by_span[ATTACKER_SPAN]
+    victim, victim_records = by_span[VICTIM_SPAN]
+    assert attacker.status == "401" and attacker.ip == "203.0.113.9"
+    assert "payment_created" not in [r.fields.get("event_type") for r in attacker_records]
+    assert [r.fields.get("event_type") for r in victim_records] == ["payment_created"]
+    assert victim.username == "victim" and victim.ip == "10.0.0.5" and not victim.ended
+    assert [r.fields["event_type"] for r in found.reused] == ["request_id_reused"]
+
+
+def test_a_story_without_reuse_has_no_reused_event(tmp_path):
+    write(tmp_path / REQUESTS, request_lines("one", T0, span_id="1" * 16))
+    found = story(tmp_path, "one")
+    assert len(found.requests) == 1 and found.reused == []
+
+
+def test_records_without_span_ids_still_go_by_time_beside_ones_with_them(tmp_path):
+    """Old lines (no span_id) keep the time-based split; a span with no lifecycle is apart."""
+    write(
+        tmp_path / REQUESTS,
+        request_lines("mix", T0, status=201) + request_lines("mix", T0 + timedelta(seconds=10)),
+    )
+    write(
+        tmp_path / "billing_api.log",
+        [
+            text_line(T0 + timedelta(milliseconds=5), "old first", request_id="mix"),
+            text_line(T0 + timedelta(seconds=10, milliseconds=5), "old second", request_id="mix"),
+            text_line(T0 + timedelta(seconds=5), "sampled out", request_id="mix", span_id="c" * 16),
+        ],
+    )
+    found = story(tmp_path, "mix")
+    messages = [[r.message for r in group if r.lane == "general"] for _, group in found.requests]
+    assert messages == [["old first"], ["sampled out"], ["old second"]]
+
+
+# --- Bounded work per page (finding 22) ------------------------------------------------------
+
+
+def counting(monkeypatch, module, name: str) -> list[int]:
+    """Count the calls of `module.name` (lines parsed, lines read)."""
+    calls: list[int] = []
+    real = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def lines_read(monkeypatch) -> list[int]:
+    """Count the lines the listing reads (every line it is given, parsed or not)."""
+    read: list[int] = []
+    real = listing.newest_first
+
+    def counted(*args, **kwargs):
+        for item in real(*args, **kwargs):
+            read.append(1)
+            yield item
+
+    monkeypatch.setattr(listing, "newest_first", counted)
+    return read
+
+
+def test_the_story_of_an_id_reads_only_lines_holding_it_as_a_whole_value(tmp_path, monkeypatch):
+    from observability.logtrace import requests as requests_module
+
+    lines = []
+    for fmt in ("text", "json", "ecs"):
+        lines += many(200, fmt=fmt, prefix=f"{fmt}.a.")
+    lines += request_lines("a", T0, fmt="ecs") + request_lines("a", T0, fmt="json")
+    lines += request_lines("a", T0 + timedelta(seconds=1))
+    write(tmp_path / REQUESTS, lines)
+    parsed = counting(monkeypatch, requests_module, "parse_line")
+    assert story(tmp_path, ".") is None
+    assert story(tmp_path, "a.") is None
+    assert parsed == []  # every line holds a dot, and "a." starts 600 IDs: none is read
+    found = story(tmp_path, "a")
+    assert len(found.records) == 6 and len(parsed) == 6
+
+
+def test_the_story_of_an_id_shared_by_very_many_requests_is_bounded(tmp_path, monkeypatch):
+    from observability.logtrace import requests as requests_module
+
+    lines = [line for n in range(3000) for line in request_lines("same", T0 + timedelta(seconds=n))]
+    write(tmp_path / REQUESTS, lines)
+    parsed = counting(monkeypatch, requests_module, "parse_line")
+    found = story(tmp_path, "same", limit=500)
+    assert found.partial and len(parsed) <= 500
+    assert found.requests[-1][0].first == T0 + timedelta(seconds=2999)  # the newest are kept
+
+
+def test_a_listing_page_has_a_scan_budget(tmp_path, monkeypatch):
+    write(tmp_path / REQUESTS, many(5000))
+    read = lines_read(monkeypatch)
+    parsed = counting(monkeypatch, listing, "parse_line")
+    budget = listing.Budget(lines=2000, parsed=400)
+    page = search(tmp_path, Filters(), offset=999 * 50, limit=50, budget=budget)
+    assert page.partial and page.requests == [] and page.resume is not None
+    assert len(read) <= 2000 and len(parsed) <= 400
+    read.clear()
+    nobody = search(tmp_path, Filters(user="nobody"), budget=budget)
+    assert nobody.partial and nobody.requests == [] and len(read) <= 2000
+
+
+def test_a_page_within_the_budget_is_whole(tmp_path):
+    write(tmp_path / REQUESTS, many(300))
+    page = search(tmp_path, Filters(), limit=50, budget=listing.Budget(lines=2000, parsed=400))
+    assert not page.partial and page.has_more and ids(page)[0] == "r0299"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "ecs"])
+def test_continuing_a_partial_listing_finds_every_request_once(tmp_path, monkeypatch, fmt):
+    # 900 requests over three files (a gzipped backup, a backup, the live file); bob's are
+    # one in three, and overlapping neighbours are a little out of time order
+    lines = []
+    for n in range(900):
+        user = "bob" if n % 3 == 0 else "alice"
+        lines += request_lines(
+            f"r{n:04d}", T0 + timedelta(seconds=n * 0.5), user=user, duration=0.8, fmt=fmt
+        )
+    write(tmp_path / f"{REQUESTS}.2.gz", lines[:600])
+    write(tmp_path / f"{REQUESTS}.1", lines[600:1200])
+    write(tmp_path / REQUESTS, lines[1200:])
+    expected = [f"r{n:04d}" for n in range(899, -1, -1) if n % 3 == 0]
+    read = lines_read(monkeypatch)
+    budget = listing.Budget(lines=300, parsed=120)
+    # as a staff member clicks: "Older" while there are more, "Continue" on a partial page
+    before, offset, seen, pages = None, 0, [], 0
+    while True:
+        page = search(
+            tmp_path, Filters(user="bob"), offset=offset, limit=50, budget=budget, before=before
+        )
+        assert len(read) <= 300
+        read.clear()
+        seen += ids(page)
+        pages += 1
+        assert pages < 200
+        if page.has_more:
+            offset += 50
+        elif page.partial:
+            assert page.resume is not None
+            before, offset = page.resume, 0
+        else:
+            break
+    assert seen == expected  # every one of bob's requests, once, newest first
+    assert pages > 3
+
+
+def test_going_on_from_a_point_seeks_instead_of_reading_every_newer_line(tmp_path, monkeypatch):
+    write(tmp_path / f"{REQUESTS}.1", many(10_000))
+    write(tmp_path / REQUESTS, many(10_000, start=T0 + timedelta(seconds=10_000), prefix="n"))
+    read = lines_read(monkeypatch)
+    page = search(tmp_path, Filters(), limit=5, before=T0 + timedelta(seconds=3000))
+    assert ids(page) == ["r3000", "r2999", "r2998", "r2997", "r2996"]
+    assert len(read) < 500  # not the 34,000 lines written after it
+
+
+def lines_run(call) -> int:
+    """How many lines of Python `call` runs (its work, whatever the machine's speed)."""
+    import sys
+
+    count = 0
+
+    def tracer(frame, event, _arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize("spans", [True, False])
+def test_splitting_an_id_shared_by_many_requests_is_linear(spans):
+    """A client can send one ID with thousands of requests: the split stays linear."""
+    from observability.logtrace import parse_line
+    from observability.logtrace.requests import split_by_request
+
+    def records(count: int):
+        out = []
+        for n in range(count):
+            start = T0 + timedelta(seconds=n)
+            span = {"span_id": f"{n:016x}"} if spans else {}
+            lines = request_lines("same", start, **span)
+            out += [parse_line(line, "requests") for line in lines]
+            event = text_line(start + timedelta(milliseconds=5), "event", request_id="same", **span)
+            out.append(parse_line(event, "general"))
+        return sorted(out, key=lambda r: r.time)
+
+    small, large = records(300), records(1200)
+    assert len(split_by_request(large)) == 1200
+    ratio = lines_run(lambda: split_by_request(large)) / lines_run(lambda: split_by_request(small))
+    assert ratio < 4 * 1.3  # four times the records: about four times the work, not sixteen
+
+
+def test_overlapping_requests_sharing_an_id_are_listed_apart_by_span_id(tmp_path):
+    """A client sends one ID twice at once: neither row takes the other's lines (no ghost
+    request "in flight", no slow warning given to the wrong one)."""
+    a = request_lines("dup", T0, duration=1.0, span_id="a" * 16, slow=True, status=500)
+    b = request_lines(
+        "dup", T0 + timedelta(milliseconds=100), duration=1.1, span_id="b" * 16, slow=True
+    )
+    write(tmp_path / REQUESTS, [a[0], b[0], a[1], b[1], b[2], a[2]])
+    rows = search(tmp_path, Filters()).requests
+    assert [(r.span_id[0], r.status, r.slow, r.ended) for r in rows] == [
+        ("b", "200", True, True),
+        ("a", "500", True, True),
+    ]
+    assert [r.span_id[0] for r in search(tmp_path, Filters(errors=True)).requests] == ["a"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "ecs"])
+def test_quick_time_reads_what_a_whole_parse_reads(fmt):
+    from observability.logtrace.records import line_time, quick_time
+
+    lines = request_lines("q", T0 + timedelta(milliseconds=123), fmt=fmt, slow=True)
+    assert quick_time(lines[0].encode()) == T0 + timedelta(milliseconds=123)
+    for line in lines:
+        assert quick_time(line.encode()) == line_time(line) is not None
+    for foreign in (b"garbage", b"2026-11-26 12:00:00", b'{"message": "x"}', b"", b"\xff" * 30):
+        assert quick_time(foreign) is None

@@ -1,4 +1,10 @@
-"""python manage.py logtrace: one request's story, or the requests that match, from every file."""
+"""python manage.py logtrace: one request's story, or the requests that match, from every file.
+
+Everything it prints comes from the logs or the command line, so every output (the listing,
+a story, `--json`, `--follow`, its errors) escapes control and bidi characters with
+`observability.escaping.escape`: a terminal never gets a raw ESC, BEL, CR or U+202E, and
+neither does a script that decodes the JSON (`jq -r`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from observability.logtrace import (
     LEVELS,
     Filters,
     Record,
+    Story,
     Summary,
     follow_files,
     list_requests,
@@ -31,6 +38,21 @@ COLOURS = {
     "CRITICAL": "\033[1;31m",
 }
 RESET = "\033[0m"
+
+
+def clean(value: Any) -> Any:
+    """A JSON-able value with every string in it (keys too) escaped."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, dict):
+        return {clean(key): clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(item) for item in value]
+    return value
+
+
+def _time(when: datetime) -> str:
+    return f"{when:%H:%M:%S.%f}"[:-3]
 
 
 class Command(BaseCommand):
@@ -83,7 +105,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         directory = Path(options["dir"] or getattr(settings, "LOG_BASE_DIR", "/tmp"))
         if not directory.is_dir():
-            msg = f"--dir: {directory} is not a directory"
+            msg = f"--dir: {escape(str(directory))} is not a directory"
             raise self._usage(msg)
         if options["limit"] < 1:
             msg = f"--limit must be >= 1, got {options['limit']}"
@@ -94,7 +116,10 @@ class Command(BaseCommand):
                 try:
                     times[key] = parse_when(options[key])
                 except (ValueError, OverflowError):
-                    msg = f"--{key}: expected an ISO time or an age like 15m, got {options[key]!r}"
+                    msg = (
+                        f"--{key}: expected an ISO time or an age like 15m, "
+                        f"got {escape(repr(options[key]))}"
+                    )
                     raise self._usage(msg) from None
         try:
             filters = Filters(
@@ -111,7 +136,7 @@ class Command(BaseCommand):
                 level=LEVELS.get(options["level"] or "", 0),
             )
         except ValueError as exc:  # the one value Filters checks itself: --status
-            msg = f"--{exc}"
+            msg = f"--{escape(str(exc))}"
             raise self._usage(msg) from None
         self.colour = self.stdout.isatty() and not options["no_color"] and not options["json"]
         rid = options["request_id"]
@@ -122,36 +147,30 @@ class Command(BaseCommand):
         if options["follow"]:
             self._follow(directory, rid, filters, options["json"])
         if not found:
-            what = f"request {rid}" if rid else "the filters"
-            self.stderr.write(f"logtrace: nothing in {directory} matches {what}")
+            what = f"request {escape(rid)}" if rid else "the filters"
+            self.stderr.write(f"logtrace: nothing in {escape(str(directory))} matches {what}")
             sys.exit(1)
 
     def _trace(self, directory: Path, rid: str, filters: Filters, as_json: bool) -> bool:
-        found = story(directory, rid, filters)
+        found = story(directory, rid, filters, limit=None)
         if found is None:
             return False
         requests = found.requests
         if as_json:
-            self.stdout.write(
-                json.dumps(
-                    {
-                        "summary": found.summary.as_dict(),
-                        "shared_by": len(requests),
-                        "requests": [
-                            {"summary": summary.as_dict(), "records": [r.as_dict() for r in group]}
-                            for summary, group in requests
-                        ],
-                        "records": [r.as_dict() for r in found.records],
-                    },
-                    indent=2,
-                )
-            )
+            data = {
+                "summary": found.summary.as_dict(),
+                "shared_by": len(requests),
+                "reused": bool(found.reused),
+                "reused_events": [r.as_dict() for r in found.reused],
+                "requests": [
+                    {"summary": summary.as_dict(), "records": [r.as_dict() for r in group]}
+                    for summary, group in requests
+                ],
+                "records": [r.as_dict() for r in found.records],
+            }
+            self.stdout.write(json.dumps(clean(data), indent=2))
             return True
-        if len(requests) > 1:
-            self.stdout.write(
-                f"request {rid}: shared by {len(requests)} requests (a client reused or forged "
-                "this ID); each one's records follow its own header\n"
-            )
+        self._print_warnings(rid, found)
         for number, (summary, group) in enumerate(requests, 1):
             if len(requests) > 1:
                 self.stdout.write(f"--- request {number} of {len(requests)}")
@@ -160,18 +179,38 @@ class Command(BaseCommand):
                 self._print_record(record)
         return True
 
+    def _print_warnings(self, rid: str, found: Story) -> None:
+        """What the header must say before any request: the ID was shared, or seen reused."""
+        shown = escape(rid)
+        count = len(found.requests)
+        if count > 1:
+            self.stdout.write(
+                f"request {shown}: shared by {count} requests (a client reused or forged "
+                "this ID); each one's records follow its own header\n"
+            )
+        for event in found.reused:
+            self.stdout.write(
+                f"request {shown}: the server saw this ID sent again: request_id_reused at "
+                f"{_time(event.time)} UTC from ip={escape(str(event.fields.get('ip', '-')))}\n"
+            )
+
     def _print_summary(self, rid: str, summary: Summary) -> None:
-        counts = ", ".join(f"{name}: {n}" for name, n in summary.counts.items())
+        counts = ", ".join(f"{escape(name)}: {n}" for name, n in summary.counts.items())
         flags = [flag for flag, on in (("SLOW", summary.slow), ("FAILED", summary.failed)) if on]
+        e = escape
         self.stdout.write(
-            f"request {rid}\n"
-            f"  {escape(summary.method)} {escape(summary.path)}  status={summary.status} "
-            f"duration={summary.duration}s {' '.join(flags)}\n"
-            f"  user={escape(summary.username)} (ID {escape(summary.user_id)})  "
-            f"ip={escape(summary.ip)}\n"
+            f"request {e(rid)}\n"
+            f"  {e(summary.method)} {e(summary.path)}  status={e(summary.status)} "
+            f"duration={e(summary.duration)}s {' '.join(flags)}\n"
+            f"  user={e(summary.username)} (ID {e(summary.user_id)})  ip={e(summary.ip)}\n"
             f"  {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3]
-            + f" -> {summary.last:%H:%M:%S.%f}"[:-3]
-            + f" UTC  records: {counts}\n"
+            + f" -> {_time(summary.last)} UTC  records: {counts}\n"
+            + (
+                ""
+                if summary.lifecycle
+                else f"  no lifecycle lines (sampled out, or never written): its records carry "
+                f"span_id={e(summary.span_id)}\n"
+            )
         )
 
     def _print_record(self, record: Record) -> None:
@@ -179,13 +218,13 @@ class Command(BaseCommand):
         json_line = record.is_json
         if json_line:
             text = (
-                f"[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
-                + f" {record.level} [{escape(record.logger)}] {escape(record.message)}"
+                f"[{escape(record.file):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
+                + f" {escape(record.level)} [{escape(record.logger)}] {escape(record.message)}"
             )
         tb = record.traceback
         if not json_line:
             head = record.raw[: len(record.raw) - len(tb) - 3] if tb else record.raw
-            text = f"[{record.file:8}] {escape(head)}"
+            text = f"[{escape(record.file):8}] {escape(head)}"
         if self.colour:
             text = f"{COLOURS.get(record.level, '')}{text}{RESET}"
         self.stdout.write(text)
@@ -197,7 +236,8 @@ class Command(BaseCommand):
         """The newest `limit` matches, printed oldest first (the newest last, by the prompt)."""
         summaries = list_requests(directory, filters, limit)
         if as_json:
-            self.stdout.write(json.dumps({"requests": [s.as_dict() for s in summaries]}, indent=2))
+            listing = {"requests": [s.as_dict() for s in summaries]}
+            self.stdout.write(json.dumps(clean(listing), indent=2))
         else:
             for summary in summaries:
                 self.stdout.write(summary.line())
@@ -211,7 +251,7 @@ class Command(BaseCommand):
                 if not filters.record_matches(record):
                     continue
                 if as_json:
-                    self.stdout.write(json.dumps(record.as_dict()))
+                    self.stdout.write(json.dumps(clean(record.as_dict())))
                 else:
                     self._print_record(record)
                 self.stdout.flush()

@@ -1,0 +1,233 @@
+"""Was this incoming request ID seen before, by any worker on any host? Django's cache knows.
+
+A client may send the request ID of another user's request: the two would then tell one
+story in `logtrace` and the viewer, whatever sampling kept of the first. Each use after the
+first is flagged (a `request_id_reused` event naming the first use's span), so the memory of
+the IDs seen must be shared by every process: OBSERVABILITY['SEEN_IDS_CACHE'] names the cache.
+
+- Only requests that carry an incoming ID are looked up: server-made IDs come from the
+  CSPRNG and never repeat, and cost nothing here.
+- One atomic `cache.add()` per such request (atomic on the database cache, Redis and
+  memcached): the first use stores its span ID and wins; a later use, in any process, gets
+  the first one's span back. The database cache also answers False when its own write
+  fails, so a False is believed only when the entry is there to read.
+- The cache key is a keyed hash of the ID (observability.keyed), never the client's text.
+- Bounded: an entry lives SEEN_IDS_WINDOW seconds, and the cache's own bound (MAX_ENTRIES of
+  the database cache, Redis' maxmemory) caps the whole below that.
+- Never costs a request: a cache error loses the check, reported on stderr at most once a
+  minute per cache and kind of error. On the database cache the check never joins a
+  transaction the request has open (a rollback would undo it, an error could break it):
+  in autocommit it is its own transaction; inside a test case's transaction, a savepoint;
+  inside a real atomic block (@log_api_request alone in an atomic view), or on an event
+  loop (ASGI, where the database may not be called and a slow cache would stall every
+  request), it runs on a helper thread with its own connection, which writes the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import contextvars
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.db import DatabaseCache
+from django.db import close_old_connections, connections, router, transaction
+
+from observability.conf import obs_settings
+from observability.context import EMPTY
+from observability.keyed import keyed_digest
+from observability.writer import every_tick, report
+
+KEY_PREFIX = "observability:seen-id:"
+#: Checks waiting for the helper thread; past it a check is lost (and counted), so a cache
+#: that hangs cannot make the queue grow without bound.
+MAX_PENDING = 1000
+REPORT_INTERVAL = 60.0
+DRAIN_TIMEOUT = 2.0
+#: The helper thread tries a check this many times when the cache refused the write (a
+#: database lock held by a request's transaction), waiting 0.05, 0.1, 0.2 ... s between.
+HELPER_TRIES = 5
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+
+#: Called with the first use's span ID when a request reuses an ID.
+OnReuse = Callable[[str], None]
+_Check = tuple[contextvars.Context, str, str, str, OnReuse]
+
+
+def cache_key(request_id: str) -> str:
+    """The cache key of an incoming ID: a keyed BLAKE2b, 128 bits, in hex."""
+    return KEY_PREFIX + keyed_digest("seen-ids", request_id, 16).hex()
+
+
+class NotStoredError(Exception):
+    """The cache neither stored the entry nor holds one (the database cache's add() answers
+    False when its own write fails, a lock for one)."""
+
+
+def first_use(cache: BaseCache, request_id: str, span_id: str) -> str | None:
+    """Remember this use; the first use's span ID if the ID was seen in the window, else None."""
+    key = cache_key(request_id)
+    if cache.add(key, span_id, obs_settings.SEEN_IDS_WINDOW):
+        return None
+    first = cache.get(key)
+    if first is None:
+        raise NotStoredError
+    if first == span_id:  # ours: a client library re-sent an add() that had been applied
+        return None
+    return first if isinstance(first, str) and _SPAN_ID.fullmatch(first) else EMPTY
+
+
+def _placement(cache: BaseCache) -> tuple[str, str | None]:
+    """Where the check may run: "here", "savepoint" (here, in one, on the database named
+    second) or "helper" (this process's helper thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return "helper", None
+    if isinstance(cache, DatabaseCache):
+        using = router.db_for_write(cache.cache_model_class)
+        blocks = connections[using].atomic_blocks
+        if blocks:
+            # Django marks the blocks a TestCase opens around each test: their rollback is
+            # the test's end, not a request's failure.
+            if all(getattr(block, "_from_testcase", False) for block in blocks):
+                return "savepoint", using
+            return "helper", None
+    return "here", None
+
+
+class SeenIds:
+    """The check, run in the request's thread or handed to this process's helper thread."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pending: collections.deque[_Check | threading.Event] = collections.deque()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.lost = 0  # checks an error or a full queue cost
+        self._reported: dict[tuple[str, str], float] = {}
+
+    def check(self, request_id: str, span_id: str, on_reuse: OnReuse) -> None:
+        """Flag (`on_reuse(first span)`) a request whose incoming ID was used before."""
+        alias = obs_settings.SEEN_IDS_CACHE
+        if alias is None:
+            return
+        try:
+            cache = caches[alias]
+            placement, using = _placement(cache)
+            if placement == "helper":
+                # The copied context carries the request's fields to the event.
+                check = (contextvars.copy_context(), alias, request_id, span_id, on_reuse)
+                self._submit(check)
+                return
+            if placement == "savepoint":
+                with transaction.atomic(using=using):
+                    first = first_use(cache, request_id, span_id)
+            else:
+                first = first_use(cache, request_id, span_id)
+        except NotStoredError:
+            self._lose(alias, "entry not stored")
+            return
+        except Exception as exc:  # a cache error costs the check, never the request
+            self._lose(alias, type(exc).__name__)
+            return
+        if first is not None:
+            on_reuse(first)
+
+    def _lose(self, alias: str, cause: str) -> None:
+        self.lost += 1
+        now = time.monotonic()
+        if now - self._reported.get((alias, cause), -REPORT_INTERVAL) >= REPORT_INTERVAL:
+            if len(self._reported) < 64:  # one entry per cache and kind of error: a few
+                self._reported[(alias, cause)] = now
+            report(
+                f"request ID reuse check skipped: cache {alias!r} failed ({cause}); "
+                f"requests go on unchecked ({self.lost} checks lost so far)"
+            )
+
+    # --- the helper thread ---
+    def _submit(self, item: _Check | threading.Event) -> None:
+        if isinstance(item, tuple) and len(self._pending) >= MAX_PENDING:
+            self._lose(item[1], "helper thread behind")
+            return
+        self._pending.append(item)
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            with self._start_lock:
+                if self._thread is thread:
+                    thread = threading.Thread(target=self._run, name="observability-seen-ids")
+                    thread.daemon = True
+                    thread.start()
+                    self._thread = thread
+        self._wake.set()
+
+    def _run(self) -> None:
+        pending = self._pending
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            checked = False
+            while pending:
+                item = pending.popleft()
+                if isinstance(item, threading.Event):
+                    item.set()
+                    continue
+                context, alias, request_id, span_id, on_reuse = item
+                context.run(self._check_here, alias, request_id, span_id, on_reuse)
+                checked = True
+            if checked:
+                # Like the end of a request: a broken or too-old connection is closed.
+                with contextlib.suppress(Exception):
+                    close_old_connections()
+
+    def _check_here(self, alias: str, request_id: str, span_id: str, on_reuse: OnReuse) -> None:
+        for attempt in range(HELPER_TRIES):
+            try:
+                first = first_use(caches[alias], request_id, span_id)
+            except NotStoredError:
+                if attempt + 1 < HELPER_TRIES:  # off the request's path: it may wait
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                self._lose(alias, "entry not stored")
+                return
+            except Exception as exc:  # as in check()
+                self._lose(alias, type(exc).__name__)
+                return
+            if first is not None:
+                with contextlib.suppress(Exception):  # the thread outlives a bad handler
+                    on_reuse(first)
+            return
+
+    def wait(self, timeout: float = DRAIN_TIMEOUT) -> bool:
+        """Wait until the checks handed to the helper so far are done; False on timeout."""
+        if self._thread is None or self._thread is threading.current_thread():
+            return not self._pending
+        done = threading.Event()
+        self._submit(done)
+        return done.wait(timeout)
+
+    def drain(self, final: bool) -> None:
+        """The log writer's last tick: the pending checks write their events first."""
+        if final and self._thread is not None:
+            self.wait()
+
+    def after_fork_in_child(self) -> None:
+        # The parent's pending checks are the parent's; the child starts its own thread.
+        self._reset()
+
+
+seen_ids = SeenIds()
+every_tick(seen_ids.drain)
+os.register_at_fork(after_in_child=seen_ids.after_fork_in_child)

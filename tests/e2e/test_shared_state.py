@@ -1,0 +1,160 @@
+"""Two gunicorn workers share what they remember: a request ID one worker saw is flagged by the other.
+
+Each response names its worker (tests/e2e/worker_pid.py, a test-only middleware), so the
+tests send one ID until both workers have answered it, then read the security file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import parse_tokens
+from tests.e2e.servers import free_port, gunicorn, read_all
+from tests.e2e.worker_pid import PID_HEADER
+
+pytestmark = pytest.mark.e2e
+
+#: Requests one ID may take to reach the second worker before the test gives up.
+MAX_TRIES = 300
+
+
+def span_of(headers) -> str:
+    return headers["traceresponse"].split("-")[2]
+
+
+def reuse_records(log_dir: Path) -> tuple[list[dict[str, str]], int]:
+    """The request_id_reused events written one by one, and the count their summaries hold
+    (flood control writes 10 per client and window per worker, then one summary)."""
+    events, summarised = [], 0
+    for line in read_all(log_dir, "billing_api_security.log"):
+        if "event_type=request_id_reused " not in line:
+            continue
+        repeated = re.search(r" repeated=(\d+) ", line)
+        if repeated:
+            summarised += int(repeated.group(1))
+        else:
+            events.append(parse_tokens(line))
+    return events, summarised
+
+
+def until_the_other_worker(server, first_pid: str, send) -> list[tuple[str, str]]:
+    """Call `send()` (one request, returning its headers) until a worker other than
+    `first_pid` answers; the (pid, span) of every call."""
+    served = []
+    for _ in range(MAX_TRIES):
+        headers = send()
+        served.append((headers[PID_HEADER], span_of(headers)))
+        if headers[PID_HEADER] != first_pid:
+            return served
+    pytest.fail(f"worker {first_pid} answered all {MAX_TRIES} requests")
+
+
+@pytest.fixture(params=["database", "redis"])
+def cache_env(request, tmp_path, env):
+    """The server's environment with the shared cache the parameter names."""
+    env.update(DJANGO_SETTINGS_MODULE="tests.e2e.settings_reuse")
+    if request.param == "database":
+        yield env
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    redis = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        env["CACHE_URL"] = f"redis://127.0.0.1:{port}/0"
+        yield env
+    finally:
+        redis.terminate()
+        redis.wait(10)
+
+
+def test_an_id_first_seen_by_one_worker_is_flagged_by_the_other(tmp_path, cache_env):
+    server = gunicorn(tmp_path, "-w", "2", env=cache_env)
+    rid = "shared-by-two-workers-0001"
+    try:
+        # Control: distinct IDs, several at once on both workers, flag nothing.
+        distinct = [f"distinct-{n:03d}" for n in range(60)]
+        server.many(
+            60,
+            6,
+            lambda n: server.request(
+                "GET", "/api/v1/plans/", headers={"X-Request-ID": distinct[n]}
+            ),
+        )
+
+        def send():
+            status, headers, _ = server.request(
+                "GET", "/api/v1/plans/", headers={"X-Request-ID": rid}
+            )
+            assert status == 401
+            return headers
+
+        first = send()
+        served = [(first[PID_HEADER], span_of(first))]
+        served += until_the_other_worker(server, first[PID_HEADER], send)
+    finally:
+        assert server.stop() == 0
+    log_dir = Path(cache_env["LOG_BASE_DIR"])
+    events, summarised = reuse_records(log_dir)
+    assert not [event for event in events if event["request_id"] in distinct]
+    mine = [event for event in events if event["request_id"] == rid]
+    # Every use after the first is flagged, on either worker: one by one or summarised.
+    assert len(mine) + summarised == len(served) - 1
+    assert {event["first_span_id"] for event in mine} == {served[0][1]}
+    # The other worker's first sight of the ID: flagged, though that worker never saw it.
+    other_pid, other_span = served[-1]
+    assert other_pid != served[0][0]
+    assert other_span in {event["span_id"] for event in mine}
+
+
+def test_a_sampled_out_first_request_still_flags_the_reuse_on_another_worker(tmp_path, env):
+    """SAMPLE_RATE 0: the victim's payment leaves no lifecycle line; the attacker's 401s under
+    its ID, on either worker, are each flagged with the victim's span."""
+    env.update(DJANGO_SETTINGS_MODULE="tests.e2e.settings_reuse", SAMPLE_RATE="0.0")
+    server = gunicorn(tmp_path, "-w", "2", env=env)
+    rid = "victim-payment-7f3a9c"
+    try:
+        token = server.token()
+        status, victim, _ = server.request(
+            "POST",
+            "/api/v1/payments/",
+            {"amount": "42.00", "currency": "USD", "payment_method": "pm_card_visa"},
+            token,
+            headers={"X-Request-ID": rid},
+        )
+        assert status == 201
+
+        def attack():
+            status, headers, _ = server.request(
+                "GET", "/api/v1/payments/", headers={"X-Request-ID": rid}
+            )
+            assert status == 401
+            return headers
+
+        attacks = until_the_other_worker(server, victim[PID_HEADER], attack)
+    finally:
+        assert server.stop() == 0
+    log_dir = Path(env["LOG_BASE_DIR"])
+    victim_span = span_of(victim)
+    requests = read_all(log_dir, "billing_api_requests.log")
+    assert not [line for line in requests if f"span_id={victim_span} " in line]  # sampled out
+    general = read_all(log_dir, "billing_api.log")
+    assert [line for line in general if "payment_created" in line and victim_span in line]
+    events, summarised = reuse_records(log_dir)
+    mine = [event for event in events if event["request_id"] == rid]
+    assert len(mine) + summarised == len(attacks)
+    assert {event["first_span_id"] for event in mine} == {victim_span}
+    assert attacks[-1][1] in {event["span_id"] for event in mine}  # the other worker's
+    # Each attacker request is written whole (a 401 always is), under its own span.
+    for _, span in attacks:
+        assert len([line for line in requests if f"span_id={span} " in line]) == 2

@@ -1,0 +1,332 @@
+"""A reused incoming request ID is flagged, whichever worker saw it first and whatever was sampled.
+
+The memory of the IDs seen is Django's cache (OBSERVABILITY['SEEN_IDS_CACHE']), shared by every
+worker and host; these tests read it where it lives (the database cache's table). The two
+gunicorn workers are in tests/e2e/test_shared_state.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import connection
+from django.test import AsyncClient, Client
+from freezegun import freeze_time
+
+from observability import seen_ids as seen_ids_module
+from observability.conf import obs_settings, validate
+from observability.seen_ids import seen_ids
+from tests.conftest import parse_tokens, token_for
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_reuse")]
+
+PAYMENT = {"amount": "12.50", "currency": "USD", "payment_method": "pm_card_visa"}
+SECRET_A = "reuse-test-secret-a-0123456789abcdefghijklmnopqrstuvwxyz"
+SECRET_B = "reuse-test-secret-b-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def unique_id(label: str) -> str:
+    """An ID no other test (nor an earlier run on a kept database) has used."""
+    return f"{label}-{uuid.uuid4().hex[:12]}"
+
+
+def reused_events(logs, request_id: str) -> list[dict[str, str]]:
+    """The request_id_reused events of one ID, as fields, from the security file."""
+    return [
+        parse_tokens(line)
+        for line in logs.lines("security")
+        if "event_type=request_id_reused " in line and f"request_id={request_id} " in line
+    ]
+
+
+def span_of(response: Any) -> str:
+    """The request's own span ID, as the response's traceresponse header tells the client."""
+    return str(response["traceresponse"].split("-")[2])
+
+
+def wait_for(check: Callable[[], Any], what: str) -> Any:
+    """Poll until `check()` is truthy (a check made off the request thread), at most 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.02)
+    pytest.fail(f"{what}: not within 10 s")
+
+
+@pytest.fixture
+def db_cache() -> str:
+    """The table of the seen-IDs cache (a database cache in this suite, unless CACHE_URL is set)."""
+    alias = obs_settings.SEEN_IDS_CACHE
+    if not isinstance(caches[alias], DatabaseCache):
+        pytest.skip("the seen-IDs cache is not the database cache here")
+    return str(django_settings.CACHES[alias]["LOCATION"])
+
+
+def cache_rows(table: str) -> list[tuple[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT cache_key, expires FROM {connection.ops.quote_name(table)}")
+        return list(cursor.fetchall())
+
+
+def test_reuse_of_a_sampled_out_request_is_flagged_with_the_first_requests_span(
+    logs, settings, user
+):
+    """The victim's payment is sampled out; the attacker's 401 under its ID is flagged, and
+    the event names the victim's span, so readers can tell the two stories apart."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SAMPLE_RATE": 0.0}
+    rid = unique_id("victim")
+    victim = Client().post(
+        "/api/v1/payments/",
+        PAYMENT,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_for(user)}",
+        HTTP_X_REQUEST_ID=rid,
+    )
+    assert victim.status_code == 201
+    assert logs.for_request(rid) == []  # a fast success: sampled out
+    assert reused_events(logs, rid) == []
+    attacker = Client().get("/api/v1/payments/", HTTP_X_REQUEST_ID=rid)
+    assert attacker.status_code == 401
+    (event,) = reused_events(logs, rid)
+    assert event["span_id"] == span_of(attacker)
+    assert event["first_span_id"] == span_of(victim)
+    assert event["header"] == "X-Request-ID"
+    created = [line for line in logs.lines("general") if "payment_created" in line]
+    assert len(created) == 1 and f"span_id={span_of(victim)} " in created[0]
+    assert all(f"span_id={span_of(attacker)} " in line for line in logs.for_request(rid))
+
+
+def test_every_further_use_in_the_window_is_flagged(logs):
+    rid = unique_id("thrice")
+    client = Client()
+    spans = [span_of(client.get("/t/plain/", HTTP_X_REQUEST_ID=rid)) for _ in range(3)]
+    events = reused_events(logs, rid)
+    assert [event["span_id"] for event in events] == spans[1:]
+    assert {event["first_span_id"] for event in events} == {spans[0]}
+
+
+def test_the_memory_is_the_shared_cache_under_a_keyed_hash(logs, settings, db_cache):
+    """Nothing is remembered in the process: the cache is the memory, and its keys are keyed
+    hashes (never the client's ID, and another secret gives another key)."""
+    rid = "Remember-Me-0042"
+    settings.SECRET_KEY = SECRET_A
+    before = {key for key, _ in cache_rows(db_cache)}
+    Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    (key_a,) = {key for key, _ in cache_rows(db_cache)} - before
+    caches[obs_settings.SEEN_IDS_CACHE].clear()
+    # Forgotten with the cache: no copy of the ID stays in this process.
+    Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    assert reused_events(logs, rid) == []
+    settings.SECRET_KEY = SECRET_B
+    caches[obs_settings.SEEN_IDS_CACHE].clear()
+    Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    ((key_b, _),) = cache_rows(db_cache)
+    assert key_a != key_b
+    for key in (key_a, key_b):
+        assert rid.lower() not in key.lower() and "0042" not in key
+
+
+def test_the_window_bounds_the_memory(logs, settings, db_cache):
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_WINDOW": 600}
+    rid = unique_id("window")
+    client = Client()
+    before = set(cache_rows(db_cache))
+    with freeze_time("2026-03-01 12:00:00") as clock:
+        client.get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+        ((_, expires),) = set(cache_rows(db_cache)) - before
+        clock.tick(599)
+        client.get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+        assert len(reused_events(logs, rid)) == 1
+        clock.tick(2)  # 601 s after the first use: forgotten, this use is a first one again
+        third = client.get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+        assert len(reused_events(logs, rid)) == 1
+        clock.tick(1)
+        client.get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    events = reused_events(logs, rid)
+    assert len(events) == 2 and events[1]["first_span_id"] == span_of(third)
+    assert "2026-03-01 12:10:00" in str(expires)  # the entry's expiry: the window, not forever
+
+
+def test_requests_without_an_incoming_id_never_reach_the_cache(logs, monkeypatch):
+    """Server-made IDs come from the CSPRNG: they are never looked up, and cost nothing."""
+    backend = type(caches[obs_settings.SEEN_IDS_CACHE])
+    calls: list[str] = []
+    for name in ("add", "get", "set", "has_key"):
+        original = getattr(backend, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(backend, name, counted)
+    client = Client()
+    for _ in range(50):
+        assert client.get("/t/plain/").status_code == 200
+    assert calls == []
+    client.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("counted"))
+    assert calls == ["add"]  # one atomic add for a first use; a get only when it fails
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "no_such_cache_table",
+        },
+        {  # nothing listens on port 9 (discard) here: refused at once
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        },
+    ],
+    ids=["database-table-missing", "redis-down"],
+)
+def test_a_failing_cache_costs_the_check_never_the_request(logs, settings, user, capfd, broken):
+    settings.CACHES = {**settings.CACHES, "broken": broken}
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": "broken"}
+    rid = unique_id("cache-down")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}", "HTTP_X_REQUEST_ID": rid}
+    client = Client()
+    for _ in range(2):
+        response = client.post(
+            "/api/v1/payments/", PAYMENT, content_type="application/json", **auth
+        )
+        assert response.status_code == 201, response.content
+        assert response["X-Request-ID"] == rid
+    # The request's own transaction was not harmed: both payments are there.
+    assert client.get("/api/v1/payments/", **auth).json()["count"] == 2
+    assert reused_events(logs, rid) == []
+    err = capfd.readouterr().err
+    reports = [line for line in err.splitlines() if "reuse" in line]
+    assert len(reports) == 1, err  # once per minute, not once per request
+    assert "observability:" in reports[0] and "'broken'" in reports[0]
+    assert rid not in err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_view_whose_transaction_rolls_back_leaves_its_id_remembered(logs, settings, db_cache):
+    """@log_api_request alone, inside the view's atomic block: the cache write is not part of
+    the view's transaction, so the rollback does not undo it."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "ENABLED": False}
+    rid = unique_id("rolled-back")
+    client = Client(raise_request_exception=False)
+    before = len(cache_rows(db_cache))
+    first = client.get("/t/rolled-back/?username=first-writer", HTTP_X_REQUEST_ID=rid)
+    assert first.status_code == 500
+    assert not get_user_model().objects.filter(username="first-writer").exists()  # rolled back
+    wait_for(lambda: len(cache_rows(db_cache)) == before + 1, "the first use remembered")
+    client.get("/t/rolled-back/?username=second-writer", HTTP_X_REQUEST_ID=rid)
+    (event,) = wait_for(lambda: reused_events(logs, rid), "the reuse flagged")
+    assert event["request_id"] == rid and event["first_span_id"] != event["span_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reuse_is_flagged_on_an_event_loop(logs, settings):
+    """Under ASGI with a fully async middleware chain the request runs on the event loop, where
+    the database may not be called: the helper thread checks, and writes the event."""
+    settings.MIDDLEWARE = ["observability.middleware.RequestLoggingMiddleware"]
+    rid = unique_id("asgi")
+    client = AsyncClient()
+    first = await client.get("/t/async/", headers={"X-Request-ID": rid})
+    second = await client.get("/t/async/", headers={"X-Request-ID": rid})
+    assert first["X-Request-ID"] == second["X-Request-ID"] == rid
+    (event,) = wait_for(lambda: reused_events(logs, rid), "the reuse flagged")
+    assert event["span_id"] == span_of(second)
+    assert event["first_span_id"] == span_of(first)
+    assert event["request_id"] == rid
+
+
+class BlockingCache(LocMemCache):
+    """A cache whose add() hangs until the test lets it go: a cache server that stopped answering."""
+
+    entered = threading.Event()
+    gate = threading.Event()
+
+    def add(self, *args: Any, **kwargs: Any) -> bool:
+        type(self).entered.set()
+        type(self).gate.wait(20)
+        return super().add(*args, **kwargs)
+
+
+async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_without_bound(
+    logs, settings, monkeypatch, capfd
+):
+    settings.MIDDLEWARE = ["observability.middleware.RequestLoggingMiddleware"]
+    settings.CACHES = {
+        **settings.CACHES,
+        "hung": {"BACKEND": f"{__name__}.BlockingCache", "LOCATION": unique_id("hung")},
+    }
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": "hung"}
+    monkeypatch.setattr(seen_ids_module, "MAX_PENDING", 5)
+    BlockingCache.entered.clear()
+    BlockingCache.gate.clear()
+    client = AsyncClient()
+    try:
+        first = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
+        assert first.status_code == 200
+        assert BlockingCache.entered.wait(10)  # the helper thread is stuck in the cache
+        lost = seen_ids.lost
+        for _ in range(20):
+            response = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
+            assert response.status_code == 200  # answered, though the cache hangs
+        assert seen_ids.lost - lost == 15  # 5 checks wait; the others are dropped, counted
+    finally:
+        BlockingCache.gate.set()
+    assert seen_ids.wait(10)
+    err = capfd.readouterr().err
+    assert "cache 'hung' failed (helper thread behind)" in err
+
+
+class RetriedAddCache(LocMemCache):
+    """add() stores the entry, then answers False: what a client library that re-sends a
+    SET NX after a timeout (the first one applied) reports."""
+
+    def add(self, *args: Any, **kwargs: Any) -> bool:
+        super().add(*args, **kwargs)
+        return False
+
+
+def test_a_first_use_the_cache_reports_twice_is_not_its_own_reuse(logs, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "retried": {"BACKEND": f"{__name__}.RetriedAddCache", "LOCATION": unique_id("retried")},
+    }
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": "retried"}
+    rid = unique_id("retried")
+    first = Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    assert reused_events(logs, rid) == []
+    second = Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid)
+    ((event),) = reused_events(logs, rid)
+    assert event["span_id"] == span_of(second) and event["first_span_id"] == span_of(first)
+
+
+class TestSettings:
+    def test_seen_ids_cache_must_name_a_cache(self):
+        (problem,) = validate({"SEEN_IDS_CACHE": "nowhere"})
+        assert "OBSERVABILITY['SEEN_IDS_CACHE']" in problem and "'nowhere'" in problem
+        assert "CACHES" in problem
+        assert validate({"SEEN_IDS_CACHE": None}) == []
+
+    @pytest.mark.parametrize("value", [0, -1, "1h", True, 10**9])
+    def test_seen_ids_window_must_be_a_bounded_number_of_seconds(self, value):
+        (problem,) = validate({"SEEN_IDS_WINDOW": value})
+        assert "OBSERVABILITY['SEEN_IDS_WINDOW']" in problem and repr(value) in problem
+
+    def test_none_turns_the_check_off(self, logs, settings, monkeypatch):
+        settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": None}
+        rid = unique_id("off")
+        for _ in range(2):
+            assert Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid).status_code == 200
+        assert reused_events(logs, rid) == []
