@@ -32,10 +32,10 @@ from django.shortcuts import render
 
 from observability import bind_user, log_security_event
 from observability.conf import obs_settings
-from observability.escaping import cap
 from observability.logtrace import search, story
 from observability.logtrace.listing import Budget
 from observability.logtrace.requests import STORY_LINES
+from observability.redaction import get_redactor
 from observability.viewer.forms import RequestSearchForm
 from observability.viewer.headers import secure_headers
 from observability.viewer.links import admin_links
@@ -69,9 +69,11 @@ def _page_number(request: HttpRequest) -> int:
 
 
 def _query(request: HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
-    """The page's query, for its audit event: `query_<name>` for each parameter it reads."""
+    """The page's query, for its audit event: `query_<name>` for each parameter it reads,
+    masked whole, then capped (a card across the cap must not leave its first digits)."""
+    redactor = get_redactor()
     return {
-        f"query_{name}": cap(request.GET[name], QUERY_VALUE_LIMIT)
+        f"query_{name}": redactor.text(request.GET[name], QUERY_VALUE_LIMIT)
         for name in names
         if name in request.GET
     }

@@ -143,6 +143,105 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
+    "billing/throttling.py::_digest::hashlib.sha256(joined).hexdigest()[:32]": (
+        NOT_CLIENT,
+        "a hex digest, the throttle's cache key",
+    ),
+    "observability/logtrace/files.py::_holding::data[start:starts[start]]": (
+        NOT_WRITTEN,
+        "a line of a log file read back (what it holds was masked when written)",
+    ),
+    "observability/logtrace/files.py::_last_time::handle.read(PROBE).split(b'\\n')[1:-1]": (
+        NOT_WRITTEN,
+        "the whole lines of a block read to find a file's last time",
+    ),
+    "observability/logtrace/files.py::_last_time::lines[-PROBE_LINES:]": (
+        NOT_WRITTEN,
+        "the last lines of a file, read for their times",
+    ),
+    "observability/logtrace/files.py::_probe::data[offset:end]": (
+        NOT_WRITTEN,
+        "a block of a log file read back to find a time",
+    ),
+    "observability/logtrace/files.py::lines_backwards::data[:end]": (
+        NOT_WRITTEN,
+        "a gzipped backup's bytes up to its last line break",
+    ),
+    "observability/logtrace/files.py::lines_holding::data[:cut]": (
+        NOT_WRITTEN,
+        "a block of whole lines, searched",
+    ),
+    "observability/logtrace/files.py::lines_holding::data[cut:]": (
+        NOT_WRITTEN,
+        "the start of a line a block cut, kept for the next block",
+    ),
+    "observability/logtrace/listing.py::_partial::known[offset:offset + limit]": (
+        NOT_CLIENT,
+        "a page of the requests found",
+    ),
+    "observability/logtrace/listing.py::search::itertools.islice(lines, budget.lines)": (
+        NOT_CLIENT,
+        "the page's budget of lines read",
+    ),
+    **{
+        f"observability/logtrace/records.py::quick_time::raw[{cut}]{twin}": (
+            NOT_WRITTEN,
+            "a line's timestamp digits, read back to compare times",
+        )
+        for cut, twin in (
+            ("0:4", " #1"),
+            ("0:4", " #2"),
+            ("10:11", ""),
+            ("11:13", " #1"),
+            ("11:13", " #2"),
+            ("14:16", " #1"),
+            ("14:16", " #2"),
+            ("17:19", " #1"),
+            ("17:19", " #2"),
+            ("19:20", ""),
+            ("20:23", " #1"),
+            ("20:23", " #2"),
+            ("23:24", ""),
+            ("4:5", ""),
+            ("5:7", " #1"),
+            ("5:7", " #2"),
+            ("8:10", " #1"),
+            ("8:10", " #2"),
+            (":1", ""),
+        )
+    },
+    "observability/management/commands/logtrace.py::Command._print_record::f'[{escape(record.file):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (
+        NOT_CLIENT,
+        "a time's microseconds cut to milliseconds (the end of the text is the time)",
+    ),
+    "observability/management/commands/logtrace.py::Command._print_summary::f\"request {e(rid)}\\n {e(summary.method)} {e(summary.path)} status={e(summary.status)} duration={e(summary.duration)}s {' '.join(flags)}\\n user={e(summary.username)} (ID {e(summary.user_id)}) ip={e(summary.ip)}\\n {summary.first:%Y-%m-%d %H:%M:%S.%f}\"[:-3]": (
+        NOT_CLIENT,
+        "a time's microseconds cut to milliseconds (the end of the text is the time)",
+    ),
+    "observability/management/commands/logtrace.py::_time::f'{when:%H:%M:%S.%f}'[:-3]": (
+        NOT_CLIENT,
+        "a time's microseconds cut to milliseconds",
+    ),
+    "observability/viewer/forms.py::no_unsafe_characters::found[:5]": (
+        NOT_CLIENT,
+        "the first five refused characters, named by their code points (U+202E)",
+    ),
+    "observability/viewer/views.py::_query::redactor.text(request.GET[name], QUERY_VALUE_LIMIT)": (
+        MASKED,
+        "a staff page's query for its audit event, masked whole by text() before its cap",
+    ),
+    "observability/viewer/views.py::request_detail::found.requests[low:low + OCCURRENCES_SHOWN]": (
+        NOT_CLIENT,
+        "the requests sharing an ID shown around the chosen one",
+    ),
+    "observability/viewer/views.py::request_detail::group[-RECORDS_SHOWN_LAST:]": (
+        NOT_CLIENT,
+        "the last records of a long story",
+    ),
+    "observability/viewer/views.py::request_detail::group[:first]": (
+        NOT_CLIENT,
+        "the first records of a long story",
+    ),
     "billing/parsers.py::nesting_depth::match.group()[:1]": (
         NOT_WRITTEN,
         "one character of a JSON token, compared, never written",
@@ -319,21 +418,9 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
     ),
-    "observability/management/commands/logtrace.py::Command._print_record::f'[{record.file:8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (
-        NOT_CLIENT,
-        "a formatted time without its last three digits",
-    ),
     "observability/management/commands/logtrace.py::Command._print_record::record.raw[:len(record.raw) - len(tb) - 3]": (
         MASKED,
         "a line read back from our files, masked when written; only its traceback part is dropped",
-    ),
-    "observability/management/commands/logtrace.py::Command._print_summary::f\"request {rid}\\n {escape(summary.method)} {escape(summary.path)} status={summary.status} duration={summary.duration}s {' '.join(flags)}\\n user={escape(summary.username)} (ID {escape(summary.user_id)}) ip={escape(summary.ip)}\\n {summary.first:%Y-%m-%d %H:%M:%S.%f}\"[:-3]": (
-        NOT_CLIENT,
-        "a formatted time without its last three digits",
-    ),
-    "observability/management/commands/logtrace.py::Command._print_summary::f' -> {summary.last:%H:%M:%S.%f}'[:-3]": (
-        NOT_CLIENT,
-        "a formatted time without its last three digits",
     ),
     "observability/management/commands/test_logging.py::Command.handle::uuid.uuid4().hex[:12]": (
         NOT_CLIENT,
@@ -846,6 +933,20 @@ def drive_viewer(logs, texts):
         return client.get("/ops/requests/").content.decode()
 
 
+def drive_viewer_query(logs, texts):
+    """A staff page's audit event keeps its query, masked then capped."""
+    from django.contrib.auth import get_user_model
+    from django.test import override_settings
+
+    staff = get_user_model().objects.get_or_create(username="cap-staff", is_staff=True)[0]
+    client = Client()
+    client.force_login(staff)
+    with override_settings(LOG_BASE_DIR=str(logs.path)):
+        for text in texts:
+            client.get("/ops/requests/", {"path": "/" + text})
+    return logs.everything()
+
+
 # driver, the limit around which the card is put, the separators it may use
 DRIVERS = {
     "path": (drive_path, PATH_LIMIT, " -./\u00a0\u3164"),
@@ -863,6 +964,7 @@ DRIVERS = {
     "flood_example": (drive_flood_example, ARG_LIMIT, " -./"),
     "logtrace": (drive_logtrace, 64, " -./"),
     "viewer": (drive_viewer, 24, "-._:"),
+    "viewer_query": (drive_viewer_query, 256, " -./"),
 }
 # Which driver reaches each MASKED site.
 SITE_DRIVERS = {
@@ -882,6 +984,7 @@ SITE_DRIVERS = {
     "observability/request.py::started_details::redactor.url": "url",
     "observability/request.py::user_fields": "username",
     "observability/templates": "viewer",
+    "observability/viewer/views.py::_query": "viewer_query",
     "observability/textline.py::render_message": "message",
     "observability/textline.py::_render_text": "message",
     "observability/textline.py::render_key": "event_key",
@@ -939,4 +1042,13 @@ def test_cards_at_every_offset_around_a_cap_are_masked_before_the_cut(logs, name
 
 
 # Drivers that make a request (or run a command) per text try every second (fifth) offset.
-STEPS = {"path": 2, "query": 2, "url": 2, "user_agent": 2, "login": 2, "logtrace": 5, "viewer": 5}
+STEPS = {
+    "viewer_query": 5,
+    "path": 2,
+    "query": 2,
+    "url": 2,
+    "user_agent": 2,
+    "login": 2,
+    "logtrace": 5,
+    "viewer": 5,
+}
