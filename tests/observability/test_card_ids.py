@@ -9,6 +9,7 @@ which a card scanner (a PCI DLP tool) reading clean logs would flag.
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 from django.core.management import call_command
@@ -81,11 +82,18 @@ def test_an_ordinary_traceparent_is_adopted_without_an_event(logs):
 
 
 def _draws(monkeypatch, blocks: list[bytes]) -> list[int]:
-    """Make ids._take hand out `blocks` first, then random ones; count the draws."""
+    """Make ids._take hand out `blocks` first, then random ones; count the draws.
+
+    Only this thread's draws: a thread another test left running (a server's, a pool's)
+    may make IDs meanwhile, and must get neither the blocks nor a place in the count.
+    """
     taken = []
     original = ids._take
+    me = threading.current_thread()
 
     def take() -> bytes:
+        if threading.current_thread() is not me:
+            return original()
         taken.append(1)
         return blocks.pop(0) if blocks else original()
 
