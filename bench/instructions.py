@@ -13,7 +13,9 @@ endpoint, and one POST that validates a serializer and logs one line.
     BENCH_INSTRUCTIONS_ANNOTATE=1 python bench/instructions.py ours   # + the top functions
 
 It imports `observability` from the current directory, so it can be run in a checkout of
-any commit to compare two of them. Prints one JSON line per (variant, method) and a table.
+any commit to compare two of them. Run this file from inside the checkout (its directory is
+the first entry of sys.path: a busy directory such as /tmp there would make every late
+import re-read it, a count that changes from run to run). Prints one JSON line per (variant, method) and a table.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -36,6 +39,10 @@ BODY = b'{"amount": "19.99", "currency": "USD", "description": "Pro plan"}'
 
 def loop(count: int, method: str) -> None:
     """Run in the measured process: warm up, then `count` requests, then drain the writer."""
+    # The same "random" bytes every run: IDs are checked for card-like digit runs, and
+    # how much that check reads depends on the digits drawn.
+    rng = random.Random(12345)
+    os.urandom = rng.randbytes
     sys.path.insert(0, os.getcwd())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
