@@ -81,6 +81,10 @@ def loop(count: int, method: str) -> None:
 
     for _ in range(WARMUP):
         request()
+    # The writer thread runs when this one waits (at the final flush), never because the
+    # interpreter switched threads on a timer: how often that happens depends on how slow
+    # the machine is, and each switch costs instructions in both threads.
+    sys.setswitchinterval(1000.0)
     # A full collection walks every object Django made at start-up (tens of millions of
     # instructions): whether one falls in a run would swing its count by more than the
     # layer costs. Frozen, the start-up heap is never walked again.

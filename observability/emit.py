@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import sys
 import threading
 import time
@@ -43,16 +42,19 @@ class Holder(Protocol):
 
     def hold(self, deliver: Any) -> None: ...
 
+    def end(self, *, worth_keeping: bool) -> dict[str, Any] | None: ...
+
 
 class Emitter:
-    """Writes one request's lifecycle lines to one logger (its plan is made once)."""
+    """Writes one request's lifecycle lines to its logger (the plan is made once a request).
 
-    __slots__ = ("_plan", "logger", "sample")
+    The request's lifecycle is one (observability.lifecycle.RequestLifecycle): it sets
+    `logger` and, on its way in, `sample`.
+    """
 
-    def __init__(self, logger: logging.Logger, sample: Holder) -> None:
-        self.logger = logger
-        self.sample = sample
-        self._plan: Plan | None = None
+    logger: logging.Logger
+    sample: Holder
+    _plan: Plan | None = None
 
     def emit(
         self,
@@ -85,16 +87,15 @@ class Emitter:
                 message,
                 context,
                 fields,
-                None,
-                None,
                 (caller.f_code, caller.f_lasti),
-                _pid,
             )
             if held:  # written later, maybe on another thread: it keeps this one
                 line._thread = threading.current_thread()
                 self.sample.hold(functools.partial(deliver, handlers, line))
-            else:
-                deliver(handlers, line)
+                return
+            for handler in handlers:  # deliver(), inlined: this runs twice a request
+                if level >= handler.level:
+                    _submit(handler, handler.formatter.render(line))  # type: ignore[union-attr]
             return
         extra = {**fields, "_obs_redacted": True} if exc_info is None else dict(fields)
         record = logger.makeRecord(
@@ -120,18 +121,10 @@ def deliver(handlers: Plan, line: Line) -> None:
     level = line.level
     for handler in handlers:
         if level >= handler.level:
-            writer.submit(handler, handler.formatter.render(line))  # type: ignore[union-attr]
+            _submit(handler, handler.formatter.render(line))  # type: ignore[union-attr]
 
 
-_pid = os.getpid()
-
-
-def _new_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_new_pid)
+_submit = writer.submit
 
 
 def plan(logger: logging.Logger, level: int) -> Plan | None:

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import math
+import operator
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from observability.textline import (
 )
 
 _CONTEXT_SET = frozenset(CONTEXT_FIELDS)
+_context_values = operator.itemgetter(*CONTEXT_FIELDS)
 
 
 class _LevelNames(dict[int, str]):
@@ -153,7 +155,10 @@ class TextFormatter(logging.Formatter):
         last, text = self._last_context
         if last is context:
             return text
-        values = tuple([context.get(key) for key in CONTEXT_FIELDS])
+        try:
+            values = _context_values(context)
+        except KeyError:  # a context made elsewhere, without some of the fields
+            values = tuple([context.get(key) for key in CONTEXT_FIELDS])
         text = render_fields(CONTEXT_FIELDS, values)
         self._last_context = (context, text)
         return text
@@ -162,7 +167,9 @@ class TextFormatter(logging.Formatter):
         """The line: its head, its context, its fields, details and layout's own, its
         identity, then its traceback."""
         if head is None:
-            message = render_message(line.message)
+            message = line.message
+            if len(message) > MESSAGE_LIMIT or not message.isprintable() or "|" in message:
+                message = render_message(message)
             levelname = _LEVEL_NAMES[line.level]
             if self._own_head:  # head() inlined: this runs for every line
                 head = f"{self.timestamp(line.time)} {levelname} [{line.logger}] {message}"
@@ -174,13 +181,8 @@ class TextFormatter(logging.Formatter):
             context_text = self.context_text(context)
         fields = line.fields
         fields_text = render_fields(tuple(fields), tuple(fields.values())) if fields else ""
-        rest = bound_fields(line) if len(context) != _CONTEXT_COUNT else []
-        if line.details:
-            rest += detail_fields(line, fields)
-        if line.host is not None:
-            rest.append(("host", line.host))
-        if rest:
-            fields_text += "".join([render_field(key, value) for key, value in rest])
+        if len(context) != _CONTEXT_COUNT or line.details or line.host is not None:
+            fields_text += self._more_fields(line)
         if self.meta_fields:
             fields_text += "".join(
                 [render_field(key, _META[key](line)) for key in self.meta_fields]
@@ -189,6 +191,16 @@ class TextFormatter(logging.Formatter):
         if line.exc_text:
             return f"{text}{SEPARATOR}{escape_traceback(line.exc_text)}"
         return text
+
+    @staticmethod
+    def _more_fields(line: Line) -> str:
+        """The fields bound to the context, the details, the host: ` key=value ...`."""
+        rest = bound_fields(line)
+        if line.details:
+            rest += detail_fields(line, line.fields)
+        if line.host is not None:
+            rest.append(("host", line.host))
+        return "".join([render_field(key, value) for key, value in rest])
 
 
 class SimpleFormatter(TextFormatter):

@@ -82,8 +82,8 @@ def begin(request: Any) -> RequestState:
     The trace is OpenTelemetry's active span when there is one, else the caller's
     (a trusted, valid `traceparent`), else a new one; the span is always this request's.
     """
-    django_request = getattr(request, "_request", request)
-    meta = django_request.META
+    plain = django_request(request)
+    meta = plain.META
     incoming, rejected = incoming_request_id(meta)
     request_id, trace_id, span_id = new_ids()
     if incoming is not None:
@@ -99,7 +99,7 @@ def begin(request: Any) -> RequestState:
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
-    logged = not excluded(django_request.path_info)
+    logged = not excluded(plain.path_info)
     state = RequestState(
         fields, time.perf_counter(), logged, flags, tracestate, rejected, incoming is not None
     )
@@ -115,7 +115,7 @@ _scopes = {
 }
 
 
-class RequestLifecycle:
+class RequestLifecycle(Emitter):
     """The started line on entry, one terminal line (and a slow warning) on the way out."""
 
     def __init__(self, request: Any, owner: str) -> None:
@@ -132,7 +132,6 @@ class RequestLifecycle:
             scope = Scope(self.owner, state.flags, state.tracestate)
         self._tokens = (set_context(state.fields), request_scope.set(scope))
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
-        self.emitter = Emitter(self.logger, self.sample)
         self._log_started()
         return self
 
@@ -208,7 +207,7 @@ class RequestLifecycle:
         }
         if sampled:
             fields.update(sampled)
-        emit = self.emitter.emit
+        emit = self.emit
         if failed:
             error = exc_info[0].__name__ if exc_info else None
             message = messages.failed(status=status, duration=duration, error=error or EMPTY)
@@ -252,7 +251,7 @@ class RequestLifecycle:
             method=fields["method"],
             path=path,
         )
-        self.emitter.emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
+        self.emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
 
 
 def _flag_reuse(first_span_id: str) -> None:

@@ -26,7 +26,7 @@ import itertools
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import CodeType
 from typing import Any
 
@@ -100,11 +100,11 @@ class Line:
         message: str,
         context: Mapping[str, Any],
         fields: Mapping[str, Any] = _NO_FIELDS,
-        details: Mapping[str, Any] | None = None,
-        exc_text: str | None = None,
         site: CallSite | tuple[CodeType, int] | None = None,
         process: int | None = None,
         thread: threading.Thread | str | None = None,
+        details: Mapping[str, Any] | None = None,
+        exc_text: str | None = None,
         record_id: str | None = None,
         host: str | None = None,
     ) -> None:
@@ -114,12 +114,12 @@ class Line:
         self.message = message
         self.context = context
         self.fields = fields
+        self._site = site
+        self.process = _pid if process is None else process
+        self._thread = thread
         self.details = details
         self.exc_text = exc_text
-        self._site = site
-        self.process = process
-        self._thread = thread
-        self.record_id = record_id or f"{_prefix}{next(_counter):x}"
+        self.record_id = record_id or next(_record_ids)
         self.host = host
 
     @property
@@ -207,19 +207,26 @@ def _new_prefix() -> str:
     return _LETTERS[raw[0] % 26] + middle + _LETTERS[raw[5] % 26]
 
 
-_prefix = _new_prefix()
-_counter = itertools.count(1)
+def _identities() -> Iterator[str]:
+    """The process's record identities, one at a time (a C loop: map over a counter)."""
+    return map((_new_prefix() + "{:x}").format, itertools.count(1))
+
+
+_record_ids = _identities()
 
 
 def new_record_id() -> str:
     """A new record identity, e.g. `k3x9ab1f` (prefix + hexadecimal counter)."""
-    return f"{_prefix}{next(_counter):x}"
+    return next(_record_ids)
+
+
+_pid = os.getpid()
 
 
 def _after_fork_in_child() -> None:
-    global _prefix, _counter
-    _prefix = _new_prefix()
-    _counter = itertools.count(1)
+    global _record_ids, _pid
+    _record_ids = _identities()
+    _pid = os.getpid()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

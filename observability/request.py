@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from observability.client_ip import from_trusted_proxy, get_client_ip
-from observability.compat import django_request, resolved_user
+from observability.compat import resolved_user
 from observability.conf import obs_settings, on_reload
 from observability.context import EMPTY, bind_fields
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
@@ -108,7 +108,8 @@ def method_of(django_request: Any) -> str:
 
 def request_fields(request: Any) -> dict[str, Any]:
     """The context fields a request gives: ip, method, path, and the user when known."""
-    plain = django_request(request)
+    # DRF's Request hands attribute reads to Django's: no unwrapping needed to read.
+    plain = request
     meta = getattr(plain, "META", {})
     redactor = get_redactor()
     fields: dict[str, Any] = {
@@ -148,7 +149,7 @@ def known_user(request: Any) -> Any:
 def started_details(request: Any, path: str) -> tuple[str, dict[str, Any]]:
     """The started line's shown path (with the masked query) and its query/user_agent fields."""
     settings = obs_settings
-    plain = django_request(request)
+    plain = request  # DRF's Request hands attribute reads to Django's
     meta = plain.META
     extra: dict[str, Any] = {}
     if settings.LOG_QUERY_STRING:
@@ -169,7 +170,7 @@ def route_of(request: Any) -> tuple[str, str]:
     Never the raw path: a route groups requests by endpoint with a bounded set of values
     (metrics labels, listings). ("-", "-") when nothing matched (a 404) or not yet.
     """
-    match = getattr(django_request(request), "resolver_match", None)
+    match = getattr(request, "resolver_match", None)  # DRF's Request hands it over too
     if match is None:
         return EMPTY, EMPTY
     func = match.func
