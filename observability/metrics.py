@@ -29,6 +29,7 @@ counts every worker. Without it (one process, tests) the default registry serves
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import math
 import os
@@ -40,6 +41,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from django.core.signals import setting_changed
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -186,11 +188,16 @@ class Instruments:
         )
         self.process = ProcessInstruments() if processes else None
         self.lock = threading.Lock()
-        # Children by label values, made once: observe, inc of the active gauge.
+        # Histogram children by label values, made once.
         self.observers: dict[tuple[str, str, int], Callable[[float], None]] = {}
-        self.actives: dict[str, Any] = {}
         self.event_types: set[str] = set()
-        self.unsynced_sampled_out = 0  # counted under the lock, moved on each tick
+        # Requests in flight: one deque per method, an item per request (append and pop
+        # are atomic), published to the gauge on each tick and scrape: a prometheus-client
+        # gauge's inc and dec, each a locked (or mmap'ed) write, cost several times more.
+        self.in_flight: dict[str, collections.deque[None]] = {}
+        self.scraping: dict[str, int] = {}  # scrapes in flight: not traffic
+        self.published: dict[str, int] = {}
+        self.unsynced_sampled_out = 0
         # What the writer's counters were when last copied into the metrics.
         self.seen_written: weakref.WeakKeyDictionary[BatchTarget, int] = weakref.WeakKeyDictionary()
         self.seen_failed: weakref.WeakKeyDictionary[BatchTarget, int] = weakref.WeakKeyDictionary()
@@ -207,12 +214,22 @@ class Instruments:
         if duration >= obs_settings.SLOW_REQUEST_THRESHOLD:
             self.slow.labels(route).inc()
 
-    def active_child(self, method: str) -> Any:
+    def started(self, method: str) -> Callable[[], None]:
         method = method if method in METHODS else OTHER
-        child = self.actives.get(method)
-        if child is None:
-            child = self.actives[method] = self.active.labels(method)
-        return child
+        requests = self.in_flight.get(method)
+        if requests is None:
+            with self.lock:
+                requests = self.in_flight.setdefault(method, collections.deque())
+        requests.append(None)
+        return requests.pop
+
+    def publish_in_flight(self) -> None:
+        """Set the gauge to the requests in flight, scrapes left out (under the lock)."""
+        for method, requests in list(self.in_flight.items()):
+            count = len(requests) - self.scraping.get(method, 0)
+            if self.published.get(method) != count:
+                self.active.labels(method).set(count)
+                self.published[method] = count
 
     def security_event(self, event_type: str, severity: str) -> None:
         if event_type not in self.event_types:
@@ -246,6 +263,7 @@ class Instruments:
             self.queue.set(writer.queued())
             if sampled_out:
                 self.sampled_out.inc(sampled_out)
+            self.publish_in_flight()
             if self.process is not None:
                 self.process.publish(now)
 
@@ -253,6 +271,7 @@ class Instruments:
         # What the parent wrote before the fork is the parent's to count.
         self.lock = threading.Lock()
         self.unsynced_sampled_out = 0
+        self.in_flight, self.scraping, self.published = {}, {}, {}
         self.seen_queue_full = 0  # the writer's reset too
         for target in list(writer.targets):
             self.seen_written[target] = target.written
@@ -275,12 +294,31 @@ def route_label(route: str, status: int, path: str) -> str:
     if route != EMPTY:
         return route
     if status != 404 and path:
-        from django.conf import settings
-
-        prefix = urlsplit(str(getattr(settings, "STATIC_URL", None) or "")).path
-        if prefix.strip("/") and path.startswith("/" + prefix.lstrip("/")):
+        prefix = _static_prefix()
+        if prefix and path.startswith(prefix):
             return STATIC_ROUTE  # WhiteNoise answered before the router ran
     return UNMATCHED_ROUTE
+
+
+_static: list[str] = []  # the path prefix of STATIC_URL, once known
+
+
+def _static_prefix() -> str:
+    """STATIC_URL's path ("/static/"), "" when it has none; remembered until it changes."""
+    if not _static:
+        from django.conf import settings
+
+        path = urlsplit(str(getattr(settings, "STATIC_URL", None) or "")).path
+        _static.append("/" + path.lstrip("/") if path.strip("/") else "")
+    return _static[0]
+
+
+def _forget_static_prefix(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("STATIC_URL", "FORCE_SCRIPT_NAME"):
+        _static.clear()
+
+
+setting_changed.connect(_forget_static_prefix)
 
 
 _instruments: Instruments | None = None
@@ -332,15 +370,7 @@ def _failed(what: str, exc: Exception) -> None:
 def request_started(method: str) -> Callable[[], None] | None:
     """Count a request in flight; returns what to call when it ends (None: not counted)."""
     made = _made()
-    if made is None:
-        return None
-    try:
-        child = made.active_child(method)
-        child.inc()
-    except Exception as exc:
-        _failed("count a request in flight", exc)
-        return None
-    return cast("Callable[[], None]", child.dec)
+    return None if made is None else made.started(method)
 
 
 def observe_request(
@@ -424,13 +454,14 @@ def render(accept: str = "", request: Any = None) -> tuple[bytes, str]:
     request, which is then left out of the requests in flight.
     """
     made = instruments()
-    recount = None
+    scrape = None
     if made is not None:
-        made.sync(now=math.inf)  # this process's figures as of now
         if request is not None and request_scope.get() is not None:
-            child = made.active_child(str(getattr(request, "method", "")))
-            child.dec()  # the middleware counted this scrape in flight
-            recount = child.inc
+            scrape = str(getattr(request, "method", ""))  # the middleware counted it in flight
+            scrape = scrape if scrape in METHODS else OTHER
+            with made.lock:
+                made.scraping[scrape] = made.scraping.get(scrape, 0) + 1
+        made.sync(now=math.inf)  # this process's figures as of now
     try:
         registry: Any = REGISTRY
         directory = multiprocess_dir()
@@ -441,5 +472,6 @@ def render(accept: str = "", request: Any = None) -> tuple[bytes, str]:
         encoder, content_type = choose_encoder(accept)
         return encoder(cast("CollectorRegistry", exposition)), content_type
     finally:
-        if recount is not None:
-            recount()
+        if made is not None and scrape is not None:
+            with made.lock:
+                made.scraping[scrape] -= 1
