@@ -186,13 +186,13 @@ class TestRequests:
     def test_no_client_value_makes_a_new_series(self, logs):
         client = Client()
         for n in range(3):  # every kind of request once, so their series exist
-            client.get(f"/probe-{n}/")
-            client.generic(f"PROBE{n}", "/t/plain/")
+            client.get(f"/xqz-{n}/")
+            client.generic(f"XQZ{n}", "/t/plain/")
         before = scrape()
         for n in range(3, 40):
-            client.get(f"/probe-{n}/4111111111111111/?id={n}")
-            client.generic(f"PROBE{n}", "/t/plain/", HTTP_X_REQUEST_ID=f"client-id-{n}")
-            client.get("/t/plain/", HTTP_HOST=f"host{n}.example")  # a 400: DisallowedHost
+            client.get(f"/xqz-{n}/4111111111111111/?id={n}")
+            client.generic(f"XQZ{n}", "/t/plain/", HTTP_X_REQUEST_ID=f"client-id-{n}")
+            client.get("/t/plain/", HTTP_HOST=f"xqz{n}.example")  # a 400: DisallowedHost
         after = scrape()
         grown = {name for name in after if set(after[name]) - set(before[name])}
         assert not {name for name in grown if name.startswith("http_")} - {
@@ -202,7 +202,7 @@ class TestRequests:
         assert {dict(key)["http_route"] for key in new_series} <= {"_unmatched", "t/plain/"}
         assert len(new_series) <= 1  # the 400 of a bad Host
         text = Client().get("/metrics").content.decode()
-        assert "probe" not in text.lower() and "4111" not in text and "example" not in text
+        assert "xqz" not in text.lower() and "4111" not in text and "client-id" not in text
 
 
 class TestLayer:
