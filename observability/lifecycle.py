@@ -20,7 +20,7 @@ import functools
 import logging
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -43,7 +43,7 @@ from observability.fastpath import LineContext, PreparedLine
 from observability.handlers import QueuedHandler
 from observability.ids import new_ids
 from observability.loggers import get_logger
-from observability.metrics import observe_request
+from observability.metrics import count_sampled_out, observe_request, request_started
 from observability.request import (
     bind_user,
     incoming_request_id,
@@ -129,6 +129,7 @@ class RequestLifecycle:
         self._tokens: Tokens | None = None
         self._shared: LineContext | None = None  # the context's share of the lines
         self._plan: tuple[QueuedHandler, ...] | None = None
+        self._in_flight: Callable[[], None] | None = None  # ends its count in the metrics
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
@@ -140,6 +141,7 @@ class RequestLifecycle:
         self._shared = LineContext(context, fastpath.begun_text(context))
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()
+        self._in_flight = request_started(state.fields["method"])
         return self
 
     def __exit__(
@@ -152,6 +154,8 @@ class RequestLifecycle:
             if exc_type is not None and exc is not None and not self.finished:
                 self.finish(500, None, (exc_type, exc, traceback))
         finally:
+            if self._in_flight is not None:
+                self._in_flight()
             if self._tokens is not None:
                 request_scope.reset(self._tokens[1])
                 reset_context(self._tokens[0])
@@ -192,7 +196,8 @@ class RequestLifecycle:
         except AttributeError:
             pass
         route, view = route_of(request)
-        observe_request(self.state.fields["method"], route, status, duration)
+        method, path = self.state.fields["method"], self.state.fields["path"]
+        observe_request(method, route, status, duration, view=view, path=path)
         if not self.state.logged:
             return
         exc_info = exc_info or getattr(request, EXC_ATTR, None)
@@ -203,6 +208,7 @@ class RequestLifecycle:
         # Tail-based sampling: every error and slow request is kept, both lines or neither.
         sampled = self.sample.end(worth_keeping=failed or slow or status >= 400)
         if sampled is None:
+            count_sampled_out()
             return
         rounded = round(duration, 6)
         fields = {
