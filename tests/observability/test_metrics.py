@@ -248,6 +248,26 @@ class TestLayer:
         assert len(written) == 2  # the rest wait for the window's summary
         assert scrape()["observability_security_events_total"][key] - before == 10
 
+    def test_djangos_own_security_records_are_counted_before_flood_control(self, logs, settings):
+        """A Host-header flood: every DisallowedHost counted, two lines written, and the
+        summary that stands for the rest counted with the records it stands for."""
+        from observability.testing import drain_logs
+
+        key = (("event_type", "django_disallowed_host"), ("severity", "error"))
+        before = scrape()
+        events_before = before.get("observability_security_events_total", {}).get(key, 0)
+        summaries_before = before.get("observability_flood_summaries_total", {}).get((), 0)
+        settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_WINDOW": 3600}
+        for _ in range(10):
+            Client().get("/t/plain/", HTTP_HOST="evil.example")
+        written = [line for line in logs.lines("security") if "Invalid HTTP_HOST" in line]
+        assert len(written) == 2
+        assert scrape()["observability_security_events_total"][key] - events_before == 10
+        drain_logs()  # the window's summary
+        after = scrape()
+        assert after["observability_flood_summaries_total"][()] - summaries_before >= 1
+        assert after["observability_flood_repeated_records_total"][()] >= 8
+
     def test_security_event_labels_are_bounded(self, logs):
         log_security_event(event_type="card 4111111111111111 seen", severity="urgent!")
         for n in range(150):
