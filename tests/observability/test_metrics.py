@@ -194,7 +194,7 @@ class TestRequests:
             client.generic(f"XQZ{n}", "/t/plain/", HTTP_X_REQUEST_ID=f"client-id-{n}")
             client.get("/t/plain/", HTTP_HOST=f"xqz{n}.example")  # a 400: DisallowedHost
         after = scrape()
-        grown = {name for name in after if set(after[name]) - set(before[name])}
+        grown = {name for name in after if set(after[name]) - set(before.get(name, {}))}
         assert not {name for name in grown if name.startswith("http_")} - {
             f"{DURATION}_{part}" for part in ("count", "sum", "bucket", "created")
         }
