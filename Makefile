@@ -16,8 +16,10 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 .DEFAULT_GOAL := help
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
+PROMETHEUS := /usr/bin/prometheus
+ALERTMANAGER := /usr/bin/prometheus-alertmanager
 
-.PHONY: help venv run serve-asgi test test-pg test-fast browser lint fmt bench demo migrate clean
+.PHONY: help venv run serve-asgi test test-pg test-fast browser monitoring lint fmt bench demo migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,7 +55,7 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	  $(VENV)/bin/uvicorn config.asgi:application \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
-test: $(STAMP) browser ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
+test: $(STAMP) browser monitoring ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
 	@$(MAKE) --no-print-directory test-pg
@@ -81,7 +83,24 @@ browser: ## Install chromium + chromium-driver (Debian) for the browser test, wh
 	if [ "$$CI" = true ]; then echo "CI: $(CHROMIUM) or $(CHROMEDRIVER) missing; the browser test cannot run" >&2; exit 1; fi; \
 	echo "hint: apt-get install chromium chromium-driver (as root) to run the browser test; it will be skipped"
 
-test-fast: $(STAMP) ## The suite without the real-server end-to-end tests, on SQLite
+# The tests of deploy/ run Debian's prometheus, promtool, prometheus-alertmanager and amtool
+# themselves (on free 127.0.0.1 ports, their own data directories): the packages' own
+# services are never used. Missing and not installable: CI fails, elsewhere they are skipped.
+# (On a host running systemd, the packages' postinst starts and enables their services on
+# :9090 and :9093; disable them if you do not want them.)
+monitoring: ## Install prometheus + prometheus-alertmanager (Debian) for the tests of deploy/, when missing
+	@if [ -x $(PROMETHEUS) ] && [ -x $(ALERTMANAGER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing prometheus and prometheus-alertmanager with apt-get (the tests of deploy/)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager >/dev/null) \
+	    || echo "apt-get could not install prometheus prometheus-alertmanager"; \
+	fi; \
+	if [ -x $(PROMETHEUS) ] && [ -x $(ALERTMANAGER) ]; then exit 0; fi; \
+	if [ "$$CI" = true ]; then echo "CI: $(PROMETHEUS) or $(ALERTMANAGER) missing; the tests of deploy/ cannot run" >&2; exit 1; fi; \
+	echo "hint: apt-get install prometheus prometheus-alertmanager (as root) to run the tests of deploy/; they will be skipped"
+
+test-fast: $(STAMP) monitoring ## The suite without the real-server end-to-end tests, on SQLite
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
 
 lint: $(STAMP) ## ruff check, format check, and mypy (strict) on observability/

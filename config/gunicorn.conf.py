@@ -5,7 +5,8 @@ PROMETHEUS_MULTIPROC_DIR set before any worker imports prometheus_client. This f
 in the master first, so it sets the variable (a new temporary directory unless one is
 given), empties the directory when the server starts (counters of an earlier run would
 be added in), tells prometheus_client when a worker dies, and removes the directory it
-made when the server stops.
+made when the server stops. Each worker publishes its process metrics (CPU, memory, open
+files) from its start, whether or not it has served a request yet.
 """
 
 import os
@@ -32,6 +33,14 @@ def on_starting(server):
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink(missing_ok=True)
+
+
+def post_worker_init(worker):
+    # Each worker publishes its CPU, memory and open files from the start, busy or not
+    # (prometheus-client's multiprocess mode has no process collector of its own).
+    from observability.metrics import start_process_metrics
+
+    start_process_metrics()
 
 
 def child_exit(server, worker):

@@ -13,6 +13,7 @@ from typing import Any
 
 from observability.context import EMPTY, current
 from observability.loggers import get_logger
+from observability.metrics import count_security_event
 from observability.records import DETAILS_ATTR
 from observability.redaction import get_redactor
 from observability.request import request_fields
@@ -71,6 +72,7 @@ def log_security_event(
     """`Security Event: ... - Severity: ...` on billing.security, at the severity's level."""
     details = _details(details)
     severity = str(severity).lower()
+    count_security_event(event_type, severity)  # before flood control: a flood still shows
     level = SEVERITY_LEVELS.get(severity, logging.WARNING)
     extra = {
         **_request_fields(request),

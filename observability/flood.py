@@ -56,6 +56,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ from typing import Any
 from observability.conf import obs_settings, on_reload
 from observability.context import CONTEXT_ATTR, EMPTY, current, reset_context, set_context
 from observability.escaping import ARG_LIMIT
+from observability.metrics import count_flood_summary, count_security_event
 from observability.redaction import get_redactor
 from observability.writer import every_tick, writer
 
@@ -130,6 +132,16 @@ def client_source(ip: Any) -> str:
     prefix = settings.FLOOD_IPV6_PREFIX
     network = ipaddress.IPv6Network((int(address), prefix), strict=False)  # no zone ID
     return str(network.network_address) if prefix == 128 else str(network)
+
+
+_DJANGO_SECURITY = "django.security"
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _django_event_type(logger_name: str) -> str:
+    """`django.security.DisallowedHost` -> `django_disallowed_host` (a metrics label)."""
+    last = logger_name.rsplit(".", 1)[-1] if logger_name != _DJANGO_SECURITY else "security"
+    return "django_" + _CAMEL.sub("_", last).lower().replace(".", "_")
 
 
 class FloodGuard(logging.Filter):
@@ -219,6 +231,10 @@ class FloodGuard(logging.Filter):
 
     def decide(self, record: logging.LogRecord, kind: str) -> bool:
         """Count the record under its key: True to write it, False when it is summarised."""
+        if kind == SECURITY and record.name.startswith(_DJANGO_SECURITY):
+            # Django's own security records, in the metrics before flood control decides
+            # (log_security_event counts the layer's events itself).
+            count_security_event(_django_event_type(record.name), record.levelname)
         settings = obs_settings
         limit = settings.FLOOD_LIMIT
         if not limit:
@@ -351,6 +367,7 @@ class FloodGuard(logging.Filter):
         name, level, _, client = key
         example = window.example
         count = window.suppressed
+        count_flood_summary(count)
         if "event_type" in example:
             message = (
                 f"Security Event: {example['event_type']} - Severity: "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -39,7 +39,7 @@ from observability.emit import Emitter
 from observability.events import log_security_event
 from observability.ids import new_ids
 from observability.loggers import get_logger, level_of
-from observability.metrics import observe_request
+from observability.metrics import count_sampled_out, observe_request, request_started
 from observability.request import (
     bind_user,
     incoming_request_id,
@@ -124,6 +124,7 @@ class RequestLifecycle(Emitter):
         self.logger = get_logger("REQUEST_LOGGER")
         self.finished = False
         self._tokens: Tokens | None = None
+        self._in_flight: Callable[[], None] | None = None  # ends its count in the metrics
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
@@ -133,6 +134,7 @@ class RequestLifecycle(Emitter):
         self._tokens = (set_context(state.fields), request_scope.set(scope))
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()
+        self._in_flight = request_started(state.fields["method"])
         return self
 
     def __exit__(
@@ -145,6 +147,8 @@ class RequestLifecycle(Emitter):
             if exc_type is not None and exc is not None and not self.finished:
                 self.finish(500, None, (exc_type, exc, traceback))
         finally:
+            if self._in_flight is not None:
+                self._in_flight()
             if self._tokens is not None:
                 request_scope.reset(self._tokens[1])
                 reset_context(self._tokens[0])
@@ -186,7 +190,8 @@ class RequestLifecycle(Emitter):
         except AttributeError:
             pass
         route, view = route_of(request)
-        observe_request(self.state.fields["method"], route, status, duration)
+        method, path = self.state.fields["method"], self.state.fields["path"]
+        observe_request(method, route, status, duration, view=view, path=path)
         if not self.state.logged:
             return
         exc_info = exc_info or getattr(plain, EXC_ATTR, None)
@@ -197,6 +202,7 @@ class RequestLifecycle(Emitter):
         # Tail-based sampling: every error and slow request is kept, both lines or neither.
         sampled = self.sample.end(worth_keeping=failed or slow or status >= 400)
         if sampled is None:
+            count_sampled_out()
             return
         fields = {
             "status": status,

@@ -1,14 +1,23 @@
-"""Prometheus metrics of the requests and of the log writer, right under several processes.
+"""Prometheus metrics of the requests and of the layer itself, right under several processes.
 
-    http_server_requests_total{method,route,status}      counter
-    http_server_request_duration_seconds{method,route}   histogram (seconds)
-    log_records_written_total{file}                      counter (general, requests, ...)
-    log_records_dropped_total{reason}                    counter (queue_full, write_error)
-    log_queue_records                                    gauge (summed over live processes)
+Requests, named after OpenTelemetry's HTTP server conventions as Prometheus exposes them:
 
-`route` is the URL pattern that matched (`api/v1/payments/<int:pk>/`, `-` for none),
-never the raw path; `method` is one of the standard methods or OTHER: no label value is
-the client's to invent.
+    http_server_request_duration_seconds{http_request_method,http_route,
+                                         http_response_status_code}   histogram (OTel buckets)
+    http_server_active_requests{http_request_method}                  gauge
+
+The layer's own, under `observability_`: log records written and dropped (by file and
+reason), the writer's queue, flood-control summaries, sampled-out requests, slow requests
+by route, security events by type and severity, and the log directory's file system.
+Under several processes also `process_cpu_seconds_total`, `process_resident_memory_bytes`
+and `process_open_fds`, summed over the workers (prometheus-client's multiprocess mode
+has no process collector of its own).
+
+Label values are bounded, whatever a client sends: `http_route` is the URL pattern that
+matched, shown readably (`ops/requests/<request_id>/`), or `_static` (a static file
+WhiteNoise answered) or `_unmatched` (no pattern matched: 404s, redirects and errors of
+middleware that answered before the router); `http_request_method` is a method of
+RFC 9110 or PATCH, else `_OTHER`. Scrapes of /metrics are not counted as traffic.
 
 Several processes (gunicorn -w N, uvicorn --workers N) need prometheus-client's
 multiprocess mode: PROMETHEUS_MULTIPROC_DIR set before prometheus_client is imported
@@ -21,116 +30,43 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import math
 import os
 import threading
 import time
-import weakref
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
-from prometheus_client import (
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    multiprocess,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 from observability.conf import obs_settings
-from observability.writer import BatchTarget, every_tick, report, writer
+from observability.context import request_scope
+from observability.metrics_instruments import (
+    METHODS,
+    OTHER,
+    SCRAPE_VIEW,
+    Instruments,
+    file_label,
+    multiprocess_dir,
+    route_label,
+)
+from observability.metrics_system import LogFilesystemCollector, log_directories
+from observability.writer import every_tick, report, writer
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
-OTHER_METHOD = "OTHER"
-
-
-def multiprocess_dir() -> str | None:
-    """The multiprocess directory, when this process runs in multiprocess mode."""
-    return os.environ.get(MULTIPROC_ENV) or None
-
-
-class Instruments:
-    """The metrics of one process, registered once in the default registry."""
-
-    def __init__(self) -> None:
-        self.requests = Counter(
-            "http_server_requests",
-            "HTTP requests answered, by method, route (URL pattern) and status.",
-            ("method", "route", "status"),
-        )
-        self.duration = Histogram(
-            "http_server_request_duration_seconds",
-            "Time from the request's arrival at the middleware to its response, in seconds.",
-            ("method", "route"),
-        )
-        self.written = Counter("log_records_written", "Log records written, by file.", ("file",))
-        self.dropped = Counter(
-            "log_records_dropped",
-            "Log records lost: queue_full (the writer fell behind), write_error (disk).",
-            ("reason",),
-        )
-        for reason in ("queue_full", "write_error"):
-            self.dropped.labels(reason)  # shown at 0 from the start
-        self.queue = Gauge(
-            "log_queue_records",
-            "Log records waiting for the writer thread.",
-            multiprocess_mode="livesum",
-        )
-        # (count it, observe its duration) for each (method, route, status) seen
-        self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        # What the writer's counters were when last copied into the metrics.
-        self.seen_written: weakref.WeakKeyDictionary[BatchTarget, int] = weakref.WeakKeyDictionary()
-        self.seen_dropped = {"queue_full": 0, "write_error": 0}
-        self.lock = threading.Lock()
-
-    def observe(self, method: str, route: str, status: int, duration: float) -> None:
-        key = (method if method in METHODS else OTHER_METHOD, route, status)
-        children = self.children.get(key)
-        if children is None:
-            children = self.children[key] = (
-                self.requests.labels(key[0], route, str(status)).inc,
-                self.duration.labels(key[0], route).observe,
-            )
-        children[0]()
-        children[1](duration)
-
-    def sync(self) -> None:
-        """Copy the writer's counters (plain integers on its hot path) into the metrics."""
-        with self.lock:
-            targets = list(writer.targets)
-            for target in targets:
-                count = target.written
-                delta = count - self.seen_written.get(target, 0)
-                if delta > 0:
-                    self.written.labels(file_label(target)).inc(delta)
-                self.seen_written[target] = count
-            for reason, count in (
-                ("queue_full", writer.dropped),
-                ("write_error", sum(target.dropped for target in targets)),
-            ):
-                delta = count - self.seen_dropped[reason]
-                if delta > 0:
-                    self.dropped.labels(reason).inc(delta)
-                self.seen_dropped[reason] = count
-            self.queue.set(writer.queued())
-
-    def after_fork_in_child(self) -> None:
-        # What the parent wrote before the fork is the parent's to count.
-        self.lock = threading.Lock()
-        self.seen_dropped = {"queue_full": 0, "write_error": 0}  # the writer's reset too
-        for target in list(writer.targets):
-            self.seen_written[target] = target.written
-
-
-def file_label(target: Any) -> str:
-    """The file a handler writes, as tagged in LOG_FILES ("requests_file" -> "requests")."""
-    name = getattr(target, "name", None)
-    if name:
-        return str(name).removesuffix("_file")
-    filename = getattr(target, "baseFilename", None)
-    return os.path.basename(filename) if filename else type(target).__name__
-
+__all__ = [
+    "count_flood_summary",
+    "count_sampled_out",
+    "count_security_event",
+    "file_label",
+    "instruments",
+    "multiprocess_dir",
+    "observe_request",
+    "render",
+    "request_started",
+    "start_process_metrics",
+]
 
 _instruments: Instruments | None = None
 _init_lock = threading.Lock()
@@ -150,7 +86,7 @@ def instruments() -> Instruments | None:
                 if directory:
                     os.makedirs(directory, exist_ok=True)
                     atexit.register(_leave, directory)
-                made = Instruments()
+                made = Instruments(processes=bool(directory))
                 os.register_at_fork(after_in_child=made.after_fork_in_child)
                 _instruments = made
             except Exception as exc:
@@ -165,43 +101,124 @@ def _leave(directory: str) -> None:
         multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
 
 
-def observe_request(method: str, route: str, status: int, duration: float) -> None:
-    """Count one answered request; never raises (metrics must not break a request)."""
+def _made() -> Instruments | None:
     if not obs_settings.METRICS:
+        return None
+    return _instruments if _instruments is not None else instruments()
+
+
+def _failed(what: str, exc: Exception) -> None:
+    global _observe_failures
+    _observe_failures += 1
+    if _observe_failures == 1:  # once: the same fault would repeat on every request
+        report(f"metrics: cannot {what}: {exc.__class__.__name__}: {exc}")
+
+
+def request_started(method: str) -> Callable[[], None] | None:
+    """Count a request in flight; returns what to call when it ends (None: not counted)."""
+    made = _made()
+    return None if made is None else made.started(method)
+
+
+def observe_request(
+    method: str, route: str, status: int, duration: float, *, view: str = "", path: str = ""
+) -> None:
+    """Count one answered request (never a scrape of /metrics); never raises."""
+    if view == SCRAPE_VIEW:
         return
-    made = _instruments if _instruments is not None else instruments()
+    made = _made()
     if made is None:
         return
     try:
-        made.observe(method, route, status, duration)
+        made.observe(method, route_label(route, status, path), status, duration)
     except Exception as exc:
-        global _observe_failures
-        _observe_failures += 1
-        if _observe_failures == 1:  # once: the same fault would repeat on every request
-            report(f"metrics: cannot count a request: {exc.__class__.__name__}: {exc}")
+        _failed("count a request", exc)
+
+
+def count_sampled_out() -> None:
+    """Count a request whose lifecycle lines sampling left out (moved to the metric on tick)."""
+    made = _made()
+    if made is not None:
+        with made.lock:
+            made.unsynced_sampled_out += 1
+
+
+def count_security_event(event_type: str, severity: str) -> None:
+    """Count one security event, before flood control decides whether its line is written."""
+    made = _made()
+    if made is None:
+        return
+    try:
+        made.security_event(str(event_type), str(severity).lower())
+    except Exception as exc:
+        _failed("count a security event", exc)
+
+
+def count_flood_summary(repeated: int) -> None:
+    """Count one flood-control summary line standing for `repeated` records."""
+    made = _made()
+    if made is None:
+        return
+    try:
+        made.flood_summaries.inc()
+        made.flood_repeated.inc(max(int(repeated), 0))
+    except Exception as exc:
+        _failed("count a flood summary", exc)
+
+
+def start_process_metrics() -> None:
+    """Publish this worker's process metrics now and on every tick (gunicorn's post_worker_init)."""
+    made = _made()
+    if made is not None:
+        made.sync(now=math.inf)
+        writer.start()
 
 
 def _sync_on_tick(final: bool) -> None:
     if _instruments is not None:
-        _instruments.sync()
+        _instruments.sync(now=time.monotonic())
 
 
 every_tick(_sync_on_tick)
 
 
-def render(accept: str = "") -> tuple[bytes, str]:
+class _Exposition:
+    """The registry's metrics and the ones read at scrape time, as one collector."""
+
+    def __init__(self, *parts: Any) -> None:
+        self.parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        for part in self.parts:
+            yield from part.collect()
+
+
+def render(accept: str = "", request: Any = None) -> tuple[bytes, str]:
     """Every process's metrics in the format the Accept header asks for, and its content type.
 
     Prometheus' text format 0.0.4 unless the scraper asks for OpenMetrics or a newer
-    text version (prometheus-client's own negotiation).
+    text version (prometheus-client's own negotiation). `request`: the scrape's own
+    request, which is then left out of the requests in flight.
     """
     made = instruments()
+    scrape = None
     if made is not None:
-        made.sync()  # this process's writer figures as of now
-    registry = REGISTRY
-    directory = multiprocess_dir()
-    if directory:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-    encoder, content_type = choose_encoder(accept)
-    return encoder(registry), content_type
+        if request is not None and request_scope.get() is not None:
+            scrape = str(getattr(request, "method", ""))  # the middleware counted it in flight
+            scrape = scrape if scrape in METHODS else OTHER
+            with made.lock:
+                made.scraping[scrape] = made.scraping.get(scrape, 0) + 1
+        made.sync(now=math.inf)  # this process's figures as of now
+    try:
+        registry: Any = REGISTRY
+        directory = multiprocess_dir()
+        if directory:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        exposition = _Exposition(registry, LogFilesystemCollector(log_directories(writer.targets)))
+        encoder, content_type = choose_encoder(accept)
+        return encoder(cast("CollectorRegistry", exposition)), content_type
+    finally:
+        if made is not None and scrape is not None:
+            with made.lock:
+                made.scraping[scrape] -= 1

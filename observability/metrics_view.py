@@ -61,7 +61,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         raise Http404
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    body, content_type = render(request.headers.get("Accept", ""))
+    body, content_type = render(request.headers.get("Accept", ""), request)
     response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response

@@ -18,6 +18,7 @@ from observability.conf import obs_settings, on_reload
 from observability.context import EMPTY, bind_fields
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
 from observability.redaction import get_redactor, holds_card
+from observability.routes import readable_route
 from observability.tracecontext import TraceParent, parse_traceparent, valid_tracestate
 
 REQUEST_ID_MAX = 128
@@ -168,7 +169,9 @@ def route_of(request: Any) -> tuple[str, str]:
     """The URL pattern that matched and its view, e.g. ("api/v1/payments/<int:pk>/", "...").
 
     Never the raw path: a route groups requests by endpoint with a bounded set of values
-    (metrics labels, listings). ("-", "-") when nothing matched (a 404) or not yet.
+    (metrics labels, listings). A `re_path()` regex is shown readably, once per pattern
+    (`requests/<request_id>/`, observability.routes). ("-", "-") when nothing matched (a
+    404) or not yet.
     """
     match = getattr(request, "resolver_match", None)  # DRF's Request hands it over too
     if match is None:
@@ -185,7 +188,7 @@ def route_of(request: Any) -> tuple[str, str]:
         if len(_view_names) < 4096:  # one a view; a URLconf's views are few
             with contextlib.suppress(TypeError):
                 _view_names[func] = name
-    return (match.route or EMPTY), name
+    return (readable_route(match.route) if match.route else EMPTY), name
 
 
 _view_names: dict[Any, str] = {}

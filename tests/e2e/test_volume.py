@@ -42,12 +42,13 @@ def get(server: Server, path: str, *, source: str = "127.0.0.1", headers: dict |
 
 
 def requests_by_route(text: str) -> Counter:
-    """{(route, status): count} of http_server_requests_total in an exposition."""
+    """{(route, status): count} of requests answered in an exposition."""
     found: Counter = Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "http_server_requests_total":
-                found[sample.labels["route"], sample.labels["status"]] += sample.value
+            if sample.name == "http_server_request_duration_seconds_count":
+                labels = sample.labels
+                found[labels["http_route"], labels["http_response_status_code"]] += sample.value
     return found
 
 
@@ -56,7 +57,7 @@ def durations_by_route(text: str) -> Counter:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "http_server_request_duration_seconds_count":
-                found[sample.labels["route"]] += sample.value
+                found[sample.labels["http_route"]] += sample.value
     return found
 
 
@@ -87,7 +88,7 @@ def drive(server: Server, token: str, rounds: int) -> tuple[Counter, list[str]]:
             expected = (PAYMENT, 404)
         else:
             status, headers, _ = server.request("GET", f"/missing-{n}/")
-            expected = ("-", 404)
+            expected = ("_unmatched", 404)
         assert status == expected[1]
         return expected, headers["X-Request-ID"]
 
@@ -125,7 +126,7 @@ def test_gunicorn_four_workers_scrapes_count_every_request_exactly(tmp_path, env
         assert {status for status, _ in scrapes} == {200}
         for _, text in scrapes:
             assert_exact(text, expected, ids)
-        workers = {path.name for path in metrics_dir.glob("counter_*.db")}
+        workers = {path.name for path in metrics_dir.glob("histogram_*.db")}
         assert len(workers) >= 2, workers  # the counts really came from several processes
         # 127.0.0.2 is not in METRICS_ALLOWED_IPS: the 404 of any unknown URL...
         status, body = get(server, "/metrics", source="127.0.0.2")

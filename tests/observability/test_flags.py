@@ -285,8 +285,13 @@ class TestVolumeFlags:
         from prometheus_client import REGISTRY
 
         def count():
-            labels = {"method": "GET", "route": "t/plain/", "status": "200"}
-            return REGISTRY.get_sample_value("http_server_requests_total", labels) or 0
+            labels = {
+                "http_request_method": "GET",
+                "http_route": "t/plain/",
+                "http_response_status_code": "200",
+            }
+            name = "http_server_request_duration_seconds_count"
+            return REGISTRY.get_sample_value(name, labels) or 0
 
         settings.OBSERVABILITY = {"METRICS": False}
         before = count()

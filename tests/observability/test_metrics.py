@@ -1,15 +1,26 @@
-"""GET /metrics: counters by route (never the raw path), writer figures, and who may look."""
+"""GET /metrics: OpenTelemetry's HTTP names, bounded labels, the layer's own figures, access."""
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
+from observability import log_security_event
 from observability.metrics import file_label, render
+from observability.middleware import RequestLoggingMiddleware
+from observability.routes import readable_route
 from tests.conftest import token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
+
+DURATION = "http_server_request_duration_seconds"
+OTEL_BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1.0",
+                "2.5", "5.0", "7.5", "10.0", "+Inf")  # fmt: skip
 
 
 def scrape(client: Client | None = None) -> dict[str, dict[tuple, float]]:
@@ -24,46 +35,300 @@ def scrape(client: Client | None = None) -> dict[str, dict[tuple, float]]:
     return samples
 
 
-def requests_total(samples, method: str, route: str, status: int) -> float:
-    key = (("method", method), ("route", route), ("status", str(status)))
-    return samples.get("http_server_requests_total", {}).get(key, 0.0)
-
-
-def test_requests_are_counted_by_method_route_and_status(api, logs):
-    before = scrape()
-    for _ in range(3):
-        assert Client().get("/t/plain/").status_code == 200
-    for pk in (101, 202, 303):
-        assert api.get(f"/api/v1/payments/{pk}/").status_code == 404
-    Client().get("/no/such/page/")
-    Client().generic("BREW", "/t/plain/")
-    after = scrape()
-    route = "api/v1/payments/<int:pk>/"
-    assert (
-        requests_total(after, "GET", "t/plain/", 200)
-        - requests_total(before, "GET", "t/plain/", 200)
-        == 3
+def requests(samples, method: str, route: str, status: int) -> float:
+    key = (
+        ("http_request_method", method),
+        ("http_response_status_code", str(status)),
+        ("http_route", route),
     )
-    assert requests_total(after, "GET", route, 404) - requests_total(before, "GET", route, 404) == 3
-    assert requests_total(after, "GET", "-", 404) - requests_total(before, "GET", "-", 404) == 1
-    assert requests_total(after, "OTHER", "t/plain/", 200) >= 1  # no method label of our own
-    count = after["http_server_request_duration_seconds_count"]
-    assert count[(("method", "GET"), ("route", route))] >= 3
-    labels = {value for series in after.values() for key in series for _, value in key}
-    assert not any("/no/such" in value or "101" in value or "BREW" in value for value in labels)
+    return samples.get(f"{DURATION}_count", {}).get(key, 0.0)
 
 
-def test_writer_figures_are_exported(logs):
-    Client().get("/t/plain/")
-    logs.lines("requests")  # written
-    samples = scrape()
-    written = samples["log_records_written_total"]
-    assert written[(("file", "requests"),)] >= 2
-    dropped = samples["log_records_dropped_total"]
-    assert set(dropped) >= {(("reason", "queue_full"),), (("reason", "write_error"),)}
-    assert (
-        samples["log_queue_records"][()] >= 0
-    )  # a gauge of this process's queue (summed over live ones)
+def label_values(samples, name: str) -> set[str]:
+    return {
+        value
+        for series in samples.values()
+        for key in series
+        for label, value in key
+        if label == name
+    }
+
+
+def get_all(client: Client, path: str) -> int:
+    """GET and read the whole body (a streamed one too: the request ends with its stream)."""
+    response = client.get(path)
+    if response.streaming:
+        b"".join(response.streaming_content)
+    return response.status_code
+
+
+class TestRequests:
+    def test_counted_under_opentelemetry_names_with_the_status(self, api, logs):
+        before = scrape()
+        for _ in range(3):
+            assert Client().get("/t/plain/").status_code == 200
+        for pk in (101, 202, 303):
+            assert api.get(f"/api/v1/payments/{pk}/").status_code == 404
+        after = scrape()
+        route = "api/v1/payments/<int:pk>/"
+        assert (
+            requests(after, "GET", "t/plain/", 200) - requests(before, "GET", "t/plain/", 200) == 3
+        )
+        assert requests(after, "GET", route, 404) - requests(before, "GET", route, 404) == 3
+        # One histogram gives rate and latency; the old counter and label names are gone.
+        assert "http_server_requests_total" not in after
+        assert not {"method", "route", "status"} & {
+            label for series in after.values() for key in series for label, _ in key
+        }
+        buckets = {
+            dict(key)["le"]
+            for key in after[f"{DURATION}_bucket"]
+            if dict(key)["http_route"] == "t/plain/"
+        }
+        assert buckets == set(OTEL_BUCKETS)
+
+    def test_methods_outside_the_standard_set_are_other(self, logs):
+        before = scrape()
+        Client().generic("BREW", "/t/plain/")
+        Client().generic("X-CARD-4111111111111111", "/t/plain/")
+        after = scrape()
+        assert (
+            requests(after, "_OTHER", "t/plain/", 200) - requests(before, "_OTHER", "t/plain/", 200)
+            == 2
+        )
+        methods = label_values(after, "http_request_method")
+        assert methods <= {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT",
+                           "TRACE", "_OTHER"}  # fmt: skip
+
+    def test_static_files_and_unmatched_paths_have_their_own_fixed_routes(self, logs):
+        client = Client()
+        before = scrape()
+        assert get_all(client, "/static/admin/css/base.css") == 200  # WhiteNoise
+        assert get_all(client, "/static/no-such-file.css") == 404
+        assert get_all(client, "/no/such/page/") == 404
+        after = scrape()
+        assert requests(after, "GET", "_static", 200) - requests(before, "GET", "_static", 200) == 1
+        gained = requests(after, "GET", "_unmatched", 404) - requests(
+            before, "GET", "_unmatched", 404
+        )
+        assert gained == 2
+        routes = label_values(after, "http_route")
+        assert "-" not in routes and not any(route.startswith("/") for route in routes)
+
+    def test_a_regex_route_reads_like_a_path_route_in_metrics_and_lines(self, logs):
+        response = Client().get("/ops/requests/abc-123/")  # a re_path(); anonymous: to the login
+        after = scrape()
+        assert requests(after, "GET", "ops/requests/<request_id>/", response.status_code) >= 1
+        (completed,) = [
+            line
+            for line in logs.for_request(response["X-Request-ID"])
+            if "API Request completed" in line
+        ]
+        assert " route=ops/requests/<request_id>/ " in completed
+        assert not any(
+            "(?P<" in route or "$" in route for route in label_values(after, "http_route")
+        )
+
+    def test_a_regex_route_is_simplified_once_per_pattern(self, monkeypatch):
+        from observability import routes
+
+        calls = []
+        original = routes._simplify
+        monkeypatch.setattr(routes, "_simplify", lambda p: calls.append(p) or original(p))
+        pattern = r"^once/(?P<slug>[-\w]+)/(\d{4})/\.json$"
+        assert readable_route(pattern) == "once/<slug>/<var>/.json"
+        assert readable_route(pattern) == "once/<slug>/<var>/.json"
+        assert calls == [pattern]
+
+    @pytest.mark.parametrize(
+        ("pattern", "readable"),
+        [
+            ("ops/requests/(?P<request_id>[A-Za-z0-9._:-]{1,128})/$", "ops/requests/<request_id>/"),
+            (r"^blog/(?:page-(?P<page>\d+)/)?$", "blog/page-<page>/"),
+            (r"^a/\d+/b/(?P<x>[^/)]+)/$", "a/<var>/b/<x>/"),
+            (r"^(?i)caps/(?=x)$", "caps/"),
+            ("api/v1/payments/<int:pk>/", "api/v1/payments/<int:pk>/"),  # path(): unchanged
+            ("robots.txt", "robots.txt"),
+        ],
+    )
+    def test_readable_route(self, pattern, readable):
+        assert readable_route(pattern) == readable
+
+    def test_scrapes_are_not_traffic_and_not_in_flight(self, logs):
+        scrape()
+        before = scrape()
+        after = scrape()
+        assert not any("metrics" in route for route in label_values(after, "http_route"))
+        assert after[f"{DURATION}_count"] == before[f"{DURATION}_count"]
+        in_flight = after["http_server_active_requests"]
+        assert in_flight[(("http_request_method", "GET"),)] == 0  # this scrape is not counted
+
+    def test_requests_in_flight_are_counted_until_they_end(self, logs):
+        entered, release = threading.Event(), threading.Event()
+
+        def view(request):
+            entered.set()
+            assert release.wait(10)
+            return HttpResponse("done")
+
+        middleware = RequestLoggingMiddleware(view)
+        thread = threading.Thread(target=middleware, args=(RequestFactory().put("/t/slow-put/"),))
+        thread.start()
+        try:
+            assert entered.wait(10)
+            during = scrape()["http_server_active_requests"][(("http_request_method", "PUT"),)]
+        finally:
+            release.set()
+            thread.join(10)
+        after = scrape()["http_server_active_requests"][(("http_request_method", "PUT"),)]
+        assert (during, after) == (1, 0)
+
+    def test_no_client_value_makes_a_new_series(self, logs):
+        client = Client()
+        for n in range(3):  # every kind of request once, so their series exist
+            client.get(f"/xqz-{n}/")
+            client.generic(f"XQZ{n}", "/t/plain/")
+        before = scrape()
+        for n in range(3, 40):
+            client.get(f"/xqz-{n}/4111111111111111/?id={n}")
+            client.generic(f"XQZ{n}", "/t/plain/", HTTP_X_REQUEST_ID=f"client-id-{n}")
+            client.get("/t/plain/", HTTP_HOST=f"xqz{n}.example")  # a 400: DisallowedHost
+        after = scrape()
+        grown = {name for name in after if set(after[name]) - set(before.get(name, {}))}
+        assert not {name for name in grown if name.startswith("http_")} - {
+            f"{DURATION}_{part}" for part in ("count", "sum", "bucket", "created")
+        }
+        new_series = set(after[f"{DURATION}_count"]) - set(before[f"{DURATION}_count"])
+        assert {dict(key)["http_route"] for key in new_series} <= {"_unmatched", "t/plain/"}
+        assert len(new_series) <= 1  # the 400 of a bad Host
+        text = Client().get("/metrics").content.decode()
+        assert "xqz" not in text.lower() and "4111" not in text and "client-id" not in text
+
+
+class TestLayer:
+    def test_writer_figures_by_file_and_reason(self, logs):
+        Client().get("/t/plain/")
+        logs.lines("requests")  # written
+        samples = scrape()
+        assert samples["observability_log_records_written_total"][(("file", "requests"),)] >= 2
+        dropped = samples["observability_log_records_dropped_total"]
+        assert dropped[(("file", "_queue"), ("reason", "queue_full"))] >= 0
+        assert dropped[(("file", "requests"), ("reason", "write_error"))] >= 0
+        assert samples["observability_log_queue_records"][()] >= 0
+        assert not any(name.startswith("log_") for name in samples)  # one namespace
+
+    def test_write_errors_are_counted_for_their_file(self, logs, monkeypatch):
+        from observability import flush_logs, rotation
+
+        key = (("file", "requests"), ("reason", "write_error"))
+        Client().get("/t/plain/")
+        flush_logs()
+        before = scrape()["observability_log_records_dropped_total"][key]
+
+        def do_write(self, text):
+            raise OSError(28, "No space left on device")
+
+        # A full disk cannot be made for real here (root ignores quotas).
+        monkeypatch.setattr(rotation.BatchRotatingFile, "do_write", do_write)
+        for _ in range(3):
+            Client().get("/t/plain/")
+            flush_logs()
+        monkeypatch.undo()
+        assert scrape()["observability_log_records_dropped_total"][key] - before == 6
+
+    def test_security_events_are_counted_even_when_flood_control_keeps_the_line_out(
+        self, logs, settings
+    ):
+        key = (("event_type", "login_failed"), ("severity", "warning"))
+        before = scrape().get("observability_security_events_total", {}).get(key, 0)
+        settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_WINDOW": 3600}
+        for _ in range(10):
+            log_security_event(event_type="login_failed", severity="WARNING")
+        written = [line for line in logs.lines("security") if "login_failed" in line]
+        assert len(written) == 2  # the rest wait for the window's summary
+        assert scrape()["observability_security_events_total"][key] - before == 10
+
+    def test_djangos_own_security_records_are_counted_before_flood_control(self, logs, settings):
+        """A Host-header flood: every DisallowedHost counted, two lines written, and the
+        summary that stands for the rest counted with the records it stands for."""
+        from observability.testing import drain_logs
+
+        key = (("event_type", "django_disallowed_host"), ("severity", "error"))
+        before = scrape()
+        events_before = before.get("observability_security_events_total", {}).get(key, 0)
+        summaries_before = before.get("observability_flood_summaries_total", {}).get((), 0)
+        settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_WINDOW": 3600}
+        for _ in range(10):
+            Client().get("/t/plain/", HTTP_HOST="evil.example")
+        written = [line for line in logs.lines("security") if "Invalid HTTP_HOST" in line]
+        assert len(written) == 2
+        assert scrape()["observability_security_events_total"][key] - events_before == 10
+        drain_logs()  # the window's summary
+        after = scrape()
+        assert after["observability_flood_summaries_total"][()] - summaries_before >= 1
+        assert after["observability_flood_repeated_records_total"][()] >= 8
+
+    def test_security_event_labels_are_bounded(self, logs):
+        log_security_event(event_type="card 4111111111111111 seen", severity="urgent!")
+        for n in range(150):
+            log_security_event(event_type=f"made_up_{n}", severity="info")
+        events = scrape()["observability_security_events_total"]
+        types = {dict(key)["event_type"] for key in events}
+        assert len(types) <= 101 and "_OTHER" in types
+        assert (("event_type", "_OTHER"), ("severity", "_OTHER")) in events
+        assert not any("4111" in value or " " in value for value in types)
+
+    def test_sampled_out_requests_are_counted(self, logs, settings):
+        before = scrape()["observability_requests_sampled_out_total"][()]
+        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+        for _ in range(5):
+            assert Client().get("/t/plain/").status_code == 200
+        Client().get("/no/such/page/")  # a 404 is always written
+        assert scrape()["observability_requests_sampled_out_total"][()] - before == 5
+
+    def test_slow_requests_are_counted_by_route(self, logs, settings):
+        key = (("http_route", "t/plain/"),)
+        before = scrape().get("observability_slow_requests_total", {}).get(key, 0)
+        settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 0}
+        for _ in range(4):
+            Client().get("/t/plain/")
+        settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 60}
+        Client().get("/t/plain/")
+        assert scrape()["observability_slow_requests_total"][key] - before == 4
+        assert sum(1 for line in logs.lines("requests") if "Slow API request" in line) == 4
+
+    def test_the_log_file_system_is_measured_at_each_scrape(self, logs):
+        Client().get("/t/plain/")
+        assert logs.lines("requests")  # the directory exists now
+        samples = scrape()
+        directory = ()  # one log directory: no label
+        stat = os.statvfs(logs.path)
+        size = samples["observability_log_filesystem_size_bytes"][directory]
+        assert size == stat.f_blocks * stat.f_frsize
+        assert 0 < samples["observability_log_filesystem_avail_bytes"][directory] <= size
+        assert samples["observability_log_filesystem_files"][directory] == stat.f_files
+        assert 0 <= samples["observability_log_filesystem_files_free"][directory] <= stat.f_files
+
+    def test_flood_summaries_are_counted_through_the_api(self, logs):
+        from observability.metrics import count_flood_summary
+
+        before = scrape()
+        count_flood_summary(41)
+        after = scrape()
+
+        def gained(name):
+            return after[name][()] - before[name][()]
+
+        assert gained("observability_flood_summaries_total") == 1
+        assert gained("observability_flood_repeated_records_total") == 41
+
+    def test_this_process_is_read_from_the_system(self):
+        from observability.metrics_system import read_process
+
+        reading = read_process()
+        assert reading.cpu_seconds > 0
+        assert reading.resident_bytes and reading.resident_bytes > 10_000_000
+        assert reading.open_fds == len(os.listdir("/proc/self/fd")) - 1
 
 
 def test_file_label_is_the_log_files_tag():
@@ -81,7 +346,8 @@ def test_file_label_is_the_log_files_tag():
 class TestAccess:
     def test_loopback_reads_the_metrics(self):
         body, content_type = render()
-        assert b"http_server_requests" in body and content_type.startswith("text/plain")
+        assert b"http_server_request_duration_seconds" in body
+        assert content_type.startswith("text/plain")
         assert Client(REMOTE_ADDR="::1").get("/metrics").status_code == 200
         assert Client(REMOTE_ADDR="127.0.0.5").get("/metrics").status_code == 200
 
