@@ -2,7 +2,10 @@
 
 PERF-NOTES's method: Django's WSGI handler called in a loop in one process, after 50
 warm-up requests; per request = (count at 300 requests - count at 100) / 200, so start-up
-cancels out; the writer thread's work is included (it is drained before exit). One DRF GET
+cancels out; the writer thread's work is included (it is drained before exit). The
+writer's clock is stopped (it wakes for a batch or a flush, never every 50 ms), so the
+count does not grow with how long a run took on a busy machine; the heap made at start-up
+is frozen after the warm-up (gc.freeze), so no full collection walks it during a run. One DRF GET
 endpoint, and one POST that validates a serializer and logs one line.
 
     python bench/instructions.py                 # bare and ours, GET and POST
@@ -10,13 +13,17 @@ endpoint, and one POST that validates a serializer and logs one line.
     BENCH_INSTRUCTIONS_ANNOTATE=1 python bench/instructions.py ours   # + the top functions
 
 It imports `observability` from the current directory, so it can be run in a checkout of
-any commit to compare two of them. Prints one JSON line per (variant, method) and a table.
+any commit to compare two of them. Run this file from inside the checkout (its directory is
+the first entry of sys.path: a busy directory such as /tmp there would make every late
+import re-read it, a count that changes from run to run). Prints one JSON line per (variant, method) and a table.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -25,13 +32,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 VARIANTS = ["bare", "ours", "django-guid", "django-log-request-id", "django-structlog"]
-METHODS = ("GET", "POST")
+METHODS = tuple(os.environ.get("BENCH_METHODS", "GET,POST").split(","))
 LOW, HIGH, WARMUP = 100, 300, 50
 BODY = b'{"amount": "19.99", "currency": "USD", "description": "Pro plan"}'
 
 
 def loop(count: int, method: str) -> None:
     """Run in the measured process: warm up, then `count` requests, then drain the writer."""
+    # The same "random" bytes every run: IDs are checked for card-like digit runs, and
+    # how much that check reads depends on the digits drawn.
+    rng = random.Random(12345)
+    os.urandom = rng.randbytes
     sys.path.insert(0, os.getcwd())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
@@ -42,6 +53,12 @@ def loop(count: int, method: str) -> None:
     from bench.inprocess import environ
 
     handler = WSGIHandler()
+    try:  # the writer wakes for a batch or a flush only, never on the clock: counts that do
+        from observability import writer as writer_module  # not depend on how long it ran
+
+        writer_module.IDLE_WAIT = writer_module.TICK_INTERVAL = 3600.0
+    except ImportError:
+        pass
 
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
         return None
@@ -62,7 +79,18 @@ def loop(count: int, method: str) -> None:
             pass
         response.close()
 
-    for _ in range(WARMUP + count):
+    for _ in range(WARMUP):
+        request()
+    # The writer thread runs when this one waits (at the final flush), never because the
+    # interpreter switched threads on a timer: how often that happens depends on how slow
+    # the machine is, and each switch costs instructions in both threads.
+    sys.setswitchinterval(1000.0)
+    # A full collection walks every object Django made at start-up (tens of millions of
+    # instructions): whether one falls in a run would swing its count by more than the
+    # layer costs. Frozen, the start-up heap is never walked again.
+    gc.collect()
+    gc.freeze()
+    for _ in range(count):
         request()
     try:
         from observability import flush_logs

@@ -39,9 +39,9 @@ from observability.context import (  # noqa: E402
     reset_context,
     set_context,
 )
-from observability.fastpath import LineContext, PreparedLine  # noqa: E402
 from observability.ids import new_ids  # noqa: E402
 from observability.lifecycle import RequestLifecycle, begin  # noqa: E402
+from observability.line import CallSite, Line  # noqa: E402
 from observability.metrics import observe_request  # noqa: E402
 from observability.middleware import RequestLoggingMiddleware  # noqa: E402
 from observability.writer import writer  # noqa: E402
@@ -68,18 +68,20 @@ def task_cpu(native_id: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def started_and_terminal() -> tuple[PreparedLine, PreparedLine]:
+def started_and_terminal() -> tuple[Line, Line]:
     with RequestLifecycle(REQUEST, "middleware"):
-        shared = LineContext(current())
+        context = current()
     frame = sys._getframe(0)
-    started = PreparedLine(
-        LOGGER,
+    site = CallSite.of_frame(frame.f_code, frame.f_lasti)
+    started = Line(
+        time.time(),
         logging.INFO,
+        LOGGER.name,
         "API Request started - User: anonymous (ID: -), IP: 127.0.0.1,"
         " Method: GET, Path: /api/v1/ping/",
-        shared,
+        context,
         {"user_agent": AGENT},
-        frame,
+        site=site,
     )
     fields = {
         "status": 200,
@@ -88,13 +90,14 @@ def started_and_terminal() -> tuple[PreparedLine, PreparedLine]:
         "route": "api/v1/ping/",
         "view": "bench.urls.PingView",
     }
-    terminal = PreparedLine(
-        LOGGER,
+    terminal = Line(
+        time.time(),
         logging.INFO,
+        LOGGER.name,
         "API Request completed - Status: 200, Duration: 0.001 seconds",
-        shared,
+        context,
         fields,
-        frame,
+        site=site,
     )
     return started, terminal
 
@@ -133,23 +136,22 @@ def phases() -> dict[str, float]:
     everything = us(whole)
     started, terminal = started_and_terminal()
     formatter = HANDLER.formatter
-    lines = [formatter.format_prepared(started), formatter.format_prepared(terminal)]
+    lines = [formatter.render(started), formatter.render(terminal)]
     flush_logs()
     return {
         "IDs (request, trace, span; CSPRNG, batched)": ids,
         "read the request (ID check, IP, method, path, trace context)": read,
         "bind the context and scope (set + reset)": us(context),
-        "started line (prepare, format, queue)": with_started - ids - read,
-        "terminal line (headers, route, metrics, prepare, format, queue)": everything
-        - with_started,
+        "started line (build, render, queue)": with_started - ids - read,
+        "terminal line (headers, route, metrics, build, render, queue)": everything - with_started,
         "of which metrics (one counter, one histogram)": us(
             lambda: observe_request("GET", "api/v1/ping/", 200, 0.001)
         ),
         "of which formatting the started line (on the request thread)": us(
-            lambda: formatter.format_prepared(started)
+            lambda: formatter.render(started)
         ),
         "of which formatting the terminal line (on the request thread)": us(
-            lambda: formatter.format_prepared(terminal)
+            lambda: formatter.render(terminal)
         ),
         "write one line, in batches of 512 (writer thread)": us(
             lambda: (

@@ -20,7 +20,8 @@ from observability.redaction import get_redactor
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: The fields every record carries; "-" when unknown (outside a request, anonymous).
+#: The fields every record carries; None in the context when unknown (outside a request,
+#: anonymous), written "-" on a record's attributes (a user's `%(request_id)s`) and in text.
 CONTEXT_FIELDS = (
     "request_id",
     "user_id",
@@ -31,10 +32,11 @@ CONTEXT_FIELDS = (
     "trace_id",
     "span_id",
 )
+#: What a record's attribute holds for an absent context value.
 EMPTY = "-"
 #: The request attribute where the middleware leaves the request's final context.
 CONTEXT_ATTR = "_observability_context"
-_EMPTY_CONTEXT: Mapping[str, Any] = dict.fromkeys(CONTEXT_FIELDS, EMPTY)
+_EMPTY_CONTEXT: Mapping[str, Any] = dict.fromkeys(CONTEXT_FIELDS)
 
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "observability_context", default=_EMPTY_CONTEXT
@@ -57,8 +59,9 @@ request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 
 
 def get_context() -> dict[str, Any]:
-    """Return a copy of the current context (every CONTEXT_FIELDS key, plus bound fields)."""
-    return dict(_context.get())
+    """Return a copy of the current context (every CONTEXT_FIELDS key, plus bound fields),
+    an absent value written "-" as on records."""
+    return {key: EMPTY if value is None else value for key, value in _context.get().items()}
 
 
 def current() -> Mapping[str, Any]:
@@ -66,13 +69,14 @@ def current() -> Mapping[str, Any]:
     return _context.get()
 
 
-def get_request_id() -> str:
-    """Return the current request ID, or "-" outside a request."""
-    return str(_context.get()["request_id"])
+def get_request_id(default: str | None = EMPTY) -> str | None:
+    """Return the current request ID, or `default` ("-") outside a request."""
+    request_id = _context.get()["request_id"]
+    return default if request_id is None else str(request_id)
 
 
 def set_context(fields: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any]]:
-    """Replace the context with CONTEXT_FIELDS defaults plus `fields`; reset with the token."""
+    """Replace the context with CONTEXT_FIELDS (None) plus `fields`; reset with the token."""
     return _context.set({**_EMPTY_CONTEXT, **fields})
 
 

@@ -1,29 +1,32 @@
-"""LOG_FORMAT=ecs: Elastic Common Schema lines, written by Elastic's own `ecs-logging` formatter.
+"""LOG_FORMAT=ecs: Elastic Common Schema lines, one object a line, rendered from a Line.
 
-The formatter is given a view of each record whose fields carry their ECS names
-(`observability.ecs.FIELDS`): `http.request.id`, `trace.id`, `span.id`, `transaction.id`,
-`user.id`, `client.ip`, `url.path` ... and, on a request's terminal line,
-`http.response.status_code`, `http.response.body.bytes`, `event.duration` (nanoseconds),
-`event.outcome`, `event.category` and `event.type`. Other fields go under `labels` as
-text. Output is ASCII JSON (every other character escaped), so one record stays one line
-whatever a client sent; values are capped as in the other formats.
+Our fields carry their ECS names (`observability.ecs.FIELDS`): `http.request.id`,
+`trace.id`, `span.id`, `transaction.id`, `user.id`, `client.ip`, `url.path` ... and, on a
+request's terminal line, `http.response.status_code`, `http.response.body.bytes`,
+`event.duration` (nanoseconds), `event.outcome`, `event.category` and `event.type`. Other
+fields and the details go under `labels` as text. The layout is the one Elastic's
+`ecs-logging` library writes (its four first keys at the top, the rest nested), so
+Filebeat and Elastic Agent read it as theirs. Output is ASCII JSON (every other
+character escaped), so one record stays one line whatever a client sent; values are
+capped as in the other formats.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from ecs_logging import StdlibFormatter
-
 from observability import ecs, messages, otel
-from observability.context import CONTEXT_FIELDS, EMPTY
+from observability.context import CONTEXT_FIELDS
 from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, cap
-from observability.records import STANDARD_ATTRS, extra_keys
+from observability.formatters import bound_fields, detail_fields
+from observability.line import Line
 from observability.textline import render_key
 
-_STANDARD = frozenset(STANDARD_ATTRS) - {"message", "asctime"}
+ECS_VERSION = "1.6.0"
 
 
 def _text(value: Any) -> str:
@@ -34,35 +37,76 @@ def _text(value: Any) -> str:
     return cap(str(value), VALUE_LIMIT)
 
 
-class EcsFormatter(StdlibFormatter):
-    """ecs-logging's StdlibFormatter, fed our fields under their ECS names."""
+def _timestamp(created: float) -> str:
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("ensure_ascii", True)
-        super().__init__(*args, **kwargs)
 
-    def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
-        result: dict[str, Any] = super().format_to_ecs(self.ecs_view(record))
-        result["message"] = cap(record.getMessage(), MESSAGE_LIMIT)
-        result.get("log", {}).pop("original", None)  # the message, a second time
-        return result
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"log.logger": x}` -> `{"log": {"logger": x}}` (a dotted name's parts as objects)."""
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        parts = name.split(".")
+        target = nested
+        for part in parts[:-1]:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = target[part] = {}
+            target = child
+        target[parts[-1]] = value
+    return nested
 
-    def ecs_view(self, record: logging.LogRecord) -> logging.LogRecord:
-        """A copy of the record whose extra attributes are ECS field names."""
-        attrs = record.__dict__
-        view = {key: attrs[key] for key in _STANDARD if key in attrs}
-        view["exc_info"] = None  # rendered (and masked) by the redaction filter: exc_text
+
+class EcsFormatter(logging.Formatter):
+    """ECS lines from Lines (observability.line): our fields under their ECS names."""
+
+    takes_lines = True
+
+    def __init__(self, *args: Any, ensure_ascii: bool = True, **kwargs: Any) -> None:
+        super().__init__()
+        self.ensure_ascii = ensure_ascii
+        self._dumps: Callable[[Any], str] = json.JSONEncoder(
+            ensure_ascii=ensure_ascii, separators=(",", ":"), default=str
+        ).encode
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.render(Line.of_record(record))
+
+    def render(self, line: Line) -> str:
+        flat = self.fields(line)
+        head = {
+            "@timestamp": _timestamp(line.time),
+            "log.level": logging.getLevelName(line.level).lower(),
+            "message": cap(line.message, MESSAGE_LIMIT),
+            "ecs.version": ECS_VERSION,
+        }
+        return self._dumps({**head, **_nest(flat)})
+
+    def fields(self, line: Line) -> dict[str, Any]:
+        """Every field of the line but the four first, by its dotted ECS name."""
+        view: dict[str, Any] = {"log.logger": line.logger}
+        site = line.site
+        if site is not None:
+            view["log.origin.file.name"] = site.module + ".py"
+            view["log.origin.file.line"] = site.lineno
+            view["log.origin.function"] = site.funcName
+        if line.process is not None:
+            view["process.pid"] = line.process
+        if line.thread is not None:
+            view["process.thread.name"] = line.thread
+        context = line.context
         for key in CONTEXT_FIELDS:
-            value = attrs.get(key, EMPTY)
-            if value not in (EMPTY, None, ""):
+            value = context.get(key)
+            if value not in (None, ""):
                 view[ecs.FIELDS[key]] = _text(value)
         if "span.id" in view:
             view["transaction.id"] = view["span.id"]
         service = otel.service_name() if otel.INSTALLED else ""
         if service:
             view["service.name"] = service
-        for key in extra_keys(record):
-            value = attrs[key]
+        view["event.id"] = line.record_id
+        others = [*line.fields.items(), *bound_fields(line), *detail_fields(line, line.fields)]
+        for key, value in others:
             if value is None:
                 continue
             name = ecs.FIELDS.get(key)
@@ -76,12 +120,13 @@ class EcsFormatter(StdlibFormatter):
             elif name is not None:
                 view[name] = _text(value)
             else:
-                view[f"{ecs.LABELS}.{render_key(key)}"] = _text(value)
-        if record.exc_text:
-            view["error.stack_trace"] = record.exc_text
-        if "status" in attrs and record.getMessage().startswith(messages.TERMINAL):
-            failed = record.levelno >= logging.ERROR
+                view[f"{ecs.LABELS}.{render_key(key).replace('.', '_')}"] = _text(value)
+        if line.exc_text:
+            view["error.stack_trace"] = line.exc_text
+        fields = line.fields
+        if "status" in fields and line.message.startswith(messages.TERMINAL):
+            failed = line.level >= logging.ERROR
             view["event.outcome"] = "failure" if failed else "success"
             view["event.category"] = ["web"]
             view["event.type"] = ["access", "error"] if failed else ["access"]
-        return logging.makeLogRecord(view)
+        return view

@@ -1,7 +1,9 @@
 """The seed's event helpers: billing events, security events, performance metrics.
 
-Events are data: the message keeps the seed's human text, and every detail is also a
-field of its own (a `key=value` token in text files, a key in JSON lines).
+Events are data: the message keeps the seed's human text, and the details are also fields
+in a namespace of their own (`details`): `key=value` tokens in text files (`details.key=`
+when the name is a context field's), a `details` object in JSON lines, so a detail named
+`ip` never hides the client's `ip`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from observability.context import EMPTY, current
 from observability.loggers import get_logger
 from observability.metrics import count_security_event
-from observability.records import safe_extra
+from observability.records import DETAILS_ATTR
 from observability.redaction import get_redactor
 from observability.request import request_fields
 
@@ -30,7 +32,7 @@ SEVERITY_LEVELS = {
 
 def _request_fields(request: Any) -> dict[str, Any]:
     """Context fields from a request, when the helper runs outside the middleware's request."""
-    if request is None or current()["request_id"] != EMPTY:
+    if request is None or current()["request_id"] is not None:
         return {}
     return request_fields(request)
 
@@ -52,10 +54,12 @@ def log_billing_event(
     details = _details(details)
     if user_id is None:
         user_id = _request_fields(request).get("user_id", current()["user_id"])
-    extra = {**_request_fields(request), **safe_extra(details), "event_type": event_type}
-    extra["user_id"] = user_id
+    extra = {**_request_fields(request), "event_type": event_type, DETAILS_ATTR: details}
+    if user_id is not None:
+        extra["user_id"] = user_id
+    shown = EMPTY if user_id is None else user_id
     get_logger("EVENTS_LOGGER").info(
-        "Billing Event: %s - User: %s, Details: %s", event_type, user_id, details, extra=extra
+        "Billing Event: %s - User: %s, Details: %s", event_type, shown, details, extra=extra
     )
 
 
@@ -72,9 +76,9 @@ def log_security_event(
     level = SEVERITY_LEVELS.get(severity, logging.WARNING)
     extra = {
         **_request_fields(request),
-        **safe_extra(details),
         "event_type": event_type,
         "severity": severity,
+        DETAILS_ATTR: details,
     }
     get_logger("SECURITY_LOGGER").log(
         level,
@@ -97,10 +101,10 @@ def log_performance_metric(
     details = _details(details)
     extra = {
         **_request_fields(request),
-        **safe_extra(details),
         "metric_name": metric_name,
         "value": value,
         "unit": unit,
+        DETAILS_ATTR: details,
     }
     shown = f"{value:.3f}" if isinstance(value, float) else value
     get_logger("PERFORMANCE_LOGGER").info(

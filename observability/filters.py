@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from observability import otel
 from observability.context import CONTEXT_ATTR, EMPTY, current
 from observability.escaping import ARG_LIMIT, cap
 from observability.flood import DECISION_ATTR, guard
-from observability.records import extra_keys
+from observability.records import CONTEXT_SNAPSHOT_ATTR, GIVEN_ATTR, extra_keys
 from observability.redaction import NullRedactor, Redactor, get_redactor
 from observability.tracecontext import current_flags
 
@@ -40,21 +41,42 @@ class FloodFilter(logging.Filter):
 
 
 class RequestContextFilter(logging.Filter):
-    """Copy the request context onto every record; a field given in `extra` wins."""
+    """Copy the request context onto every record; a field given in `extra` wins.
+
+    An absent value is written "-" on the record (a user's `%(user_id)s` never fails); the
+    snapshot itself is kept on the record for our formatters (observability.line).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         attrs = record.__dict__
+        if CONTEXT_SNAPSHOT_ATTR in attrs:
+            return True  # another of our handlers has seen it (or it was made with it)
         context = current()
-        if context["request_id"] == EMPTY and "request" in attrs:
+        if context["request_id"] is None and "request" in attrs:
             # django.request logs 4xx/5xx after the middleware has returned: use the
             # context the middleware left on the request.
             context = getattr(attrs["request"], CONTEXT_ATTR, context)
-        for key, value in context.items():
-            if key not in attrs:
-                attrs[key] = value
-        if otel.INSTALLED and "otelTraceID" not in attrs:
-            attrs.update(otel.record_attrs(attrs["trace_id"], attrs["span_id"], current_flags()))
+        attach_context(record, context)
         return True
+
+
+def attach_context(record: logging.LogRecord, context: Mapping[str, Any]) -> None:
+    """Put a context on a record: its snapshot for our formatters, each field as an
+    attribute ("-" when absent) unless `extra` set it, OpenTelemetry's attributes."""
+    attrs = record.__dict__
+    attrs[CONTEXT_SNAPSHOT_ATTR] = context
+    given = None
+    for key, value in context.items():
+        if key not in attrs:
+            attrs[key] = EMPTY if value is None else value
+        elif given is None:
+            given = [key]
+        else:
+            given.append(key)
+    if given is not None:  # context fields the call gave in `extra`: theirs win
+        attrs[GIVEN_ATTR] = given
+    if otel.INSTALLED and "otelTraceID" not in attrs:
+        attrs.update(otel.record_attrs(attrs["trace_id"], attrs["span_id"], current_flags()))
 
 
 def _format_exception(record: logging.LogRecord) -> str:

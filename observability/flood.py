@@ -284,7 +284,7 @@ class FloodGuard(logging.Filter):
         if ip:
             return ip
         context = current()
-        if context["request_id"] == EMPTY and "request" in attrs:
+        if context["request_id"] is None and "request" in attrs:
             # Django logs some security records after our middleware has returned (a bad
             # Host raised in it): the context the middleware left on the request.
             context = getattr(attrs["request"], CONTEXT_ATTR, context)

@@ -1,5 +1,8 @@
 """The seed's formatters (verbose, simple, detailed, api) and one JSON line formatter.
 
+Each renders a `Line` (observability.line) and nothing else: `format(record)` renders the
+Line built from the record, and the lifecycle hands its Lines to `render()` directly.
+
 Text lines read `<time> <LEVEL> [<logger>] <message> | request_id=... user_id=... ip=...`
 so the seed's grep recipes work as written. Times are UTC. Every value is escaped:
 one record is one line, its traceback included (as `\\n` escapes).
@@ -11,10 +14,11 @@ import functools
 import json
 import logging
 import math
+import operator
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
@@ -23,9 +27,9 @@ try:
 except ImportError:  # optional: JSON lines are then written by the stdlib's json
     _orjson = None  # type: ignore[assignment]
 
-from observability.context import CONTEXT_FIELDS, EMPTY
+from observability.context import CONTEXT_FIELDS
 from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
-from observability.records import extra_keys
+from observability.line import Line
 from observability.textline import (
     SEPARATOR,
     render_field,
@@ -34,44 +38,89 @@ from observability.textline import (
     render_message,
 )
 
-
-def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
-    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
-        record.exc_text = formatter.formatException(record.exc_info)
-    text = record.exc_text or ""
-    if record.stack_info:
-        text = f"{text}\n{record.stack_info}" if text else record.stack_info
-    return text
+_CONTEXT_SET = frozenset(CONTEXT_FIELDS)
+_context_values = operator.itemgetter(*CONTEXT_FIELDS)
 
 
+class _LevelNames(dict[int, str]):
+    """Level number -> name, as logging names it (a level of the user's own too)."""
+
+    def __missing__(self, level: int) -> str:
+        name = logging.getLevelName(level)
+        if len(self) < 64:
+            self[level] = name
+        return name
+
+
+_LEVEL_NAMES = _LevelNames()
 _MILLISECONDS = tuple(f",{ms:03d}" for ms in range(1000))
+#: A Line's attributes a text layout can show after the fields, by their record names.
+_META: dict[str, Callable[[Line], Any]] = {
+    "module": lambda line: line.site.module if line.site else None,
+    "pathname": lambda line: line.site.pathname if line.site else None,
+    "lineno": lambda line: line.site.lineno if line.site else None,
+    "funcName": lambda line: line.site.funcName if line.site else None,
+    "process": lambda line: line.process,
+    "threadName": lambda line: line.thread,
+}
+
+
+_CONTEXT_COUNT = len(CONTEXT_FIELDS)
+
+
+def bound_fields(line: Line) -> list[tuple[str, Any]]:
+    """The context's fields beyond CONTEXT_FIELDS (bound later), unless a field of the
+    line's own has the same name (it wins, where the line gives it)."""
+    context = line.context
+    if len(context) == _CONTEXT_COUNT:
+        return []
+    fields = line.fields
+    return [
+        (key, value)
+        for key, value in context.items()
+        if key not in _CONTEXT_SET and key not in fields
+    ]
+
+
+def detail_fields(line: Line, taken: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The details as text fields: `key=value`, or `details.key=value` when the name is
+    taken by the context, the line's fields or the layout's own."""
+    details = line.details
+    if not details:
+        return []
+    return [
+        (f"details.{key}" if key in taken or key in _CONTEXT_SET or key in _META else key, value)
+        for key, value in details.items()
+    ]
 
 
 class TextFormatter(logging.Formatter):
-    """`<prefix> <message> | <context tokens> <extra tokens> [| traceback]`, in UTC."""
+    """`<prefix> <message> | <context tokens> <field tokens> [| traceback]`, in UTC."""
 
     converter = staticmethod(time.gmtime)
-    #: record attributes appended after the context, e.g. ("module", "process")
+    #: Line attributes appended after the fields, by their record names: ("module", "process")
     meta_fields: tuple[str, ...] = ()
     default_format = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 
     def __init__(self, fmt: str | None = None, datefmt: str | None = None, **kwargs: Any) -> None:
         kwargs.pop("style", None)
         super().__init__(fmt or self.default_format, datefmt, style="%", **kwargs)
+        # (the last context rendered, its text): a request's lines share their context
+        self._last_context: tuple[Mapping[str, Any] | None, str] = (None, "")
 
     # (second, its text): one attribute, so that a thread reading it while another
     # writes it (lines are formatted on request threads) never pairs the wrong two
     _second: tuple[int, str] = (-1, "")
 
-    @property
-    def plain(self) -> bool:
-        """Whether this formatter writes our own layout (no custom format string or date)."""
-        return self._fmt == self.default_format and self.datefmt is None
-
     @functools.cached_property
     def _own_head(self) -> bool:
-        """Whether head() is this class's (format_prepared inlines it)."""
+        """Whether head() is this class's (render() inlines it)."""
         return type(self).head is TextFormatter.head
+
+    @property
+    def takes_lines(self) -> bool:
+        """Whether it renders Lines as they come (our own layout: no custom format or date)."""
+        return self._fmt == self.default_format and self.datefmt is None
 
     def timestamp(self, created: float) -> str:
         """`2026-11-26 17:00:27,041` (UTC), strftime'd once a second."""
@@ -88,68 +137,70 @@ class TextFormatter(logging.Formatter):
         return self.timestamp(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line's grammar is observability.textline's; this fills it from the record."""
-        message = record.message = render_message(record.getMessage())
-        attrs = record.__dict__
-        if self.plain:
-            head = self.head(record.created, record.levelname, record.name, message)
-        else:
-            if self.usesTime():
-                record.asctime = self.formatTime(record, self.datefmt)
-            head = self.formatMessage(record)
-        fields = [(key, attrs.get(key, EMPTY)) for key in CONTEXT_FIELDS]
-        fields += [(key, attrs[key]) for key in extra_keys(record)]
-        fields += [(key, attrs.get(key, EMPTY)) for key in self.meta_fields]
-        return self.line(head, fields, _exception_text(self, record))
+        line = Line.of_record(record)
+        if self.takes_lines:
+            return self.render(line)
+        # A layout of the user's own: its head from the record, the rest as ours.
+        record.message = render_message(line.message)
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        return self.render(line, self.formatMessage(record))
 
     def head(self, created: float, levelname: str, name: str, message: str) -> str:
         """`<time> <LEVEL> [<logger>] <message>`, the message already rendered."""
         return f"{self.timestamp(created)} {levelname} [{name}] {message}"
 
-    def format_prepared(self, line: Prepared) -> str:
-        """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
-        text = line.text
-        if text is None:
-            text = render_fields(line.keys, line.values)
-        parts = self.format_parts(
-            line.created, line.levelno, line.name, line.message, line.shared.text, text
-        )
-        if not self.meta_fields:
-            return parts
-        return parts + "".join([render_field(key, getattr(line, key)) for key in self.meta_fields])
+    def context_text(self, context: Mapping[str, Any]) -> str:
+        """` request_id=... ... span_id=...`: rendered once for the lines that share it."""
+        last, text = self._last_context
+        if last is context:
+            return text
+        try:
+            values = _context_values(context)
+        except KeyError:  # a context made elsewhere, without some of the fields
+            values = tuple([context.get(key) for key in CONTEXT_FIELDS])
+        text = render_fields(CONTEXT_FIELDS, values)
+        self._last_context = (context, text)
+        return text
 
-    #: No record attributes after the fields: format_parts() makes the whole line.
-    @property
-    def simple(self) -> bool:
-        return not self.meta_fields
-
-    def format_parts(
-        self,
-        created: float,
-        levelno: int,
-        name: str,
-        message: str,
-        context_text: str,
-        fields_text: str,
-    ) -> str:
-        """A line from its parts, the context and the fields already rendered."""
-        message = render_message(message)
-        levelname = logging.getLevelName(levelno)
-        if self._own_head:  # head() inlined: this runs twice a request
-            head = f"{self.timestamp(created)} {levelname} [{name}] {message}"
-        else:
-            head = self.head(created, levelname, name, message)
-        return f"{head} |{context_text}{fields_text}"
+    def render(self, line: Line, head: str | None = None) -> str:
+        """The line: its head, its context, its fields, details and layout's own, its
+        identity, then its traceback."""
+        if head is None:
+            message = line.message
+            if len(message) > MESSAGE_LIMIT or not message.isprintable() or "|" in message:
+                message = render_message(message)
+            levelname = _LEVEL_NAMES[line.level]
+            if self._own_head:  # head() inlined: this runs for every line
+                head = f"{self.timestamp(line.time)} {levelname} [{line.logger}] {message}"
+            else:
+                head = self.head(line.time, levelname, line.logger, message)
+        context = line.context
+        last, context_text = self._last_context
+        if last is not context:
+            context_text = self.context_text(context)
+        fields = line.fields
+        fields_text = render_fields(tuple(fields), tuple(fields.values())) if fields else ""
+        if len(context) != _CONTEXT_COUNT or line.details or line.host is not None:
+            fields_text += self._more_fields(line)
+        if self.meta_fields:
+            fields_text += "".join(
+                [render_field(key, _META[key](line)) for key in self.meta_fields]
+            )
+        text = f"{head} |{context_text}{fields_text} record_id={line.record_id}"
+        if line.exc_text:
+            return f"{text}{SEPARATOR}{escape_traceback(line.exc_text)}"
+        return text
 
     @staticmethod
-    def line(head: str, fields: Iterable[tuple[str, Any]], traceback: str = "") -> str:
-        """The whole line from its head, its fields in order and its traceback."""
-        parts = [head, SEPARATOR[:-1]]
-        parts += [render_field(key, value) for key, value in fields]
-        if traceback:
-            parts.append(SEPARATOR)
-            parts.append(escape_traceback(traceback))
-        return "".join(parts)
+    def _more_fields(line: Line) -> str:
+        """The fields bound to the context, the details, the host: ` key=value ...`."""
+        rest = bound_fields(line)
+        if line.details:
+            rest += detail_fields(line, line.fields)
+        if line.host is not None:
+            rest.append(("host", line.host))
+        return "".join([render_field(key, value) for key, value in rest])
 
 
 class SimpleFormatter(TextFormatter):
@@ -178,30 +229,44 @@ class DetailedFormatter(TextFormatter):
 
 
 class JsonFormatter(_JsonFormatter):
-    """One JSON object a line: timestamp (UTC ISO-8601), level, logger, message, context, fields."""
+    """One JSON object a line: timestamp (UTC ISO-8601), level, logger, message, the context,
+    the fields, `details`, process, thread, record_id; absent values are left out."""
+
+    takes_lines = True  # python-json-logger's own format string is not used
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("json_ensure_ascii", False)
         kwargs.setdefault("json_default", str)
         super().__init__(*args, **kwargs)
 
-    plain = True  # python-json-logger's own format string is not used: no layout to keep
-    simple = False  # a prepared line's every field is read: no format_parts()
+    def format(self, record: logging.LogRecord) -> str:
+        return self.render(Line.of_record(record))
 
-    def add_fields(
-        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
-    ) -> None:
-        attrs = record.__dict__
-        fields = [(key, attrs.get(key, EMPTY)) for key in CONTEXT_FIELDS]
-        fields += [(key, attrs[key]) for key in extra_keys(record)]
-        exc = message_dict.get("exc_info") or _exception_text(self, record)
-        self.fill(log_data, record, record.message, fields, exc)
-
-    def format_prepared(self, line: Prepared) -> str:
-        """A line prepared without a LogRecord (observability.fastpath), laid out alike."""
-        log_data: dict[str, Any] = {}
-        self.fill(log_data, line, line.message, line.fields, "")
-        return str(self.serialize_log_record(self.process_log_record(log_data)))
+    def render(self, line: Line) -> str:
+        data: dict[str, Any] = {
+            "timestamp": iso_timestamp(line.time),
+            "level": logging.getLevelName(line.level),
+            "logger": line.logger,
+            "message": escape(line.message, MESSAGE_LIMIT),
+        }
+        context = line.context
+        for key in CONTEXT_FIELDS:
+            value = context.get(key)
+            if value is not None:
+                data[key] = _json_value(value)
+        for key, value in (*line.fields.items(), *bound_fields(line)):
+            if value is not None:
+                data[_json_key(key)] = _json_value(value)
+        if line.details:
+            data["details"] = _json_value(line.details)
+        data["process"] = line.process
+        data["thread"] = line.thread
+        data["record_id"] = line.record_id
+        if line.host is not None:
+            data["host"] = escape(line.host, VALUE_LIMIT)
+        if line.exc_text:
+            data["exc_info"] = escape_traceback(line.exc_text, bar=False)
+        return self.jsonify_log_record(data)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Compact JSON, by orjson when it is installed (several times faster), else json.
@@ -224,34 +289,19 @@ class JsonFormatter(_JsonFormatter):
             separators=(",", ":"),
         )
 
-    @staticmethod
-    def fill(
-        log_data: dict[str, Any],
-        source: Prepared | logging.LogRecord,
-        message: str,
-        fields: Iterable[tuple[str, Any]],
-        exc: str,
-    ) -> None:
-        """One JSON object's keys, in order, from a record or a prepared line."""
-        log_data["timestamp"] = iso_timestamp(source.created)
-        log_data["level"] = source.levelname
-        log_data["logger"] = source.name
-        log_data["message"] = escape(message, MESSAGE_LIMIT)
-        for key, value in fields:
-            name = key if key in _CONTEXT_SET else _json_keys.get(key)
-            if name is None:
-                name = render_key(key)
-                if len(_json_keys) < 4096:  # field names are few; a flood is not kept
-                    _json_keys[key] = name
-            log_data[name] = _json_value(value)
-        log_data["process"] = source.process
-        log_data["thread"] = source.threadName
-        if exc:
-            log_data["exc_info"] = escape_traceback(exc, bar=False)
 
-
-_CONTEXT_SET = frozenset(CONTEXT_FIELDS)
 _json_keys: dict[str, str] = {}
+
+
+def _json_key(key: str) -> str:
+    name = _json_keys.get(key)
+    if name is None:
+        name = render_key(key)
+        if len(_json_keys) < 4096:  # field names are few; a flood is not kept
+            _json_keys[key] = name
+    return name
+
+
 _last_second: tuple[int, str] = (-1, "")
 
 
@@ -267,42 +317,6 @@ def iso_timestamp(created: float) -> str:
 
 
 _ISO_MILLISECONDS = tuple(f".{ms:03d}+00:00" for ms in range(1000))
-
-
-class SharedContext(Protocol):
-    @property
-    def text(self) -> str: ...
-
-
-class Prepared(Protocol):
-    """What a prepared line offers a formatter (observability.fastpath.PreparedLine)."""
-
-    created: float
-    levelno: int
-    message: str
-    text: str | None
-    process: int | None
-
-    @property
-    def levelname(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def threadName(self) -> str | None: ...
-
-    @property
-    def keys(self) -> tuple[str, ...]: ...
-
-    @property
-    def values(self) -> tuple[Any, ...]: ...
-
-    @property
-    def fields(self) -> list[tuple[str, Any]]: ...
-
-    @property
-    def shared(self) -> SharedContext: ...
 
 
 def _json_value(value: Any) -> Any:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from observability.filters import FloodFilter, RedactionFilter, RequestContextFilter
 from observability.rotation import BatchRotatingFile
 from observability.writer import REPORT_INTERVAL, report, writer
 
@@ -25,6 +26,12 @@ from observability.writer import REPORT_INTERVAL, report, writer
 Item = logging.LogRecord | str
 
 BATCH_BYTES = 256 * 1024  # the most written in one call
+#: The filters a handler that takes Lines may have: ours, with flood control first or not
+#: (FloodFilter passes every REQUEST_LOGGER record: lifecycle lines are never summarised).
+_OUR_FILTER_LISTS = (
+    [RequestContextFilter, RedactionFilter],
+    [FloodFilter, RequestContextFilter, RedactionFilter],
+)
 
 
 class QueuedHandler(logging.Handler):
@@ -40,6 +47,16 @@ class QueuedHandler(logging.Handler):
         if queue_size:
             writer.maxsize = int(queue_size)
         writer.targets.add(self)
+
+    @property
+    def takes_lines(self) -> bool:
+        """Whether the lifecycle may hand it Lines instead of records (observability.emit):
+        our filters, a formatter that renders Lines, and our own `handle`."""
+        return (
+            getattr(self.formatter, "takes_lines", False)
+            and [type(f) for f in self.filters] in _OUR_FILTER_LISTS
+            and type(self).handle is QueuedHandler.handle
+        )
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No handler lock here: the queue is thread-safe and the listener is the only writer.

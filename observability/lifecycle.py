@@ -15,34 +15,30 @@ block logs the failed line. The context is reset on the way out of the same call
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from observability import fastpath, messages, otel
+from observability import messages, otel
+from observability.compat import django_request, set_header
 from observability.conf import obs_settings
 from observability.context import (
     CONTEXT_ATTR,
     EMPTY,
     Scope,
-    bound,
     current,
     request_scope,
     reset_context,
     set_context,
 )
+from observability.emit import Emitter
 from observability.events import log_security_event
-from observability.fastpath import LineContext, PreparedLine
-from observability.handlers import QueuedHandler
 from observability.ids import new_ids
-from observability.loggers import get_logger
+from observability.loggers import get_logger, level_of
 from observability.metrics import count_sampled_out, observe_request, request_started
 from observability.request import (
     bind_user,
@@ -54,8 +50,9 @@ from observability.request import (
     route_of,
     started_details,
 )
-from observability.sampling import excluded, level_of, sample_for
+from observability.sampling import excluded, sample_for
 from observability.seen_ids import seen_ids
+from observability.streaming import stream_until_done
 from observability.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -85,8 +82,8 @@ def begin(request: Any) -> RequestState:
     The trace is OpenTelemetry's active span when there is one, else the caller's
     (a trusted, valid `traceparent`), else a new one; the span is always this request's.
     """
-    django_request = getattr(request, "_request", request)
-    meta = django_request.META
+    plain = django_request(request)
+    meta = plain.META
     incoming, rejected = incoming_request_id(meta)
     request_id, trace_id, span_id = new_ids()
     if incoming is not None:
@@ -102,7 +99,7 @@ def begin(request: Any) -> RequestState:
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
-    logged = not excluded(django_request.path_info)
+    logged = not excluded(plain.path_info)
     state = RequestState(
         fields, time.perf_counter(), logged, flags, tracestate, rejected, incoming is not None
     )
@@ -118,7 +115,7 @@ _scopes = {
 }
 
 
-class RequestLifecycle:
+class RequestLifecycle(Emitter):
     """The started line on entry, one terminal line (and a slow warning) on the way out."""
 
     def __init__(self, request: Any, owner: str) -> None:
@@ -127,8 +124,6 @@ class RequestLifecycle:
         self.logger = get_logger("REQUEST_LOGGER")
         self.finished = False
         self._tokens: Tokens | None = None
-        self._shared: LineContext | None = None  # the context's share of the lines
-        self._plan: tuple[QueuedHandler, ...] | None = None
         self._in_flight: Callable[[], None] | None = None  # ends its count in the metrics
 
     def __enter__(self) -> RequestLifecycle:
@@ -137,8 +132,6 @@ class RequestLifecycle:
         if scope is None:
             scope = Scope(self.owner, state.flags, state.tracestate)
         self._tokens = (set_context(state.fields), request_scope.set(scope))
-        context = current()
-        self._shared = LineContext(context, fastpath.begun_text(context))
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()
         self._in_flight = request_started(state.fields["method"])
@@ -175,7 +168,7 @@ class RequestLifecycle:
                 value = format_traceparent(fields["trace_id"], fields["span_id"], self.state.flags)
                 set_header(response, settings.TRACE_RESPONSE_HEADER, value)
         if getattr(response, "streaming", False):
-            stream_until_done(self, response)
+            stream_until_done(response, dict(current()), self.finish)
         else:
             self.finish(response.status_code, response_size(response))
         return response
@@ -187,12 +180,13 @@ class RequestLifecycle:
         self.finished = True
         duration = time.perf_counter() - self.state.started
         request = self.request
-        if current()["user_id"] == EMPTY:
+        if current()["user_id"] is None:
             user = known_user(request)
             if user is not None:
                 bind_user(user)
+        plain = django_request(request)
         try:  # noqa: SIM105 (suppress() would make an object a request): django.request logs after us
-            setattr(getattr(request, "_request", request), CONTEXT_ATTR, current())
+            setattr(plain, CONTEXT_ATTR, current())
         except AttributeError:
             pass
         route, view = route_of(request)
@@ -200,7 +194,7 @@ class RequestLifecycle:
         observe_request(method, route, status, duration, view=view, path=path)
         if not self.state.logged:
             return
-        exc_info = exc_info or getattr(request, EXC_ATTR, None)
+        exc_info = exc_info or getattr(plain, EXC_ATTR, None)
         settings = obs_settings
         threshold = settings.SLOW_REQUEST_THRESHOLD
         slow = duration >= threshold
@@ -210,32 +204,28 @@ class RequestLifecycle:
         if sampled is None:
             count_sampled_out()
             return
-        rounded = round(duration, 6)
         fields = {
             "status": status,
-            "duration": rounded,
+            "duration": round(duration, 6),
             "response_size": size,
             "route": route,
             "view": view,
         }
         if sampled:
             fields.update(sampled)
-            text = None
-        else:
-            text = fastpath.terminal_text(status, rounded, size, route, view)
+        emit = self.emit
         if failed:
-            error = exc_info[0].__name__ if exc_info else EMPTY
-            message = messages.failed(status=status, duration=duration, error=error)
-            self._emit(logging.ERROR, message, fields, exc_info, text=text)
+            error = exc_info[0].__name__ if exc_info else None
+            message = messages.failed(status=status, duration=duration, error=error or EMPTY)
+            emit(logging.ERROR, message, fields, exc_info)
         else:
             name = settings.CLIENT_ERROR_LEVEL if status >= 400 else settings.COMPLETED_LEVEL
             level = level_of(name) or logging.INFO
-            message = messages.completed(status=status, duration=duration)
-            self._emit(level, message, fields, text=text)
+            emit(level, messages.completed(status=status, duration=duration), fields)
         if slow:
             message = messages.slow(duration=duration, threshold=threshold)
             fields = {"duration": round(duration, 6), "threshold": threshold, "status": status}
-            self._emit(level_of(settings.SLOW_REQUEST_LEVEL) or logging.WARNING, message, fields)
+            emit(level_of(settings.SLOW_REQUEST_LEVEL) or logging.WARNING, message, fields)
 
     def _log_started(self) -> None:
         state = self.state
@@ -259,73 +249,15 @@ class RequestLifecycle:
             return
         fields = state.fields
         path, extra = started_details(self.request, fields["path"])
+        user_id = fields.get("user_id")
         message = messages.started(
-            username=fields.get("username", "anonymous"),
-            user_id=fields.get("user_id", EMPTY),
+            username=fields.get("username") or "anonymous",
+            user_id=EMPTY if user_id is None else user_id,
             ip=fields["ip"],
             method=fields["method"],
             path=path,
         )
-        self._emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
-
-    def _emit(
-        self,
-        level: int,
-        message: str,
-        fields: dict[str, Any],
-        exc_info: ExcInfo | None = None,
-        *,
-        hold: bool = False,
-        text: str | None = None,
-    ) -> None:
-        """Log a lifecycle line; `hold`: the started line, which sampling may hold.
-
-        When only our own handlers would see it, the line is prepared without a LogRecord
-        (observability.fastpath; `text` is its fields in the text grammar, if known);
-        otherwise a record is made through the logging API. Every part was masked when
-        the request was read, so the redaction filter skips the record, unless it
-        carries a traceback (whose text it must mask).
-        """
-        logger = self.logger
-        if not logger.isEnabledFor(level):
-            return
-        caller = sys._getframe(1)  # the lifecycle method: logging's own findCaller, cheaper
-        context = current()
-        handlers = None
-        if exc_info is None:
-            # One plan per request: its handlers do not change between its two lines.
-            handlers = self._plan if self._plan is not None else fastpath.plan(logger, level)
-            self._plan = handlers
-        held = hold and not self.sample.by_hash
-        if handlers is not None:
-            shared = self._shared
-            if shared is None or shared.context is not context:
-                shared = self._shared = LineContext(context)
-            if not held:
-                fastpath.write_line(handlers, logger, level, message, shared, fields, caller, text)
-                return
-            line = PreparedLine(logger, level, message, shared, fields, caller, text)
-            self.sample.hold(functools.partial(line.deliver, handlers))
-            return
-        extra = fields if exc_info is not None else {**fields, "_obs_redacted": True}
-        record = logger.makeRecord(
-            logger.name,
-            level,
-            caller.f_code.co_filename,
-            caller.f_lineno,
-            message,
-            (),
-            exc_info,
-            caller.f_code.co_name,
-            extra,
-        )
-        if not held:
-            logger.handle(record)
-            return
-        attrs = record.__dict__
-        for key, value in context.items():  # held, it may be written from another thread
-            attrs.setdefault(key, value)
-        self.sample.hold(functools.partial(logger.handle, record))
+        self.emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
 
 
 def _flag_reuse(first_span_id: str) -> None:
@@ -335,94 +267,3 @@ def _flag_reuse(first_span_id: str) -> None:
         severity="warning",
         details={"header": obs_settings.REQUEST_ID_HEADER, "first_span_id": first_span_id},
     )
-
-
-def set_header(response: Any, name: str, value: str) -> None:
-    """`response[name] = value`, for a header name checked by the settings and a value we
-    made or checked (a request ID, a traceparent: a few ASCII letters, digits and -._:).
-
-    Django's `__setitem__` encodes and checks both for every header set (a third of what
-    sending the two headers costs a request); with those checks already made, the pair
-    is stored as Django stores it. Any other response object is set the usual way.
-    """
-    store = getattr(getattr(response, "headers", None), "_store", None)
-    if type(store) is dict:
-        lowered = _lowered.get(name)
-        if lowered is None:
-            lowered = _lowered[name] = name.lower()
-        store[lowered] = (name, value)
-    else:
-        response[name] = value
-
-
-_lowered: dict[str, str] = {}
-
-
-def stream_until_done(lifecycle: RequestLifecycle, response: Any) -> None:
-    """Log the terminal line when the response's stream ends, with the context bound.
-
-    A streaming body is produced after the middleware has returned (and reset the
-    context), chunk by chunk: each chunk is made with the request's context bound, and
-    the stream's end (or failure) writes the terminal line with the bytes counted.
-    """
-    watch = _StreamWatch(lifecycle, response.status_code)
-    content = response.streaming_content
-    if getattr(response, "is_async", False):
-        response.streaming_content = _astream(content, watch)
-    else:
-        response.streaming_content = _stream(content, watch)
-
-
-class _StreamWatch:
-    """Counts a stream's bytes, binds the request's context while a chunk is made."""
-
-    def __init__(self, lifecycle: RequestLifecycle, status: int) -> None:
-        self.lifecycle = lifecycle
-        self.status = status
-        self.snapshot = dict(current())
-        self.size = 0
-
-    @contextlib.contextmanager
-    def fetching(self) -> Iterator[None]:
-        with bound(self.snapshot):
-            try:
-                yield
-            except BaseException as exc:
-                self.end((type(exc), exc, exc.__traceback__))
-                raise
-
-    def count(self, chunk: bytes) -> bytes:
-        self.size += len(chunk)
-        return chunk
-
-    def end(self, exc_info: ExcInfo | None = None) -> None:
-        with bound(self.snapshot):
-            self.lifecycle.finish(500 if exc_info else self.status, self.size, exc_info)
-
-
-def _stream(content: Iterable[bytes], watch: _StreamWatch) -> Iterator[bytes]:
-    iterator = iter(content)
-    while True:
-        with watch.fetching():
-            chunk = next(iterator, None)
-        if chunk is None:
-            break
-        yield watch.count(chunk)
-    watch.end()
-
-
-async def _astream(content: AsyncIterable[bytes], watch: _StreamWatch) -> AsyncIterator[bytes]:
-    async for chunk in _fetch_each(content, watch):
-        yield watch.count(chunk)
-    watch.end()
-
-
-async def _fetch_each(content: AsyncIterable[bytes], watch: _StreamWatch) -> AsyncIterator[bytes]:
-    iterator = content.__aiter__()
-    while True:
-        with watch.fetching():
-            try:
-                chunk = await iterator.__anext__()
-            except StopAsyncIteration:
-                return
-        yield chunk

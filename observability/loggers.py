@@ -1,4 +1,5 @@
-"""The loggers the layer writes to, named by settings (APP_LOGGER, REQUEST_LOGGER ...).
+"""The loggers the layer writes to, named by settings (APP_LOGGER, REQUEST_LOGGER ...), and
+the levels the settings name (`level_of`).
 
 `api_logger` and its siblings are the seed's pre-configured loggers. Each follows its
 setting, also when a test overrides it: it looks the logger up at each use (a dict
@@ -7,6 +8,7 @@ lookup; `logging.getLogger` would take logging's module lock every time).
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -27,6 +29,15 @@ def get_logger(setting: str) -> logging.Logger:
 @on_reload
 def _forget_loggers() -> None:
     _loggers.clear()
+
+
+@functools.lru_cache(maxsize=32)
+def level_of(name: str | None) -> int | None:
+    """A level name from the settings as a number; None stays None (no line)."""
+    if name is None:
+        return None
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO
 
 
 class SettingLogger:

@@ -221,6 +221,11 @@ def _holds_card(digits: Sequence[str]) -> bool:
     return False
 
 
+def digits_hold_card(digits: Sequence[str]) -> bool:
+    """Say if any 13-19 consecutive `digits` (a run read without its separators) pass Luhn."""
+    return _holds_card(digits)
+
+
 def _holds_card_read(*readings: Sequence[str]) -> bool:
     """Say if any reading of one run holds a card."""
     return any(_holds_card(reading) for reading in readings)

@@ -12,9 +12,8 @@ import contextlib
 import re
 from typing import Any
 
-from django.utils.functional import empty
-
 from observability.client_ip import from_trusted_proxy, get_client_ip
+from observability.compat import resolved_user
 from observability.conf import obs_settings, on_reload
 from observability.context import EMPTY, bind_fields
 from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
@@ -110,13 +109,14 @@ def method_of(django_request: Any) -> str:
 
 def request_fields(request: Any) -> dict[str, Any]:
     """The context fields a request gives: ip, method, path, and the user when known."""
-    django_request = getattr(request, "_request", request)
-    meta = getattr(django_request, "META", {})
+    # DRF's Request hands attribute reads to Django's: no unwrapping needed to read.
+    plain = request
+    meta = getattr(plain, "META", {})
     redactor = get_redactor()
     fields: dict[str, Any] = {
         "ip": get_client_ip(meta, obs_settings.TRUSTED_PROXIES),
-        "method": method_of(django_request),
-        "path": redactor.text(getattr(django_request, "path", EMPTY), PATH_LIMIT),
+        "method": method_of(plain),
+        "path": redactor.text(getattr(plain, "path", EMPTY), PATH_LIMIT),
     }
     user = known_user(request)
     if user is not None:
@@ -141,12 +141,7 @@ def user_fields(user: Any) -> dict[str, Any]:
 
 def known_user(request: Any) -> Any:
     """The request's authenticated user if already resolved; None rather than authenticating."""
-    user = getattr(request, "_user", None)  # DRF's Request after authentication
-    if user is None:
-        user = getattr(request, "__dict__", {}).get("user")
-        if user is not None and "_wrapped" in vars(user):  # a lazy user nobody evaluated yet
-            wrapped = vars(user)["_wrapped"]
-            user = None if wrapped is empty else wrapped
+    user = resolved_user(request)
     if user is not None and getattr(user, "is_authenticated", False):
         return user
     return None
@@ -155,7 +150,8 @@ def known_user(request: Any) -> Any:
 def started_details(request: Any, path: str) -> tuple[str, dict[str, Any]]:
     """The started line's shown path (with the masked query) and its query/user_agent fields."""
     settings = obs_settings
-    meta = getattr(request, "_request", request).META
+    plain = request  # DRF's Request hands attribute reads to Django's
+    meta = plain.META
     extra: dict[str, Any] = {}
     if settings.LOG_QUERY_STRING:
         query = meta.get("QUERY_STRING", "")
@@ -163,8 +159,7 @@ def started_details(request: Any, path: str) -> tuple[str, dict[str, Any]]:
             redactor = get_redactor()
             extra["query"] = redactor.query_string(query, QUERY_LIMIT)
             # Path and query masked as one text: a card number can straddle the "?".
-            raw_path = getattr(request, "_request", request).path
-            path = redactor.url(raw_path, query, PATH_LIMIT + QUERY_LIMIT)
+            path = redactor.url(plain.path, query, PATH_LIMIT + QUERY_LIMIT)
     if settings.LOG_USER_AGENT:
         extra["user_agent"] = get_redactor().text(meta.get("HTTP_USER_AGENT", ""), USER_AGENT_LIMIT)
     return path, extra
@@ -178,7 +173,7 @@ def route_of(request: Any) -> tuple[str, str]:
     (`requests/<request_id>/`, observability.routes). ("-", "-") when nothing matched (a
     404) or not yet.
     """
-    match = getattr(getattr(request, "_request", request), "resolver_match", None)
+    match = getattr(request, "resolver_match", None)  # DRF's Request hands it over too
     if match is None:
         return EMPTY, EMPTY
     func = match.func

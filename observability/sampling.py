@@ -24,7 +24,6 @@ threshold (besides what waits in the writer's queue).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 
 from observability.conf import obs_settings
 from observability.keyed import keyed_digest
+from observability.loggers import level_of
 from observability.writer import every_tick, writer
 
 _RANGE = 2.0**64  # the hash is 64 bits: kept when below rate x 2^64
@@ -74,16 +74,7 @@ def keeps(request_id: str, rate: float) -> bool:
     return int.from_bytes(keyed_digest("sampling", request_id, 8)) < rate * _RANGE
 
 
-@functools.lru_cache(maxsize=32)
-def level_of(name: str | None) -> int | None:
-    """A level name from the settings as a number; None stays None (no line)."""
-    if name is None:
-        return None
-    level = logging.getLevelName(name)
-    return level if isinstance(level, int) else logging.INFO
-
-
-def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sample | Unsampled:
+def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sample | KeepAll:
     """The request's sampling; with SAMPLE_RATE 1 (the default), one shared answer: keep."""
     if obs_settings.SAMPLE_RATE >= 1.0:
         completed = level_of(obs_settings.COMPLETED_LEVEL) or logging.INFO
@@ -92,8 +83,8 @@ def sample_for(request_id: str, logger: logging.Logger, started: float) -> Sampl
     return Sample(request_id, logger, started)
 
 
-class Unsampled:
-    """Every request kept by its hash: nothing held, no sample_rate field."""
+class KeepAll:
+    """SAMPLE_RATE 1: every request kept by its hash, nothing held, no sample_rate field."""
 
     __slots__ = ()
     by_hash = True
@@ -105,7 +96,7 @@ class Unsampled:
         return {}
 
 
-KEEP_ALL = Unsampled()
+KEEP_ALL = KeepAll()
 
 
 class Sample:

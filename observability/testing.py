@@ -23,7 +23,7 @@ from typing import Any
 from observability.context import CONTEXT_FIELDS, reset
 from observability.filters import RedactionFilter, RequestContextFilter
 from observability.flood import guard
-from observability.records import extra_keys
+from observability.records import DETAILS_ATTR, extra_keys
 from observability.writer import flush_logs, writer
 
 __all__ = [
@@ -38,13 +38,18 @@ __all__ = [
 
 @dataclass
 class CapturedRecord:
-    """One record: its level, logger, message (arguments merged), fields and traceback."""
+    """One record: its level, logger, message (arguments merged), fields and traceback.
+
+    `fields` holds the context, the record's own fields and its details (a detail whose
+    name is taken is `details.<name>`, as text lines write it); `details` the details alone.
+    """
 
     level: str
     logger: str
     message: str
     fields: dict[str, Any] = field(default_factory=dict)
     traceback: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class _Capture(logging.Handler):
@@ -58,9 +63,18 @@ class _Capture(logging.Handler):
         attrs = record.__dict__
         fields = {key: attrs[key] for key in CONTEXT_FIELDS if key in attrs}
         fields.update((key, attrs[key]) for key in extra_keys(record))
+        details = attrs.get(DETAILS_ATTR)
+        details = dict(details) if isinstance(details, dict) else {}
+        for key, value in details.items():
+            fields[f"details.{key}" if key in fields else key] = value
         self.records.append(
             CapturedRecord(
-                record.levelname, record.name, record.getMessage(), fields, record.exc_text
+                record.levelname,
+                record.name,
+                record.getMessage(),
+                fields,
+                record.exc_text,
+                details,
             )
         )
 

@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape_bar
 
 SEPARATOR = " | "
+#: An absent value (None) as text: the seed's grep recipes read `user_id=-`.
+ABSENT = "-"
 # Quoted when it holds whitespace (any: the reader splits on it), a quote or "=".
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -63,7 +65,9 @@ def render_value(value: Any) -> str:
                 _rendered_texts[value] = rendered
             return rendered
         return _render_text(value)
-    if kind is int or kind is float or kind is bool or value is None:
+    if value is None:
+        return ABSENT
+    if kind is int or kind is float or kind is bool:
         return str(value)
     if isinstance(value, str):
         text = value
@@ -81,7 +85,7 @@ def render_value(value: Any) -> str:
 # hostile texts (each escape four characters) the table stays under 8 MB.
 _MEMO_TEXT_LENGTH = 384
 _MEMO_SIZE = 4096
-_rendered_texts: dict[str, str] = {}
+_rendered_texts: dict[Any, str] = {None: ABSENT}
 
 
 def _render_text(text: str) -> str:
@@ -116,41 +120,52 @@ def render_field(key: str, value: Any) -> str:
     return f" {rendered}={render_value(value)}"
 
 
-# Types whose str() is what render_value writes when the text needs no escaping or
-# quoting (no container: a tuple's str() is not its JSON).
-_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
-_templates: dict[tuple[str, ...], tuple[str, int]] = {}
+_templates: dict[tuple[str, ...], str] = {}
+# Texts as render_value writes them, by text: a request's repeated values (IP, method,
+# path, route, user agent) are looked up, not checked again. Short ones only, so that even
+# full of hostile texts (each escape four characters) the table stays under 8 MB; emptied
+# when full, so a flood of new texts (every request's IDs) costs one insert each.
+_texts: dict[Any, str] = {None: ABSENT}
+
+
+def _remembered(value: str) -> str:
+    text = render_value(value)
+    if len(value) <= _MEMO_TEXT_LENGTH:
+        if len(_texts) >= _MEMO_SIZE:
+            _texts.clear()
+            _texts[None] = ABSENT
+        _texts[value] = text
+    return text
 
 
 def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """` k1=v1 k2=v2 ...`: the text of render_field for each pair, joined.
 
-    In one step when every value is a plain str (or a number, None): the line's hot
-    path, a handful of C calls instead of one Python call a field.
+    Texts seen lately are looked up in one C loop (a request's values repeat from one line
+    and one request to the next: IP, method, path, route, user agent); the others (new
+    texts, numbers, containers) are rendered one by one.
     """
     entry = _templates.get(keys)
     if entry is None:
-        template = "".join([f" {render_key(key)}=%s" for key in keys])
-        entry = (template, len(keys))
+        entry = "".join([f" {render_key(key)}=%s" for key in keys])
         if len(_templates) < 1024:  # key sets are few; a flood of new ones is not kept
             _templates[keys] = entry
-    template, count = entry
-    if count == 1:  # one field (a user agent): the template saves nothing
-        return render_field(keys[0], values[0])
-    if {*map(type, values)} <= _SIMPLE_TYPES and "" not in values:
-        text = template % values
-        # The template's own " " and "=" are one each a field; a value adds none, and
-        # holds nothing unprintable, no quote and no "|"; each is within VALUE_LIMIT.
-        if (
-            len(text) <= VALUE_LIMIT
-            and text.count(" ") == count
-            and text.count("=") == count
-            and '"' not in text
-            and "|" not in text
-            and text.isprintable()
-        ):
-            return text
-    return "".join([render_field(key, value) for key, value in zip(keys, values, strict=True)])
+    try:
+        texts = list(map(_texts.get, values))
+    except TypeError:  # an unhashable value (a dict, a list): each is rendered
+        texts = [None] * len(values)
+    if None in texts:
+        for index, text in enumerate(texts):
+            if text is None:
+                value = values[index]
+                kind = type(value)
+                if kind is str:
+                    texts[index] = _remembered(value)
+                elif kind is int or kind is float:
+                    texts[index] = str(value)
+                else:
+                    texts[index] = render_value(value)
+    return entry % tuple(texts)
 
 
 # --- reading -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from observability import otel
 from observability.conf import obs_settings
-from observability.context import EMPTY, current, request_scope
+from observability.context import current, request_scope
 from observability.ids import new_span_id
 
 MAX_LENGTH = 512
@@ -77,12 +77,12 @@ def outgoing_headers() -> dict[str, str]:
     context = current()
     headers: dict[str, str] = {}
     request_id = context["request_id"]
-    if request_id != EMPTY:
+    if request_id is not None:
         headers[obs_settings.REQUEST_ID_HEADER] = str(request_id)
     active = otel.active_span()
     if active is not None:
         headers["traceparent"] = format_traceparent(*active)
-    elif context["trace_id"] != EMPTY:
+    elif context["trace_id"] is not None:
         headers["traceparent"] = format_traceparent(
             str(context["trace_id"]), new_span_id(str(context["trace_id"])), current_flags()
         )

@@ -235,7 +235,8 @@ def test_a_throttled_login_is_a_security_event_without_the_password(logs, user):
     assert event["request_id"] == refused["X-Request-ID"]
     assert event["ip"] == ATTACKER and event["severity"] == "warning"
     assert event["scope"] == "login_username" and event["retry_after"] == "55"
-    assert event["username"] == "JOHN_DOE"  # what the client sent, masked by the layer
+    # what the client sent, masked by the layer; a detail, never the context's username
+    assert event["details.username"] == "JOHN_DOE"
     assert "hunter2-canary" not in logs.everything()
     assert "hunter2-canary" not in refused.content.decode()
 
@@ -403,7 +404,7 @@ def test_a_failed_staff_login_is_a_security_event_without_the_password(logs, sta
     (event,) = events(logs, "admin_login_failed")
     assert event["request_id"] == response["X-Request-ID"] and event["ip"] == ATTACKER
     assert event["severity"] == "warning" and event["reason"] == "invalid_credentials"
-    assert event["username"] == "admin ****1111"
+    assert event["details.username"] == "admin ****1111"  # typed: a detail, not the context
     everything = logs.everything()
     assert "hunter2-canary" not in everything and "4111-1111" not in everything
     assert "hunter2-canary" not in response.content.decode()
@@ -413,7 +414,7 @@ def test_a_customers_right_password_on_the_admin_is_a_failed_staff_login(logs, u
     response = admin_login(admin_from(HOME), username="john_doe", password="s3cret-pass-123")
     assert response.status_code == 200
     (event,) = events(logs, "admin_login_failed")
-    assert event["reason"] == "not_staff" and event["username"] == "john_doe"
+    assert event["reason"] == "not_staff" and event["details.username"] == "john_doe"
 
 
 def test_a_successful_staff_login_is_a_security_event_with_the_users_id(logs, staff):
@@ -440,7 +441,7 @@ def test_the_admin_login_is_throttled_with_a_429_page_and_an_event(logs, staff, 
     assert hasher.calls == checked  # no password was checked
     (event,) = events(logs, "admin_login_throttled")
     assert event["scope"] == "login_username" and event["retry_after"] == "55"
-    assert event["username"] == "admin" and event["ip"] == ATTACKER
+    assert event["details.username"] == "admin" and event["ip"] == ATTACKER
     assert len(events(logs, "admin_login_failed")) == 5
 
 

@@ -143,6 +143,18 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
+    "observability/ecs_formatter.py::_nest::parts[:-1]": (
+        NOT_CLIENT,
+        "the parents of a dotted ECS field name",
+    ),
+    "observability/formatters.py::JsonFormatter.render::escape(line.host, VALUE_LIMIT)": (
+        NOT_CLIENT,
+        "the host name from the settings",
+    ),
+    "observability/line.py::_new_prefix::raw[1:5]": (
+        NOT_CLIENT,
+        "random bytes for a record identity's prefix",
+    ),
     **{
         f"observability/routes.py::{site}": (
             NOT_CLIENT,
@@ -275,7 +287,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a tuple of a view's arguments",
     ),
-    "observability/ecs_formatter.py::EcsFormatter.format_to_ecs::cap(record.getMessage(), MESSAGE_LIMIT)": (
+    "observability/ecs_formatter.py::EcsFormatter.render::cap(line.message, MESSAGE_LIMIT)": (
         MASKED,
         "a record's message or field, masked whole by RedactionFilter before any formatter",
     ),
@@ -336,13 +348,9 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a queryset limited to --limit rows",
     ),
-    "observability/formatters.py::JsonFormatter.fill::escape(message, MESSAGE_LIMIT)": (
+    "observability/formatters.py::JsonFormatter.render::escape(line.message, MESSAGE_LIMIT)": (
         MASKED,
         "the message, masked whole by RedactionFilter or when the request was read",
-    ),
-    "observability/formatters.py::TextFormatter.line::SEPARATOR[:-1]": (
-        NOT_CLIENT,
-        "our own separator",
     ),
     "observability/formatters.py::_json_value::escape(str(k), 64)": (
         MASKED,
@@ -607,7 +615,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/request.py::request_fields::redactor.text(getattr(django_request, 'path', EMPTY), PATH_LIMIT)": (
+    "observability/request.py::request_fields::redactor.text(getattr(plain, 'path', EMPTY), PATH_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
@@ -619,7 +627,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/request.py::started_details::redactor.url(raw_path, query, PATH_LIMIT + QUERY_LIMIT)": (
+    "observability/request.py::started_details::redactor.url(plain.path, query, PATH_LIMIT + QUERY_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
@@ -988,7 +996,7 @@ SITE_DRIVERS = {
     "observability/escaping.py::escape_traceback": "traceback",
     "observability/filters.py": "arguments",
     "observability/flood.py::FloodGuard._example": "flood_example",
-    "observability/formatters.py::JsonFormatter.fill": "json",
+    "observability/formatters.py::JsonFormatter.render": "json",
     "observability/formatters.py::_json_value": "json",
     "observability/management/commands/logtrace.py": "logtrace",
     "observability/request.py::request_fields": "path",

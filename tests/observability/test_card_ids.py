@@ -14,6 +14,9 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from observability import ids
 from observability.redaction import holds_card
@@ -145,3 +148,19 @@ def test_ten_thousand_server_made_ids_hold_no_card():
         request_id, trace_id, span_id = ids.new_ids()
         assert not holds_card(f"{request_id}x00-{trace_id}-{span_id}-01x{span_id}-00")
         assert not holds_card(request_id) and not holds_card(trace_id)
+
+
+@given(block=st.binary(min_size=40, max_size=40))
+@hsettings(max_examples=3000, deadline=None)
+def test_the_ids_own_card_test_reads_as_the_maskers(block):
+    """ids._card_in is a shortcut for hex, dashes and x: it answers as holds_card does."""
+    h = block.hex()
+    request_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
+    for text in (
+        f"{request_id}x00-{h[32:64]}-{h[64:80]}-01x{h[64:80]}-00",
+        f"00-{h[32:64]}-",
+        f"{h[64:80]}-01x{h[64:80]}-00",
+        "4111-1111-1111-1111x" + h[:8],
+        "4111111111111111" + h[:4],
+    ):
+        assert ids._card_in(text) == holds_card(text), text

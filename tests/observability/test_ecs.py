@@ -46,6 +46,7 @@ ECS_TYPES = {
     "event.category": "keyword",
     "event.type": "keyword",
     "event.action": "keyword",
+    "event.id": "keyword",
     "service.name": "keyword",
 }
 ALLOWED = {

@@ -32,6 +32,7 @@ from observability.formatters import (
     SimpleFormatter,
     VerboseFormatter,
 )
+from observability.records import RECORD_ID_ATTR
 from tests.conftest import configure_logs, parse_tokens, token_for
 
 pytestmark = pytest.mark.django_db
@@ -163,11 +164,13 @@ class TestFileRouting:
                     "logger",
                     "message",
                     "request_id",
-                    "user_id",
                     "ip",
                     "method",
                     "path",
                 } <= set(record)
+                # An absent value is left out, never a placeholder: an anonymous line has
+                # no user_id, an authenticated one a number.
+                assert record.get("user_id", 0) != "-"
                 assert record["timestamp"].endswith("+00:00")
         completed = [
             json.loads(line)
@@ -180,7 +183,7 @@ class TestFileRouting:
             json.loads(line) for line in logs.lines("general") if "payment_created" in line
         )
         assert event["event_type"] == "payment_created"
-        assert event["currency"] == "USD"
+        assert event["details"]["currency"] == "USD"  # details: a namespace of their own
 
 
 FIXED_CONTEXT = {
@@ -207,6 +210,7 @@ def fixed_record(**extra) -> logging.LogRecord:
         )
     record.process, record.threadName, record.module = 42, "MainThread", "x"
     record.__dict__.update(FIXED_CONTEXT, **extra)
+    record.__dict__[RECORD_ID_ATTR] = "r1x9k2a"  # its identity (random in a real process)
     return record
 
 
@@ -220,18 +224,21 @@ class TestFormatters:
         assert ApiFormatter().format(fixed_record(status=201)) == (
             "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
             + self.tail
+            + " record_id=r1x9k2a"
         )
 
     def test_simple(self):
         assert SimpleFormatter().format(fixed_record(status=201)) == (
-            "INFO [billing.api] API Request completed - Status: 201 | " + self.tail
+            "INFO [billing.api] API Request completed - Status: 201 | "
+            + self.tail
+            + " record_id=r1x9k2a"
         )
 
     def test_verbose(self):
         assert VerboseFormatter().format(fixed_record(status=201)) == (
             "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
             + self.tail
-            + " module=x process=42 threadName=MainThread"
+            + " module=x process=42 threadName=MainThread record_id=r1x9k2a"
         )
 
     def test_detailed(self):
@@ -239,6 +246,7 @@ class TestFormatters:
             "2024-01-20 10:30:00,125 INFO [billing.api] API Request completed - Status: 201 | "
             + self.tail
             + " pathname=/app/x.py lineno=7 funcName=view process=42 threadName=MainThread"
+            + " record_id=r1x9k2a"
         )
 
     def test_json(self):
@@ -248,13 +256,12 @@ class TestFormatters:
             "level": "INFO",
             "logger": "billing.api",
             "message": "API Request completed - Status: 201",
-            **FIXED_CONTEXT,
-            "trace_id": "-",
-            "span_id": "-",
+            **FIXED_CONTEXT,  # no trace_id, span_id: absent values are left out
             "status": 201,
             "details": {"a": [1, "b"]},
             "process": 42,
             "thread": "MainThread",
+            "record_id": "r1x9k2a",
         }
 
     def test_values_with_spaces_are_quoted_and_missing_context_is_dash(self):

@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 from freezegun import freeze_time
 
-from observability import fastpath, flood, log_security_event, request_context
+from observability import emit, flood, log_security_event, request_context
 from observability.flood import guard
 from observability.testing import drain_logs
 from tests.conftest import parse_tokens
@@ -386,7 +386,7 @@ def test_the_fast_path_stays_with_flood_control_on_every_handler(tmp_path, limit
 
     configure_logs(tmp_path / "logs", console=True, debug=True)
     try:
-        handlers = fastpath.plan(logging.getLogger("billing.api"), logging.INFO)
+        handlers = emit.plan(logging.getLogger("billing.api"), logging.INFO)
         assert handlers is not None and len(handlers) == 4  # requests, errors, console, debug
     finally:
         configure_logs(tmp_path / "after")
@@ -396,7 +396,7 @@ def test_the_fast_path_stays_with_flood_control_on_every_handler(tmp_path, limit
 def test_lifecycle_lines_are_never_flood_controlled_under_a_guarded_parent(logs, settings):
     settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_LOGGERS": ["billing"]}
     assert guard not in logging.getLogger("billing.api").filters
-    assert fastpath.plan(logging.getLogger("billing.api"), logging.INFO) is not None
+    assert emit.plan(logging.getLogger("billing.api"), logging.INFO) is not None
     client = Client(raise_request_exception=False)
     for _ in range(20):
         assert client.get("/api/v1/plans/").status_code == 401

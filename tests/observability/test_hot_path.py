@@ -6,7 +6,6 @@ remembered masking) is held to the code it stands in for, on hostile input too.
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 
@@ -16,10 +15,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability import fastpath, redaction, textline
+from observability import redaction, textline
+from observability.compat import set_header
 from observability.escaping import UNSAFE_CHARS, VALUE_LIMIT, escape
-from observability.fastpath import LineContext, PreparedLine
-from observability.lifecycle import set_header
+from observability.line import CallSite
 from observability.redaction import Redactor
 from observability.textline import render_field, render_fields, render_message, render_value
 
@@ -103,18 +102,16 @@ def test_masked_texts_are_remembered_within_a_bound_and_read_the_same(monkeypatc
     assert "1111" not in remembered.text(texts[3], 64).replace("****1111", "")
 
 
-def test_a_prepared_line_knows_the_line_it_was_made_on():
-    logger = logging.getLogger("billing.api")
-
+def test_a_call_site_knows_the_line_it_was_made_on():
     def log_here():
         frame = sys._getframe(0)
-        made = PreparedLine(logger, 20, "m", LineContext({}), {}, frame)
-        return made, frame.f_lineno - 1, frame.f_lineno
+        made = CallSite.of_frame(frame.f_code, frame.f_lasti)
+        return made, frame.f_lineno - 1
 
-    line, made_on, _ = log_here()
-    assert line.lineno == made_on
-    assert line.funcName == "log_here"
-    assert line.pathname == __file__
+    site, made_on = log_here()
+    assert site.lineno == made_on
+    assert site.funcName == "log_here"
+    assert site.pathname == __file__
 
 
 def test_headers_set_directly_read_as_django_sets_them():
@@ -138,78 +135,6 @@ def test_a_response_without_django_headers_is_set_the_usual_way():
 @pytest.mark.parametrize("value", ["", " ", "a b", 'a"b', "a=b", "a|b", "\x1b[31m", "é", "٣"])
 def test_edge_values_take_the_exact_path(value):
     assert render_fields(("k",), (value,)) == render_field("k", value)
-
-
-@given(
-    status=st.integers(100, 599),
-    duration=st.floats(min_value=0, max_value=1e6).map(lambda d: round(d, 6)),
-    size=st.one_of(st.none(), st.integers(0, 2**40)),
-    route=st.one_of(st.just("api/v1/payments/<int:pk>/"), st.just("-"), hostile_text),
-    view=st.one_of(st.just("billing.views.PaymentViewSet"), hostile_text),
-)
-@hsettings(max_examples=300, deadline=None)
-def test_the_terminal_fields_read_as_rendered_one_by_one(status, duration, size, route, view):
-    keys = ("status", "duration", "response_size", "route", "view")
-    values = (status, duration, size, route, view)
-    assert fastpath.terminal_text(*values) == render_fields(keys, values)
-
-
-header_text = st.one_of(
-    hostile_text,
-    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,20}", fullmatch=True),  # an allowed ID
-    st.just("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
-)
-
-
-class _User:
-    is_authenticated = True
-
-    def __init__(self, pk, name):
-        self.pk, self.name = pk, name
-
-    def get_username(self):
-        return self.name
-
-
-@given(
-    request_id=header_text,
-    traceparent=header_text,
-    forwarded=st.one_of(hostile_text, st.sampled_from(["203.0.113.7", "fe80::1%eth0", "[::1]:80"])),
-    method=st.one_of(st.sampled_from(["GET", "PROPFIND"]), hostile_text),
-    path=hostile_text,
-    user=st.one_of(st.none(), st.tuples(st.one_of(st.integers(), hostile_text), hostile_text)),
-)
-@hsettings(max_examples=200, deadline=None)
-def test_a_context_as_begin_reads_it_renders_as_the_general_code(
-    request_id, traceparent, forwarded, method, path, user
-):
-    """The lifecycle writes its context's IDs, IP and method as they are: the checks
-    made when the request was read must leave nothing there that needs rendering."""
-    from django.test import RequestFactory, override_settings
-
-    from observability.context import CONTEXT_FIELDS, current, reset_context, set_context
-    from observability.lifecycle import begin
-
-    request = RequestFactory().get("/")
-    request.method, request.path = method, "/" + path
-    request.META.update(
-        HTTP_X_REQUEST_ID=request_id, HTTP_TRACEPARENT=traceparent, HTTP_X_FORWARDED_FOR=forwarded
-    )
-    if user is not None:
-        request.user = _User(*user)
-    trusting = {
-        "TRUST_INCOMING_REQUEST_ID": True,
-        "TRUST_INCOMING_TRACEPARENT": True,
-        "TRUSTED_PROXIES": 1,
-    }
-    with override_settings(OBSERVABILITY=trusting):
-        token = set_context(begin(request).fields)
-        try:
-            context = current()
-            values = tuple(context[key] for key in CONTEXT_FIELDS)
-            assert fastpath.begun_text(context) == render_fields(CONTEXT_FIELDS, values)
-        finally:
-            reset_context(token)
 
 
 json_values = st.recursive(
@@ -275,53 +200,3 @@ def test_json_timestamps_are_utc_milliseconds_as_before():
         day_and_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         millis = int((created - second) * 1000)
         assert iso_timestamp(created) == f"{day_and_time}.{millis:03d}+00:00"
-
-
-@given(
-    message=hostile_text,
-    fields=st.dictionaries(
-        st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True).filter(lambda k: k != "message"),
-        simple_values,
-        max_size=4,
-    ),
-    path=hostile_text,
-    level=st.sampled_from([20, 30, 40]),
-)
-@hsettings(max_examples=150, deadline=None)
-def test_a_line_written_from_its_parts_reads_as_a_prepared_line(message, fields, path, level):
-    """write_line gives simple text layouts the parts, others a PreparedLine: the same
-    bytes either way, for every handler of the request logger (requests and errors)."""
-    from observability.context import CONTEXT_FIELDS
-    from observability.formatters import ApiFormatter, DetailedFormatter, SimpleFormatter
-
-    logger = logging.getLogger("billing.api")
-    context = dict.fromkeys(CONTEXT_FIELDS, "-") | {"path": path}
-    shared = LineContext(context)
-    submitted: list[tuple[object, str]] = []
-
-    class Handler:
-        def __init__(self, formatter, level=0):
-            self.formatter, self.level = formatter, level
-
-    handlers = (
-        Handler(ApiFormatter()),
-        Handler(SimpleFormatter()),
-        Handler(DetailedFormatter(), 40),
-    )
-
-    def suspended():
-        yield sys._getframe(0)
-
-    paused = suspended()
-    frame = next(paused)  # a frame that stays where it is (the place a line shows)
-    original = fastpath.writer.submit
-    fastpath.writer.submit = lambda handler, text: submitted.append((handler, text))
-    try:
-        fastpath.write_line(handlers, logger, level, message, shared, fields, frame)
-    finally:
-        fastpath.writer.submit = original
-    for handler, text in submitted:
-        line = PreparedLine(logger, level, message, shared, fields, frame)
-        expected = handler.formatter.format_prepared(line)
-        assert text.split(" ", 2)[2] == expected.split(" ", 2)[2]  # all but the time
-    assert len(submitted) == 2 + (level >= 40)

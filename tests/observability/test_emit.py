@@ -1,5 +1,5 @@
-"""Lifecycle lines prepared without a LogRecord read exactly as records would, and only when
-nothing but our own handlers would see them."""
+"""Lifecycle lines go out as Lines, without a LogRecord, only when nothing but handlers that
+take Lines would see them; a Line made directly is the Line its record would give."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability import fastpath
+from observability import emit
 from observability.context import CONTEXT_FIELDS
-from observability.fastpath import LineContext, PreparedLine
+from observability.filters import attach_context
 from observability.formatters import (
     ApiFormatter,
     DetailedFormatter,
@@ -22,6 +22,8 @@ from observability.formatters import (
     SimpleFormatter,
     VerboseFormatter,
 )
+from observability.line import CallSite, Line
+from observability.records import RECORD_ID_ATTR
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -30,32 +32,10 @@ values = st.one_of(st.text(max_size=40), st.integers(), st.floats(allow_nan=Fals
 names = st.from_regex(r"[a-z][a-z_]{0,12}", fullmatch=True).filter(
     lambda n: (
         n not in logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-        and n not in ("message", "asctime", "request", "server_time")
+        and n not in ("message", "asctime", "request", "server_time", "details")
         and n not in CONTEXT_FIELDS
     )
 )
-
-
-def record_like(line: PreparedLine, context: dict, fields: dict) -> logging.LogRecord:
-    """The record the logging API would have made for the same line."""
-    logger = logging.getLogger(line.name)
-    record = logger.makeRecord(
-        line.name,
-        line.levelno,
-        line.pathname,
-        line.lineno,
-        line.message,
-        (),
-        None,
-        line.funcName,
-        {**fields, "_obs_redacted": True},
-    )
-    record.created = line.created
-    record.msecs = int((line.created - int(line.created)) * 1000) + 0.0
-    record.process, record.threadName = line.process, line.threadName
-    for key, value in context.items():
-        record.__dict__.setdefault(key, value)
-    return record
 
 
 @pytest.mark.parametrize("formatter_class", FORMATTERS)
@@ -67,24 +47,46 @@ def record_like(line: PreparedLine, context: dict, fields: dict) -> logging.LogR
     level=st.sampled_from([logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR]),
 )
 @hsettings(max_examples=80, deadline=None)
-def test_a_prepared_line_reads_exactly_as_a_record(
+def test_a_line_made_directly_renders_as_its_record(
     formatter_class, message, context_values, fields, bound, level
 ):
+    """What the emitter builds without a record renders exactly as the record the logging
+    API would have made for the same call (after our context filter)."""
     context = {**dict(zip(CONTEXT_FIELDS, context_values, strict=True)), **bound}
-    line = PreparedLine(
-        logging.getLogger("billing.api"),
+    frame = sys._getframe(0)
+    direct = Line(
+        1764237060.125,
         level,
+        "billing.api",
         message,
-        LineContext(context),
+        context,
         fields,
-        sys._getframe(0),
+        site=CallSite.of_frame(frame.f_code, frame.f_lasti),
+        process=42,
+        thread="MainThread",
+        record_id="k1x2y3z",
     )
+    logger = logging.getLogger("billing.api")
+    record = logger.makeRecord(
+        "billing.api",
+        level,
+        frame.f_code.co_filename,
+        direct.site.lineno,
+        message,
+        (),
+        None,
+        frame.f_code.co_name,
+        {**fields, "_obs_redacted": True, RECORD_ID_ATTR: "k1x2y3z"},
+    )
+    record.created, record.process, record.threadName = 1764237060.125, 42, "MainThread"
+    record.msecs = 125.0
+    attach_context(record, context)
     formatter = formatter_class()
-    assert formatter.format_prepared(line) == formatter.format(record_like(line, context, fields))
+    assert formatter.render(direct) == formatter.format(record)
 
 
 def test_the_default_configuration_takes_the_fast_path(logs):
-    handlers = fastpath.plan(logging.getLogger("billing.api"), logging.INFO)
+    handlers = emit.plan(logging.getLogger("billing.api"), logging.INFO)
     assert handlers is not None and len(handlers) >= 1
 
 
@@ -99,7 +101,7 @@ def test_a_users_handler_still_receives_the_lifecycle_records(logs):
     mine = Mine()
     logger.addHandler(mine)
     try:
-        assert fastpath.plan(logger, logging.INFO) is None
+        assert emit.plan(logger, logging.INFO) is None
         response = Client().get("/t/plain/")
     finally:
         logger.removeHandler(mine)
@@ -121,7 +123,7 @@ def test_a_logger_filter_or_a_record_factory_means_records(logs):
 
     logger.addFilter(keep)
     try:
-        assert fastpath.plan(logger, logging.INFO) is None
+        assert emit.plan(logger, logging.INFO) is None
         Client().get("/t/plain/")
     finally:
         logger.removeFilter(keep)
@@ -129,6 +131,6 @@ def test_a_logger_filter_or_a_record_factory_means_records(logs):
     default = logging.getLogRecordFactory()
     logging.setLogRecordFactory(lambda *a, **k: default(*a, **k))
     try:
-        assert fastpath.plan(logger, logging.INFO) is None
+        assert emit.plan(logger, logging.INFO) is None
     finally:
         logging.setLogRecordFactory(default)

@@ -1,0 +1,57 @@
+"""Every use of another library's private attributes, in one place, each with a test
+(tests/observability/test_compat.py) that fails loudly the day the shortcut stops working.
+
+- DRF's `Request` wraps Django's `HttpRequest` as `_request`, and keeps the authenticated
+  user as `_user` once authentication ran;
+- Django's lazy `request.user` (`SimpleLazyObject`) keeps the user as `_wrapped` once
+  something evaluated it (`empty` before);
+- Django's `HttpResponse.headers` (`ResponseHeaders`) stores `lower name -> (name, value)`
+  in `_store`;
+- concurrent-log-handler's `emit()` calls `handleError()` inside its `except` block
+  (`observability.rotation` re-raises there, so the writer counts the failure).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import empty
+
+
+def django_request(request: Any) -> HttpRequest:
+    """Django's request, whether `request` is one or DRF's `Request` around one."""
+    return getattr(request, "_request", request)  # type: ignore[no-any-return]
+
+
+def resolved_user(request: Any) -> Any:
+    """The request's user if something already resolved it; None rather than resolving it
+    (no session lookup, no query, no authentication from here)."""
+    user = getattr(request, "_user", None)  # DRF's Request after authentication
+    if user is None:
+        user = getattr(request, "__dict__", {}).get("user")
+        if user is not None and "_wrapped" in vars(user):  # a lazy user nobody evaluated yet
+            wrapped = vars(user)["_wrapped"]
+            user = None if wrapped is empty else wrapped
+    return user
+
+
+def set_header(response: Any, name: str, value: str) -> None:
+    """`response[name] = value`, for a header name checked by the settings and a value we
+    made or checked (a request ID, a traceparent: a few ASCII letters, digits and -._:).
+
+    Django's `__setitem__` encodes and checks both for every header set (a third of what
+    sending the two headers costs a request); with those checks already made, the pair
+    is stored as Django stores it. Any other response object is set the usual way.
+    """
+    store = getattr(getattr(response, "headers", None), "_store", None)
+    if type(store) is dict:
+        lowered = _lowered.get(name)
+        if lowered is None:
+            lowered = _lowered[name] = name.lower()
+        store[lowered] = (name, value)
+    else:
+        response[name] = value
+
+
+_lowered: dict[str, str] = {}
