@@ -8,6 +8,7 @@ our `path=` the path as decoded once: every reading of each must be masked.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from tests.observability.test_redaction import surviving_decoded
 pytestmark = pytest.mark.e2e
 
 CARD = "4539144569597196"
+CLIENT_ADDRESS = re.compile(r"\b127\.0\.0\.1:\d+")
 REQUESTS = [
     "/api/v1/plans/?note=4539%2F1445%2F6959%2F7196",
     "/pay/4539%252F1445%252F6959%252F7196/",
@@ -60,7 +62,10 @@ def test_percent_encoded_cards_are_masked_in_every_server_line(tmp_path, env, st
     )
     files = "".join(p.read_text(errors="replace") for p in Path(env["LOG_BASE_DIR"]).glob("*.log*"))
     for text in (output, files):
-        leaks = [line for line in text.splitlines() if surviving_decoded(CARD, line)]
+        # The client's own address and port (`127.0.0.1:44562`) are not the request's text: a
+        # port can share five digits with the card once the scanner joins it to the address.
+        lines = [CLIENT_ADDRESS.sub("client", line) for line in text.splitlines()]
+        leaks = [line for line in lines if surviving_decoded(CARD, line)]
         assert not leaks, leaks
     assert output.count("****7196") >= len(REQUESTS)  # the access lines were written, masked
     assert "Not Found: /pay/****7196/" in files
