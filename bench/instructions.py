@@ -54,7 +54,7 @@ def loop(count: int, method: str) -> None:
 
     handler = WSGIHandler()
     try:  # the writer wakes for a batch or a flush only, never on the clock: counts that do
-        from observability import writer as writer_module  # not depend on how long it ran
+        from observability.output import writer as writer_module  # not depend on how long it ran
 
         writer_module.IDLE_WAIT = writer_module.TICK_INTERVAL = 3600.0
     except ImportError:

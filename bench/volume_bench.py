@@ -91,7 +91,7 @@ MICRO = """
 import json, os, timeit
 import django
 django.setup()
-from observability.sampling import keeps
+from observability.http.sampling import keeps
 from observability.metrics import observe_request
 from observability.metrics import instruments
 instruments()

@@ -48,8 +48,8 @@ from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from observability.client_ip import UNKNOWN, get_client_ip
 from observability.conf import obs_settings
+from observability.tracing.client_ip import UNKNOWN, get_client_ip
 
 logger = logging.getLogger("billing.throttling")
 

@@ -50,7 +50,7 @@ def child_exit(server, worker):
 
 
 def worker_exit(server, worker):
-    from observability.writer import shutdown_writer
+    from observability.output.writer import shutdown_writer
 
     shutdown_writer()
 

@@ -3,7 +3,21 @@
 Public names are re-exported here; see the README for the settings and the file layout.
 """
 
-from observability.context import (
+from observability.decorators import log_api_request
+from observability.events import log_billing_event, log_performance_metric, log_security_event
+from observability.filters import RedactionFilter, RequestContextFilter
+from observability.http.request import bind_user
+from observability.logconfig import build_logging
+from observability.output.loggers import (
+    api_logger,
+    billing_logger,
+    events_logger,
+    performance_logger,
+    security_logger,
+)
+from observability.output.writer import flush_logs, log_stats
+from observability.structured import StructuredLogger
+from observability.tracing.context import (
     CONTEXT_FIELDS,
     bind,
     carry_context,
@@ -11,21 +25,7 @@ from observability.context import (
     get_request_id,
     request_context,
 )
-from observability.decorators import log_api_request
-from observability.events import log_billing_event, log_performance_metric, log_security_event
-from observability.filters import RedactionFilter, RequestContextFilter
-from observability.logconfig import build_logging
-from observability.loggers import (
-    api_logger,
-    billing_logger,
-    events_logger,
-    performance_logger,
-    security_logger,
-)
-from observability.request import bind_user
-from observability.structured import StructuredLogger
-from observability.tracecontext import outgoing_headers
-from observability.writer import flush_logs, log_stats
+from observability.tracing.tracecontext import outgoing_headers
 
 __all__ = [
     "CONTEXT_FIELDS",

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from observability.context import EMPTY, current
-from observability.loggers import get_logger
+from observability.http.request import request_fields
+from observability.masking.redaction import get_redactor
 from observability.metrics import count_security_event
-from observability.records import DETAILS_ATTR
-from observability.redaction import get_redactor
-from observability.request import request_fields
+from observability.output.loggers import get_logger
+from observability.output.records import DETAILS_ATTR
+from observability.tracing.context import EMPTY, current
 
 SEVERITY_LEVELS = {
     "debug": logging.DEBUG,

@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from observability import messages
-from observability.escaping import escape
+from observability.lines import messages
+from observability.lines.escaping import escape
 from observability.logtrace.files import lines_holding, log_files
 from observability.logtrace.query import EMPTY, LEVELS, Filters
 from observability.logtrace.records import REQUESTS, Record, parse_line, request_id_needles
@@ -153,7 +153,7 @@ class Summary:
         }
 
     def line(self) -> str:
-        """One line for a terminal: every value from the logs escaped (observability.escaping)."""
+        """One line for a terminal: every value from the logs escaped (lines.escaping)."""
         flags = " ".join(f for f, on in (("SLOW", self.slow), ("FAILED", self.failed)) if on)
         e = escape
         return (

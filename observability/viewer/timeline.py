@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from observability.escaping import unescape_traceback
+from observability.lines.escaping import unescape_traceback
 from observability.logtrace import LEVELS, Record
 
 EMPTY = "-"

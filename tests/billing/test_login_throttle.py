@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
-from observability.flood import guard
+from observability.guard.flood import guard
 from tests.conftest import parse_tokens
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from django.test import Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
 from observability import log_security_event
+from observability.http.routes import readable_route
 from observability.metrics import file_label, render
 from observability.middleware import RequestLoggingMiddleware
-from observability.routes import readable_route
 from tests.conftest import token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
@@ -130,7 +130,7 @@ class TestRequests:
         )
 
     def test_a_regex_route_is_simplified_once_per_pattern(self, monkeypatch):
-        from observability import routes
+        from observability.http import routes
 
         calls = []
         original = routes._simplify
@@ -218,7 +218,8 @@ class TestLayer:
         assert not any(name.startswith("log_") for name in samples)  # one namespace
 
     def test_write_errors_are_counted_for_their_file(self, logs, monkeypatch):
-        from observability import flush_logs, rotation
+        from observability import flush_logs
+        from observability.output import rotation
 
         key = (("file", "requests"), ("reason", "write_error"))
         Client().get("/t/plain/")
@@ -323,7 +324,7 @@ class TestLayer:
         assert gained("observability_flood_repeated_records_total") == 41
 
     def test_this_process_is_read_from_the_system(self):
-        from observability.metrics_system import read_process
+        from observability.monitoring.system import read_process
 
         reading = read_process()
         assert reading.cpu_seconds > 0

@@ -24,7 +24,7 @@ from observability import (
 )
 from observability.conf import LEVEL_NAMES
 from observability.handlers import QueuedFileHandler
-from observability.loggers import get_logger
+from observability.output.loggers import get_logger
 
 TAIL_BYTES = 4 * 1024 * 1024
 

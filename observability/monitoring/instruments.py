@@ -22,9 +22,9 @@ from django.core.signals import setting_changed
 from prometheus_client import Counter, Gauge, Histogram
 
 from observability.conf import obs_settings
-from observability.context import EMPTY
-from observability.metrics_system import read_process
-from observability.writer import BatchTarget, writer
+from observability.monitoring.system import read_process
+from observability.output.writer import BatchTarget, writer
+from observability.tracing.context import EMPTY
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: http.request.method's known values (RFC 9110 and PATCH); anything else is OTHER.
@@ -39,7 +39,7 @@ QUEUE_FILE = "_queue"
 #: http.server.request.duration's advised bucket boundaries, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 #: The view whose requests are scrapes, not traffic (route_of's name for it).
-SCRAPE_VIEW = "observability.metrics_view.metrics_view"
+SCRAPE_VIEW = "observability.monitoring.view.metrics_view"
 PROCESS_INTERVAL = 1.0  # seconds between two readings of this process's CPU, memory, files
 SEVERITIES = frozenset({"debug", "info", "low", "warning", "medium", "error", "high", "critical"})
 _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")

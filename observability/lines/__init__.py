@@ -1,0 +1,1 @@
+"""How a line looks: the Line value, its text, JSON and ECS renderings, escaping."""

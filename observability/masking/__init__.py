@@ -1,0 +1,1 @@
+"""What never reaches a log: card numbers, credentials, secret values."""
