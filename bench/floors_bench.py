@@ -32,8 +32,8 @@ from bench.phases_bench import (  # Django set up
 )
 from observability import flush_logs
 from observability.http.lifecycle import begin
-from observability.metrics import instruments, observe_request
 from observability.middleware import RequestLoggingMiddleware
+from observability.monitoring.metrics import instruments, observe_request
 from observability.tracing.ids import new_ids
 
 RAW = os.urandom(40)

@@ -34,8 +34,8 @@ from django.test import RequestFactory  # noqa: E402
 from observability import flush_logs  # noqa: E402
 from observability.http.lifecycle import RequestLifecycle, begin  # noqa: E402
 from observability.lines.line import CallSite, Line  # noqa: E402
-from observability.metrics import observe_request  # noqa: E402
 from observability.middleware import RequestLoggingMiddleware  # noqa: E402
+from observability.monitoring.metrics import observe_request  # noqa: E402
 from observability.output.writer import writer  # noqa: E402
 from observability.tracing.context import (  # noqa: E402
     Scope,

@@ -6,7 +6,6 @@ Public names are re-exported here; see the README for the settings and the file 
 from observability.decorators import log_api_request
 from observability.events import log_billing_event, log_performance_metric, log_security_event
 from observability.filters import RedactionFilter, RequestContextFilter
-from observability.http.request import bind_user
 from observability.logconfig import build_logging
 from observability.output.loggers import (
     api_logger,
@@ -25,6 +24,7 @@ from observability.tracing.context import (
     get_request_id,
     request_context,
 )
+from observability.tracing.request import bind_user
 from observability.tracing.tracecontext import outgoing_headers
 
 __all__ = [

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from observability.http.request import request_fields
 from observability.masking.redaction import get_redactor
-from observability.metrics import count_security_event
+from observability.monitoring.metrics import count_security_event
 from observability.output.loggers import get_logger
 from observability.output.records import DETAILS_ATTR
 from observability.tracing.context import EMPTY, current
+from observability.tracing.request import request_fields
 
 SEVERITY_LEVELS = {
     "debug": logging.DEBUG,

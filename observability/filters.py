@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from observability.guard.flood import DECISION_ATTR, guard
-from observability.lines.escaping import ARG_LIMIT, cap
+from observability.masking.escaping import ARG_LIMIT, cap
 from observability.masking.redaction import NullRedactor, Redactor, get_redactor
 from observability.output.records import CONTEXT_SNAPSHOT_ATTR, GIVEN_ATTR, extra_keys
 from observability.tracing import otel

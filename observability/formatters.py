@@ -27,7 +27,6 @@ try:
 except ImportError:  # optional: JSON lines are then written by the stdlib's json
     _orjson = None  # type: ignore[assignment]
 
-from observability.lines.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
 from observability.lines.line import Line
 from observability.lines.textline import (
     SEPARATOR,
@@ -36,6 +35,7 @@ from observability.lines.textline import (
     render_key,
     render_message,
 )
+from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
 from observability.tracing.context import CONTEXT_FIELDS
 
 _CONTEXT_SET = frozenset(CONTEXT_FIELDS)

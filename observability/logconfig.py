@@ -161,7 +161,7 @@ def build_logging(
             "api": {"()": "observability.formatters.ApiFormatter"},
             "json": {"()": "observability.formatters.JsonFormatter"},
             **(
-                {"ecs": {"()": "observability.lines.ecs_formatter.EcsFormatter"}}
+                {"ecs": {"()": "observability.ecs_formatter.EcsFormatter"}}
                 if log_format == "ecs"
                 else {}
             ),

@@ -2,6 +2,6 @@
 
 from django.urls import path
 
-from observability.monitoring.view import metrics_view
+from observability.metrics_view import metrics_view
 
 urlpatterns = [path("metrics", metrics_view, name="metrics")]

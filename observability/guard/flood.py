@@ -64,9 +64,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from observability.conf import obs_settings, on_reload
-from observability.lines.escaping import ARG_LIMIT
+from observability.masking.escaping import ARG_LIMIT
 from observability.masking.redaction import get_redactor
-from observability.metrics import count_flood_summary, count_security_event
+from observability.monitoring.metrics import count_flood_summary, count_security_event
 from observability.output.writer import every_tick, writer
 from observability.tracing.context import CONTEXT_ATTR, EMPTY, current, reset_context, set_context
 

@@ -27,20 +27,11 @@ from observability.compat import django_request, set_header
 from observability.conf import obs_settings
 from observability.events import log_security_event
 from observability.http.emit import Emitter
-from observability.http.request import (
-    bind_user,
-    incoming_request_id,
-    incoming_trace,
-    known_user,
-    request_fields,
-    response_size,
-    route_of,
-    started_details,
-)
 from observability.http.sampling import excluded, sample_for
+from observability.http.seen_ids import seen_ids
 from observability.http.streaming import stream_until_done
 from observability.lines import messages
-from observability.metrics import count_sampled_out, observe_request, request_started
+from observability.monitoring.metrics import count_sampled_out, observe_request, request_started
 from observability.output.loggers import get_logger, level_of
 from observability.tracing import otel
 from observability.tracing.context import (
@@ -53,7 +44,16 @@ from observability.tracing.context import (
     set_context,
 )
 from observability.tracing.ids import new_ids
-from observability.tracing.seen_ids import seen_ids
+from observability.tracing.request import (
+    bind_user,
+    incoming_request_id,
+    incoming_trace,
+    known_user,
+    request_fields,
+    response_size,
+    route_of,
+    started_details,
+)
 from observability.tracing.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from observability.lines import ecs, textline
-from observability.lines.escaping import escape, escape_traceback
+from observability.masking.escaping import escape, escape_traceback
 
 #: The tag of the file the lifecycle lines are written to (observability.conf.LOG_FILES).
 REQUESTS = "requests"
@@ -27,7 +27,7 @@ class Record:
     logger: str
     message: str
     fields: dict[str, Any]
-    traceback: str  # escaped as written: observability.lines.escaping.unescape_traceback reads it
+    traceback: str  # escaped as written: observability.masking.escaping.unescape_traceback reads it
     file: str
     raw: str
     order: int = 0

@@ -1,1 +1,1 @@
-"""What never reaches a log: card numbers, credentials, secret values."""
+"""What never reaches a log raw: card numbers, credentials, secret values, control characters."""

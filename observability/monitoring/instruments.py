@@ -1,6 +1,6 @@
 """The metrics of one process: what they are, their labels, and how the hot paths feed them.
 
-`observability.metrics` makes one `Instruments` per process and is the API the layer calls;
+`monitoring.metrics` makes one `Instruments` per process and is the API the layer calls;
 this module holds the instruments (OpenTelemetry's HTTP server metrics and the layer's
 own), the bounded label values (`_OTHER`, `_static`, `_unmatched`), and the per-process
 readings published under several workers (`ProcessInstruments`).
@@ -39,7 +39,7 @@ QUEUE_FILE = "_queue"
 #: http.server.request.duration's advised bucket boundaries, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 #: The view whose requests are scrapes, not traffic (route_of's name for it).
-SCRAPE_VIEW = "observability.monitoring.view.metrics_view"
+SCRAPE_VIEW = "observability.metrics_view.metrics_view"
 PROCESS_INTERVAL = 1.0  # seconds between two readings of this process's CPU, memory, files
 SEVERITIES = frozenset({"debug", "info", "low", "warning", "medium", "error", "high", "critical"})
 _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")

@@ -13,7 +13,7 @@ flag them. Such a draw (an ID, or the `traceparent` the trace and span make toge
 thrown away and the next one taken: the IDs stay uniformly random among those that do not
 look like a card, and the check (two C calls, most of the time) runs once a request.
 
-Whether an incoming ID was seen before is observability.tracing.seen_ids' question (a cache every
+Whether an incoming ID was seen before is observability.http.seen_ids' question (a cache every
 worker shares), not this module's.
 """
 

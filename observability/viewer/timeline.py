@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from observability.lines.escaping import unescape_traceback
 from observability.logtrace import LEVELS, Record
+from observability.masking.escaping import unescape_traceback
 
 EMPTY = "-"
 

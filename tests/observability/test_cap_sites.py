@@ -143,7 +143,7 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
-    "observability/lines/ecs_formatter.py::_nest::parts[:-1]": (
+    "observability/ecs_formatter.py::_nest::parts[:-1]": (
         NOT_CLIENT,
         "the parents of a dotted ECS field name",
     ),
@@ -156,7 +156,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         "random bytes for a record identity's prefix",
     ),
     **{
-        f"observability/http/routes.py::{site}": (
+        f"observability/tracing/routes.py::{site}": (
             NOT_CLIENT,
             "a URL pattern of the project's URLconf, made readable for a metrics label",
         )
@@ -287,39 +287,39 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a tuple of a view's arguments",
     ),
-    "observability/lines/ecs_formatter.py::EcsFormatter.render::cap(line.message, MESSAGE_LIMIT)": (
+    "observability/ecs_formatter.py::EcsFormatter.render::cap(line.message, MESSAGE_LIMIT)": (
         MASKED,
         "a record's message or field, masked whole by RedactionFilter before any formatter",
     ),
-    "observability/lines/ecs_formatter.py::_text::cap(json.dumps(value, default=str, ensure_ascii=False), VALUE_LIMIT)": (
+    "observability/ecs_formatter.py::_text::cap(json.dumps(value, default=str, ensure_ascii=False), VALUE_LIMIT)": (
         MASKED,
         "a record's message or field, masked whole by RedactionFilter before any formatter",
     ),
-    "observability/lines/ecs_formatter.py::_text::cap(str(value), VALUE_LIMIT)": (
+    "observability/ecs_formatter.py::_text::cap(str(value), VALUE_LIMIT)": (
         MASKED,
         "a record's message or field, masked whole by RedactionFilter before any formatter",
     ),
-    "observability/lines/ecs_formatter.py::_text::cap(value, VALUE_LIMIT)": (
+    "observability/ecs_formatter.py::_text::cap(value, VALUE_LIMIT)": (
         MASKED,
         "a record's message or field, masked whole by RedactionFilter before any formatter",
     ),
-    "observability/lines/escaping.py::cap::text[:limit]": (
+    "observability/masking/escaping.py::cap::text[:limit]": (
         MASKED,
         "the cap itself: every caller passes text masked by the layer",
     ),
-    "observability/lines/escaping.py::escape::cap(text, limit)": (
+    "observability/masking/escaping.py::escape::cap(text, limit)": (
         MASKED,
         "the cap itself: every caller passes text masked by the layer",
     ),
-    "observability/lines/escaping.py::escape_bar::escape(text, limit)": (
+    "observability/masking/escaping.py::escape_bar::escape(text, limit)": (
         MASKED,
         "the cap itself: every caller passes text masked by the layer",
     ),
-    "observability/lines/escaping.py::escape_traceback::cap(line, TRACEBACK_LINE_LIMIT)": (
+    "observability/masking/escaping.py::escape_traceback::cap(line, TRACEBACK_LINE_LIMIT)": (
         MASKED,
         "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
     ),
-    "observability/lines/escaping.py::escape_traceback::text[-TRACEBACK_LIMIT:]": (
+    "observability/masking/escaping.py::escape_traceback::text[-TRACEBACK_LIMIT:]": (
         MASKED,
         "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
     ),
@@ -636,23 +636,23 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/http/request.py::request_fields::redactor.text(getattr(plain, 'path', EMPTY), PATH_LIMIT)": (
+    "observability/tracing/request.py::request_fields::redactor.text(getattr(plain, 'path', EMPTY), PATH_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/http/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT', ''), USER_AGENT_LIMIT)": (
+    "observability/tracing/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT', ''), USER_AGENT_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/http/request.py::started_details::redactor.query_string(query, QUERY_LIMIT)": (
+    "observability/tracing/request.py::started_details::redactor.query_string(query, QUERY_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/http/request.py::started_details::redactor.url(plain.path, query, PATH_LIMIT + QUERY_LIMIT)": (
+    "observability/tracing/request.py::started_details::redactor.url(plain.path, query, PATH_LIMIT + QUERY_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/http/request.py::user_fields::get_redactor().text(str(username), USERNAME_LIMIT)": (
+    "observability/tracing/request.py::user_fields::get_redactor().text(str(username), USERNAME_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
@@ -802,7 +802,7 @@ def test_login_username_is_masked_before_it_is_cut(logs, letters):
 # the site's limit, after the letters QQ; no run read after a QQ may hold more than four of
 # its digits. A cut made before masking keeps up to 18 of them.
 
-from observability.lines.escaping import (  # noqa: E402
+from observability.masking.escaping import (  # noqa: E402
     ARG_LIMIT,
     MESSAGE_LIMIT,
     PATH_LIMIT,
@@ -851,7 +851,7 @@ def drive_user_agent(logs, texts):
 
 
 def drive_username(logs, texts):
-    from observability.http.request import user_fields
+    from observability.tracing.request import user_fields
 
     class User:
         pk = 7
@@ -1010,21 +1010,21 @@ DRIVERS = {
 }
 # Which driver reaches each MASKED site.
 SITE_DRIVERS = {
-    "observability/lines/ecs_formatter.py": "ecs",
-    "observability/lines/escaping.py::cap": "message",
-    "observability/lines/escaping.py::escape::": "message",
-    "observability/lines/escaping.py::escape_bar": "message",
-    "observability/lines/escaping.py::escape_traceback": "traceback",
+    "observability/ecs_formatter.py": "ecs",
+    "observability/masking/escaping.py::cap": "message",
+    "observability/masking/escaping.py::escape::": "message",
+    "observability/masking/escaping.py::escape_bar": "message",
+    "observability/masking/escaping.py::escape_traceback": "traceback",
     "observability/filters.py": "arguments",
     "observability/guard/flood.py::FloodGuard._example": "flood_example",
     "observability/formatters.py::JsonFormatter.render": "json",
     "observability/formatters.py::_json_value": "json",
     "observability/management/commands/logtrace.py": "logtrace",
-    "observability/http/request.py::request_fields": "path",
-    "observability/http/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT'": "user_agent",
-    "observability/http/request.py::started_details::redactor.query_string": "query",
-    "observability/http/request.py::started_details::redactor.url": "url",
-    "observability/http/request.py::user_fields": "username",
+    "observability/tracing/request.py::request_fields": "path",
+    "observability/tracing/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT'": "user_agent",
+    "observability/tracing/request.py::started_details::redactor.query_string": "query",
+    "observability/tracing/request.py::started_details::redactor.url": "url",
+    "observability/tracing/request.py::user_fields": "username",
     "observability/templates": "viewer",
     "observability/viewer/views.py::_query": "viewer_query",
     "observability/lines/textline.py::render_message": "message",

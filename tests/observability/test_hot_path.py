@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from observability.compat import set_header
 from observability.lines import textline
-from observability.lines.escaping import UNSAFE_CHARS, VALUE_LIMIT, escape
 from observability.lines.line import CallSite
 from observability.lines.textline import render_field, render_fields, render_message, render_value
 from observability.masking import redaction
+from observability.masking.escaping import UNSAFE_CHARS, VALUE_LIMIT, escape
 from observability.masking.redaction import Redactor
 
 # What the exact checks look for: a value is escaped for these, quoted for whitespace.

@@ -11,9 +11,9 @@ from django.test import Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
 from observability import log_security_event
-from observability.http.routes import readable_route
-from observability.metrics import file_label, render
 from observability.middleware import RequestLoggingMiddleware
+from observability.monitoring.metrics import file_label, render
+from observability.tracing.routes import readable_route
 from tests.conftest import token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
@@ -130,7 +130,7 @@ class TestRequests:
         )
 
     def test_a_regex_route_is_simplified_once_per_pattern(self, monkeypatch):
-        from observability.http import routes
+        from observability.tracing import routes
 
         calls = []
         original = routes._simplify
@@ -311,7 +311,7 @@ class TestLayer:
         assert 0 <= samples["observability_log_filesystem_files_free"][directory] <= stat.f_files
 
     def test_flood_summaries_are_counted_through_the_api(self, logs):
-        from observability.metrics import count_flood_summary
+        from observability.monitoring.metrics import count_flood_summary
 
         before = scrape()
         count_flood_summary(41)

@@ -19,8 +19,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from observability.conf import DEFAULT_REDACT_KEYS
-from observability.lines.escaping import cap
 from observability.masking import redaction
+from observability.masking.escaping import cap
 from observability.masking.redaction import REDACTED, Redactor, mask_cards
 
 redactor = Redactor(DEFAULT_REDACT_KEYS)

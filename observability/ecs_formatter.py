@@ -21,9 +21,9 @@ from typing import Any
 
 from observability.formatters import bound_fields, detail_fields
 from observability.lines import ecs, messages
-from observability.lines.escaping import MESSAGE_LIMIT, VALUE_LIMIT, cap
 from observability.lines.line import Line
 from observability.lines.textline import render_key
+from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, cap
 from observability.tracing import otel
 from observability.tracing.context import CONTEXT_FIELDS
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from observability.compat import resolved_user
 from observability.conf import obs_settings, on_reload
-from observability.http.routes import readable_route
-from observability.lines.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
+from observability.masking.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
 from observability.masking.redaction import get_redactor, holds_card
 from observability.tracing.client_ip import from_trusted_proxy, get_client_ip
 from observability.tracing.context import EMPTY, bind_fields
+from observability.tracing.routes import readable_route
 from observability.tracing.tracecontext import TraceParent, parse_traceparent, valid_tracestate
 
 REQUEST_ID_MAX = 128
@@ -170,7 +170,7 @@ def route_of(request: Any) -> tuple[str, str]:
 
     Never the raw path: a route groups requests by endpoint with a bounded set of values
     (metrics labels, listings). A `re_path()` regex is shown readably, once per pattern
-    (`requests/<request_id>/`, observability.http.routes). ("-", "-") when nothing matched (a
+    (`requests/<request_id>/`, observability.tracing.routes). ("-", "-") when nothing matched (a
     404) or not yet.
     """
     match = getattr(request, "resolver_match", None)  # DRF's Request hands it over too

@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 
 from observability.conf import obs_settings
 from observability.events import log_security_event
-from observability.metrics import render
+from observability.monitoring.metrics import render
 from observability.tracing.client_ip import address_in, client_address
 
 
