@@ -4,11 +4,17 @@ Public names are re-exported here; see the README for the settings and the file 
 """
 
 from observability.decorators import log_api_request
-from observability.events import log_billing_event, log_performance_metric, log_security_event
+from observability.events import (
+    log_billing_event,
+    log_event,
+    log_performance_metric,
+    log_security_event,
+)
 from observability.filters import RedactionFilter, RequestContextFilter
 from observability.logconfig import build_logging
 from observability.output.loggers import (
     api_logger,
+    app_logger,
     billing_logger,
     events_logger,
     performance_logger,
@@ -33,6 +39,7 @@ __all__ = [
     "RequestContextFilter",
     "StructuredLogger",
     "api_logger",
+    "app_logger",
     "billing_logger",
     "bind",
     "bind_user",
@@ -44,6 +51,7 @@ __all__ = [
     "get_request_id",
     "log_api_request",
     "log_billing_event",
+    "log_event",
     "log_performance_metric",
     "log_security_event",
     "log_stats",
