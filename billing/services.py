@@ -26,8 +26,6 @@ from billing.logging_utils import log_billing_event, log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
 from observability import get_request_id
 
-EMPTY = "-"  # how the logs write "none" (observability's neutral value)
-
 logger = logging.getLogger("billing.models")
 
 
@@ -46,8 +44,7 @@ def plan_create(
 
 def _request_id() -> str:
     """The current request's ID, stored on the rows it writes ("" outside a request)."""
-    request_id = get_request_id()
-    return "" if request_id == EMPTY else request_id
+    return get_request_id(default="") or ""
 
 
 def subscription_create(*, user, plan: Plan) -> Subscription:
@@ -72,9 +69,9 @@ def subscription_create(*, user, plan: Plan) -> Subscription:
             event_type="subscription_duplicate_refused",
             user_id=user.id,
             details={
-                "subscription_id": winner.id if winner else EMPTY,
+                "subscription_id": winner.id if winner else None,
                 "plan_id": plan.id,
-                "winning_request_id": (winner.request_id if winner else "") or EMPTY,
+                "winning_request_id": (winner.request_id if winner else "") or None,
             },
         )
         msg = f"You already have an active subscription to plan {plan.code!r}."
@@ -240,7 +237,7 @@ def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconcilia
             "gateway": how,
             "trigger": trigger,
             "gateway_reference": payment.gateway_reference,
-            "original_request_id": payment.request_id or EMPTY,
+            "original_request_id": payment.request_id or None,
             "pending_seconds": round((now - pending_since).total_seconds(), 3),
         },
     )
@@ -264,7 +261,7 @@ def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Paym
             "send a new key for a new payment."
         )
         raise Conflict(msg, field="Idempotency-Key")
-    details = {"payment_id": existing.id, "winning_request_id": existing.request_id or EMPTY}
+    details = {"payment_id": existing.id, "winning_request_id": existing.request_id or None}
     stale = existing.attempted_at <= selectors.payment_lease_cutoff()
     if existing.status == Payment.Status.PENDING and stale:
         try:
@@ -376,8 +373,8 @@ def _refund_refused(payment: Payment, amount: Decimal, remaining: Decimal) -> No
             "payment_id": payment.id,
             "amount": str(amount),
             "refundable": str(remaining),
-            "winning_refund_id": last.id if last else EMPTY,
-            "winning_request_id": (last.request_id if last else "") or EMPTY,
+            "winning_refund_id": last.id if last else None,
+            "winning_request_id": (last.request_id if last else "") or None,
         },
     )
 
