@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability.conf import _is_header
+from observability.conf_checks import is_header as _is_header
 from observability.http.lifecycle import set_header
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
