@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from observability.logconfig import build_logging
+
+# Django's generic classes subscriptable at run time (billing.admin's ModelAdmin[Payment]),
+# as mypy reads them through django-stubs.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
