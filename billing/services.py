@@ -30,7 +30,7 @@ from observability import get_request_id
 if TYPE_CHECKING:
     from django.contrib.auth.models import User  # AUTH_USER_MODEL, as django-stubs reads it
 
-logger = logging.getLogger("billing.models")
+logger = logging.getLogger(__name__)
 
 
 def plan_create(
@@ -442,6 +442,11 @@ def refund_create(*, payment: Payment, amount: Decimal | None, reason: str = "")
             ).update(amount_refunded=payment.amount_refunded + amount)
             if changed != 1:
                 raise _refund_raced(payment, amount)
+            # Under the lock on purpose (README, "A pending key is reconciled"): the
+            # gateway's refund has no key, so outside the lock a worker killed mid-call would
+            # leave a refund recorded but never sent, or sent but never recorded, and nothing
+            # could ask the gateway which. Here a gateway error rolls the refund back. Moving
+            # it out needs the payments' treatment: a pending row with its own gateway key.
             gateway.refund(charge_reference=payment.gateway_reference, amount=amount)
     except IntegrityError:  # the CHECK constraint
         raise _refund_raced(
