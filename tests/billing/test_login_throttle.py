@@ -559,3 +559,16 @@ def test_rates_from_the_environment(monkeypatch):
     )
     rates = settings["REST_FRAMEWORK"]["DEFAULT_THROTTLE_RATES"]
     assert rates == {"login_client": "100/hour", "login_username": "3/m"}
+
+
+def test_the_admin_login_form_without_its_request_checks_no_password(staff, hasher):
+    """The admin site always hands the form its request; without one there is no client to
+    count, so the form refuses to run rather than share one budget among all such calls."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from billing.admin import ThrottledAdminAuthenticationForm
+
+    form = ThrottledAdminAuthenticationForm(data={"username": "admin", "password": "x-y-z-1"})
+    with pytest.raises(ImproperlyConfigured, match="needs its request"):
+        form.is_valid()
+    assert hasher.calls == 0
