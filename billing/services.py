@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -26,7 +27,10 @@ from billing.logging_utils import log_billing_event, log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
 from observability import get_request_id
 
-logger = logging.getLogger("billing.models")
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # AUTH_USER_MODEL, as django-stubs reads it
+
+logger = logging.getLogger(__name__)
 
 
 def plan_create(
@@ -47,7 +51,7 @@ def _request_id() -> str:
     return get_request_id(default="") or ""
 
 
-def subscription_create(*, user, plan: Plan) -> Subscription:
+def subscription_create(*, user: User, plan: Plan) -> Subscription:
     """Subscribe `user` to `plan`; a second active subscription to it is a 409.
 
     The partial unique constraint (one active subscription per user and plan) decides
@@ -112,6 +116,17 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
 
 
 PAYMENT_BODY_FIELDS = ("amount", "currency", "description", "payment_method")
+
+
+class PaymentBody(TypedDict):
+    """A payment request's validated body (PAYMENT_BODY_FIELDS)."""
+
+    amount: Decimal
+    currency: str
+    description: str
+    payment_method: str
+
+
 CENT = Decimal("0.01")
 
 
@@ -245,7 +260,7 @@ def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconcilia
     return Reconciliation(payment, how)
 
 
-def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Payment:
+def _payment_replay(existing: Payment, *, request_hash: str, body: PaymentBody) -> Payment:
     """Answer a request whose Idempotency-Key already has a payment: replay it, or refuse.
 
     Another body under the key: 409 naming the key (and the fields that differ, never their
@@ -254,7 +269,9 @@ def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Paym
     the lease: reconciled with the gateway here, then replayed.
     """
     if _payment_stored_hash(existing) != request_hash:
-        differing = [name for name in PAYMENT_BODY_FIELDS if getattr(existing, name) != body[name]]
+        differing = [
+            name for name in PAYMENT_BODY_FIELDS if getattr(existing, name) != body.get(name)
+        ]
         which = f" ({', '.join(differing)} differ)" if differing else ""
         msg = (
             f"This Idempotency-Key was already used with a different request body{which}; "
@@ -288,7 +305,7 @@ def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Paym
 
 def payment_create(
     *,
-    user,
+    user: User,
     amount: Decimal,
     currency: str,
     payment_method: str,
@@ -305,7 +322,7 @@ def payment_create(
     Call it outside any transaction: the pending row must be committed before the charge.
     """
     key = idempotency_key or None
-    body = {
+    body: PaymentBody = {
         "amount": amount,
         "currency": currency,
         "description": description,
@@ -425,9 +442,16 @@ def refund_create(*, payment: Payment, amount: Decimal | None, reason: str = "")
             ).update(amount_refunded=payment.amount_refunded + amount)
             if changed != 1:
                 raise _refund_raced(payment, amount)
+            # Under the lock on purpose (README, "A pending key is reconciled"): the
+            # gateway's refund has no key, so outside the lock a worker killed mid-call would
+            # leave a refund recorded but never sent, or sent but never recorded, and nothing
+            # could ask the gateway which. Here a gateway error rolls the refund back. Moving
+            # it out needs the payments' treatment: a pending row with its own gateway key.
             gateway.refund(charge_reference=payment.gateway_reference, amount=amount)
     except IntegrityError:  # the CHECK constraint
-        raise _refund_raced(payment, amount) from None
+        raise _refund_raced(
+            payment, payment.refundable_amount if amount is None else amount
+        ) from None
     log_billing_event(
         event_type="refund_created",
         user_id=payment.user_id,

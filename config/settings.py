@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -26,6 +27,10 @@ from config.env import (
     invalid,
 )
 from observability.logconfig import build_logging
+
+# Django's generic classes subscriptable at run time (billing.admin's ModelAdmin[Payment]),
+# as mypy reads them through django-stubs.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

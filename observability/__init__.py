@@ -30,7 +30,7 @@ from observability.tracing.context import (
     get_request_id,
     request_context,
 )
-from observability.tracing.request import bind_user
+from observability.tracing.request import bind_user, client_address_of
 from observability.tracing.tracecontext import outgoing_headers
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "bind_user",
     "build_logging",
     "carry_context",
+    "client_address_of",
     "events_logger",
     "flush_logs",
     "get_context",

@@ -12,11 +12,18 @@ import contextlib
 import re
 from typing import Any
 
+from django.http import HttpRequest
+
 from observability.compat import resolved_user
 from observability.conf import obs_settings, on_reload
 from observability.masking.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
 from observability.masking.redaction import get_redactor, holds_card
-from observability.tracing.client_ip import from_trusted_proxy, get_client_ip
+from observability.tracing.client_ip import (
+    Address,
+    client_address,
+    from_trusted_proxy,
+    get_client_ip,
+)
 from observability.tracing.context import EMPTY, bind_fields
 from observability.tracing.routes import readable_route
 from observability.tracing.tracecontext import TraceParent, parse_traceparent, valid_tracestate
@@ -122,6 +129,15 @@ def request_fields(request: Any) -> dict[str, Any]:
     if user is not None:
         fields.update(user_fields(user))
     return fields
+
+
+def client_address_of(request: HttpRequest) -> Address | None:
+    """The client's IP address, as TRUSTED_PROXIES reads it; None when there is none to tell.
+
+    Django's request or DRF's (which hands `META` over). Unmasked, for a key such as a
+    throttle's count per client; never for output: every record carries it masked (`ip=`).
+    """
+    return client_address(request.META, obs_settings.TRUSTED_PROXIES)
 
 
 def bind_user(user: Any) -> None:
