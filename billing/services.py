@@ -72,9 +72,9 @@ def subscription_create(*, user, plan: Plan) -> Subscription:
             event_type="subscription_duplicate_refused",
             user_id=user.id,
             details={
-                "subscription_id": winner.id if winner else EMPTY,
+                "subscription_id": winner.id if winner else None,
                 "plan_id": plan.id,
-                "winning_request_id": (winner.request_id if winner else "") or EMPTY,
+                "winning_request_id": (winner.request_id or None) if winner else None,
             },
         )
         msg = f"You already have an active subscription to plan {plan.code!r}."
@@ -240,7 +240,7 @@ def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconcilia
             "gateway": how,
             "trigger": trigger,
             "gateway_reference": payment.gateway_reference,
-            "original_request_id": payment.request_id or EMPTY,
+            "original_request_id": payment.request_id or None,
             "pending_seconds": round((now - pending_since).total_seconds(), 3),
         },
     )
@@ -264,7 +264,7 @@ def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Paym
             "send a new key for a new payment."
         )
         raise Conflict(msg, field="Idempotency-Key")
-    details = {"payment_id": existing.id, "winning_request_id": existing.request_id or EMPTY}
+    details = {"payment_id": existing.id, "winning_request_id": existing.request_id or None}
     stale = existing.attempted_at <= selectors.payment_lease_cutoff()
     if existing.status == Payment.Status.PENDING and stale:
         try:
@@ -376,8 +376,8 @@ def _refund_refused(payment: Payment, amount: Decimal, remaining: Decimal) -> No
             "payment_id": payment.id,
             "amount": str(amount),
             "refundable": str(remaining),
-            "winning_refund_id": last.id if last else EMPTY,
-            "winning_request_id": (last.request_id if last else "") or EMPTY,
+            "winning_refund_id": last.id if last else None,
+            "winning_request_id": (last.request_id or None) if last else None,
         },
     )
 

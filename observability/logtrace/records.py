@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from observability import ecs, textline
-from observability.escaping import escape, escape_traceback
+from observability.escaping import escape, escape_traceback, read_plain_traceback
 
 #: The tag of the file the lifecycle lines are written to (observability.conf.LOG_FILES).
 REQUESTS = "requests"
@@ -160,7 +160,7 @@ def _parse_json(line: str, file: str) -> Record | None:
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     message = str(data.pop("message", ""))
-    traceback = str(data.pop("exc_info", "") or "")
+    traceback = read_plain_traceback(str(data.pop("exc_info", "") or ""))
     return Record(when, level, logger, message, data, traceback, file, line)
 
 
