@@ -5,6 +5,7 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import importlib.metadata
 import ipaddress
 import math
 import os
@@ -20,6 +21,14 @@ from django.core.exceptions import ImproperlyConfigured
 from observability.logconfig import build_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _package_version() -> str | None:
+    """This project's version as installed (pyproject.toml), None when it is not installed."""
+    try:
+        return importlib.metadata.version("billing-api")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -393,6 +402,13 @@ OBSERVABILITY = {
     "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),
     # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
     "SEEN_IDS_CACHE": "request_ids",
+    # Who writes the lines (ECS service.name / .version / .environment)
+    "SERVICE_NAME": os.environ.get("SERVICE_NAME", "").strip()
+    or os.environ.get("OTEL_SERVICE_NAME", "").strip()
+    or "billing-api",
+    "SERVICE_VERSION": os.environ.get("SERVICE_VERSION", "").strip() or _package_version(),
+    "SERVICE_ENVIRONMENT": os.environ.get("SERVICE_ENVIRONMENT", "").strip()
+    or ("development" if DEBUG else "production"),
 }
 
 # --- Logging ------------------------------------------------------------------

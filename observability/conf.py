@@ -131,6 +131,11 @@ DEFAULTS: dict[str, Any] = {
     # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
     "SEEN_IDS_CACHE": "default",
     "SEEN_IDS_WINDOW": 3600.0,
+    # --- Who writes the lines: ECS's service.name / service.version / service.environment
+    # (None: service.name is OpenTelemetry's, else OTEL_SERVICE_NAME; the others left out)
+    "SERVICE_NAME": None,
+    "SERVICE_VERSION": None,
+    "SERVICE_ENVIRONMENT": None,
 }
 
 
@@ -209,6 +214,12 @@ def _valid_proxies(value: Any) -> bool:
     if isinstance(value, int):
         return value >= 0
     return _valid_networks(value)
+
+
+def _optional_name(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, str) and 0 < len(value) <= 256 and value.isprintable()
+    )
 
 
 Rule = tuple[Callable[[Any], bool], str]
@@ -327,6 +338,10 @@ RULES: dict[str, Rule] = {
     "SEEN_IDS_WINDOW": (
         lambda v: _is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
         f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
+    ),
+    **dict.fromkeys(
+        ("SERVICE_NAME", "SERVICE_VERSION", "SERVICE_ENVIRONMENT"),
+        (_optional_name, "must be None or a printable text of 1 to 256 characters"),
     ),
 }
 
