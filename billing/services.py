@@ -236,7 +236,7 @@ def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconcilia
         user_id=payment.user_id,
         details={
             "payment_id": payment.id,
-            "status": payment.status,
+            "payment_status": payment.status,
             "gateway": how,
             "trigger": trigger,
             "gateway_reference": payment.gateway_reference,
@@ -355,7 +355,7 @@ def payment_create(
         metric_name="payment_processing",
         value=round(time.monotonic() - started, 6),
         unit="seconds",
-        details={"payment_id": payment.id, "status": payment.status},
+        details={"payment_id": payment.id, "payment_status": payment.status},
     )
     if settled_here:  # else a retry past the lease reconciled it (the same charge) and logged
         _payment_settled_log(payment)

@@ -149,6 +149,17 @@ def env_rate(name: str, default: str) -> str:
     return raw
 
 
+def env_mode(name: str, default: int) -> int:
+    """A file or directory mode in octal (`0640`, `0o640`)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw.removeprefix("0o"), 8)
+    except ValueError:
+        raise _invalid(name, "must be an octal file mode such as 0640", raw) from None
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -402,6 +413,9 @@ OBSERVABILITY = {
     "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),
     # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
     "SEEN_IDS_CACHE": "request_ids",
+    # Log files are private (PCI scope): 0640 files, 0750 directories the layer creates
+    "LOG_FILE_MODE": env_mode("LOG_FILE_MODE", 0o640),
+    "LOG_DIR_MODE": env_mode("LOG_DIR_MODE", 0o750),
     # Who writes the lines (ECS service.name / .version / .environment)
     "SERVICE_NAME": os.environ.get("SERVICE_NAME", "").strip()
     or os.environ.get("OTEL_SERVICE_NAME", "").strip()

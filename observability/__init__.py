@@ -1,31 +1,77 @@
 """Request tracing and logging for Django: correlation IDs, context in every record, safe files.
 
 Public names are re-exported here; see the README for the settings and the file layout.
+They are imported when first used (PEP 562), so that importing one module of the package
+(`observability.logconfig` from a settings file, `logtrace`'s reader) does not load the
+request machinery.
 """
 
-from observability.context import (
-    CONTEXT_FIELDS,
-    bind,
-    carry_context,
-    get_context,
-    get_request_id,
-    request_context,
-)
-from observability.decorators import log_api_request
-from observability.events import log_billing_event, log_performance_metric, log_security_event
-from observability.filters import RedactionFilter, RequestContextFilter
-from observability.logconfig import build_logging
-from observability.loggers import (
-    api_logger,
-    billing_logger,
-    events_logger,
-    performance_logger,
-    security_logger,
-)
-from observability.request import bind_user
-from observability.structured import StructuredLogger
-from observability.tracecontext import outgoing_headers
-from observability.writer import flush_logs, log_stats
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from observability.context import (
+        CONTEXT_FIELDS,
+        bind,
+        carry_context,
+        get_context,
+        get_request_id,
+        request_context,
+    )
+    from observability.decorators import log_api_request
+    from observability.events import log_billing_event, log_performance_metric, log_security_event
+    from observability.filters import RedactionFilter, RequestContextFilter
+    from observability.logconfig import build_logging
+    from observability.loggers import (
+        api_logger,
+        billing_logger,
+        events_logger,
+        performance_logger,
+        security_logger,
+    )
+    from observability.request import bind_user
+    from observability.structured import StructuredLogger
+    from observability.tracecontext import outgoing_headers
+    from observability.writer import flush_logs, log_stats
+
+_HOMES = {
+    "CONTEXT_FIELDS": "context",
+    "bind": "context",
+    "carry_context": "context",
+    "get_context": "context",
+    "get_request_id": "context",
+    "request_context": "context",
+    "log_api_request": "decorators",
+    "log_billing_event": "events",
+    "log_performance_metric": "events",
+    "log_security_event": "events",
+    "RedactionFilter": "filters",
+    "RequestContextFilter": "filters",
+    "build_logging": "logconfig",
+    "api_logger": "loggers",
+    "billing_logger": "loggers",
+    "events_logger": "loggers",
+    "performance_logger": "loggers",
+    "security_logger": "loggers",
+    "bind_user": "request",
+    "StructuredLogger": "structured",
+    "outgoing_headers": "tracecontext",
+    "flush_logs": "writer",
+    "log_stats": "writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        msg = f"module 'observability' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"observability.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONTEXT_FIELDS",

@@ -131,6 +131,9 @@ DEFAULTS: dict[str, Any] = {
     # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
     "SEEN_IDS_CACHE": "default",
     "SEEN_IDS_WINDOW": 3600.0,
+    # --- Log files are private (PCI scope): created with these modes (README, "Log files")
+    "LOG_FILE_MODE": 0o640,
+    "LOG_DIR_MODE": 0o750,
     # --- Who writes the lines: ECS's service.name / service.version / service.environment
     # (None: service.name is OpenTelemetry's, else OTEL_SERVICE_NAME; the others left out)
     "SERVICE_NAME": None,
@@ -338,6 +341,14 @@ RULES: dict[str, Rule] = {
     "SEEN_IDS_WINDOW": (
         lambda v: _is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
         f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
+    ),
+    "LOG_FILE_MODE": (
+        lambda v: _is_prefix(v, 0, 0o777) and v & 0o600 == 0o600 and not v & 0o111,
+        "must be a file mode such as 0o640: the owner reads and writes, nobody executes",
+    ),
+    "LOG_DIR_MODE": (
+        lambda v: _is_prefix(v, 0, 0o777) and v & 0o700 == 0o700,
+        "must be a directory mode such as 0o750: the owner reads, writes and enters",
     ),
     **dict.fromkeys(
         ("SERVICE_NAME", "SERVICE_VERSION", "SERVICE_ENVIRONMENT"),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
+from observability import otel
 from observability.ids import new_ids
 from observability.redaction import get_redactor
 
@@ -121,8 +122,15 @@ def request_context(request_id: str | None = None, **fields: Any) -> Iterator[di
 
     >>> with request_context(job="nightly-invoices"):
     ...     logger.info("started")   # carries request_id=<new uuid> job=nightly-invoices
+
+    Inside an active OpenTelemetry span, its records carry that span's trace and span IDs
+    (as a request's do), so the job and the calls it makes are one trace; otherwise a new
+    trace of its own.
     """
     new_id, trace_id, span_id = new_ids()
+    active = otel.active_span()
+    if active is not None:
+        trace_id, span_id = active[0], active[1]
     ids = {"request_id": request_id or new_id, "trace_id": trace_id, "span_id": span_id}
     token = set_context({**ids, **fields})
     try:
