@@ -12,6 +12,8 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from billing.logging_utils import log_security_event
 from billing.models import Payment, Plan, Refund, SandboxCharge, Subscription
@@ -22,6 +24,24 @@ from billing.throttling import (
     login_throttles,
 )
 from observability import bind_user
+
+# The admin's home page points to the trace viewer and to /metrics.
+admin.site.index_template = "observability/admin/index.html"
+
+
+def request_story(obj: Any) -> str:
+    """The record's request ID, linked to its story in the trace viewer."""
+    request_id = getattr(obj, "request_id", None) or ""
+    if not request_id:
+        return "-"
+    try:
+        url = reverse("observability_viewer:request", args=[request_id])
+    except NoReverseMatch:  # not an ID the viewer takes: shown, not linked
+        return request_id
+    return format_html('<a href="{}" class="request-story">{}</a>', url, request_id)
+
+
+request_story.short_description = "request"  # type: ignore[attr-defined]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -48,6 +68,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
     list_filter = ("status", "plan")
     search_fields = ("user__username",)
     list_select_related = ("user", "plan")
+    readonly_fields = (request_story,)
 
 
 @admin.register(Payment)
@@ -61,6 +82,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "failure_code",
         "created_at",
         "attempted_at",
+        request_story,
     )
     list_filter = ("status", "currency")
     search_fields = (
@@ -72,7 +94,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     )
     list_select_related = ("user",)
     # editable=False fields are hidden from the form unless listed here.
-    readonly_fields = ("gateway_idempotency_key",)
+    readonly_fields = ("gateway_idempotency_key", request_story)
 
 
 @admin.register(SandboxCharge)
@@ -89,6 +111,7 @@ class RefundAdmin(ReadOnlyAdmin):
     list_display = ("id", "payment", "amount", "reason", "created_at")
     search_fields = ("payment__user__username", "reason")
     list_select_related = ("payment",)
+    readonly_fields = (request_story,)
 
 
 # --- The admin's login page (it guards the trace viewer at /ops/requests/) ----------------
