@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
             from django.conf import settings
 
             settings.configure()  # no project here: the defaults (LOG_BASE_DIR /tmp)
+    from django.core.exceptions import ImproperlyConfigured
+
+    from observability.escaping import escape
     from observability.management.commands.logtrace import Command
 
     class Console(Command):
@@ -60,7 +63,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.prog = "logtrace"  # not "logtrace logtrace", as manage.py would name it
             return parser
 
-    Console().run_from_argv(["logtrace", "logtrace", *args])
+    try:
+        Console().run_from_argv(["logtrace", "logtrace", *args])
+    except (ImproperlyConfigured, ImportError) as exc:  # the settings module would not load
+        sys.stderr.write(f"logtrace: the settings could not be read: {escape(str(exc))}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -141,3 +141,24 @@ def test_logtrace_runs_from_a_fresh_venv_with_the_projects_settings(fresh_venv, 
         [str(script), "nope"], cwd=project, env=env, capture_output=True, text=True
     )
     assert missing.returncode == 1 and missing.stderr.startswith("logtrace: nothing in ")
+
+
+def test_settings_that_do_not_load_are_one_line_and_exit_2(fresh_venv, tmp_path):
+    project = tmp_path / "broken"
+    project.mkdir()
+    (project / "manage.py").write_text(MANAGE)
+    (project / "shopsettings.py").write_text(
+        "from django.core.exceptions import ImproperlyConfigured\n"
+        "raise ImproperlyConfigured('SECRET_KEY is not set')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+    done = subprocess.run(
+        [str(fresh_venv / "bin" / "logtrace"), "some-id"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "logtrace: the settings could not be read: SECRET_KEY is not set\n"
