@@ -6,8 +6,8 @@ configured (any format): request lifecycle lines (started, completed, client err
 (inside and outside a request, `request_context()`, a structured logger, SQL with DEBUG
 on), billing events (a payment, a declined one, a refused refund), security events
 (failed and successful logins, a 401, a 403, a refused `traceparent`), performance
-metrics, a database error with its SQLSTATE, flood summaries, and the trace viewer's and
-the admin's audit events. The JSON Schema test and the ECS field test validate every line.
+metrics, a failed charge the reconciliation sweep settles later (a task), flood summaries,
+and the trace viewer's and the admin's audit events. The JSON Schema test and the ECS field test validate every line.
 """
 
 from __future__ import annotations
@@ -65,6 +65,25 @@ def requests_of_a_customer(user) -> None:
             test_urls.clock.update(freezer=None, advance=0.0)
 
 
+def a_failed_charge_reconciled_by_the_sweep(user) -> None:
+    """The gateway raises mid-request (a 500, the payment left pending); later the sweep
+    (`manage.py payment_reconcile`, a task outside any request) settles it."""
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from billing import gateway
+    from billing.models import Payment
+
+    client = Client(raise_request_exception=False, REMOTE_ADDR="10.0.0.7")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
+    with mock.patch.object(gateway, "charge", side_effect=RuntimeError("gateway went away")):
+        _pay(client, auth, "pm_card_visa", key="order-reconcile")
+    Payment.objects.filter(status="pending").update(attempted_at=timezone.now() - timedelta(days=1))
+    call_command("payment_reconcile", stdout=_Sink(), stderr=_Sink())
+
+
 def logins(user) -> None:
     client = Client(REMOTE_ADDR="10.0.0.9")
     for password in ("wrong-1", "wrong-2", "s3cret-pass-123"):
@@ -114,6 +133,7 @@ def audited_views(staff) -> None:
 
 def write_every_kind_of_line(settings, user, staff) -> None:
     requests_of_a_customer(user)
+    a_failed_charge_reconciled_by_the_sweep(user)
     logins(user)
     application_records()
     audited_views(staff)

@@ -80,6 +80,7 @@ def test_every_line_of_every_kind_is_valid(json_lines, schema):
         "Security Event: admin_login_failed",
         "Performance Metric: payment_processing",
         "Performance Metric: report_generation",
+        "Billing Event: payment_reconciled",
         "in a background job",
         "outside any request",
     ):
