@@ -6,8 +6,9 @@
 It reads the settings module (DJANGO_SETTINGS_MODULE, `--settings`, or the one the
 `manage.py` of the current directory names) for `LOG_BASE_DIR` and
 `OBSERVABILITY['LOG_FILES']`, and nothing else: no app is loaded, no logging is configured
-(nothing is written), no database is opened. Without any settings module it reads
-`/tmp` under the default file names (`--dir` chooses another directory).
+(nothing is written), no database is opened. Without any settings module it reads the
+environment's LOG_BASE_DIR (else `/tmp`) under the default file names (`--dir` chooses
+another directory).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             from django.conf import settings
 
-            settings.configure()  # no project here: the defaults (LOG_BASE_DIR /tmp)
+            # No project here: LOG_BASE_DIR from the environment (else /tmp), default names.
+            settings.configure(LOG_BASE_DIR=os.environ.get("LOG_BASE_DIR", "").strip() or "/tmp")
     from django.core.exceptions import ImproperlyConfigured
 
     from observability.escaping import escape
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ImproperlyConfigured, ImportError) as exc:  # the settings module would not load
         sys.stderr.write(f"logtrace: the settings could not be read: {escape(str(exc))}\n")
         sys.exit(2)
+    except BrokenPipeError:  # `logtrace ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -162,3 +162,24 @@ def test_settings_that_do_not_load_are_one_line_and_exit_2(fresh_venv, tmp_path)
     )
     assert done.returncode == 2
     assert done.stderr == "logtrace: the settings could not be read: SECRET_KEY is not set\n"
+
+
+def test_without_a_project_it_reads_the_environments_log_dir(fresh_venv, tmp_path):
+    """No manage.py and no settings module: LOG_BASE_DIR from the environment, the default
+    file names; a reader that stops early (`| head -1`) gets no traceback."""
+    logs = tmp_path / "logs"
+    rid = f"noproject-{uuid.uuid4().hex[:8]}"
+    write(logs / "billing_api_requests.log", request_lines(rid, T0, status=201, slow=True))
+    many = [json_line(T0, f"step {n} " + "x" * 100, request_id=rid) for n in range(1500)]
+    write(logs / "billing_api.log", many)  # a story longer than a pipe holds
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+    env["LOG_BASE_DIR"] = str(logs)
+    done = subprocess.run(
+        ["sh", "-c", f'"$0" {rid} | head -1', str(fresh_venv / "bin" / "logtrace")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"request {rid}\n", "")
