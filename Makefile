@@ -124,7 +124,7 @@ bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real server
 	$(PY) bench/viewer_bench.py
 
 demo: migrate ## Demo data and requests worth exploring (a failure, a slow one, a decline, a refused refund, failed logins)
-	@SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo --traffic --base-url $(BASE_URL)
+	@SECRET_KEY="$$(cat .secret_key)" LOG_CONSOLE=0 $(PY) manage.py seed_demo --traffic --base-url $(BASE_URL)
 
 clean: ## Remove the venv, the SQLite file and caches
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis .secret_key
