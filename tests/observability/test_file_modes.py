@@ -78,3 +78,16 @@ def test_a_mode_that_would_break_the_files_is_refused(key, value):
 
     (problem,) = validate({key: value})
     assert problem.startswith(f"OBSERVABILITY[{key!r}] must be a")
+
+
+def test_an_existing_wider_file_is_narrowed_when_opened(tmp_path):
+    """A file an older version left 0644 is given LOG_FILE_MODE when the writer opens it."""
+    target = tmp_path / "logs"
+    target.mkdir()
+    old = target / "billing_api.log"
+    old.write_text("an older line\n")
+    old.chmod(0o644)
+    logs = configure_logs(target)
+    logging.getLogger("billing").info("hello")
+    assert "hello" in logs.text("general")
+    assert mode(old) == 0o640
