@@ -36,14 +36,19 @@ venv: $(STAMP) ## Create/update .venv with the app and dev dependencies
 	@$(PY_SYS) -c 'import secrets; print(secrets.token_urlsafe(50))' > .secret_key
 	@chmod 600 .secret_key
 
+BASE_URL = http://$(HOST):$(PORT)
+
 migrate: $(STAMP) .secret_key ## Apply migrations and load the demo data (idempotent)
 	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py migrate --noinput
 	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py createcachetable
-	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
+	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo --base-url $(BASE_URL)
 
 # Metrics from several worker processes need one directory they all write to
 # (PROMETHEUS_MULTIPROC_DIR): a new one per run, removed when the server stops.
 run: migrate ## Set up, load demo data and serve on $(HOST):$(PORT) with gunicorn (metrics at /metrics)
+	@echo "Serving $(BASE_URL) with gunicorn ($(WORKERS) workers): API $(BASE_URL)/api/v1/," \
+	  "trace viewer $(BASE_URL)/ops/requests/, metrics $(BASE_URL)/metrics, admin $(BASE_URL)/admin/;" \
+	  "logs in $(LOG_BASE_DIR) (a moment after each response)"
 	metrics_dir="$$(mktemp -d -t billing-prometheus-XXXXXX)"; trap 'rm -rf "$$metrics_dir"' EXIT; \
 	SECRET_KEY="$$(cat .secret_key)" PROMETHEUS_MULTIPROC_DIR="$$metrics_dir" \
 	  $(VENV)/bin/gunicorn config.wsgi:application \
@@ -119,8 +124,8 @@ bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real server
 	$(PY) bench/bench.py
 	$(PY) bench/viewer_bench.py
 
-demo: migrate ## Load the demo users and plans, and print how to get a token
-	@SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
+demo: migrate ## Demo data and requests worth exploring (a failure, a slow one, a decline, a refused refund, failed logins)
+	@SECRET_KEY="$$(cat .secret_key)" LOG_CONSOLE=0 $(PY) manage.py seed_demo --traffic --base-url $(BASE_URL)
 
 clean: ## Remove the venv, the SQLite file and caches
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis .secret_key

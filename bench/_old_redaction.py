@@ -1,4 +1,4 @@
-# A verbatim copy of observability/redaction.py at 3b6766a (before issue #10), for bench/redaction_bench.py.
+# A verbatim copy of observability/masking/redaction.py at 3b6766a (before issue #10), for bench/redaction_bench.py.
 """One redaction policy: sensitive keys, card numbers, JWTs and bearer tokens never reach a log.
 
 - Keys: a value whose key matches REDACT_KEYS (as a word of the key: `access_token`,

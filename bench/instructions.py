@@ -56,7 +56,7 @@ def loop(count: int, method: str) -> None:
     handler = WSGIHandler()
     # The writer wakes for a batch or a flush only, never on the clock: counts that do not
     # depend on how long it ran (the module's place before and after the renovation's rooms).
-    for name in ("observability.output.writer", "observability.writer"):
+    for name in ("observability.output.writer", "observability.output.writer"):
         try:
             writer_module = importlib.import_module(name)
         except ImportError:

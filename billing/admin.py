@@ -14,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from billing.logging_utils import log_security_event
 from billing.models import Payment, Plan, Refund, SandboxCharge, Subscription
@@ -26,6 +28,8 @@ from billing.throttling import (
 from observability import bind_user
 
 _M = TypeVar("_M", bound=Model)
+# The admin's home page points to the trace viewer and to /metrics.
+admin.site.index_template = "observability/admin/index.html"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[_M]):
@@ -37,6 +41,18 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
 
     def has_delete_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
+
+    @admin.display(description="request")
+    def request_story(self, obj: _M) -> str:
+        """The record's request ID, linked to its story in the trace viewer."""
+        request_id = getattr(obj, "request_id", None) or ""
+        if not request_id:
+            return "-"
+        try:
+            url = reverse("observability_viewer:request", args=[request_id])
+        except NoReverseMatch:  # not an ID the viewer takes: shown, not linked
+            return str(request_id)
+        return format_html('<a href="{}" class="request-story">{}</a>', url, request_id)
 
 
 @admin.register(Plan)
@@ -52,6 +68,7 @@ class SubscriptionAdmin(ReadOnlyAdmin[Subscription]):
     list_filter = ("status", "plan")
     search_fields = ("user__username",)
     list_select_related = ("user", "plan")
+    readonly_fields = ("request_story",)
 
 
 @admin.register(Payment)
@@ -65,6 +82,7 @@ class PaymentAdmin(ReadOnlyAdmin[Payment]):
         "failure_code",
         "created_at",
         "attempted_at",
+        "request_story",
     )
     list_filter = ("status", "currency")
     search_fields = (
@@ -76,7 +94,7 @@ class PaymentAdmin(ReadOnlyAdmin[Payment]):
     )
     list_select_related = ("user",)
     # editable=False fields are hidden from the form unless listed here.
-    readonly_fields = ("gateway_idempotency_key",)
+    readonly_fields = ("gateway_idempotency_key", "request_story")
 
 
 @admin.register(SandboxCharge)
@@ -93,6 +111,7 @@ class RefundAdmin(ReadOnlyAdmin[Refund]):
     list_display = ("id", "payment", "amount", "reason", "created_at")
     search_fields = ("payment__user__username", "reason")
     list_select_related = ("payment",)
+    readonly_fields = ("request_story",)
 
 
 # --- The admin's login page (it guards the trace viewer at /ops/requests/) ----------------

@@ -113,7 +113,7 @@ def log_database_error(exc: BaseException, status_code: int) -> None:
         type(cause).__module__,
         type(cause).__qualname__,
         exc_info=(type(exc), exc, exc.__traceback__),
-        extra={"status": status_code, "sqlstate": getattr(cause, "sqlstate", None) or "-"},
+        extra={"status": status_code, "sqlstate": getattr(cause, "sqlstate", None) or None},
     )
 
 
@@ -155,9 +155,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             event_type=event[0],
             severity=event[1],
             details={
-                "status": response.status_code,
+                "status_code": response.status_code,
                 "code": response.data["error"]["code"],
-                "attempted_endpoint": request.path if request is not None else "-",
+                "attempted_endpoint": request.path if request is not None else None,
             },
         )
     return response

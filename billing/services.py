@@ -75,7 +75,7 @@ def subscription_create(*, user: User, plan: Plan) -> Subscription:
             details={
                 "subscription_id": winner.id if winner else None,
                 "plan_id": plan.id,
-                "winning_request_id": (winner.request_id if winner else "") or None,
+                "winning_request_id": (winner.request_id or None) if winner else None,
             },
         )
         msg = f"You already have an active subscription to plan {plan.code!r}."
@@ -248,7 +248,7 @@ def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconcilia
         user_id=payment.user_id,
         details={
             "payment_id": payment.id,
-            "status": payment.status,
+            "payment_status": payment.status,
             "gateway": how,
             "trigger": trigger,
             "gateway_reference": payment.gateway_reference,
@@ -369,7 +369,7 @@ def payment_create(
         metric_name="payment_processing",
         value=round(time.monotonic() - started, 6),
         unit="seconds",
-        details={"payment_id": payment.id, "status": payment.status},
+        details={"payment_id": payment.id, "payment_status": payment.status},
     )
     if settled_here:  # else a retry past the lease reconciled it (the same charge) and logged
         _payment_settled_log(payment)
@@ -391,7 +391,7 @@ def _refund_refused(payment: Payment, amount: Decimal, remaining: Decimal) -> No
             "amount": str(amount),
             "refundable": str(remaining),
             "winning_refund_id": last.id if last else None,
-            "winning_request_id": (last.request_id if last else "") or None,
+            "winning_request_id": (last.request_id or None) if last else None,
         },
     )
 

@@ -4,6 +4,7 @@ the variable, the constraint and the value when it is wrong (a secret's value ne
 
 from __future__ import annotations
 
+import importlib.metadata
 import ipaddress
 import math
 import os
@@ -132,6 +133,25 @@ def env_rate(name: str, default: str) -> str:
         )
         raise invalid(name, constraint, raw)
     return raw
+
+
+def env_mode(name: str, default: int) -> int:
+    """A file or directory mode in octal (`0640`, `0o640`)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw.removeprefix("0o"), 8)
+    except ValueError:
+        raise invalid(name, "must be an octal file mode such as 0640", raw) from None
+
+
+def package_version(distribution: str) -> str | None:
+    """The installed version of `distribution` (pyproject.toml's), None when not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -19,12 +19,14 @@ from config.env import (
     env_fraction,
     env_int,
     env_list,
+    env_mode,
     env_networks,
     env_proxies,
     env_rate,
     env_seconds,
     env_secret,
     invalid,
+    package_version,
 )
 from observability.logconfig import build_logging
 
@@ -279,6 +281,17 @@ OBSERVABILITY = {
     "METRICS_TOKEN": env_secret("METRICS_TOKEN"),
     # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
     "SEEN_IDS_CACHE": "request_ids",
+    # Log files are private (PCI scope): 0640 files, 0750 directories the layer creates
+    "LOG_FILE_MODE": env_mode("LOG_FILE_MODE", 0o640),
+    "LOG_DIR_MODE": env_mode("LOG_DIR_MODE", 0o750),
+    # Who writes the lines (ECS service.name / .version / .environment)
+    "SERVICE_NAME": os.environ.get("SERVICE_NAME", "").strip()
+    or os.environ.get("OTEL_SERVICE_NAME", "").strip()
+    or "billing-api",
+    "SERVICE_VERSION": os.environ.get("SERVICE_VERSION", "").strip()
+    or package_version("billing-api"),
+    "SERVICE_ENVIRONMENT": os.environ.get("SERVICE_ENVIRONMENT", "").strip()
+    or ("development" if DEBUG else "production"),
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -14,10 +14,14 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-from observability.conf_checks import DEFAULT_LOG_FILES, MIN_TOKEN_LENGTH, is_str_seq
+from observability.conf_checks import (
+    DEFAULT_LOG_FILES,
+    DEFAULT_REDACT_KEYS,
+    MIN_TOKEN_LENGTH,
+    is_str_seq,
+)
 from observability.conf_rows import (
     BY_NAME,
-    DEFAULT_REDACT_KEYS,
     DEFAULTS,
     LEVEL_NAMES,
     LINE_LEVELS,

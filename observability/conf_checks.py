@@ -1,4 +1,5 @@
-"""The checks the OBSERVABILITY rows use: each takes a value and says whether it is valid."""
+"""The checks the OBSERVABILITY rows use (each takes a value and says whether it is valid),
+and the defaults that are lists: the file names, the keys whose values are masked."""
 
 from __future__ import annotations
 
@@ -17,6 +18,61 @@ DEFAULT_LOG_FILES = {
     "requests": "billing_api_requests.log",
     "security": "billing_api_security.log",
 }
+
+
+DEFAULT_REDACT_KEYS = (
+    # Credentials: what logs someone in, or proves a second factor.
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "passcode",
+    "secret",  # client_secret, secret_key, webhook_secret ...
+    "secretkey",
+    "token",  # access_token, refresh_token, csrf_token ... (not token_type: see PUBLIC_KEYS)
+    "access",
+    "refresh",
+    "authorization",
+    "credential",
+    "credentials",
+    "jwt",
+    "otp",
+    "totp",
+    "hotp",
+    "mfa",
+    "cookie",
+    "set_cookie",
+    "session",
+    "sessionid",
+    "csrftoken",
+    "api_key",
+    "apikey",
+    "private_key",
+    "privatekey",
+    # Cardholder and sensitive authentication data (PCI DSS 3.3, 3.4).
+    "card_number",
+    "cardnumber",
+    "card",
+    "pan",
+    "cvv",
+    "cvc",
+    "cvv2",
+    "cvc2",
+    "cav2",
+    "csc",
+    "cvn",
+    "security_code",
+    "securitycode",
+    "pin",
+    "pinblock",
+    "track1",
+    "track2",
+    "track_data",
+    # Bank and identity numbers.
+    "iban",
+    "account_number",
+    "ssn",
+)
 
 
 def is_number(value: Any) -> bool:
@@ -110,3 +166,19 @@ def trust(value: Any) -> bool:
 
 def optional_header(value: Any) -> bool:
     return value is None or is_header(value)
+
+
+def optional_name(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, str) and 0 < len(value) <= 256 and value.isprintable()
+    )
+
+
+def file_mode(value: Any) -> bool:
+    """The owner reads and writes, nobody executes."""
+    return is_prefix(value, 0, 0o777) and value & 0o600 == 0o600 and not value & 0o111
+
+
+def dir_mode(value: Any) -> bool:
+    """The owner reads, writes and enters."""
+    return is_prefix(value, 0, 0o777) and value & 0o700 == 0o700

@@ -17,7 +17,10 @@ from django.conf import settings
 
 from observability.conf_checks import (
     DEFAULT_LOG_FILES,
+    DEFAULT_REDACT_KEYS,
     MIN_TOKEN_LENGTH,
+    dir_mode,
+    file_mode,
     is_bool,
     is_count,
     is_header,
@@ -26,6 +29,7 @@ from observability.conf_checks import (
     is_prefix,
     is_str_seq,
     optional_header,
+    optional_name,
     trust,
     valid_log_files,
     valid_networks,
@@ -39,60 +43,6 @@ LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
 #: How long an incoming request ID is remembered at most: the cache's memory grows with it.
 MAX_SEEN_IDS_WINDOW = 7 * 86400
-
-DEFAULT_REDACT_KEYS = (
-    # Credentials: what logs someone in, or proves a second factor.
-    "password",
-    "passwd",
-    "pwd",
-    "passphrase",
-    "passcode",
-    "secret",  # client_secret, secret_key, webhook_secret ...
-    "secretkey",
-    "token",  # access_token, refresh_token, csrf_token ... (not token_type: see PUBLIC_KEYS)
-    "access",
-    "refresh",
-    "authorization",
-    "credential",
-    "credentials",
-    "jwt",
-    "otp",
-    "totp",
-    "hotp",
-    "mfa",
-    "cookie",
-    "set_cookie",
-    "session",
-    "sessionid",
-    "csrftoken",
-    "api_key",
-    "apikey",
-    "private_key",
-    "privatekey",
-    # Cardholder and sensitive authentication data (PCI DSS 3.3, 3.4).
-    "card_number",
-    "cardnumber",
-    "card",
-    "pan",
-    "cvv",
-    "cvc",
-    "cvv2",
-    "cvc2",
-    "cav2",
-    "csc",
-    "cvn",
-    "security_code",
-    "securitycode",
-    "pin",
-    "pinblock",
-    "track1",
-    "track2",
-    "track_data",
-    # Bank and identity numbers.
-    "iban",
-    "account_number",
-    "ssn",
-)
 
 
 @dataclass(frozen=True)
@@ -293,6 +243,25 @@ ROWS: tuple[Row, ...] = (
         3600.0,
         lambda v: is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
         f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
+    ),
+    # --- Log files are private (PCI scope): created with these modes (README, "Log files")
+    Row(
+        "LOG_FILE_MODE",
+        0o640,
+        file_mode,
+        "must be a file mode such as 0o640: the owner reads and writes, nobody executes",
+    ),
+    Row(
+        "LOG_DIR_MODE",
+        0o750,
+        dir_mode,
+        "must be a directory mode such as 0o750: the owner reads, writes and enters",
+    ),
+    # --- Who writes the lines: ECS's service.name / .version / .environment (None: service.name
+    # is OpenTelemetry's, else OTEL_SERVICE_NAME; the others left out)
+    *(
+        Row(name, None, optional_name, "must be None or a printable text of 1 to 256 characters")
+        for name in ("SERVICE_NAME", "SERVICE_VERSION", "SERVICE_ENVIRONMENT")
     ),
 )
 

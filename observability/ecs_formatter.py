@@ -3,8 +3,11 @@
 Our fields carry their ECS names (`observability.lines.ecs.FIELDS`): `http.request.id`,
 `trace.id`, `span.id`, `transaction.id`, `user.id`, `client.ip`, `url.path` ... and, on a
 request's terminal line, `http.response.status_code`, `http.response.body.bytes`,
-`event.duration` (nanoseconds), `event.outcome`, `event.category` and `event.type`. Other
-fields and the details go under `labels` as text. The layout is the one Elastic's
+`event.duration` (nanoseconds), `event.outcome`, `event.category` and `event.type`; a
+performance metric in seconds is `event.duration` too (`event.kind: metric`); `service.*`
+come from OBSERVABILITY['SERVICE_*']. Other fields and the details go under `labels` as
+text. Every field is in the reference of the ECS version declared (`ecs.VERSION`).
+The layout is the one Elastic's
 `ecs-logging` library writes (its four first keys at the top, the rest nested), so
 Filebeat and Elastic Agent read it as theirs. Output is ASCII JSON (every other
 character escaped), so one record stays one line whatever a client sent; values are
@@ -15,19 +18,49 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
+from observability.conf import obs_settings
 from observability.formatters import bound_fields, detail_fields
 from observability.lines import ecs, messages
 from observability.lines.line import Line
 from observability.lines.textline import render_key
 from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, cap
 from observability.tracing import otel
-from observability.tracing.context import CONTEXT_FIELDS
+from observability.tracing.context import CONTEXT_FIELDS, EMPTY
 
-ECS_VERSION = "1.6.0"
+ECS_VERSION = ecs.VERSION
+#: A performance metric's own fields, when its value is a duration (event.duration).
+_METRIC_FIELDS = frozenset({"metric_name", "value", "unit"})
+
+
+def _service() -> dict[str, str]:
+    """service.name, .version, .environment from OBSERVABILITY['SERVICE_*'] (the name, when
+    unset, OpenTelemetry's or OTEL_SERVICE_NAME); an unset one is left out."""
+    try:
+        name = obs_settings.SERVICE_NAME
+        version = obs_settings.SERVICE_VERSION
+        environment = obs_settings.SERVICE_ENVIRONMENT
+    except ImproperlyConfigured:  # a formatter used without Django's settings
+        name = version = environment = None
+    if not name and otel.INSTALLED:
+        name = otel.service_name()
+    found = {"service.name": name, "service.version": version, "service.environment": environment}
+    return {key: _text(value) for key, value in found.items() if value}
+
+
+def _metric_duration(fields: Mapping[str, Any]) -> int | None:
+    """A performance metric's value as nanoseconds, when its unit is one of time."""
+    unit, value = fields.get("unit"), fields.get("value")
+    factor = ecs.DURATION_UNITS.get(unit) if isinstance(unit, str) else None
+    if factor is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value * factor) if math.isfinite(value) else None
 
 
 def _text(value: Any) -> str:
@@ -98,17 +131,26 @@ class EcsFormatter(logging.Formatter):
         context = line.context
         for key in CONTEXT_FIELDS:
             value = context.get(key)
-            if value not in (None, ""):
-                view[ecs.FIELDS[key]] = _text(value)
+            if value not in (None, "", EMPTY) or (value == EMPTY and key == "username"):
+                view[ecs.FIELDS[key]] = _text(value)  # "-" is no IP, method or path
         if "span.id" in view:
             view["transaction.id"] = view["span.id"]
-        service = otel.service_name() if otel.INSTALLED else ""
-        if service:
-            view["service.name"] = service
+        view.update(_service())
+        if line.host is not None:
+            view["host.name"] = _text(line.host)
         view["event.id"] = line.record_id
-        others = [*line.fields.items(), *bound_fields(line), *detail_fields(line, line.fields)]
+        fields = line.fields
+        skipped: frozenset[str] = frozenset()
+        if "metric_name" in fields:
+            duration = _metric_duration(fields)
+            if duration is not None:  # a number as a number: event.duration, not a label
+                view[ecs.DURATION_FIELD] = duration
+                view["event.kind"] = "metric"
+                view["event.action"] = _text(fields["metric_name"])
+                skipped = _METRIC_FIELDS
+        others = [*fields.items(), *bound_fields(line), *detail_fields(line, fields)]
         for key, value in others:
-            if value is None:
+            if value is None or key in skipped:
                 continue
             name = ecs.FIELDS.get(key)
             if name in ecs.INTEGER_FIELDS:
@@ -124,7 +166,6 @@ class EcsFormatter(logging.Formatter):
                 view[f"{ecs.LABELS}.{render_key(key).replace('.', '_')}"] = _text(value)
         if line.exc_text:
             view["error.stack_trace"] = line.exc_text
-        fields = line.fields
         if "status" in fields and line.message.startswith(messages.TERMINAL):
             failed = line.level >= logging.ERROR
             view["event.outcome"] = "failure" if failed else "success"

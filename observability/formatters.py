@@ -35,8 +35,14 @@ from observability.lines.textline import (
     render_key,
     render_message,
 )
-from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
-from observability.tracing.context import CONTEXT_FIELDS
+from observability.masking.escaping import (
+    MESSAGE_LIMIT,
+    VALUE_LIMIT,
+    escape,
+    escape_traceback,
+    plain_traceback,
+)
+from observability.tracing.context import CONTEXT_FIELDS, EMPTY
 
 _CONTEXT_SET = frozenset(CONTEXT_FIELDS)
 _context_values = operator.itemgetter(*CONTEXT_FIELDS)
@@ -252,20 +258,22 @@ class JsonFormatter(_JsonFormatter):
         context = line.context
         for key in CONTEXT_FIELDS:
             value = context.get(key)
-            if value is not None:
-                data[key] = _json_value(value)
+            if value is not None and (value != EMPTY or key == "username"):
+                data[key] = _json_value(value)  # "-" is no IP, method or path: left out
         for key, value in (*line.fields.items(), *bound_fields(line)):
             if value is not None:
                 data[_json_key(key)] = _json_value(value)
         if line.details:
-            data["details"] = _json_value(line.details)
+            details = {key: value for key, value in line.details.items() if value is not None}
+            if details:
+                data["details"] = _json_value(details)
         data["process"] = line.process
         data["thread"] = line.thread
         data["record_id"] = line.record_id
         if line.host is not None:
             data["host"] = escape(line.host, VALUE_LIMIT)
         if line.exc_text:
-            data["exc_info"] = escape_traceback(line.exc_text, bar=False)
+            data["exc_info"] = plain_traceback(line.exc_text)  # real line breaks
         return self.jsonify_log_record(data)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:

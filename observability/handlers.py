@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from observability.filters import FloodFilter, RedactionFilter, RequestContextFilter
+from observability.output.filemodes import DIR_MODE, FILE_MODE, make_dirs
 from observability.output.rotation import BatchRotatingFile
 from observability.output.writer import REPORT_INTERVAL, report, writer
 
@@ -131,8 +132,12 @@ class QueuedFileHandler(QueuedHandler):
         use_gzip: bool = False,
         level: int | str = logging.NOTSET,
         queue_size: int | None = None,
+        file_mode: int = FILE_MODE,
+        dir_mode: int = DIR_MODE,
     ) -> None:
         super().__init__(level, queue_size)
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
         self.baseFilename = os.path.abspath(filename)
         self.maxBytes = maxBytes
         self.backupCount = backupCount
@@ -142,14 +147,14 @@ class QueuedFileHandler(QueuedHandler):
         self._target_pid = 0
 
     def _open_target(self) -> BatchRotatingFile:
-        directory = os.path.dirname(self.baseFilename)
-        os.makedirs(directory, exist_ok=True)
+        make_dirs(os.path.dirname(self.baseFilename), self.dir_mode)
         return BatchRotatingFile(
             self.baseFilename,
             max_bytes=self.maxBytes,
             backup_count=self.backupCount,
             encoding=self.encoding,
             use_gzip=self.use_gzip,
+            mode=self.file_mode,
         )
 
     def write_batch(self, records: Sequence[Item]) -> None:

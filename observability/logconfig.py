@@ -91,6 +91,8 @@ def build_logging(
             "formatter": formatter if log_format == "text" else log_format,
             "filters": ["flood_security", *filters[1:]] if tag == "security" else filters,
             "queue_size": queue_size,
+            "file_mode": resolve(names, "LOG_FILE_MODE"),
+            "dir_mode": resolve(names, "LOG_DIR_MODE"),
         }
     if console:
         handlers["console"] = {

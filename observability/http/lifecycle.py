@@ -209,8 +209,8 @@ class RequestLifecycle(Emitter):
             "status": status,
             "duration": round(duration, 6),
             "response_size": size,
-            "route": route,
-            "view": view,
+            "route": None if route == EMPTY else route,  # no pattern matched (a 404)
+            "view": None if view == EMPTY else view,
         }
         if sampled:
             fields.update(sampled)

@@ -20,7 +20,9 @@ FIELDS: dict[str, str] = {
     "query": "url.query",
     "user_agent": "user_agent.original",
     "status": "http.response.status_code",
+    "status_code": "http.response.status_code",  # django.request's records, a 401's event
     "response_size": "http.response.body.bytes",
+    "sqlstate": "error.code",
     "event_type": "event.action",
     "route": "labels.route",
     "view": "labels.view",
@@ -32,4 +34,9 @@ DURATION_FIELD = "event.duration"
 NANOSECONDS = 1_000_000_000
 LABELS = "labels"
 #: ECS field -> our field, for reading ECS lines back.
-OURS: dict[str, str] = {ecs: ours for ours, ecs in FIELDS.items()}
+OURS: dict[str, str] = {ecs: ours for ours, ecs in FIELDS.items() if ours != "status_code"}
+#: The version of ECS the lines declare (`ecs.version`); every field they hold is in its
+#: reference (observability/schema/ecs-<version>-fields.json, a test checks each one).
+VERSION = "8.17.0"
+#: A performance metric's value in these units is a duration: event.duration (ns).
+DURATION_UNITS = {"seconds": 1_000_000_000, "s": 1_000_000_000, "ms": 1_000_000}

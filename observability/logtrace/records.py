@@ -8,13 +8,14 @@ ECS lines (`LOG_FORMAT=ecs`, one Elastic Common Schema object a line, nested as 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from observability.lines import ecs, textline
-from observability.masking.escaping import escape, escape_traceback
+from observability.masking.escaping import escape, escape_traceback, read_plain_traceback
 
 #: The tag of the file the lifecycle lines are written to (observability.conf.LOG_FILES).
 REQUESTS = "requests"
@@ -46,15 +47,45 @@ class Record:
         return self.file.partition(".")[0]
 
     def as_dict(self) -> dict[str, Any]:
+        """For `--json`: numbers as numbers and absent values null, whatever the format read."""
         return {
             "file": self.file,
             "timestamp": self.time.isoformat(timespec="milliseconds"),
             "level": self.level,
             "logger": self.logger,
             "message": self.message,
-            "fields": self.fields,
+            "fields": {key: typed(key, value) for key, value in self.fields.items()},
             "traceback": self.traceback or None,
         }
+
+
+#: Fields whose values are numbers: a text line holds them as text, `--json` gives numbers.
+NUMBER_FIELDS = frozenset(
+    {
+        *("status", "status_code", "response_size", "duration", "threshold", "sample_rate"),
+        *("value", "repeated", "window", "process", "lineno", "length", "retry_after"),
+        *("user_id", "payment_id", "refund_id", "plan_id", "subscription_id"),
+    }
+)
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+def typed(key: str, value: Any) -> Any:
+    """A field's value as JSON should hold it: a number field's text as a number, the text
+    lines' `-` (absent) as None; anything else as it is (a username may be "-")."""
+    if not isinstance(value, str):
+        return value
+    if value == textline.ABSENT and key != "username":
+        return None
+    if key in NUMBER_FIELDS:
+        if _INTEGER.fullmatch(value):
+            return int(value)
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # a user ID that is no number (a UUID primary key)
+        return number if math.isfinite(number) else value
+    return value
 
 
 def parse_line(line: str, file: str = "") -> Record | None:
@@ -160,7 +191,7 @@ def _parse_json(line: str, file: str) -> Record | None:
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     message = str(data.pop("message", ""))
-    traceback = str(data.pop("exc_info", "") or "")
+    traceback = read_plain_traceback(str(data.pop("exc_info", "") or ""))
     return Record(when, level, logger, message, data, traceback, file, line)
 
 

@@ -28,7 +28,13 @@ from typing import Any
 from observability.lines import messages
 from observability.logtrace.files import lines_holding, log_files
 from observability.logtrace.query import EMPTY, LEVELS, Filters
-from observability.logtrace.records import REQUESTS, Record, parse_line, request_id_needles
+from observability.logtrace.records import (
+    REQUESTS,
+    Record,
+    parse_line,
+    request_id_needles,
+    typed,
+)
 from observability.masking.escaping import escape
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -148,7 +154,7 @@ class Summary:
         return {
             "request_id": self.request_id,
             "started": self.first.isoformat(timespec="milliseconds"),
-            **{name: getattr(self, name) for name in self.SHOWN},
+            **{name: _shown(name, getattr(self, name)) for name in self.SHOWN},
             "records": dict(self.counts),
         }
 
@@ -161,6 +167,11 @@ class Summary:
             f"status={e(self.status)} duration={e(self.duration)} "
             f"user={e(self.username)}({e(self.user_id)}) ip={e(self.ip)} {flags}".rstrip()
         )
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A summary's value for `--json`: numbers as numbers, an unknown one null."""
+    return None if value == EMPTY else typed(name, value)
 
 
 def _known(value: Any) -> bool:

@@ -58,18 +58,45 @@ def escape_bar(text: str, limit: int | None = None) -> str:
     return escape(text, limit).replace("|", "\\x7c")
 
 
-def escape_traceback(text: str, *, bar: bool = True) -> str:
-    """A traceback as one line: every line capped, backslashes doubled, then escaped.
-
-    `bar=False` keeps "|" as it is (JSON lines have no parts to separate).
-    """
+def cap_traceback(text: str) -> str:
+    """A traceback with every line capped, and the whole capped from its start (the
+    exception itself is the last line)."""
     lines = text.split("\n")
     if any(len(line) > TRACEBACK_LINE_LIMIT for line in lines):
         text = "\n".join(cap(line, TRACEBACK_LINE_LIMIT) for line in lines)
     if len(text) > TRACEBACK_LIMIT:  # keep the end: the exception itself is the last line
         text = f"...[{len(text) - TRACEBACK_LIMIT} chars before]" + text[-TRACEBACK_LIMIT:]
-    text = text.replace("\\", "\\\\")
+    return text
+
+
+def escape_traceback(text: str, *, bar: bool = True) -> str:
+    """A traceback as one line: every line capped, backslashes doubled, then escaped.
+
+    `bar=False` keeps "|" as it is (JSON lines have no parts to separate).
+    """
+    text = cap_traceback(text).replace("\\", "\\\\")
     return escape_bar(text) if bar else escape(text)
+
+
+def plain_traceback(text: str) -> str:
+    """A traceback for a JSON string: capped, its line breaks kept as they are (JSON writes
+    them `\\n` and reads them back as line breaks), every other unsafe character escaped
+    (`\\x1b`, `\\u202e`: visible, never raw); backslashes are not doubled.
+
+    It ends with a line break, as Python's own `traceback.format_exc()` does: so it always
+    holds one, and a reader tells it from a traceback an older version escaped whole onto
+    one line (`read_plain_traceback`).
+    """
+    return "\n".join(escape(line) for line in cap_traceback(text).split("\n")) + "\n"
+
+
+def read_plain_traceback(text: str) -> str:
+    """A JSON line's traceback as the text formats write theirs (escape_traceback's form,
+    which `unescape_traceback` reads): a plain one (it holds a line break) is escaped, one
+    an older version wrote already escaped is kept as it is."""
+    if "\n" not in text:
+        return text
+    return escape_traceback(text[:-1] if text.endswith("\n") else text, bar=False)
 
 
 _TRACEBACK_ESCAPE = re.compile(r"\\(\\|n|x7c)")

@@ -25,6 +25,7 @@ class BatchRotatingFile(ConcurrentRotatingFileHandler):
         backup_count: int,
         encoding: str = "utf-8",
         use_gzip: bool = False,
+        mode: int | None = None,
     ) -> None:
         super().__init__(
             filename,
@@ -33,6 +34,7 @@ class BatchRotatingFile(ConcurrentRotatingFileHandler):
             encoding=encoding,
             use_gzip=use_gzip,
             unicode_error_policy="replace",
+            chmod=mode,  # the file, its backups and its lock file are created with it
         )
         self.setFormatter(logging.Formatter("%(message)s"))
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from observability.masking.redaction import get_redactor
+from observability.tracing import otel
 from observability.tracing.ids import new_ids
 
 P = ParamSpec("P")
@@ -121,8 +122,15 @@ def request_context(request_id: str | None = None, **fields: Any) -> Iterator[di
 
     >>> with request_context(job="nightly-invoices"):
     ...     logger.info("started")   # carries request_id=<new uuid> job=nightly-invoices
+
+    Inside an active OpenTelemetry span, its records carry that span's trace and span IDs
+    (as a request's do), so the job and the calls it makes are one trace; otherwise a new
+    trace of its own.
     """
     new_id, trace_id, span_id = new_ids()
+    active = otel.active_span()
+    if active is not None:
+        trace_id, span_id = active[0], active[1]
     ids = {"request_id": request_id or new_id, "trace_id": trace_id, "span_id": span_id}
     token = set_context({**ids, **fields})
     try:

@@ -312,7 +312,7 @@ def test_invariant_8_retry_after_the_worker_died_mid_charge_gets_one_charge(
     [event] = events(logs, "payment_reconciled")
     assert event.fields["request_id"] == "req-retry"
     assert event.fields["payment_id"] == str(dead.pk)
-    assert event.fields["status"] == "succeeded"
+    assert event.fields["payment_status"] == "succeeded"
     assert event.fields["gateway"] == ("had_charged" if charged else "charged_now")
     assert event.fields["trigger"] == "retry"
     assert event.fields["original_request_id"] == "req-dead"

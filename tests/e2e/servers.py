@@ -78,8 +78,9 @@ class Server:
                 time.sleep(0.1)
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.1)
+        output = self.output()  # before stop() closes the file
         self.stop()
-        raise RuntimeError(f"server did not start: {self.output()}")
+        raise RuntimeError(f"server did not start: {output}")
 
     def output(self) -> str:
         self.log.flush()

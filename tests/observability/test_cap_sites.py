@@ -315,13 +315,21 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "the cap itself: every caller passes text masked by the layer",
     ),
-    "observability/masking/escaping.py::escape_traceback::cap(line, TRACEBACK_LINE_LIMIT)": (
+    "observability/masking/escaping.py::cap_traceback::cap(line, TRACEBACK_LINE_LIMIT)": (
         MASKED,
         "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
     ),
-    "observability/masking/escaping.py::escape_traceback::text[-TRACEBACK_LIMIT:]": (
+    "observability/masking/escaping.py::cap_traceback::text[-TRACEBACK_LIMIT:]": (
         MASKED,
         "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
+    ),
+    "observability/masking/escaping.py::read_plain_traceback::text[:-1]": (
+        NOT_WRITTEN,
+        "a JSON line's traceback read back: drops the line break plain_traceback ended it with",
+    ),
+    "observability/management/logtrace_cli.py::main::sys.argv[1:]": (
+        NOT_CLIENT,
+        "the command line's arguments without the program's name (a list, not a text)",
     ),
     "observability/events.py::log_performance_metric::{value:.3f}": (
         NOT_CLIENT,
@@ -1015,6 +1023,7 @@ SITE_DRIVERS = {
     "observability/masking/escaping.py::escape::": "message",
     "observability/masking/escaping.py::escape_bar": "message",
     "observability/masking/escaping.py::escape_traceback": "traceback",
+    "observability/masking/escaping.py::cap_traceback": "traceback",
     "observability/filters.py": "arguments",
     "observability/guard/flood.py::FloodGuard._example": "flood_example",
     "observability/formatters.py::JsonFormatter.render": "json",

@@ -1,59 +1,32 @@
-"""LOG_FORMAT=ecs: every field name and type is Elastic Common Schema's (ECS 8.x reference)."""
+"""LOG_FORMAT=ecs: every field name and type is in the field reference of the ECS version the
+lines declare (shipped: observability/schema/ecs-<version>-fields.json)."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
 
-from tests.conftest import configure_logs, token_for
+import observability
+from observability.lines import ecs
+from tests.conftest import FILES, configure_logs, token_for
+from tests.observability.scenarios import write_every_kind_of_line
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
-# The ECS field reference (https://www.elastic.co/docs/reference/ecs), for the fields we write.
-ECS_TYPES = {
-    "@timestamp": "date",
-    "message": "match_only_text",
-    "ecs.version": "keyword",
-    "log.level": "keyword",
-    "log.logger": "keyword",
-    "log.origin.function": "keyword",
-    "log.origin.file.line": "long",
-    "log.origin.file.name": "keyword",
-    "process.pid": "long",
-    "process.name": "keyword",
-    "process.thread.id": "long",
-    "process.thread.name": "keyword",
-    "error.stack_trace": "wildcard",
-    "http.request.id": "keyword",
-    "http.request.method": "keyword",
-    "http.response.status_code": "long",
-    "http.response.body.bytes": "long",
-    "trace.id": "keyword",
-    "span.id": "keyword",
-    "transaction.id": "keyword",
-    "user.id": "keyword",
-    "user.name": "keyword",
-    "client.ip": "ip",
-    "url.path": "wildcard",
-    "url.query": "keyword",
-    "user_agent.original": "keyword",
-    "event.duration": "long",
-    "event.outcome": "keyword",
-    "event.category": "keyword",
-    "event.type": "keyword",
-    "event.action": "keyword",
-    "event.id": "keyword",
-    "service.name": "keyword",
-}
-ALLOWED = {
-    "event.outcome": {"success", "failure", "unknown"},
-    "event.category": {"web"},
-    "event.type": {"access", "error", "info"},
-}
+# The field reference of the ECS version the lines declare, as shipped in the repo
+# (derived from elastic/ecs's generated/ecs/ecs_flat.yml: tests/observability/derive_ecs_fields.py).
+REFERENCE = json.loads(
+    (Path(observability.__file__).parent / "schema" / f"ecs-{ecs.VERSION}-fields.json").read_text()
+)
+ECS_TYPES: dict[str, str] = REFERENCE["fields"]
+ARRAYS = frozenset(REFERENCE["arrays"])
+ALLOWED = {name: set(values) for name, values in REFERENCE["allowed_values"].items()}
+TEXT_TYPES = {"keyword", "wildcard", "match_only_text", "constant_keyword"}
 
 
 def flatten(data: dict, prefix: str = "") -> dict:
@@ -68,9 +41,12 @@ def flatten(data: dict, prefix: str = "") -> dict:
 
 
 def check_type(name: str, value) -> None:
+    """`name` is a field of the declared ECS version, and `value` of its type."""
     kind = "keyword" if name.startswith("labels.") else ECS_TYPES.get(name)
-    assert kind is not None, f"{name} is not an ECS field we know"
-    values = value if isinstance(value, list) and kind == "keyword" else [value]
+    assert kind is not None, f"{name} is not a field of ECS {ecs.VERSION}"
+    if isinstance(value, list):
+        assert name in ARRAYS, f"{name} is not an array in ECS"
+    values = value if isinstance(value, list) else [value]
     for item in values:
         if kind == "long":
             assert isinstance(item, int) and not isinstance(item, bool), (name, item)
@@ -79,7 +55,7 @@ def check_type(name: str, value) -> None:
         elif kind == "date":
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", item), item
         else:
-            assert isinstance(item, str), (name, item)
+            assert kind in TEXT_TYPES and isinstance(item, str), (name, kind, item)
         if name in ALLOWED:
             assert item in ALLOWED[name], (name, item)
 
@@ -175,3 +151,39 @@ def test_hostile_text_stays_on_one_line_and_decodes_back(ecs_logs):
         if line.get("http.request.id") == response["X-Request-ID"]
     )
     assert started["user_agent.original"] == agent
+
+
+def test_every_kind_of_line_holds_only_fields_of_the_declared_version(
+    tmp_path, settings, user, staff
+):
+    settings.OBSERVABILITY = {
+        **settings.OBSERVABILITY,
+        "SERVICE_NAME": "billing-api",
+        "SERVICE_VERSION": "1.4.2",
+        "SERVICE_ENVIRONMENT": "staging",
+    }
+    log_dir = configure_logs(tmp_path / "logs", log_format="ecs", debug=True)
+    try:
+        write_every_kind_of_line(settings, user, staff)
+        lines = [line for name in FILES for line in ecs_lines(log_dir, name)]
+    finally:
+        configure_logs(tmp_path / "after")
+    assert len(lines) > 100
+    for line in lines:
+        assert line["ecs.version"] == REFERENCE["ecs_version"] == ecs.VERSION
+        for name, value in line.items():
+            check_type(name, value)
+        assert (line["service.name"], line["service.version"], line["service.environment"]) == (
+            "billing-api",
+            "1.4.2",
+            "staging",
+        )
+    # Numbers are numbers: a performance metric's value is event.duration, not a label.
+    metrics = [line for line in lines if line["message"].startswith("Performance Metric")]
+    assert metrics and all(isinstance(line["event.duration"], int) for line in metrics)
+    assert all(line["event.kind"] == "metric" for line in metrics)
+    assert not any("labels.value" in line for line in lines)
+    unauthorized = next(line for line in lines if "authentication_failed" in line["message"])
+    assert unauthorized["http.response.status_code"] == 401
+    outside = next(line for line in lines if line["message"] == "outside any request")
+    assert "client.ip" not in outside and "http.request.id" not in outside

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, Client, override_settings
 
 from observability.conf import DEFAULTS, obs_settings, validate
-from tests.conftest import parse_tokens
+from tests.conftest import configure_logs, parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -310,6 +310,29 @@ class TestVolumeFlags:
         assert scraper.get("/metrics").status_code == 200
 
 
+def test_service_names_and_file_modes(tmp_path, settings):
+    """SERVICE_NAME / SERVICE_VERSION / SERVICE_ENVIRONMENT are ECS's service.*, re-read on
+    override; LOG_FILE_MODE / LOG_DIR_MODE are the modes new files and directories get."""
+    import json
+    import stat
+
+    settings.OBSERVABILITY = {
+        **settings.OBSERVABILITY,
+        "SERVICE_NAME": "shop",
+        "SERVICE_VERSION": "2.0.1",
+        "SERVICE_ENVIRONMENT": "qa",
+    }
+    target = tmp_path / "new"
+    logs = configure_logs(
+        target, log_format="ecs", observability={"LOG_FILE_MODE": 0o600, "LOG_DIR_MODE": 0o700}
+    )
+    logging.getLogger("billing").info("hello")
+    line = json.loads(logs.lines("general")[-1])
+    assert line["service"] == {"name": "shop", "version": "2.0.1", "environment": "qa"}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE((target / "billing_api.log").stat().st_mode) == 0o600
+
+
 def test_every_documented_flag_has_a_test_here():
     with open(__file__, encoding="utf-8") as handle:
         source = handle.read()
@@ -330,6 +353,11 @@ def test_every_documented_flag_has_a_test_here():
         ({"TRUSTED_PROXIES": ["not-an-ip"]}, "OBSERVABILITY['TRUSTED_PROXIES']"),
         ({"REQUEST_ID_HEADER": "X Request"}, "OBSERVABILITY['REQUEST_ID_HEADER']"),
         ({"SLOW_THRESHOLD": 1}, "OBSERVABILITY['SLOW_THRESHOLD'] is not a known setting"),
+        ({"SERVICE_NAME": ""}, "OBSERVABILITY['SERVICE_NAME'] must be None or a printable text"),
+        ({"SERVICE_VERSION": 2}, "OBSERVABILITY['SERVICE_VERSION'] must be None or a printable"),
+        ({"SERVICE_ENVIRONMENT": "qa\n"}, "OBSERVABILITY['SERVICE_ENVIRONMENT'] must be None"),
+        ({"LOG_FILE_MODE": 0o644 | 0o100}, "OBSERVABILITY['LOG_FILE_MODE'] must be a file mode"),
+        ({"LOG_DIR_MODE": 0o600}, "OBSERVABILITY['LOG_DIR_MODE'] must be a directory mode"),
         (
             {"SAMPLE_RATE": 1.5},
             "OBSERVABILITY['SAMPLE_RATE'] must be a fraction of fast successful requests "

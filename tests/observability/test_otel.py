@@ -89,3 +89,26 @@ def test_outside_a_request_the_attributes_are_zero():
     record = logging.LogRecord("x", logging.INFO, "p", 1, "m", (), None)
     RequestContextFilter().filter(record)
     assert (record.otelTraceID, record.otelSpanID, record.otelTraceSampled) == ("0", "0", False)
+
+
+def test_request_context_inside_an_active_span_writes_that_spans_trace(logs, instrumented):
+    """A job under OpenTelemetry: its records and its outgoing calls carry one trace, the
+    active span's (not one of request_context()'s own beside OpenTelemetry's)."""
+    from observability import outgoing_headers, request_context
+
+    tracer = PROVIDER.get_tracer("tests")
+    with (
+        tracer.start_as_current_span("nightly-invoices") as span,
+        request_context(request_id="job-otel-1"),
+    ):
+        logging.getLogger("billing.views").info("invoicing")
+        headers = outgoing_headers()
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    span_id = format(span.get_span_context().span_id, "016x")
+    (line,) = [line for line in logs.lines("general") if "request_id=job-otel-1 " in line]
+    tokens = parse_tokens(line)
+    assert (tokens["trace_id"], tokens["span_id"]) == (trace_id, span_id)
+    assert headers["traceparent"].startswith(f"00-{trace_id}-{span_id}-")  # its flags
+    # Without a span, request_context() still makes a trace of its own.
+    with request_context(request_id="job-plain-1") as context:
+        assert context["trace_id"] not in (trace_id, "-")

@@ -22,12 +22,17 @@ def table() -> dict[str, str]:
         defaults = re.findall(r"`([^`]*)`", default_cell)
         for index, key in enumerate(keys):
             assert key not in cells, f"{key} twice in the README's table"
-            cells[key] = defaults[index] if len(defaults) == len(keys) else default_cell
+            if len(defaults) == len(keys):
+                cells[key] = defaults[index]
+            else:  # one default for the row's keys, or a default described in words
+                cells[key] = defaults[0] if len(defaults) == 1 else default_cell
     return cells
 
 
-def shown(value: object) -> str | None:
+def shown(name: str, value: object) -> str | None:
     """How the README writes a simple default (None for those it describes in words)."""
+    if name.endswith("_MODE") and isinstance(value, int):
+        return oct(value)
     if isinstance(value, str):
         return f'"{value}"'
     if value is None or isinstance(value, bool | int | float):
@@ -44,8 +49,9 @@ def test_every_row_is_in_the_readme_and_nothing_else():
 def test_each_simple_default_is_the_rows_own():
     cells = table()
     wrong = {
-        row.name: (cells[row.name], shown(row.default))
+        row.name: (cells[row.name], shown(row.name, row.default))
         for row in ROWS
-        if shown(row.default) is not None and cells[row.name] != shown(row.default)
+        if shown(row.name, row.default) is not None
+        and cells[row.name] != shown(row.name, row.default)
     }
     assert not wrong

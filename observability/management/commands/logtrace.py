@@ -56,6 +56,9 @@ def _time(when: datetime) -> str:
 
 
 class Command(BaseCommand):
+    # It reads files only: no system checks, so the `logtrace` console script runs it
+    # without Django's set-up (observability.management.logtrace_cli).
+    requires_system_checks: list[str] = []
     help = (
         "Follow one request (by its X-Request-ID) through every log file and rotated backup, "
         "in time order; or, without an ID, list the requests matching the filters."
