@@ -38,7 +38,8 @@ SLACK = timedelta(seconds=5)
 _SEP = SEPARATOR.encode()
 _COMPLETED = messages.COMPLETED.encode()
 _FAILED = messages.FAILED.encode()
-_TERMINAL_HINT = b"API Request "
+_COMPLETED_MARK = b"] " + _COMPLETED
+_FAILED_MARK = b"] " + _FAILED
 _KEYS = (b" status=", b" duration=", b" route=", b" sample_rate=")
 _SECURITY_KEYS = (b" event_type=", b" repeated=")
 
@@ -128,7 +129,7 @@ class _Reader:
         self,
         directory: Path,
         tag: str,
-        text: Callable[[bytes, int, str], bool],
+        text: Callable[[bytes, str], bool],
         record: Callable[[Record, int], None],
     ) -> None:
         """Every line of `tag`'s files in the window, newest first: a text line to `text`
@@ -167,11 +168,8 @@ class _Reader:
                     continue
                 if head >= self.last:
                     continue
-                at = self._minute(raw[:16])
-                if at is None:
-                    continue
                 oldest = raw
-                if text(raw, at, file_tag):
+                if text(raw, file_tag):
                     parsed += 1
             else:
                 continue
@@ -187,13 +185,14 @@ class _Reader:
 
     # -- the requests file
 
-    def request_text(self, raw: bytes, minute: int, file_tag: str) -> bool:
-        if _TERMINAL_HINT not in raw:
-            return False
+    def request_text(self, raw: bytes, file_tag: str) -> bool:
+        if _COMPLETED_MARK not in raw and _FAILED_MARK not in raw:
+            return False  # most lines: two searches in C
         head, _, rest = raw.partition(_SEP)
         message = head[head.find(b"] ") + 2 :]
         failed = message.startswith(_FAILED)
-        if not failed and not message.startswith(_COMPLETED):
+        minute = self._minute(raw[:16])
+        if minute is None or (not failed and not message.startswith(_COMPLETED)):
             return False
         status, duration, route, rate = _fields(rest, _KEYS)
         failed = failed or (status or "")[:1] == "5"
@@ -227,7 +226,9 @@ class _Reader:
 
     # -- the security file
 
-    def security_text(self, raw: bytes, minute: int, file_tag: str) -> bool:
+    def security_text(self, raw: bytes, file_tag: str) -> bool:
+        if self._minute(raw[:16]) is None:
+            return False
         head, _, rest = raw.partition(_SEP)
         event_type, repeated = _fields(rest, _SECURITY_KEYS)
         if event_type is None:  # a record that is no event (Django's own): its logger
