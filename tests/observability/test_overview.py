@@ -7,7 +7,7 @@ backups, some inside the window and some before it; the expected numbers are cou
 from __future__ import annotations
 
 import sysconfig
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,10 +93,11 @@ def event(fmt: str, when, event_type: str, **fields: object) -> str:
     )
 
 
-def seed(directory: Path, fmt: str) -> None:
-    """60 requests (weighted) and 46 security events inside the window; more before it."""
+def seed(directory: Path, fmt: str, t0: datetime = T0) -> None:
+    """60 requests (weighted) and 45 security events from t0 - 10 min to t0 + 9 min, and more
+    before t0 - 40 min (outside a window of an hour to t0 + 30 min)."""
     live: list[str] = []
-    at = T0 + timedelta(minutes=1)
+    at = t0 + timedelta(minutes=1)
     # 20 fast successes on one route, 10 of them sampled at 0.25: 10 + 10 x 4 = 50 requests
     for n in range(20):
         when = at + timedelta(seconds=n)
@@ -109,25 +110,25 @@ def seed(directory: Path, fmt: str) -> None:
     # five failures: ValueError x3 (users 1, 2, 1), KeyError x1, a 500 without an exception
     pay = {"route": "api/v1/payments/", "view": "billing.views.PaymentListView"}
     for n, (minute, user) in enumerate([(2, "1"), (3, "2"), (5, "1")], 1):
-        when = T0 + timedelta(minutes=minute)
+        when = t0 + timedelta(minutes=minute)
         live.append(
             terminal(fmt, f"v{n}", when, status=500, user_id=user, traceback=TRACEBACK, **pay)
         )
     live.append(
-        terminal(fmt, "k1", T0 + timedelta(minutes=4), status=500, traceback=KEY_ERROR, **pay)
+        terminal(fmt, "k1", t0 + timedelta(minutes=4), status=500, traceback=KEY_ERROR, **pay)
     )
-    live.append(terminal(fmt, "h1", T0 + timedelta(minutes=6), status=503, route="h/"))
-    backup = [terminal(fmt, f"b{n}", T0 - timedelta(minutes=10), duration=0.05) for n in range(2)]
-    old = [terminal(fmt, f"o{n}", T0 - timedelta(minutes=50)) for n in range(500)]
+    live.append(terminal(fmt, "h1", t0 + timedelta(minutes=6), status=503, route="h/"))
+    backup = [terminal(fmt, f"b{n}", t0 - timedelta(minutes=10), duration=0.05) for n in range(2)]
+    old = [terminal(fmt, f"o{n}", t0 - timedelta(minutes=50)) for n in range(500)]
     write(directory / REQUESTS, live)
     write(directory / f"{REQUESTS}.1", backup)
     write(directory / f"{REQUESTS}.2", old)
     write(
         directory / SECURITY,
-        [event(fmt, T0 - timedelta(hours=2), "login_failed")]  # before the window
-        + [event(fmt, T0 + timedelta(minutes=1, seconds=n), "login_failed") for n in range(3)]
-        + [event(fmt, T0 + timedelta(minutes=8), "login_failed", repeated=40)]
-        + [event(fmt, T0 + timedelta(minutes=9), "token_verified") for _ in range(2)],
+        [event(fmt, t0 - timedelta(hours=2), "login_failed")]  # before the window
+        + [event(fmt, t0 + timedelta(minutes=1, seconds=n), "login_failed") for n in range(3)]
+        + [event(fmt, t0 + timedelta(minutes=8), "login_failed", repeated=40)]
+        + [event(fmt, t0 + timedelta(minutes=9), "token_verified") for _ in range(2)],
     )
 
 
