@@ -44,7 +44,7 @@
   }
 
   function shown(value) {
-    return value >= 10 || value === 0 ? String(Math.round(value)) : value.toFixed(1);
+    return value >= 10 || value % 1 === 0 ? String(Math.round(value)) : value.toFixed(1);
   }
 
   function draw(figure) {
