@@ -117,6 +117,7 @@ bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real server
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || echo "wrk not installable: server benchmarks skipped"
 	$(PY) bench/bench.py
 	$(PY) bench/viewer_bench.py
+	$(PY) bench/overview_bench.py
 
 demo: migrate ## Load the demo users and plans, and print how to get a token
 	@SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
