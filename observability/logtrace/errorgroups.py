@@ -18,6 +18,7 @@ from pathlib import PurePath
 
 from observability.lines import messages
 from observability.masking.escaping import unescape_traceback
+from observability.masking.redaction import get_redactor
 
 _FRAME = re.compile(r'^\s*File "([^"\n]{1,1024})", line (\d{1,9}), in ([^\n]{1,256})$', re.M)
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,200}")
@@ -30,7 +31,7 @@ _STDLIB = tuple(
     )
 )
 #: The most characters of an exception's message kept (the page shows the newest example's).
-MESSAGE_KEPT = 300
+MESSAGE_KEPT = 160
 NONE = "-"
 
 
@@ -84,4 +85,5 @@ def error_kind(message: str, status: str, traceback: str, base: str | None = Non
         if own_frame(path, base):
             frame, line = f"{_relative(path, base)} in {function.strip()}", number
             break
-    return ErrorKind(exception, frame, line, said.strip()[:MESSAGE_KEPT])
+    # masked whole, then capped: a line a foreign writer left unmasked shows no card either
+    return ErrorKind(exception, frame, line, get_redactor().text(said.strip(), MESSAGE_KEPT))

@@ -131,11 +131,11 @@ class _Reader:
         self,
         directory: Path,
         tag: str,
-        text: Callable[[bytes, str], bool],
-        record: Callable[[Record, int], None],
+        take_text: Callable[[bytes, str], bool],
+        take_record: Callable[[Record, int], None],
     ) -> None:
-        """Every line of `tag`'s files in the window, newest first: a text line to `text`
-        (it says whether it took the line apart), a JSON or ECS line parsed to `record`."""
+        """Every line of `tag`'s files in the window, newest first: a text line to `take_text`
+        (it says whether it took the line apart), a JSON or ECS line parsed to `take_record`."""
         read = parsed = 0
         budget = self.budget
         oldest: bytes = b""
@@ -161,7 +161,7 @@ class _Reader:
                     if found is not None:
                         minute = int((found.time - self.start).total_seconds()) // 60
                         if 0 <= minute < self.tally.minutes:
-                            record(found, minute)
+                            take_record(found, minute)
                     continue
                 head = raw[:23]
                 if head < self.first:
@@ -171,7 +171,7 @@ class _Reader:
                 if head >= self.last:
                     continue
                 oldest = raw
-                if text(raw, file_tag):
+                if take_text(raw, file_tag):
                     parsed += 1
             else:
                 continue
