@@ -119,6 +119,13 @@ def test_staff_see_the_counts_the_chart_data_and_the_top_error_group(seeded, sta
     assert [a["href"] for a in parsed.find("a", "nav-overview")] == [OVERVIEW]
 
 
+def test_the_viewers_root_is_the_overview(seeded, staff_client):
+    response = staff_client.get("/ops/")
+    assert response.status_code == 302 and response["Location"] == OVERVIEW
+    assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert overview_events(seeded) == []  # a redirect shows nothing: the overview audits
+
+
 def test_the_requests_page_links_to_the_overview(seeded, staff_client):
     listing = page(staff_client.get("/ops/requests/"))
     assert [a["href"] for a in listing.find("a", "nav-overview")] == [OVERVIEW]
