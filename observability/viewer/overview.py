@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from observability import bind_user
 from observability.conf import obs_settings
@@ -69,6 +69,12 @@ def computed(window: str) -> tuple[Overview, bool]:
 def _series(values: list[float]) -> str:
     """Numbers only, for the chart's data attributes: `3,0,12.5`."""
     return ",".join(f"{value:.6g}" for value in values)
+
+
+@secure_headers
+def root(request: HttpRequest) -> HttpResponse:
+    """The viewer's root leads to its overview (which sends anyone but staff to the login)."""
+    return redirect("observability_viewer:overview")
 
 
 @secure_headers
