@@ -25,9 +25,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from observability.lines import messages
-from observability.lines.textline import SEPARATOR, parse_fields
+from observability.lines.textline import SEPARATOR
 from observability.logtrace.errorgroups import error_kind
 from observability.logtrace.files import lines_backwards, log_files
+from observability.logtrace.linefields import (
+    epoch_ms,
+    event_count,
+    finite_number,
+    stamp,
+    text_fields,
+    weight_of,
+)
 from observability.logtrace.query import EMPTY
 from observability.logtrace.records import REQUESTS, Record, parse_line, quick_time
 from observability.logtrace.requests import duration_of
@@ -49,49 +57,14 @@ class Budget:
     """The most work one overview does in each file (with its backups): lines read (a
     microsecond or so each) and lines taken apart (a few microseconds each). The default
     reads the requests and security files whole at their default rotation (60 and 55 MB);
-    at worst (every line a request) it costs about 0.9 s of CPU for both."""
+    at worst (every text line a request) it costs about 0.9 s of CPU for both, and 50,000
+    JSON lines parsed whole about 0.5 s."""
 
     lines: int = 300_000
     parsed: int = 150_000
-
-
-def stamp(when: datetime) -> bytes:
-    """A time as a text line starts: `2026-11-26 12:00:00,000` (they compare as times)."""
-    return (when.strftime("%Y-%m-%d %H:%M:%S,") + f"{when.microsecond // 1000:03d}").encode()
-
-
-def _fields(rest: bytes, keys: tuple[bytes, ...]) -> list[str | None]:
-    """Some fields of a text line's middle part: by search when no value is quoted (values
-    then hold no space, so ` key=` starts a field; the last one wins, as parsing does)."""
-    middle = rest.partition(_SEP)[0]
-    if b'"' in middle:
-        parsed = parse_fields(middle.decode("utf-8", errors="replace"))
-        return [parsed.get(key[1:-1].decode()) for key in keys]
-    middle = b" " + middle
-    found: list[str | None] = []
-    for key in keys:
-        at = middle.rfind(key)
-        if at == -1:
-            found.append(None)
-            continue
-        at += len(key)
-        end = middle.find(b" ", at)
-        found.append(middle[at : None if end == -1 else end].decode("utf-8", errors="replace"))
-    return found
-
-
-def _number(value: object) -> float | None:
-    try:
-        number = float(str(value))
-    except ValueError:
-        return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
-
-
-def _weight(sample_rate: object) -> float:
-    """How many requests a line stands for: 1 / its sample_rate (1 without a valid one)."""
-    rate = _number(sample_rate) if sample_rate is not None else None
-    return 1.0 / rate if rate is not None and 0.0 < rate < 1.0 else 1.0
+    #: Of those taken apart, the most parsed whole (JSON and ECS lines, failed requests'
+    #: lines: tens of microseconds each).
+    parsed_whole: int = 50_000
 
 
 class _Reader:
@@ -108,7 +81,7 @@ class _Reader:
             stamp(end),
         )
         self.minute_of: dict[bytes, int] = {}
-        self.lines_read = self.lines_parsed = 0
+        self.lines_read = self.lines_parsed = self.parsed_whole = 0
         self.covered_from: datetime | None = None  # set when a budget stopped a file
 
     def _minute(self, head: bytes) -> int | None:
@@ -133,16 +106,23 @@ class _Reader:
         tag: str,
         take_text: Callable[[bytes, str], bool],
         take_record: Callable[[Record, int], None],
+        wanted: tuple[bytes, ...] = (),
     ) -> None:
         """Every line of `tag`'s files in the window, newest first: a text line to `take_text`
-        (it says whether it took the line apart), a JSON or ECS line parsed to `take_record`."""
+        (it says whether it took the line apart), a JSON or ECS line parsed to `take_record`
+        when it holds one of `wanted` (any, when empty)."""
         read = parsed = 0
+        whole = self.parsed_whole
         budget = self.budget
         oldest: bytes = b""
         for file_tag, path in reversed(log_files(directory, [tag])):
             for raw in lines_backwards(path):
                 read += 1
-                if read > budget.lines or parsed >= budget.parsed:
+                if (
+                    read > budget.lines
+                    or parsed >= budget.parsed
+                    or self.parsed_whole - whole >= budget.parsed_whole
+                ):
                     self._stopped(oldest)
                     self.lines_read += read - 1
                     self.lines_parsed += parsed
@@ -155,8 +135,11 @@ class _Reader:
                         if when < self.start - SLACK:
                             break
                         continue
-                    parsed += 1
                     oldest = raw
+                    if wanted and not any(mark in raw for mark in wanted):
+                        continue
+                    parsed += 1
+                    self.parsed_whole += 1
                     found = parse_line(raw.decode("utf-8", errors="replace"), file_tag)
                     if found is not None:
                         minute = int((found.time - self.start).total_seconds()) // 60
@@ -196,14 +179,15 @@ class _Reader:
         minute = self._minute(raw[:16])
         if minute is None or (not failed and not message.startswith(_COMPLETED)):
             return False
-        status, duration, route, rate = _fields(rest, _KEYS)
+        status, duration, route, rate = text_fields(rest, _KEYS)
         failed = failed or (status or "")[:1] == "5"
         if failed:  # few: parsed whole, for its error group
+            self.parsed_whole += 1
             found = parse_line(raw.decode("utf-8", errors="replace"), file_tag)
             if found is not None:
                 self.request_record(found, minute)
             return True
-        self.tally.request(minute, route or EMPTY, _number(duration), False, _weight(rate))
+        self.tally.request(minute, route or EMPTY, finite_number(duration), False, weight_of(rate))
         return True
 
     def request_record(self, record: Record, minute: int) -> None:
@@ -214,8 +198,8 @@ class _Reader:
         status = str(fields.get("status", EMPTY))
         failed = message.startswith(messages.FAILED) or status[:1] == "5"
         route = str(fields.get("route") or EMPTY)
-        weight = _weight(fields.get("sample_rate"))
-        self.tally.request(minute, route, _number(fields.get("duration")), failed, weight)
+        rate = weight_of(fields.get("sample_rate"))
+        self.tally.request(minute, route, finite_number(fields.get("duration")), failed, rate)
         if not failed:
             return
         kind = error_kind(message, status, record.traceback, self.base)
@@ -223,7 +207,7 @@ class _Reader:
         if user == EMPTY:
             user = f"ip {fields.get('ip', EMPTY)}"
         started = record.time - duration_of(record)
-        example = (record.request_id, str(fields.get("span_id") or EMPTY), _ms(started))
+        example = (record.request_id, str(fields.get("span_id") or EMPTY), epoch_ms(started))
         self.tally.error(kind, str(fields.get("view") or EMPTY), record.time, user, example)
 
     # -- the security file
@@ -232,28 +216,16 @@ class _Reader:
         if self._minute(raw[:16]) is None:
             return False
         head, _, rest = raw.partition(_SEP)
-        event_type, repeated = _fields(rest, _SECURITY_KEYS)
+        event_type, repeated = text_fields(rest, _SECURITY_KEYS)
         if event_type is None:  # a record that is no event (Django's own): its logger
             event_type = head[head.find(b"[") + 1 : head.find(b"]")].decode(errors="replace")
-        self.tally.security_event(event_type, _count(repeated))
+        self.tally.security_event(event_type, event_count(repeated))
         return True
 
     def security_record(self, record: Record, minute: int) -> None:
         fields = record.fields
         event_type = str(fields.get("event_type") or record.logger)
-        self.tally.security_event(event_type, _count(fields.get("repeated")))
-
-
-def _ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
-
-
-def _count(repeated: object) -> int:
-    """A line is one event; a flood-control summary stands for its `repeated=` count."""
-    if repeated is None:
-        return 1
-    text = str(repeated)
-    return int(text) if text.isdigit() and len(text) <= 12 else 1
+        self.tally.security_event(event_type, event_count(fields.get("repeated")))
 
 
 def overview(
@@ -273,7 +245,9 @@ def overview(
     start = end - timedelta(minutes=minutes)
     tally = Tally(start, minutes, threshold)
     reader = _Reader(tally, end, budget or Budget(), base)
-    reader.scan(directory, REQUESTS, reader.request_text, reader.request_record)
+    reader.scan(
+        directory, REQUESTS, reader.request_text, reader.request_record, (_COMPLETED, _FAILED)
+    )
     reader.scan(directory, SECURITY, reader.security_text, reader.security_record)
     by_p95, by_errors = top_routes(tally.routes())
     security = sorted(tally.security.items(), key=lambda item: (-item[1], item[0]))

@@ -764,7 +764,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
     ),
-    "observability/logtrace/overview.py::_fields::middle[at:None if end == -1 else end]": (
+    "observability/logtrace/linefields.py::text_fields::middle[at:None if end == -1 else end]": (
         NOT_CLIENT,
         "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
     ),
@@ -776,7 +776,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "the status class: the first digit of a status code, compared, never shown",
     ),
-    "observability/logtrace/overview.py::_fields::key[1:-1]": (
+    "observability/logtrace/linefields.py::text_fields::key[1:-1]": (
         NOT_CLIENT,
         "one of our own field names without its space and equals sign",
     ),

@@ -255,3 +255,15 @@ def test_error_kind_without_a_traceback_and_with_library_frames_only():
     assert (kind.exception, kind.frame, kind.message) == ("OSError", "-", "disk")
     stdlib = sysconfig.get_paths()["stdlib"]
     assert not own_frame(f"{stdlib}/json/decoder.py") and own_frame("/app/billing/x.py")
+
+
+def test_json_lines_are_parsed_only_when_they_end_a_request_and_within_their_budget(tmp_path):
+    lines = []
+    for n in range(100):
+        when = T0 - timedelta(minutes=10) + timedelta(seconds=n)
+        lines += [started("json", f"j{n}", when), terminal("json", f"j{n}", when)]
+    write(tmp_path / REQUESTS, lines)
+    found = overview(tmp_path, minutes=60, threshold=1.0, now=NOW)
+    assert found.total_requests == 100 and found.lines_parsed == 100  # not the started lines
+    capped = overview(tmp_path, minutes=60, threshold=1.0, now=NOW, budget=Budget(parsed_whole=30))
+    assert capped.partial and capped.total_requests == 30 and capped.lines_parsed == 30
