@@ -123,6 +123,7 @@ bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real server
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || echo "wrk not installable: server benchmarks skipped"
 	$(PY) bench/bench.py
 	$(PY) bench/viewer_bench.py
+	$(PY) bench/overview_bench.py
 
 demo: migrate ## Demo data and requests worth exploring (a failure, a slow one, a decline, a refused refund, failed logins)
 	@SECRET_KEY="$$(cat .secret_key)" LOG_CONSOLE=0 $(PY) manage.py seed_demo --traffic --base-url $(BASE_URL)

@@ -53,13 +53,17 @@ def stamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S,") + f"{when.microsecond // 1000:03d}"
 
 
-def generate(directory: Path, megabytes: int) -> dict[str, str]:
-    """Write the files; return a few request IDs and users worth looking up."""
+START = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+
+
+def generate(directory: Path, megabytes: int, start: datetime = START) -> dict[str, str]:
+    """Write the files, the first request at `start`; return a few request IDs and users
+    worth looking up (and `last`: the time of the newest line, ISO)."""
     rng = random.Random(16)
     target = megabytes * MB
     lines: dict[str, list[str]] = {name: [] for name in FILES}
     sizes = dict.fromkeys(FILES, 0)
-    when = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    when = start
     picks: dict[str, str] = {}
     n = 0
     while sum(sizes.values()) < target:
@@ -152,6 +156,7 @@ def generate(directory: Path, megabytes: int) -> dict[str, str]:
         if n == 5000:
             picks["old"] = rid
     picks["newest"] = rid
+    picks["last"] = when.isoformat()
     picks["rare_user"] = "user007"
     for name, (max_bytes, backups) in FILES.items():
         _write_rotated(directory, name, lines[name], max_bytes, backups)

@@ -2,11 +2,13 @@
 
 from django.urls import path, re_path
 
-from observability.viewer import views
+from observability.viewer import overview, views
 
 app_name = "observability_viewer"
 
 urlpatterns = [
+    path("", overview.root, name="root"),
+    path("overview/", overview.overview_page, name="overview"),
     path("requests/", views.request_list, name="requests"),
     re_path(
         r"^requests/(?P<request_id>[A-Za-z0-9._:-]{1,128})/$",

@@ -38,6 +38,7 @@ HOSTILE_UA = (
     '<script>window.__pwned = 1</script>"><img src=x onerror="window.__pwned = 2">'
     '<svg onload="window.__pwned = 3">'
 )
+README_SCREENSHOTS = ("trace-viewer.png", "trace-viewer-overview.png")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
 
 
@@ -218,12 +219,82 @@ def test_staff_find_a_failing_request_from_the_admin_and_read_its_timeline(serve
     assert csp_violations(b) == []
 
 
+def terminal_lines(log_dir: Path) -> int:
+    return sum(
+        1
+        for line in read_all(log_dir, "billing_api_requests.log")
+        if "API Request completed" in line or "API Request failed" in line
+    )
+
+
+def test_staff_read_the_overview_chart_counts_and_top_error_group(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    token = server.token()
+    ids = []
+    for _ in range(3):
+        status, headers, _ = server.request("POST", "/t/failing-charge/", {}, token)
+        assert status == 500
+        ids.append(headers["X-Request-ID"])
+    for _ in range(4):
+        status, headers, _ = server.request("GET", "/api/v1/payments/", token=token)
+        assert status == 200
+        ids.append(headers["X-Request-ID"])
+    wait_for_lines(server.log_dir, ids)
+
+    b = browser
+    wait = WebDriverWait(b, WAIT)
+    b.get(server.base + "/admin/login/?next=/ops/overview/")
+    wait.until(ec.presence_of_element_located((By.ID, "id_username")))
+    b.find_element(By.ID, "id_username").send_keys("admin")
+    b.find_element(By.ID, "id_password").send_keys("admin-demo-pass")
+    before = terminal_lines(server.log_dir)
+    b.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#overview-chart.drawn svg")))
+    after = terminal_lines(server.log_dir)
+
+    # The chart: one panel a series, bars where there were requests, errors and slow ones.
+    panels = b.find_elements(By.CSS_SELECTOR, "#overview-chart svg g.panel")
+    assert [p.get_attribute("class") for p in panels] == [
+        "panel panel-requests",
+        "panel panel-errors",
+        "panel panel-slow",
+    ]
+    assert b.find_elements(By.CSS_SELECTOR, "#overview-chart svg rect.bar.series-requests")
+    error_bars = b.find_elements(By.CSS_SELECTOR, "#overview-chart svg rect.bar.series-errors")
+    assert 1 <= len(error_bars) <= 2  # the burst's minute (or two, across a minute's turn)
+    assert b.find_elements(By.CSS_SELECTOR, "#overview-chart svg text.tick-label")
+
+    # The counts: our three failures; every request that had ended when the page was read.
+    assert b.find_element(By.ID, "total-errors").text == "3"
+    shown = int(b.find_element(By.ID, "total-requests").text)
+    assert before <= shown <= after and shown >= len(ids) + 1  # + the token request
+
+    # The top error group names the exception, the view and our frame; it opens its story.
+    row = b.find_element(By.CSS_SELECTOR, "table.error-groups tbody tr")
+    cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[0].startswith("ValueError") and "gateway answered garbage" in cells[0]
+    assert cells[1].startswith("tests.e2e.urls.")  # DRF's @api_view: its WrappedAPIView
+    assert cells[2].startswith("tests/e2e/urls.py in failing_charge")
+    assert cells[3] == "3" and cells[4] == "1"  # three failures, one user (alice)
+    route = b.find_element(By.CSS_SELECTOR, "table.routes-errors tbody tr td.route").text
+    assert route == "t/failing-charge/"
+    save_screenshot(b, "trace-viewer-overview.png")
+    row.find_element(By.CSS_SELECTOR, "a.example-link").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#timeline.drawn svg")))
+    assert b.current_url.startswith(f"{server.base}/ops/requests/{ids[2]}/?at=")
+
+    assert csp_violations(b) == []
+
+
 def save_screenshot(driver, name: str) -> Path:
     """Keep a picture of the page as a test artifact (test-artifacts/, or TEST_ARTIFACTS_DIR)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     driver.execute_script("window.scrollTo(0, 0)")
     assert driver.save_screenshot(str(path)), f"no screenshot at {path}"
-    if os.environ.get("UPDATE_README_SCREENSHOT") and name == "trace-viewer.png":
+    if os.environ.get("UPDATE_README_SCREENSHOT") and name in README_SCREENSHOTS:
         shutil.copyfile(path, ROOT / "docs" / name)
     return path

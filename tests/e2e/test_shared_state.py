@@ -6,9 +6,12 @@ tests send one ID until both workers have answered it, then read the security fi
 
 from __future__ import annotations
 
+import http.cookiejar
 import re
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -158,3 +161,50 @@ def test_a_sampled_out_first_request_still_flags_the_reuse_on_another_worker(tmp
     # Each attacker request is written whole (a 401 always is), under its own span.
     for _, span in attacks:
         assert len([line for line in requests if f"span_id={span} " in line]) == 2
+
+
+def staff_opener(server) -> urllib.request.OpenerDirector:
+    """A client logged in to the admin as the demo's staff user (a session cookie)."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with opener.open(server.base + "/admin/login/", timeout=30) as response:
+        form = response.read().decode()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert csrf is not None, form[:500]
+    fields = {"username": "admin", "password": "admin-demo-pass", "next": "/admin/"}
+    data = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": csrf.group(1)}).encode()
+    with opener.open(server.base + "/admin/login/", data, timeout=30) as response:
+        assert response.url.endswith("/admin/"), response.url  # logged in: the admin's home
+    return opener
+
+
+def test_the_overview_one_worker_computed_is_served_from_the_cache_by_the_other(
+    tmp_path, cache_env
+):
+    """The overview is kept in the shared cache: the other worker's first view reads no file."""
+    server = gunicorn(tmp_path, "-w", "2", env=cache_env)
+    try:
+        opener = staff_opener(server)
+
+        def view():
+            with opener.open(server.base + "/ops/overview/", timeout=30) as response:
+                assert response.status == 200 and b'id="overview-chart"' in response.read()
+                return response.headers
+
+        first = view()
+        served = [(first[PID_HEADER], span_of(first))]
+        served += until_the_other_worker(server, first[PID_HEADER], view)
+    finally:
+        assert server.stop() == 0
+    events = [
+        parse_tokens(line)
+        for line in read_all(Path(cache_env["LOG_BASE_DIR"]), "billing_api_security.log")
+        if "event_type=request_overview_viewed " in line and " repeated=" not in line
+    ]
+    assert events, "no audit event"
+    by_span = {event["span_id"]: event for event in events}
+    first_event, other_event = by_span[served[0][1]], by_span[served[-1][1]]
+    assert first_event["cached"] == "False"
+    assert other_event["process"] != first_event["process"]
+    assert other_event["cached"] == "True"

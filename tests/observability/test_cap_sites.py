@@ -728,6 +728,94 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "the message, masked whole by RedactionFilter or when the request was read",
     ),
+    "observability/logtrace/overview.py::_Reader._minute::head[0:4]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader._minute::head[11:13]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader._minute::head[14:16]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader._minute::head[5:7]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader._minute::head[8:10]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader.request_text::raw[:16]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader.security_text::raw[:16]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader.scan::raw[:1]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader.scan::raw[:23]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader.request_text::head[head.find(b'] ') + 2:]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader.security_text::head[head.find(b'[') + 1:head.find(b']')]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/linefields.py::text_fields::middle[at:None if end == -1 else end]": (
+        NOT_CLIENT,
+        "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
+    ),
+    "observability/logtrace/overview.py::_Reader.request_record::status[:1]": (
+        NOT_CLIENT,
+        "the status class: the first digit of a status code, compared, never shown",
+    ),
+    "observability/logtrace/overview.py::_Reader.request_text::(status or '')[:1]": (
+        NOT_CLIENT,
+        "the status class: the first digit of a status code, compared, never shown",
+    ),
+    "observability/logtrace/linefields.py::text_fields::key[1:-1]": (
+        NOT_CLIENT,
+        "one of our own field names without its space and equals sign",
+    ),
+    "observability/logtrace/tally.py::top_groups::sorted(groups, key=lambda g: (-g.count, -(g.last.timestamp() if g.last else 0.0), g.exception))[:limit]": (
+        NOT_CLIENT,
+        "the first rows of a sorted list (routes, error groups), not text",
+    ),
+    "observability/logtrace/tally.py::top_routes::by_errors[:TOP]": (
+        NOT_CLIENT,
+        "the first rows of a sorted list (routes, error groups), not text",
+    ),
+    "observability/logtrace/tally.py::top_routes::by_p95[:TOP]": (
+        NOT_CLIENT,
+        "the first rows of a sorted list (routes, error groups), not text",
+    ),
+    "observability/logtrace/errorgroups.py::error_kind::get_redactor().text(said.strip(), MESSAGE_KEPT)": (
+        MASKED,
+        "Redactor masks the whole exception message, then caps it",
+    ),
+    "observability/templates/observability/viewer/overview.html::template::{{ group.request_id|visible|truncatechars:24 }}": (
+        MASKED,
+        "a request ID: ours, or a client's refused when masking would change it; read from our files",
+    ),
+    "observability/viewer/overview.py::_series::{value:.6g}": (
+        NOT_CLIENT,
+        "a count, as a number for the chart",
+    ),
+    "observability/viewer/overview.py::cache_key::hashlib.sha256(f'{directory}\\x00{threshold}'.encode()).hexdigest()[:24]": (
+        NOT_CLIENT,
+        "a hex digest of our settings, for a cache key",
+    ),
 }
 
 
@@ -810,6 +898,7 @@ def test_login_username_is_masked_before_it_is_cut(logs, letters):
 # the site's limit, after the letters QQ; no run read after a QQ may hold more than four of
 # its digits. A cut made before masking keeps up to 18 of them.
 
+from observability.logtrace.errorgroups import MESSAGE_KEPT  # noqa: E402
 from observability.masking.escaping import (  # noqa: E402
     ARG_LIMIT,
     MESSAGE_LIMIT,
@@ -997,6 +1086,31 @@ def drive_viewer_query(logs, texts):
     return logs.everything()
 
 
+def drive_overview(logs, texts):
+    """An exception's message on the overview page: masked whole, then capped (errorgroups'
+    MESSAGE_KEPT). One page per text: the newest example's message is the one shown."""
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    from observability import flush_logs
+
+    staff = get_user_model().objects.get_or_create(username="cap-staff", is_staff=True)[0]
+    client = Client()
+    client.force_login(staff)
+    pages = []
+    with override_settings(LOG_BASE_DIR=str(logs.path)):
+        for text in texts:
+            Client(raise_request_exception=False).get("/t/raise/", {"c": text})
+            assert flush_logs(10)
+            cache.clear()  # the page computed afresh, with this text's failure the newest
+            pages.append(client.get("/ops/overview/").content.decode())
+    return "\n".join(pages)
+
+
+# The overview's message reads "bad card <text>": the card is put this much earlier.
+_RAISED = len("bad card ")
+
 # driver, the limit around which the card is put, the separators it may use
 DRIVERS = {
     "path": (drive_path, PATH_LIMIT, " -./\u00a0\u3164"),
@@ -1015,6 +1129,7 @@ DRIVERS = {
     "logtrace": (drive_logtrace, 64, " -./"),
     "viewer": (drive_viewer, 24, "-._:"),
     "viewer_query": (drive_viewer_query, 256, " -./"),
+    "overview": (drive_overview, MESSAGE_KEPT - _RAISED, " -./"),
 }
 # Which driver reaches each MASKED site.
 SITE_DRIVERS = {
@@ -1036,6 +1151,7 @@ SITE_DRIVERS = {
     "observability/tracing/request.py::user_fields": "username",
     "observability/templates": "viewer",
     "observability/viewer/views.py::_query": "viewer_query",
+    "observability/logtrace/errorgroups.py": "overview",
     "observability/lines/textline.py::render_message": "message",
     "observability/lines/textline.py::_render_text": "message",
     "observability/lines/textline.py::render_key": "event_key",
@@ -1102,4 +1218,5 @@ STEPS = {
     "login": 2,
     "logtrace": 5,
     "viewer": 5,
+    "overview": 5,
 }
