@@ -26,8 +26,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from observability.conf import obs_settings
-from observability.formatters import bound_fields, detail_fields
 from observability.lines import ecs, messages
+from observability.lines.fields import bound_fields, detail_fields
 from observability.lines.line import Line
 from observability.lines.textline import render_key
 from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, cap

@@ -161,7 +161,7 @@ def build_logging(
             "simple": {"()": "observability.formatters.SimpleFormatter"},
             "detailed": {"()": "observability.formatters.DetailedFormatter"},
             "api": {"()": "observability.formatters.ApiFormatter"},
-            "json": {"()": "observability.formatters.JsonFormatter"},
+            "json": {"()": "observability.json_formatter.JsonFormatter"},
             **(
                 {"ecs": {"()": "observability.ecs_formatter.EcsFormatter"}}
                 if log_format == "ecs"

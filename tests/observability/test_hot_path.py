@@ -152,7 +152,7 @@ json_values = st.recursive(
 def test_json_lines_read_the_same_with_or_without_orjson(value):
     import json
 
-    from observability import formatters
+    from observability import json_formatter as formatters
 
     formatter = formatters.JsonFormatter()
     data = {"message": "m", "value": formatters._json_value(value)}
