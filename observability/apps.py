@@ -10,7 +10,8 @@ class ObservabilityConfig(AppConfig):
     def ready(self) -> None:
         from observability.conf import obs_settings
         from observability.guard.flood import install
-        from observability.output.writer import drain_on_termination, writer
+        from observability.output.termination import drain_on_termination
+        from observability.output.writer import writer
 
         obs_settings.check()  # a wrong flag stops start-up with a sentence naming it
         install()  # flood control on SECURITY_LOGGER and FLOOD_LOGGERS

@@ -4,8 +4,8 @@ Handlers (`observability.handlers`) run their filters in the caller's thread and
 the record to `writer.submit()`; the listener takes what it finds waiting in batches and
 gives each handler its records at once (one lock, one write, one flush per file per
 batch). A full queue drops the record and counts it: a request never waits on the disk.
-The queue is drained at exit and on SIGTERM, and a forked child starts with an empty
-queue and its own listener.
+The queue is drained at exit and on SIGTERM (`observability.output.termination`), and a
+forked child starts with an empty queue and its own listener.
 
 The listener is also the process's clock: functions registered with `every_tick()` run
 in it at least every TICK_INTERVAL (flood summaries whose window ended, held started
@@ -18,12 +18,10 @@ from __future__ import annotations
 import atexit
 import collections
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import FrameType
 from typing import Any, Protocol
 
 BATCH_RECORDS = 512
@@ -267,44 +265,3 @@ def log_stats() -> dict[str, int]:
         "dropped_queue_full": writer.dropped,
         "dropped_write_errors": sum(target.dropped for target in list(writer.targets)),
     }
-
-
-SignalHandler = Callable[[int, FrameType | None], Any] | int | None
-_previous_handlers: dict[int, SignalHandler] = {}
-
-
-def _drain_on_signal(signum: int, frame: FrameType | None) -> None:
-    """Write everything pending, switch to writing in place, then do what was done before.
-
-    Pending: the final tick (flood summaries, held started lines of requests in flight),
-    then the queue.
-
-    Whatever the server does next (a graceful shutdown that logs more, or dying at once
-    from a re-raised signal with no atexit), no record waits in the queue any more.
-    """
-    writer.synchronous = True
-    writer.drain(5.0)
-    previous = _previous_handlers.get(signum, signal.SIG_DFL)
-    if callable(previous):
-        previous(signum, frame)
-    elif previous in (signal.SIG_DFL, None):
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)  # die of the signal, as the process would have
-
-
-def drain_on_termination(signals: Sequence[int] = (signal.SIGTERM,)) -> bool:
-    """Chain a drain of the log queue in front of each signal's current handler.
-
-    For processes that do not exit through the interpreter's normal shutdown on SIGTERM
-    (runserver, management commands, servers that re-raise the signal). Only the main
-    thread may set signal handlers; elsewhere this does nothing and returns False.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    for signum in signals:
-        current = signal.getsignal(signum)
-        if current is _drain_on_signal or current == signal.SIG_IGN:
-            continue
-        _previous_handlers[signum] = current
-        signal.signal(signum, _drain_on_signal)
-    return True
