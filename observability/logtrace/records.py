@@ -31,6 +31,7 @@ class Record:
     file: str
     raw: str
     order: int = 0
+    host: str = ""  # the host folder it was read from, in a central root ("": one directory)
 
     @property
     def request_id(self) -> str:
@@ -47,6 +48,7 @@ class Record:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **({"host": self.host} if self.host else {}),
             "file": self.file,
             "timestamp": self.time.isoformat(timespec="milliseconds"),
             "level": self.level,
