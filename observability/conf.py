@@ -131,6 +131,9 @@ DEFAULTS: dict[str, Any] = {
     # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
     "SEEN_IDS_CACHE": "default",
     "SEEN_IDS_WINDOW": 3600.0,
+    # --- Several hosts: a central root of host folders that logtrace and the viewer read
+    # instead of LOG_BASE_DIR (README, "Several hosts"); None: this host's own directory.
+    "LOG_ROOT": None,
 }
 
 
@@ -327,6 +330,10 @@ RULES: dict[str, Rule] = {
     "SEEN_IDS_WINDOW": (
         lambda v: _is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
         f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
+    ),
+    "LOG_ROOT": (
+        lambda v: v is None or (isinstance(v, str) and v.startswith("/") and "\x00" not in v),
+        "must be None or an absolute path: the central root holding one folder per host",
     ),
 }
 

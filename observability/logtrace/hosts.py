@@ -78,22 +78,24 @@ def newest_first_everywhere(
     after: datetime | None = None,
     line_time: LineTime,
     read: Callable[..., Iterator[tuple[str, bytes]]] = newest_first,
+    host: str | None = None,
 ) -> Iterator[tuple[str, bytes, str]]:
     """(file tag, line, host) of one file of every host, newest line first across hosts
     (each host's lines in their file order; a line without a readable time keeps the
-    place of the line before it). `read`: how one folder is read (`files.newest_first`)."""
-    found = places(directory)
+    place of the line before it). `read`: how one folder is read (`files.newest_first`);
+    `host`: that host's folder only."""
+    found = [place for place in places(directory) if host is None or place[0] == host]
     if len(found) == 1:
-        host, folder = found[0]
+        name, folder = found[0]
         for file_tag, raw in read(folder, tag, after=after, line_time=line_time):
-            yield file_tag, raw, host
+            yield file_tag, raw, name
         return
     streams = [
-        _timed(host, read(folder, tag, after=after, line_time=line_time), line_time)
-        for host, folder in found
+        _timed(name, read(folder, tag, after=after, line_time=line_time), line_time)
+        for name, folder in found
     ]
-    for _, _, file_tag, raw, host in heapq.merge(*streams):
-        yield file_tag, raw, host
+    for _, _, file_tag, raw, name in heapq.merge(*streams):
+        yield file_tag, raw, name
 
 
 _order = itertools.count()

@@ -101,7 +101,12 @@ def search(
     scan = _Scan(filters, need=offset + limit + 1)
     after = None if before is None else before + SEEK_MARGIN
     lines = newest_first_everywhere(
-        directory, REQUESTS, after=after, line_time=raw_line_time, read=newest_first
+        directory,
+        REQUESTS,
+        after=after,
+        line_time=raw_line_time,
+        read=newest_first,
+        host=filters.host,
     )
     if budget is not None:
         lines = itertools.islice(lines, budget.lines)

@@ -102,6 +102,8 @@ class Summary:
             self.slow = True
 
     def matches(self, filters: Filters) -> bool:
+        if filters.host is not None and self.host != filters.host:
+            return False
         if filters.user is not None and filters.user not in (self.user_id, self.username):
             return False
         exact = ((filters.ip, self.ip), (filters.trace, self.trace_id), (filters.route, self.route))
@@ -218,6 +220,8 @@ def _read(
     records: list[Record] = []
     partial = False
     for host, folder in places(directory):  # one directory, or each host of a central root
+        if filters.host is not None and host != filters.host:
+            continue
         found, cut = _read_folder(folder, request_id, filters, limit)
         for record in found:
             record.host = host
