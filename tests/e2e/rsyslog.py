@@ -153,6 +153,12 @@ class Central(Rsyslogd):
         assert self.running(), self.own_log()
         return self
 
+    def refusals(self) -> list[str]:
+        """What the central logged about sessions it broke off (imrelp's errors)."""
+        path = self.work / "rsyslogd.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return [line for line in text.splitlines() if "imrelp" in line]
+
     def lines(self, host: str, name: str) -> list[bytes]:
         path = self.root / host / name
         return path.read_bytes().splitlines() if path.exists() else []

@@ -9,8 +9,11 @@ expected, with a deadline. README, "Several hosts".
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -30,7 +33,7 @@ from tests.e2e.rsyslog import (
     require_rsyslog,
     wait_for,
 )
-from tests.e2e.servers import Server, gunicorn, prepare_db, server_env
+from tests.e2e.servers import ROOT, Server, gunicorn, prepare_db, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +47,8 @@ class World:
         self.pki = Pki(tmp)
         self.central = Central(tmp, self.pki, list(HOSTS)).start()
         base = server_env(tmp)
-        prepare_db(base)  # one database, as two app hosts behind a load balancer share one
+        prepare_db(base)
+        self.env = base  # one database, as two app hosts behind a load balancer share one
         self.logs: dict[str, Path] = {}
         self.servers: dict[str, Server] = {}
         self.agents: dict[str, Agent] = {}
@@ -78,6 +82,16 @@ class World:
                 f"{missing(self.central, host, self.logs[host])})",
                 timeout,
             )
+
+    def logtrace(self, *args: str) -> dict:
+        """`manage.py logtrace --root <central root> ... --json`, as a user runs it."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", "logtrace", "--root", str(self.central.root), *args,
+             "--json"],
+            cwd=ROOT, env=self.env, capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        return json.loads(done.stdout)
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -121,11 +135,23 @@ def only_host_lines(world: World) -> None:
 
 def test_every_line_of_both_hosts_arrives_byte_for_byte_while_files_rotate(world):
     world.traffic("app-a", 30)
+    # app-a calls app-b with its traceparent: one trace across two hosts
+    _, headers, _ = world.servers["app-a"].request("GET", "/api/v1/plans/")
+    trace, span = headers["traceresponse"].split("-")[1:3]
+    _, called, _ = world.servers["app-b"].request(
+        "GET", "/api/v1/plans/", headers={"traceparent": f"00-{trace}-{span}-01"}
+    )
+    ids = {"app-a": headers["X-Request-ID"], "app-b": called["X-Request-ID"]}
     backups = world.logs["app-b"] / "billing_api_requests.log.3"
     wait_for(lambda: world.traffic("app-b", 10) and backups.exists(), "app-b's third rotation")
     world.wait_arrived()
     only_host_lines(world)
     print(f"duplicates after the first traffic: {dup_counts(world)}")
+    story = world.logtrace("--trace", trace)
+    assert [(r["host"], r["request_id"]) for r in story["requests"]] == [
+        ("app-a", ids["app-a"]),
+        ("app-b", ids["app-b"]),
+    ]
 
 
 def test_central_outage_of_ten_seconds_loses_nothing(world):
@@ -170,6 +196,15 @@ def test_agent_killed_resumes_from_its_state_and_loses_nothing(world):
     world.wait_arrived("app-a", timeout=45)
     only_host_lines(world)
     print(f"duplicates after the SIGKILL: {dup_counts(world)}")
+    # a line stored twice is shown once: the story of a request whose lines arrived twice
+    stored = Counter(world.central.lines("app-a", "billing_api_requests.log"))
+    twice = [line for line, count in stored.items() if count > 1 and b"request_id=" in line]
+    if twice:
+        rid = twice[-1].split(b"request_id=")[1].split(b" ")[0].decode()
+        story = world.logtrace(rid)
+        assert story["shared_by"] == 1
+        ids = [r["fields"]["record_id"] for r in story["records"]]
+        assert len(ids) == len(set(ids)) >= 2
 
 
 def test_rotation_while_the_agent_is_stopped_loses_nothing(world):
@@ -238,8 +273,16 @@ def _bad_peer(world: World, kind: str) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("kind", ["no-cert", "other-ca", "wrong-name", "other-host"])
-def test_a_peer_without_the_right_certificate_is_refused(world, kind):
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("no-cert", "TLS handshake failed"),
+        ("other-ca", "certificate validation failed"),
+        ("wrong-name", "no permited name found', peer is 'DNSname: app-c"),
+        ("other-host", "no permited name found', peer is 'DNSname: app-b"),  # app-b as app-a
+    ],
+)
+def test_a_peer_without_the_right_certificate_is_refused(world, kind, said):
     logs = world.tmp / f"bad-{kind}-logs"
     logs.mkdir()
     marker = f"from a {kind} peer".encode()
@@ -253,13 +296,13 @@ def test_a_peer_without_the_right_certificate_is_refused(world, kind):
     else:
         certs = _bad_peer(world, kind)
         agent = Agent(world.tmp, world.pki, "app-a", logs, port, cert_dir=certs, tag=f"-{kind}")
-    seen = len(world.central.own_log())
+    seen = len(world.central.refusals())
     agent.start()
     try:
-        wait_for(
-            lambda: "imrelp" in world.central.own_log()[seen:],
-            f"the central to refuse the {kind} peer",
+        refusal = wait_for(
+            lambda: world.central.refusals()[seen:], f"the central to refuse the {kind} peer"
         )
+        assert said in refusal[0], refusal
         # app-a's own agent still delivers on that port after the refusal
         world.traffic("app-a", 2)
         world.wait_arrived("app-a")
