@@ -147,6 +147,8 @@ bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real server
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || echo "wrk not installable: server benchmarks skipped"
 	$(PY) bench/bench.py
 	$(PY) bench/viewer_bench.py
+	$(PY) bench/root_bench.py
+	@if [ -x $(RSYSLOGD) ]; then $(PY) bench/central_bench.py; else echo "rsyslogd missing: the shipping benchmark is skipped (make rsyslog)"; fi
 
 demo: migrate ## Load the demo users and plans, and print how to get a token
 	@SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py seed_demo
