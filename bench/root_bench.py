@@ -55,7 +55,8 @@ def main() -> None:
         total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
         rid = rids["app-b"]
         found = story(root, rid)
-        assert found is not None and found.summary.host == "app-b", found
+        assert found is not None
+        assert found.summary.host == "app-b", found.summary
         result = {
             "megabytes": round(total / 1e6),
             "hosts": len(HOSTS),
