@@ -312,3 +312,29 @@ def test_a_peer_without_the_right_certificate_is_refused(world, kind, said):
     for host in HOSTS:
         for name in FILE_NAMES:
             assert not any(marker in line for line in world.central.lines(host, name))
+
+
+def test_the_central_root_rotated_by_logrotate_is_read_whole(world):
+    """deploy/rsyslog/central.logrotate: renamed to name.1, the central reopens its files on
+    HUP, new lines go to a new file, and logtrace --root reads both."""
+    if shutil.which("logrotate") is None:
+        pytest.skip("logrotate missing")
+    rotated_id = world.traffic("app-a", 1)[0]
+    world.wait_arrived("app-a")
+    conf = (ROOT / "deploy" / "rsyslog" / "central.logrotate").read_text()
+    conf = conf.replace("/srv/billing-logs", str(world.central.root))
+    conf = conf.replace("/run/billing-central.pid", str(world.central.work / "rsyslogd.pid"))
+    conf = conf.replace("size 100M", "size 1")
+    (world.tmp / "logrotate.conf").write_text(conf)
+    subprocess.run(
+        ["logrotate", "-s", str(world.tmp / "logrotate.state"), str(world.tmp / "logrotate.conf")],
+        check=True,
+        timeout=60,
+    )
+    backup = world.central.root / "app-a" / "billing_api_requests.log.1"
+    assert rotated_id.encode() in backup.read_bytes()
+    new_id = world.traffic("app-a", 1)[0]
+    live = world.central.root / "app-a" / "billing_api_requests.log"
+    wait_for(lambda: live.exists() and new_id.encode() in live.read_bytes(), "the reopened file")
+    for rid in (rotated_id, new_id):
+        assert world.logtrace(rid)["summary"]["request_id"] == rid
