@@ -165,8 +165,10 @@ class Command(BaseCommand):
         if options["dir"] and options["root"]:
             msg = "--dir and --root: give one"
             raise self._usage(msg)
-        option = "--dir" if options["dir"] else "--root"
         chosen = options["dir"] or options["root"] or obs_settings.LOG_ROOT
+        option = "--root" if options["root"] else "--dir"
+        if not (options["dir"] or options["root"]) and obs_settings.LOG_ROOT:
+            option = "OBSERVABILITY['LOG_ROOT']"
         directory = Path(chosen or getattr(settings, "LOG_BASE_DIR", "/tmp"))
         if not directory.is_dir():
             msg = f"{option}: {escape(str(directory))} is not a directory"
@@ -223,11 +225,9 @@ class Command(BaseCommand):
         counts = ", ".join(f"{escape(name)}: {n}" for name, n in summary.counts.items())
         flags = [flag for flag, on in (("SLOW", summary.slow), ("FAILED", summary.failed)) if on]
         e = escape
-        served = f"  served by host {e(summary.host)}\n" if summary.host != "-" else ""
         self.stdout.write(
             f"request {e(rid)}\n"
-            + served
-            + f"  {e(summary.method)} {e(summary.path)}  status={e(summary.status)} "
+            f"  {e(summary.method)} {e(summary.path)}  status={e(summary.status)} "
             f"duration={e(summary.duration)}s {' '.join(flags)}\n"
             f"  user={e(summary.username)} (ID {e(summary.user_id)})  ip={e(summary.ip)}\n"
             f"  {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3]
@@ -239,6 +239,8 @@ class Command(BaseCommand):
                 f"span_id={e(summary.span_id)}\n"
             )
         )
+        if summary.host != "-":  # read from a central root: the host that served it
+            self.stdout.write(f"  served by host {e(summary.host)}")
 
     def _print_record(self, record: Record) -> None:
         """The line as written (escapes stay escapes); a traceback unfolded below it."""
