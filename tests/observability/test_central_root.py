@@ -106,3 +106,13 @@ def test_the_viewer_reads_log_root_and_filters_by_host(root, settings, staff):
     detail = client.get("/ops/requests/req-b/").content.decode()
     assert '<dd class="host">app-b</dd>' in detail
     assert detail.count("plans failed") == 1
+
+
+def test_the_viewer_gathers_a_trace_across_hosts(root, settings, staff):
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "LOG_ROOT": str(root)}
+    client = Client()
+    client.force_login(staff)
+    listing = client.get(f"/ops/requests/?trace={TRACE}").content.decode()
+    assert "req-a" in listing and "on app-a" in listing
+    assert "req-b" in listing and "on app-b" in listing
+    assert "req-c" not in listing
