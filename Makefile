@@ -18,8 +18,13 @@ CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 PROMETHEUS := /usr/bin/prometheus
 ALERTMANAGER := /usr/bin/prometheus-alertmanager
+RSYSLOGD := /usr/sbin/rsyslogd
+# `make central` (README, "Several hosts"): its directory, the central's port, this host's name
+CENTRAL_DIR ?= $(CURDIR)/.central
+CENTRAL_PORT ?= 20514
+CENTRAL_HOST ?= $(shell hostname -s 2>/dev/null | tr 'A-Z_' 'a-z-' | grep -E '^[a-z0-9-]+$$' || echo local)
 
-.PHONY: help venv run serve-asgi test test-pg test-fast browser monitoring lint fmt bench demo migrate clean
+.PHONY: help venv run serve-asgi test test-pg test-fast browser monitoring rsyslog central central-logs lint fmt bench demo migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,7 +65,7 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	  $(VENV)/bin/uvicorn config.asgi:application \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
-test: $(STAMP) browser monitoring ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
+test: $(STAMP) browser monitoring rsyslog ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
 	@$(MAKE) --no-print-directory test-pg
@@ -105,6 +110,31 @@ monitoring: ## Install prometheus + prometheus-alertmanager (Debian) for the tes
 	if [ "$$CI" = true ]; then echo "CI: $(PROMETHEUS) or $(ALERTMANAGER) missing; the tests of deploy/ cannot run" >&2; exit 1; fi; \
 	echo "hint: apt-get install prometheus prometheus-alertmanager (as root) to run the tests of deploy/; they will be skipped"
 
+# The tests of "Several hosts" run Debian's rsyslogd themselves (agents and a central on free
+# 127.0.0.1 ports, their own work directories, a CA made by the test): the system's own
+# rsyslog service is never used or changed. Missing and not installable: CI fails, elsewhere
+# they are skipped.
+rsyslog: ## Install rsyslog + rsyslog-relp + rsyslog-gnutls (Debian) for the tests of "Several hosts", when missing
+	@if [ -x $(RSYSLOGD) ] && ls /usr/lib/*/rsyslog/imrelp.so >/dev/null 2>&1 && command -v openssl >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing rsyslog, rsyslog-relp, rsyslog-gnutls and openssl with apt-get (the tests of Several hosts)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    rsyslog rsyslog-relp rsyslog-gnutls openssl >/dev/null) \
+	    || echo "apt-get could not install rsyslog rsyslog-relp rsyslog-gnutls openssl"; \
+	fi; \
+	if [ -x $(RSYSLOGD) ] && ls /usr/lib/*/rsyslog/imrelp.so >/dev/null 2>&1 && command -v openssl >/dev/null; then exit 0; fi; \
+	if [ "$$CI" = true ]; then echo "CI: rsyslogd, its RELP module or openssl missing; the tests of Several hosts cannot run" >&2; exit 1; fi; \
+	echo "hint: apt-get install rsyslog rsyslog-relp rsyslog-gnutls (as root) to run the tests of Several hosts; they will be skipped"
+
+# One machine, two daemons in the foreground: a central rsyslogd on 127.0.0.1:$(CENTRAL_PORT)
+# and this host's agent tailing $(LOG_BASE_DIR); a development CA made on the first run.
+central: rsyslog ## Run a central rsyslogd and this host's agent (foreground, loopback, dev CA) into $(CENTRAL_DIR)/root
+	$(PY_SYS) deploy/rsyslog/dev.py --logs "$(LOG_BASE_DIR)" --dir "$(CENTRAL_DIR)" \
+	  --port $(CENTRAL_PORT) --host "$(CENTRAL_HOST)"
+
+central-logs: $(STAMP) .secret_key ## logtrace over the central root `make central` writes (ARGS="--trace ..." to pass options)
+	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py logtrace --root "$(CENTRAL_DIR)/root" $(ARGS)
+
 test-fast: $(STAMP) monitoring ## The suite without the real-server end-to-end tests, on SQLite
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
 
@@ -124,6 +154,8 @@ bench: $(STAMP) ## Benchmarks: in-process overhead, per-record cost, real server
 	$(PY) bench/bench.py
 	$(PY) bench/viewer_bench.py
 	$(PY) bench/overview_bench.py
+	$(PY) bench/root_bench.py
+	@if [ -x $(RSYSLOGD) ]; then $(PY) bench/central_bench.py; else echo "rsyslogd missing: the shipping benchmark is skipped (make rsyslog)"; fi
 
 demo: migrate ## Demo data and requests worth exploring (a failure, a slow one, a decline, a refused refund, failed logins)
 	@SECRET_KEY="$$(cat .secret_key)" LOG_CONSOLE=0 $(PY) manage.py seed_demo --traffic --base-url $(BASE_URL)

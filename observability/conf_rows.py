@@ -244,6 +244,14 @@ ROWS: tuple[Row, ...] = (
         lambda v: is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
         f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
     ),
+    # --- Several hosts: a central root of host folders that logtrace and the viewer read
+    # instead of LOG_BASE_DIR (README, "Several hosts"); None: this host's own directory.
+    Row(
+        "LOG_ROOT",
+        None,
+        lambda v: v is None or (isinstance(v, str) and v.startswith("/") and "\x00" not in v),
+        "must be None or an absolute path: the central root holding one folder per host",
+    ),
     # --- Log files are private (PCI scope): created with these modes (README, "Log files")
     Row(
         "LOG_FILE_MODE",

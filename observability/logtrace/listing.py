@@ -36,6 +36,7 @@ from pathlib import Path
 from observability.lines import messages
 from observability.lines.textline import render_field
 from observability.logtrace.files import newest_first
+from observability.logtrace.hosts import RecordKeys, newest_first_everywhere
 from observability.logtrace.query import EMPTY, Filters
 from observability.logtrace.records import (
     REQUESTS,
@@ -99,13 +100,21 @@ def search(
         filters = replace(filters, until=until)
     scan = _Scan(filters, need=offset + limit + 1)
     after = None if before is None else before + SEEK_MARGIN
-    lines = newest_first(directory, REQUESTS, after=after, line_time=raw_line_time)
+    lines = newest_first_everywhere(
+        directory,
+        REQUESTS,
+        after=after,
+        line_time=raw_line_time,
+        read=newest_first,
+        host=filters.host,
+    )
     if budget is not None:
         lines = itertools.islice(lines, budget.lines)
     read = parsed = 0
     raw = b""
     stopped = False  # by the scan itself: nothing further back can matter
-    for tag, raw in lines:
+    keys = RecordKeys()  # a line delivered twice to a central root is read once
+    for tag, raw, host in lines:
         read += 1
         if budget is not None and parsed >= budget.parsed:
             break
@@ -127,6 +136,9 @@ def search(
         parsed += 1
         record = parse_line(raw.decode("utf-8", errors="replace"), tag)
         if record is None or record.request_id in ("", EMPTY):
+            continue
+        record.host = host
+        if host and not keys.first_time(record):
             continue
         scan.seen(record.time)
         if not scan.feed(record):

@@ -31,6 +31,7 @@ class Filters:
     slow: bool = False
     errors: bool = False
     level: int = 0
+    host: str | None = None  # in a central root: only the requests this host served
 
     def __post_init__(self) -> None:
         if self.status is not None and not _STATUS.fullmatch(self.status):
@@ -55,6 +56,8 @@ class Filters:
         The route and the status are on terminal lines only, so with `--route` or `--status`
         only those are shown; `--slow`, `--errors` and the times are for whole requests.
         """
+        if self.host is not None and record.host != self.host:
+            return False
         fields = record.fields
         wanted = (
             (self.user, (fields.get("user_id"), fields.get("username"))),

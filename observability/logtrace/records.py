@@ -32,6 +32,7 @@ class Record:
     file: str
     raw: str
     order: int = 0
+    host: str = ""  # the host folder it was read from, in a central root ("": one directory)
 
     @property
     def request_id(self) -> str:
@@ -49,6 +50,7 @@ class Record:
     def as_dict(self) -> dict[str, Any]:
         """For `--json`: numbers as numbers and absent values null, whatever the format read."""
         return {
+            **({"host": self.host} if self.host else {}),
             "file": self.file,
             "timestamp": self.time.isoformat(timespec="milliseconds"),
             "level": self.level,

@@ -27,6 +27,7 @@ from typing import Any
 
 from observability.lines import messages
 from observability.logtrace.files import lines_holding, log_files
+from observability.logtrace.hosts import places, unique
 from observability.logtrace.query import EMPTY, LEVELS, Filters
 from observability.logtrace.records import (
     REQUESTS,
@@ -72,6 +73,7 @@ class Summary:
     ended: bool = False  # its terminal line was read
     saw_start: bool = False
     max_level: int = 0  # the highest level among its records
+    host: str = EMPTY  # the host that served it (read from a central root)
 
     def add(self, record: Record) -> None:
         fields = record.fields
@@ -79,6 +81,8 @@ class Summary:
         self.last = max(self.last, record.time)
         self.counts[record.file] = self.counts.get(record.file, 0) + 1
         self.max_level = max(self.max_level, LEVELS.get(record.level, 0))
+        if self.host == EMPTY and record.host:
+            self.host = record.host
         for key in _FIRST_SEEN:
             if getattr(self, key) == EMPTY and _known(fields.get(key)):
                 setattr(self, key, str(fields[key]))
@@ -104,6 +108,8 @@ class Summary:
             self.slow = True
 
     def matches(self, filters: Filters) -> bool:
+        if filters.host is not None and self.host != filters.host:
+            return False
         if filters.user is not None and filters.user not in (self.user_id, self.username):
             return False
         exact = ((filters.ip, self.ip), (filters.trace, self.trace_id), (filters.route, self.route))
@@ -154,6 +160,7 @@ class Summary:
         return {
             "request_id": self.request_id,
             "started": self.first.isoformat(timespec="milliseconds"),
+            **({"host": self.host} if self.host != EMPTY else {}),
             **{name: _shown(name, getattr(self, name)) for name in self.SHOWN},
             "records": dict(self.counts),
         }
@@ -162,8 +169,10 @@ class Summary:
         """One line for a terminal: every value from the logs escaped (masking.escaping)."""
         flags = " ".join(f for f, on in (("SLOW", self.slow), ("FAILED", self.failed)) if on)
         e = escape
+        host = f"[{e(self.host)}] " if self.host != EMPTY else ""
         return (
-            f"{self.first:%Y-%m-%d %H:%M:%S} {e(self.request_id)} {e(self.method)} {e(self.path)} "
+            f"{self.first:%Y-%m-%d %H:%M:%S} {host}{e(self.request_id)} "
+            f"{e(self.method)} {e(self.path)} "
             f"status={e(self.status)} duration={e(self.duration)} "
             f"user={e(self.username)}({e(self.user_id)}) ip={e(self.ip)} {flags}".rstrip()
         )
@@ -219,6 +228,27 @@ def _read(
 ) -> tuple[list[Record], bool]:
     """Every record of `request_id` within the filters' times, in time order, and whether
     some were left unread (more than `limit` lines of one file tag held the ID)."""
+    records: list[Record] = []
+    partial = False
+    for host, folder in places(directory):  # one directory, or each host of a central root
+        if filters.host is not None and host != filters.host:
+            continue
+        found, cut = _read_folder(folder, request_id, filters, limit)
+        for record in found:
+            record.host = host
+        records += found
+        partial = partial or cut
+    records = unique(records)  # a record delivered twice (at-least-once shipping) once
+    for order, record in enumerate(records, 1):
+        record.order = order
+    records.sort(key=lambda r: (r.time, _rank(r.message), r.order))
+    return records, partial
+
+
+def _read_folder(
+    directory: Path, request_id: str, filters: Filters, limit: int | None
+) -> tuple[list[Record], bool]:
+    """`_read` of one log directory, its records in file order."""
     needles = request_id_needles(request_id)
     core = request_id.encode()
     by_tag: dict[str, list[tuple[str, Path]]] = {}
@@ -249,9 +279,6 @@ def _read(
                     continue
                 if filters.time_ok(record.time):
                     records.append(record)
-    for order, record in enumerate(records, 1):
-        record.order = order
-    records.sort(key=lambda r: (r.time, _rank(r.message), r.order))
     return records, partial
 
 

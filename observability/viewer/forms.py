@@ -67,6 +67,9 @@ class RequestSearchForm(forms.Form):
     status = PatternField(
         required=False, regex=r"^[1-5](xx|\d\d)$", max_length=3, help_text="5xx or 404"
     )
+    host = PatternField(  # a central root's host folder (OBSERVABILITY['LOG_ROOT'])
+        required=False, regex=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$", max_length=253, help_text="host"
+    )
     slow = forms.BooleanField(required=False, widget=FlagInput(attrs={"value": "1"}))
     errors = forms.BooleanField(  # type: ignore[assignment]  # the ?errors=1 filter
         required=False, widget=FlagInput(attrs={"value": "1"})
@@ -76,7 +79,7 @@ class RequestSearchForm(forms.Form):
     before = TextField(required=False, max_length=40, widget=forms.HiddenInput)
 
     #: Shown as search boxes (the others are flags, or where a partial page stopped).
-    BOXES = ("user", "ip", "path", "route", "trace", "since", "until", "status")
+    BOXES = ("user", "ip", "path", "route", "trace", "since", "until", "status", "host")
 
     def _clean_when(self, name: str) -> datetime | None:
         value = self.cleaned_data[name].strip()
@@ -110,6 +113,7 @@ class RequestSearchForm(forms.Form):
             status=data["status"] or None,
             slow=data["slow"],
             errors=data["errors"],
+            host=data["host"] or None,
         )
 
     def active_filters(self) -> dict[str, str]:

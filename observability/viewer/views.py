@@ -59,7 +59,8 @@ _STORY_PARAMETERS = ("at", "span")
 
 
 def log_directory() -> Path:
-    return Path(getattr(settings, "LOG_BASE_DIR", "/tmp"))
+    """The central root (OBSERVABILITY['LOG_ROOT']) when set, else this host's directory."""
+    return Path(obs_settings.LOG_ROOT or getattr(settings, "LOG_BASE_DIR", "/tmp"))
 
 
 def _page_number(request: HttpRequest) -> int:

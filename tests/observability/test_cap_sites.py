@@ -147,7 +147,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "the parents of a dotted ECS field name",
     ),
-    "observability/formatters.py::JsonFormatter.render::escape(line.host, VALUE_LIMIT)": (
+    "observability/json_formatter.py::JsonFormatter.render::escape(line.host, VALUE_LIMIT)": (
         NOT_CLIENT,
         "the host name from the settings",
     ),
@@ -356,23 +356,23 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a queryset limited to --limit rows",
     ),
-    "observability/formatters.py::JsonFormatter.render::escape(line.message, MESSAGE_LIMIT)": (
+    "observability/json_formatter.py::JsonFormatter.render::escape(line.message, MESSAGE_LIMIT)": (
         MASKED,
         "the message, masked whole by RedactionFilter or when the request was read",
     ),
-    "observability/formatters.py::_json_value::escape(str(k), 64)": (
+    "observability/json_formatter.py::_json_value::escape(str(k), 64)": (
         MASKED,
         "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)",
     ),
-    "observability/formatters.py::_json_value::escape(str(value), VALUE_LIMIT)": (
+    "observability/json_formatter.py::_json_value::escape(str(value), VALUE_LIMIT)": (
         MASKED,
         "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)",
     ),
-    "observability/formatters.py::_json_value::escape(value, VALUE_LIMIT)": (
+    "observability/json_formatter.py::_json_value::escape(value, VALUE_LIMIT)": (
         MASKED,
         "a field's value or mapping key, masked by RedactionFilter (Redactor.value masks keys too)",
     ),
-    "observability/formatters.py::iso_timestamp::datetime.fromtimestamp(second, tz=UTC).isoformat()[:19]": (
+    "observability/json_formatter.py::iso_timestamp::datetime.fromtimestamp(second, tz=UTC).isoformat()[:19]": (
         NOT_CLIENT,
         "a timestamp",
     ),
@@ -1141,8 +1141,8 @@ SITE_DRIVERS = {
     "observability/masking/escaping.py::cap_traceback": "traceback",
     "observability/filters.py": "arguments",
     "observability/guard/flood.py::FloodGuard._example": "flood_example",
-    "observability/formatters.py::JsonFormatter.render": "json",
-    "observability/formatters.py::_json_value": "json",
+    "observability/json_formatter.py::JsonFormatter.render": "json",
+    "observability/json_formatter.py::_json_value": "json",
     "observability/management/commands/logtrace.py": "logtrace",
     "observability/tracing/request.py::request_fields": "path",
     "observability/tracing/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT'": "user_agent",

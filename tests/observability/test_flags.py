@@ -402,6 +402,11 @@ def test_every_documented_flag_has_a_test_here():
             {"SEEN_IDS_WINDOW": 0},
             "OBSERVABILITY['SEEN_IDS_WINDOW'] must be a number of seconds > 0 and <= 604800",
         ),
+        (
+            {"LOG_ROOT": "central/root"},
+            "OBSERVABILITY['LOG_ROOT'] must be None or an absolute path: the central root "
+            "holding one folder per host, got 'central/root'",
+        ),
     ],
 )
 def test_bad_flags_are_named_with_constraint_and_value(config, expected):

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from observability.conf import obs_settings
 from observability.logtrace import (
     LEVELS,
     Filters,
@@ -28,6 +29,7 @@ from observability.logtrace import (
     parse_when,
     story,
 )
+from observability.logtrace.hosts import is_root
 from observability.masking.escaping import escape, unescape_traceback
 
 COLOURS = {
@@ -67,6 +69,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("request_id", nargs="?", help="The request ID to trace.")
         parser.add_argument("--dir", help="Log directory (default: settings.LOG_BASE_DIR).")
+        parser.add_argument(
+            "--root",
+            help="A central root: one folder per host, each with its files (default: "
+            "OBSERVABILITY['LOG_ROOT'] when set).",
+        )
+        parser.add_argument("--host", help="In a central root: only this host's requests.")
         parser.add_argument("--user", help="Only requests of this user ID or username.")
         parser.add_argument("--ip", help="Only requests from this client IP.")
         parser.add_argument("--path", help="Only requests whose path starts with this prefix.")
@@ -106,10 +114,7 @@ class Command(BaseCommand):
         return CommandError(message, returncode=2)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        directory = Path(options["dir"] or getattr(settings, "LOG_BASE_DIR", "/tmp"))
-        if not directory.is_dir():
-            msg = f"--dir: {escape(str(directory))} is not a directory"
-            raise self._usage(msg)
+        directory = self._directory(options)
         if options["limit"] < 1:
             msg = f"--limit must be >= 1, got {options['limit']}"
             raise self._usage(msg)
@@ -137,6 +142,7 @@ class Command(BaseCommand):
                 slow=options["slow"],
                 errors=options["errors"],
                 level=LEVELS.get(options["level"] or "", 0),
+                host=options["host"],
             )
         except ValueError as exc:  # the one value Filters checks itself: --status
             msg = f"--{escape(str(exc))}"
@@ -148,11 +154,32 @@ class Command(BaseCommand):
         else:
             found = self._list(directory, filters, options["limit"], options["json"])
         if options["follow"]:
+            if is_root(directory):
+                msg = "--follow reads one host's directory: give --dir <root>/<host>"
+                raise self._usage(msg)
             self._follow(directory, rid, filters, options["json"])
         if not found:
             what = f"request {escape(rid)}" if rid else "the filters"
             self.stderr.write(f"logtrace: nothing in {escape(str(directory))} matches {what}")
             sys.exit(1)
+
+    def _directory(self, options: dict[str, Any]) -> Path:
+        """--dir, else --root, else OBSERVABILITY['LOG_ROOT'], else settings.LOG_BASE_DIR."""
+        if options["dir"] and options["root"]:
+            msg = "--dir and --root: give one"
+            raise self._usage(msg)
+        chosen = options["dir"] or options["root"] or obs_settings.LOG_ROOT
+        option = "--root" if options["root"] else "--dir"
+        if not (options["dir"] or options["root"]) and obs_settings.LOG_ROOT:
+            option = "OBSERVABILITY['LOG_ROOT']"
+        directory = Path(chosen or getattr(settings, "LOG_BASE_DIR", "/tmp"))
+        if not directory.is_dir():
+            msg = f"{option}: {escape(str(directory))} is not a directory"
+            raise self._usage(msg)
+        if options["root"] and not is_root(directory):
+            msg = f"--root: {escape(str(directory))} holds no host folder with log files"
+            raise self._usage(msg)
+        return directory
 
     def _trace(self, directory: Path, rid: str, filters: Filters, as_json: bool) -> bool:
         found = story(directory, rid, filters, limit=None)
@@ -215,6 +242,8 @@ class Command(BaseCommand):
                 f"span_id={e(summary.span_id)}\n"
             )
         )
+        if summary.host != "-":  # read from a central root: the host that served it
+            self.stdout.write(f"  served by host {e(summary.host)}")
 
     def _print_record(self, record: Record) -> None:
         """The line as written (escapes stay escapes); a traceback unfolded below it."""
@@ -228,6 +257,8 @@ class Command(BaseCommand):
         if not json_line:
             head = record.raw[: len(record.raw) - len(tb) - 3] if tb else record.raw
             text = f"[{escape(record.file):8}] {escape(head)}"
+        if record.host:
+            text = f"[{escape(record.host)}] {text}"
         if self.colour:
             text = f"{COLOURS.get(record.level, '')}{text}{RESET}"
         self.stdout.write(text)
