@@ -37,7 +37,7 @@ from observability.context import (
 )
 from observability.emit import Emitter
 from observability.events import log_security_event
-from observability.ids import new_ids
+from observability.ids import new_ids, new_span_id
 from observability.loggers import get_logger, level_of
 from observability.metrics import count_sampled_out, observe_request, request_started
 from observability.request import (
@@ -96,6 +96,8 @@ def begin(request: Any) -> RequestState:
         parent, tracestate, refused_trace = incoming_trace(meta)
         if parent is not None:
             trace_id, flags = parent.trace_id, parent.flags
+            # Drawn for this trace: with it, `traceresponse` must not read as a card either.
+            span_id = new_span_id(trace_id)
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
