@@ -74,6 +74,7 @@ class RequestState:
     rejected_id_length: int = 0
     incoming_id: bool = False  # the client's: looked up in the IDs every worker saw
     refused_trace: str = ""  # why a valid traceparent was not adopted
+    dropped_members: int = 0  # tracestate members not passed on (a card, a credential)
 
 
 def begin(request: Any) -> RequestState:
@@ -88,12 +89,12 @@ def begin(request: Any) -> RequestState:
     request_id, trace_id, span_id = new_ids()
     if incoming is not None:
         request_id = incoming
-    flags, tracestate, refused_trace = SAMPLED, None, ""
+    flags, tracestate, refused_trace, dropped_members = SAMPLED, None, "", 0
     active = otel.active_span()
     if active is not None:
         trace_id, span_id, flags = active
     else:
-        parent, tracestate, refused_trace = incoming_trace(meta)
+        parent, tracestate, refused_trace, dropped_members = incoming_trace(meta)
         if parent is not None:
             trace_id, flags = parent.trace_id, parent.flags
             # Drawn for this trace: with it, `traceresponse` must not read as a card either.
@@ -106,6 +107,7 @@ def begin(request: Any) -> RequestState:
         fields, time.perf_counter(), logged, flags, tracestate, rejected, incoming is not None
     )
     state.refused_trace = refused_trace
+    state.dropped_members = dropped_members
     return state
 
 
@@ -245,6 +247,12 @@ class RequestLifecycle(Emitter):
                 event_type="traceparent_rejected",
                 severity="warning",
                 details={"header": "traceparent", "reason": state.refused_trace},
+            )
+        if state.dropped_members:  # how many, never what
+            log_security_event(
+                event_type="tracestate_member_dropped",
+                severity="warning",
+                details={"header": "tracestate", "members": state.dropped_members},
             )
         level = level_of(settings.STARTED_LEVEL)
         if not state.logged or level is None or not self.logger.isEnabledFor(level):
