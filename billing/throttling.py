@@ -48,7 +48,7 @@ from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from observability.client_ip import UNKNOWN, get_client_ip
+from observability.client_ip import UNKNOWN, client_address
 from observability.conf import obs_settings
 
 logger = logging.getLogger("billing.throttling")
@@ -64,18 +64,19 @@ MESSAGES = {
 
 
 def client_network(request: Any) -> str:
-    """The client a throttle counts: an IPv4 address, or the /64 of an IPv6 address."""
-    ip = get_client_ip(getattr(request, "META", {}), obs_settings.TRUSTED_PROXIES)
-    if ip == UNKNOWN:
-        return UNKNOWN
-    try:
-        address = ipaddress.ip_address(ip.partition("%")[0])
-    except ValueError:
+    """The client a throttle counts: an IPv4 address, or the /64 of an IPv6 address.
+
+    Read from the parsed address (the hop TRUSTED_PROXIES decides), never from the text
+    the logs show: that one is masked when it reads as a card number, and a client would
+    then count as "no address", one budget shared with every other such client.
+    """
+    address = client_address(getattr(request, "META", {}), obs_settings.TRUSTED_PROXIES)
+    if address is None:
         return UNKNOWN
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(ipaddress.IPv6Network((int(address), 64), strict=False))  # no zone ID
     return str(address)
 
 
