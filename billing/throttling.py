@@ -34,7 +34,6 @@ average stays at the rate. ``Retry-After`` is the time left in the window.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import math
 import time
@@ -48,7 +47,7 @@ from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from observability.client_ip import UNKNOWN, client_address
+from observability.client_ip import client_address, client_group
 from observability.conf import obs_settings
 
 logger = logging.getLogger("billing.throttling")
@@ -70,14 +69,8 @@ def client_network(request: Any) -> str:
     the logs show: that one is masked when it reads as a card number, and a client would
     then count as "no address", one budget shared with every other such client.
     """
-    address = client_address(getattr(request, "META", {}), obs_settings.TRUSTED_PROXIES)
-    if address is None:
-        return UNKNOWN
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(address), 64), strict=False))  # no zone ID
-    return str(address)
+    meta = getattr(request, "META", {})
+    return client_group(client_address(meta, obs_settings.TRUSTED_PROXIES))
 
 
 def username_key(value: Any) -> str | None:

@@ -291,6 +291,23 @@ CACHES = {
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     ),
+    # How many IDs each client has had remembered this window (OBSERVABILITY
+    # ['SEEN_IDS_PER_CLIENT']): a slot a row, in a table of their own, so that filling the
+    # seen IDs never pushes the counts out (nor the counts the IDs).
+    "request_id_quotas": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "request-id-quotas",
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "billing_request_id_quotas",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    ),
 }
 
 # --- Internationalisation ----------------------------------------------------
@@ -393,6 +410,10 @@ OBSERVABILITY = {
     "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),
     # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
     "SEEN_IDS_CACHE": "request_ids",
+    # Each client (IPv4 address, IPv6 /64) has at most this many of its IDs remembered an
+    # hour: one client sending ever new IDs cannot push another client's out of the cache.
+    "SEEN_IDS_PER_CLIENT": env_int("SEEN_IDS_PER_CLIENT", 1000, minimum=1),
+    "SEEN_IDS_QUOTA_CACHE": "request_id_quotas",
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -22,6 +22,8 @@ LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
 MIN_TOKEN_LENGTH = 16
 #: How long an incoming request ID is remembered at most: the cache's memory grows with it.
 MAX_SEEN_IDS_WINDOW = 7 * 86400
+#: A client's quota of remembered IDs at most: each is a slot (a row) in the quota cache.
+MAX_SEEN_IDS_PER_CLIENT = 1_000_000
 
 DEFAULT_REDACT_KEYS = (
     # Credentials: what logs someone in, or proves a second factor.
@@ -131,6 +133,8 @@ DEFAULTS: dict[str, Any] = {
     # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
     "SEEN_IDS_CACHE": "default",
     "SEEN_IDS_WINDOW": 3600.0,
+    "SEEN_IDS_PER_CLIENT": 1000,
+    "SEEN_IDS_QUOTA_CACHE": None,
 }
 
 
@@ -327,6 +331,16 @@ RULES: dict[str, Rule] = {
     "SEEN_IDS_WINDOW": (
         lambda v: _is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
         f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
+    ),
+    "SEEN_IDS_PER_CLIENT": (
+        lambda v: v is None or _is_prefix(v, 1, MAX_SEEN_IDS_PER_CLIENT),
+        f"must be a whole number >= 1 and <= {MAX_SEEN_IDS_PER_CLIENT} (IDs one client may "
+        "have remembered per window), or None for no quota",
+    ),
+    "SEEN_IDS_QUOTA_CACHE": (
+        lambda v: v is None or (isinstance(v, str) and v in getattr(settings, "CACHES", {})),
+        "must be the alias of a cache in CACHES that every worker shares, "
+        "or None to count in SEEN_IDS_CACHE",
     ),
 }
 

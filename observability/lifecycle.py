@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from observability import messages, otel
+from observability.client_ip import client_address, client_group
 from observability.compat import django_request, set_header
 from observability.conf import obs_settings
 from observability.context import (
@@ -241,7 +242,9 @@ class RequestLifecycle(Emitter):
                 details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
             )
         if state.incoming_id:
-            seen_ids.check(state.fields["request_id"], state.fields["span_id"], _flag_reuse)
+            meta = django_request(self.request).META
+            client = client_group(client_address(meta, settings.TRUSTED_PROXIES))
+            seen_ids.check(state.fields["request_id"], state.fields["span_id"], _flag_reuse, client)
         if state.refused_trace:  # the reason only: the value is what must not be written
             log_security_event(
                 event_type="traceparent_rejected",
@@ -270,8 +273,19 @@ class RequestLifecycle(Emitter):
         self.emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
 
 
-def _flag_reuse(first_span_id: str) -> None:
-    """The request reuses an incoming ID another request (in any worker) used first."""
+def _flag_reuse(first_span_id: str | None) -> None:
+    """The request reuses an incoming ID another request (in any worker) used first; or
+    (None) its client is past SEEN_IDS_PER_CLIENT, and its ID was not remembered."""
+    if first_span_id is None:
+        log_security_event(
+            event_type="request_id_quota_exceeded",
+            severity="warning",
+            details={
+                "header": obs_settings.REQUEST_ID_HEADER,
+                "quota": obs_settings.SEEN_IDS_PER_CLIENT,
+            },
+        )
+        return
     log_security_event(
         event_type="request_id_reused",
         severity="warning",

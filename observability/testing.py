@@ -23,6 +23,7 @@ from typing import Any
 from observability.context import CONTEXT_FIELDS, reset
 from observability.filters import RedactionFilter, RequestContextFilter
 from observability.flood import guard
+from observability.id_quota import id_quota
 from observability.records import DETAILS_ATTR, extra_keys
 from observability.writer import flush_logs, writer
 
@@ -109,6 +110,12 @@ def reset_context() -> None:
 def reset_flood_control() -> None:
     """Forget flood-control counts, so one test's repeated events never mute the next's."""
     guard.forget()
+
+
+def reset_id_quotas() -> None:
+    """Forget this process's hints of the clients' quotas of remembered request IDs (a
+    test's rolled-back cache rows would otherwise still count in the next test)."""
+    id_quota.forget()
 
 
 def drain_logs(timeout: float = 5.0) -> bool:

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from observability import build_logging
-from observability.testing import flush_logs, reset_context, reset_flood_control
+from observability.testing import flush_logs, reset_context, reset_flood_control, reset_id_quotas
 from observability.textline import parse as parse_text_line
 
 FILES = {
@@ -121,6 +121,7 @@ def logs(tmp_path) -> LogDir:
 def _clean_context():
     reset_context()
     reset_flood_control()
+    reset_id_quotas()
     yield
     reset_context()
 
@@ -136,9 +137,13 @@ def _fresh_cache(request):
     """
     if request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames):
         request.getfixturevalue("_django_db_helper")  # pytest-django's database access
-        from django.core.cache import cache
+        from django.core.cache import cache, caches
+
+        from observability.conf import obs_settings
 
         cache.clear()
+        if obs_settings.SEEN_IDS_QUOTA_CACHE:  # the clients' counts of remembered IDs
+            caches[obs_settings.SEEN_IDS_QUOTA_CACHE].clear()
 
 
 @pytest.fixture(autouse=True)

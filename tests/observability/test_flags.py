@@ -374,6 +374,16 @@ def test_every_documented_flag_has_a_test_here():
             {"SEEN_IDS_WINDOW": 0},
             "OBSERVABILITY['SEEN_IDS_WINDOW'] must be a number of seconds > 0 and <= 604800",
         ),
+        (
+            {"SEEN_IDS_PER_CLIENT": 0},
+            "OBSERVABILITY['SEEN_IDS_PER_CLIENT'] must be a whole number >= 1 and <= 1000000 "
+            "(IDs one client may have remembered per window), or None for no quota, got 0",
+        ),
+        (
+            {"SEEN_IDS_QUOTA_CACHE": "nowhere"},
+            "OBSERVABILITY['SEEN_IDS_QUOTA_CACHE'] must be the alias of a cache in CACHES that "
+            "every worker shares, or None to count in SEEN_IDS_CACHE, got 'nowhere'",
+        ),
     ],
 )
 def test_bad_flags_are_named_with_constraint_and_value(config, expected):

@@ -159,6 +159,61 @@ def test_the_window_bounds_the_memory(logs, settings, db_cache):
     assert "2026-03-01 12:10:00" in str(expires)  # the entry's expiry: the window, not forever
 
 
+def quota_events(logs) -> list[dict[str, str]]:
+    return [
+        parse_tokens(line)
+        for line in logs.lines("security")
+        if "event_type=request_id_quota_exceeded " in line
+    ]
+
+
+def test_one_client_cannot_push_another_clients_id_out_of_the_cache(logs, settings, db_cache):
+    """A small table (30 rows): one client sending 300 new IDs used to make the database
+    cache delete a third of its rows again and again, the victim's ID among them, so a reuse
+    of it went unflagged. Held to 20 IDs a window, the client never fills the table."""
+    settings.CACHES = {
+        **settings.CACHES,
+        obs_settings.SEEN_IDS_CACHE: {
+            **settings.CACHES[obs_settings.SEEN_IDS_CACHE],
+            "OPTIONS": {"MAX_ENTRIES": 30},
+        },
+    }
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_PER_CLIENT": 20}
+    seen_ids_module.id_quota.forget()
+    victim_id = unique_id("victim")
+    victim = Client(REMOTE_ADDR="198.51.100.7").get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
+    attacker = Client(REMOTE_ADDR="2001:db8:1:2::1")
+    for n in range(300):
+        # Addresses rotated inside one /64 are one client.
+        attacker.get(
+            "/t/plain/",
+            HTTP_X_REQUEST_ID=unique_id(f"flood{n}"),
+            REMOTE_ADDR=f"2001:db8:1:2::{n:x}",
+        )
+    attacker.get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
+    events = reused_events(logs, victim_id)
+    assert [event["first_span_id"] for event in events] == [span_of(victim)]
+    assert quota_events(logs), "the client past its quota is a security event"
+    assert len(cache_rows(db_cache)) <= 30
+
+
+def test_the_quota_is_per_client_and_held_over_every_process(logs, settings):
+    """The counts are in their own shared cache: a process that starts later (a new worker)
+    reads them; another client keeps its own quota."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_PER_CLIENT": 3}
+    seen_ids_module.id_quota.forget()
+    first = Client(REMOTE_ADDR="203.0.113.9")
+    for n in range(3):
+        first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id(f"q{n}"))
+    assert not quota_events(logs)
+    seen_ids_module.id_quota.forget()  # as a new worker: nothing known but the cache
+    over = first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("q3"))
+    (event,) = quota_events(logs)
+    assert event["request_id"] == over["X-Request-ID"] and event["quota"] == "3"
+    Client(REMOTE_ADDR="203.0.113.10").get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("other"))
+    assert len(quota_events(logs)) == 1
+
+
 def test_requests_without_an_incoming_id_never_reach_the_cache(logs, monkeypatch):
     """Server-made IDs come from the CSPRNG: they are never looked up, and cost nothing."""
     backend = type(caches[obs_settings.SEEN_IDS_CACHE])
@@ -176,7 +231,9 @@ def test_requests_without_an_incoming_id_never_reach_the_cache(logs, monkeypatch
         assert client.get("/t/plain/").status_code == 200
     assert calls == []
     client.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("counted"))
-    assert calls == ["add"]  # one atomic add for a first use; a get only when it fails
+    # A first use: one slot of the client's quota (SEEN_IDS_PER_CLIENT), one atomic add of
+    # the ID; a get only when one fails.
+    assert calls == ["add", "add"]
 
 
 @pytest.mark.parametrize(
@@ -269,7 +326,11 @@ async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_w
         **settings.CACHES,
         "hung": {"BACKEND": f"{__name__}.BlockingCache", "LOCATION": unique_id("hung")},
     }
-    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": "hung"}
+    settings.OBSERVABILITY = {
+        **settings.OBSERVABILITY,
+        "SEEN_IDS_CACHE": "hung",
+        "SEEN_IDS_QUOTA_CACHE": None,  # the clients' counts in the hung cache too
+    }
     monkeypatch.setattr(seen_ids_module, "MAX_PENDING", 5)
     BlockingCache.entered.clear()
     BlockingCache.gate.clear()
