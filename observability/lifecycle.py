@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Any
 
 from observability import messages, otel
-from observability.client_ip import client_address, client_group
 from observability.compat import django_request, set_header
 from observability.conf import obs_settings
 from observability.context import (
@@ -51,8 +50,8 @@ from observability.request import (
     route_of,
     started_details,
 )
+from observability.reuse import check_reuse
 from observability.sampling import excluded, sample_for
-from observability.seen_ids import seen_ids
 from observability.streaming import stream_until_done
 from observability.tracecontext import SAMPLED, format_traceparent
 
@@ -76,6 +75,7 @@ class RequestState:
     incoming_id: bool = False  # the client's: looked up in the IDs every worker saw
     refused_trace: str = ""  # why a valid traceparent was not adopted
     dropped_members: int = 0  # tracestate members not passed on (a card, a credential)
+    parent_id: str = ""  # the adopted traceparent's parent span: looked up like an ID
 
 
 def begin(request: Any) -> RequestState:
@@ -90,7 +90,7 @@ def begin(request: Any) -> RequestState:
     request_id, trace_id, span_id = new_ids()
     if incoming is not None:
         request_id = incoming
-    flags, tracestate, refused_trace, dropped_members = SAMPLED, None, "", 0
+    flags, tracestate, refused_trace, dropped_members, parent_id = SAMPLED, None, "", 0, ""
     active = otel.active_span()
     if active is not None:
         trace_id, span_id, flags = active
@@ -100,6 +100,7 @@ def begin(request: Any) -> RequestState:
             trace_id, flags = parent.trace_id, parent.flags
             # Drawn for this trace: with it, `traceresponse` must not read as a card either.
             span_id = new_span_id(trace_id)
+            parent_id = parent.parent_id
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
@@ -109,6 +110,7 @@ def begin(request: Any) -> RequestState:
     )
     state.refused_trace = refused_trace
     state.dropped_members = dropped_members
+    state.parent_id = parent_id
     return state
 
 
@@ -241,10 +243,8 @@ class RequestLifecycle(Emitter):
                 severity="warning",
                 details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
             )
-        if state.incoming_id:
-            meta = django_request(self.request).META
-            client = client_group(client_address(meta, settings.TRUSTED_PROXIES))
-            seen_ids.check(state.fields["request_id"], state.fields["span_id"], _flag_reuse, client)
+        if state.incoming_id or state.parent_id:
+            check_reuse(self.request, state.fields, state.incoming_id, state.parent_id)
         if state.refused_trace:  # the reason only: the value is what must not be written
             log_security_event(
                 event_type="traceparent_rejected",
@@ -271,23 +271,3 @@ class RequestLifecycle(Emitter):
             path=path,
         )
         self.emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
-
-
-def _flag_reuse(first_span_id: str | None) -> None:
-    """The request reuses an incoming ID another request (in any worker) used first; or
-    (None) its client is past SEEN_IDS_PER_CLIENT, and its ID was not remembered."""
-    if first_span_id is None:
-        log_security_event(
-            event_type="request_id_quota_exceeded",
-            severity="warning",
-            details={
-                "header": obs_settings.REQUEST_ID_HEADER,
-                "quota": obs_settings.SEEN_IDS_PER_CLIENT,
-            },
-        )
-        return
-    log_security_event(
-        event_type="request_id_reused",
-        severity="warning",
-        details={"header": obs_settings.REQUEST_ID_HEADER, "first_span_id": first_span_id},
-    )

@@ -7,6 +7,7 @@ gunicorn workers are in tests/e2e/test_shared_state.py.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.management import call_command
 from django.db import connection
 from django.test import AsyncClient, Client
 from freezegun import freeze_time
@@ -392,3 +394,61 @@ class TestSettings:
         for _ in range(2):
             assert Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid).status_code == 200
         assert reused_events(logs, rid) == []
+
+
+# ---------------------------------------------------------------------------- traceparents
+
+
+def trace_events(logs, request_id: str) -> list[dict[str, str]]:
+    return [
+        parse_tokens(line)
+        for line in logs.lines("security")
+        if "event_type=traceparent_reused " in line and f"request_id={request_id} " in line
+    ]
+
+
+def test_a_reused_traceparent_of_a_sampled_out_request_is_flagged(logs, settings, user):
+    """A caller makes a new span for each call: the victim's (trace, parent span) sent again
+    by another client, under a request ID of its own, is flagged with the victim's span,
+    though the victim's request was sampled out."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SAMPLE_RATE": 0.0}
+    trace = uuid.uuid4().hex
+    header = f"00-{trace}-00f067aa0ba902b7-00"  # the caller did not sample it either
+    victim = Client(REMOTE_ADDR="198.51.100.7").post(
+        "/api/v1/payments/",
+        PAYMENT,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_for(user)}",
+        HTTP_TRACEPARENT=header,
+    )
+    assert victim.status_code == 201
+    assert logs.for_request(victim["X-Request-ID"]) == []  # sampled out
+    attacker = Client(REMOTE_ADDR="203.0.113.9").get("/api/v1/payments/", HTTP_TRACEPARENT=header)
+    assert attacker.status_code == 401
+    (event,) = trace_events(logs, attacker["X-Request-ID"])
+    assert event["first_span_id"] == span_of(victim) and event["header"] == "traceparent"
+    assert event["trace_id"] == trace and event["ip"] == "203.0.113.9"
+    # The story of the attacker's request says so, in logtrace and in the viewer.
+    out = io.StringIO()
+    call_command("logtrace", attacker["X-Request-ID"], "--dir", str(logs.path), stdout=out)
+    assert "the server saw this traceparent sent again: traceparent_reused at" in out.getvalue()
+
+
+def test_a_new_span_of_the_same_trace_is_no_reuse(logs):
+    trace = uuid.uuid4().hex
+    for parent in ("00f067aa0ba902b7", "00f067aa0ba902b8"):
+        response = Client().get("/t/plain/", HTTP_TRACEPARENT=f"00-{trace}-{parent}-01")
+        assert response["traceresponse"].split("-")[1] == trace
+    assert "traceparent_reused" not in logs.text("security")
+
+
+def test_the_viewer_says_a_traceparent_was_reused(logs, settings, admin_client):
+    settings.LOG_BASE_DIR = str(logs.path)
+    header = f"00-{uuid.uuid4().hex}-00f067aa0ba902b7-01"
+    Client().get("/t/plain/", HTTP_TRACEPARENT=header)
+    second = Client().get("/t/plain/", HTTP_TRACEPARENT=header)
+    assert logs.lines("security")
+    page = admin_client.get(f"/ops/requests/{second['X-Request-ID']}/")
+    assert page.status_code == 200
+    text = " ".join(page.content.decode().split())
+    assert "ID reused" in text and "traceparent_reused at" in text
