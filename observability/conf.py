@@ -22,6 +22,9 @@ LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
 MIN_TOKEN_LENGTH = 16
 #: How long an incoming request ID is remembered at most: the cache's memory grows with it.
 MAX_SEEN_IDS_WINDOW = 7 * 86400
+#: A rate: how many per second, minute, hour or day (`120/min`).
+RATE = re.compile(r"([1-9][0-9]{0,8})/(s|min|hour|day)")
+RATE_SECONDS = {"s": 1, "min": 60, "hour": 3600, "day": 86400}
 #: A client's quota of remembered IDs at most: each is a slot (a row) in the quota cache.
 MAX_SEEN_IDS_PER_CLIENT = 1_000_000
 
@@ -112,6 +115,7 @@ DEFAULTS: dict[str, Any] = {
     # Trace viewer: event field name -> admin URL name ("payment_id": "admin:shop_payment_change").
     # None: every model registered with the admin site, by "<model_name>_id".
     "VIEWER_ADMIN_LINKS": None,
+    "VIEWER_RATE": "120/min",
     "TRUSTED_PROXIES": 0,
     "REDACT": True,
     "REDACT_KEYS": DEFAULT_REDACT_KEYS,
@@ -262,6 +266,11 @@ RULES: dict[str, Rule] = {
     "CLIENT_ERROR_LEVEL": (
         lambda v: v in {"DEBUG", "INFO", "WARNING"},
         "must be 'DEBUG', 'INFO' or 'WARNING'",
+    ),
+    "VIEWER_RATE": (
+        lambda v: v is None or (isinstance(v, str) and RATE.fullmatch(v) is not None),
+        "must be None or a rate such as 120/min (a whole number >= 1, then /s, /min, /hour "
+        "or /day): pages of the trace viewer each staff member may open",
     ),
     "VIEWER_ADMIN_LINKS": (
         lambda v: v is None or (isinstance(v, dict) and _is_str_seq([*v, *v.values()])),

@@ -23,8 +23,8 @@ from typing import Any
 from observability.context import CONTEXT_FIELDS, reset
 from observability.filters import RedactionFilter, RequestContextFilter
 from observability.flood import guard
-from observability.id_quota import id_quota
 from observability.records import DETAILS_ATTR, extra_keys
+from observability.slots import forget_all
 from observability.writer import flush_logs, writer
 
 __all__ = [
@@ -112,10 +112,11 @@ def reset_flood_control() -> None:
     guard.forget()
 
 
-def reset_id_quotas() -> None:
-    """Forget this process's hints of the clients' quotas of remembered request IDs (a
-    test's rolled-back cache rows would otherwise still count in the next test)."""
-    id_quota.forget()
+def reset_shared_counts() -> None:
+    """Forget this process's hints of the counts kept in a shared cache (the clients' quotas
+    of remembered request IDs, the viewer's rate): a test's rolled-back cache rows would
+    otherwise still count in the next test."""
+    forget_all()
 
 
 def drain_logs(timeout: float = 5.0) -> bool:

@@ -13,7 +13,12 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from observability import build_logging
-from observability.testing import flush_logs, reset_context, reset_flood_control, reset_id_quotas
+from observability.testing import (
+    flush_logs,
+    reset_context,
+    reset_flood_control,
+    reset_shared_counts,
+)
 from observability.textline import parse as parse_text_line
 
 FILES = {
@@ -121,7 +126,7 @@ def logs(tmp_path) -> LogDir:
 def _clean_context():
     reset_context()
     reset_flood_control()
-    reset_id_quotas()
+    reset_shared_counts()
     yield
     reset_context()
 

@@ -375,6 +375,12 @@ def test_every_documented_flag_has_a_test_here():
             "OBSERVABILITY['SEEN_IDS_WINDOW'] must be a number of seconds > 0 and <= 604800",
         ),
         (
+            {"VIEWER_RATE": "lots"},
+            "OBSERVABILITY['VIEWER_RATE'] must be None or a rate such as 120/min (a whole number "
+            ">= 1, then /s, /min, /hour or /day): pages of the trace viewer each staff member "
+            "may open, got 'lots'",
+        ),
+        (
             {"SEEN_IDS_PER_CLIENT": 0},
             "OBSERVABILITY['SEEN_IDS_PER_CLIENT'] must be a whole number >= 1 and <= 1000000 "
             "(IDs one client may have remembered per window), or None for no quota, got 0",
