@@ -405,6 +405,11 @@ OBSERVABILITY = {
     "FLOOD_LIMIT": env_int("FLOOD_LIMIT", 10, minimum=0),
     "FLOOD_WINDOW": env_seconds("FLOOD_WINDOW", 60.0, positive=True),
     "FLOOD_LOGGERS": ("common.jwt_auth", "django.security"),
+    # Beyond each client's FLOOD_LIMIT: a network's and everyone's lines a window, counted
+    # in the default cache every worker shares (a botnet cannot rotate the history away).
+    "FLOOD_NETWORK_LIMIT": env_int("FLOOD_NETWORK_LIMIT", 50, minimum=0),
+    "FLOOD_GLOBAL_LIMIT": env_int("FLOOD_GLOBAL_LIMIT", 300, minimum=0),
+    "FLOOD_CACHE": "default",
     # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
     "METRICS_ALLOWED_IPS": env_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1"),
     "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),

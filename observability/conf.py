@@ -131,6 +131,11 @@ DEFAULTS: dict[str, Any] = {
     # One client for flood control: an IPv4 address, an IPv6 /64 (a whole /64 is one client).
     "FLOOD_IPV4_PREFIX": 32,
     "FLOOD_IPV6_PREFIX": 64,
+    "FLOOD_IPV4_NETWORK_PREFIX": 24,
+    "FLOOD_IPV6_NETWORK_PREFIX": 64,
+    "FLOOD_NETWORK_LIMIT": 50,
+    "FLOOD_GLOBAL_LIMIT": 300,
+    "FLOOD_CACHE": None,
     "METRICS": True,
     "METRICS_ALLOWED_IPS": ("127.0.0.0/8", "::1"),
     "METRICS_TOKEN": None,
@@ -321,6 +326,31 @@ RULES: dict[str, Rule] = {
         lambda v: _is_prefix(v, 16, 128),
         "must be a prefix length from 16 to 128: the IPv6 network flood control counts as one "
         "client (64: each /64)",
+    ),
+    "FLOOD_IPV4_NETWORK_PREFIX": (
+        lambda v: _is_prefix(v, 8, 32),
+        "must be a prefix length from 8 to 32: the IPv4 network whose clients share "
+        "FLOOD_NETWORK_LIMIT (24: each /24)",
+    ),
+    "FLOOD_IPV6_NETWORK_PREFIX": (
+        lambda v: _is_prefix(v, 16, 128),
+        "must be a prefix length from 16 to 128: the IPv6 network whose clients share "
+        "FLOOD_NETWORK_LIMIT (64: each /64)",
+    ),
+    "FLOOD_NETWORK_LIMIT": (
+        lambda v: _is_prefix(v, 0, 10**9),
+        "must be a whole number of security lines per network and window >= 0 (0: no limit "
+        "per network)",
+    ),
+    "FLOOD_GLOBAL_LIMIT": (
+        lambda v: _is_prefix(v, 0, 10**9),
+        "must be a whole number of guarded lines per window over every client >= 0 (0: no "
+        "global limit)",
+    ),
+    "FLOOD_CACHE": (
+        lambda v: v is None or (isinstance(v, str) and v in getattr(settings, "CACHES", {})),
+        "must be the alias of a cache in CACHES that every worker shares, or None to count "
+        "the network and global budgets in each process",
     ),
     "METRICS": (lambda v: isinstance(v, bool), "must be True or False"),
     "METRICS_ALLOWED_IPS": (

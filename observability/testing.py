@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from observability import flood_shared
 from observability.context import CONTEXT_FIELDS, reset
 from observability.filters import RedactionFilter, RequestContextFilter
 from observability.flood import guard
@@ -110,6 +111,7 @@ def reset_context() -> None:
 def reset_flood_control() -> None:
     """Forget flood-control counts, so one test's repeated events never mute the next's."""
     guard.forget()
+    flood_shared.forget()
 
 
 def reset_shared_counts() -> None:
