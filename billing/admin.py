@@ -10,8 +10,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 
 from billing.logging_utils import log_security_event
 from billing.models import Payment, Plan, Refund, SandboxCharge, Subscription
@@ -22,6 +23,7 @@ from billing.throttling import (
     login_throttles,
 )
 from observability import bind_user
+from observability.redaction import get_redactor
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -148,9 +150,22 @@ admin.site.login_form = ThrottledAdminAuthenticationForm
 def admin_login(request: HttpRequest) -> HttpResponse:
     """/admin/login/: the admin site's own login page, with the status its form decided.
 
-    A refused attempt is a 429 with Retry-After (the form says when to come back); a login
-    throttle store that does not answer (Redis down) is a 503 with Retry-After.
+    A `next` that holds what the masker would change (a card number) is dropped: the page
+    and its redirect would repeat it. A refused attempt is a 429 with Retry-After (the
+    form says when to come back); a login throttle store that does not answer (Redis
+    down) is a 503 with Retry-After.
     """
+    redactor = get_redactor()
+    query = request.META.get("QUERY_STRING", "")
+    if query and redactor.query_string(query) != query:  # the form's action repeats it
+        if request.method != "POST":
+            return HttpResponseRedirect(request.path)
+        request.META["QUERY_STRING"] = ""
+        request.GET = QueryDict()
+    target = request.POST.get(REDIRECT_FIELD_NAME)
+    if target is not None and redactor.text(target) != target:
+        request.POST = request.POST.copy()
+        del request.POST[REDIRECT_FIELD_NAME]
     response = admin.site.login(request)
     status = getattr(request, "login_status", None)
     if status is not None:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -39,6 +38,7 @@ from observability.logtrace.listing import Budget
 from observability.logtrace.requests import STORY_LINES
 from observability.redaction import get_redactor
 from observability.viewer import throttle
+from observability.viewer.access import staff_only
 from observability.viewer.forms import RequestSearchForm
 from observability.viewer.headers import secure_headers
 from observability.viewer.links import admin_links
@@ -105,7 +105,7 @@ def _refused(request: HttpRequest, names: tuple[str, ...], **asked: str) -> Http
 
 
 @secure_headers
-@staff_member_required
+@staff_only
 def request_list(request: HttpRequest) -> HttpResponse:
     """Requests matching the filters, newest first, PAGE_SIZE a page."""
     refused = _refused(request, _LISTING_PARAMETERS)
@@ -152,7 +152,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 @secure_headers
-@staff_member_required
+@staff_only
 def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     """One request's records from every file on one time axis, and below it as a list."""
     refused = _refused(request, _STORY_PARAMETERS, viewed_request_id=request_id)

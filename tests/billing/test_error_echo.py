@@ -76,3 +76,31 @@ def test_an_unsupported_content_type_echo_is_masked_and_escaped(api):
     response = api.generic("POST", "/api/v1/payments/", "{}", content_type=f"text/x-{CARD}\u202e")
     assert response.status_code == 415
     assert_clean(response, "")
+
+
+def test_the_viewers_login_redirect_never_repeats_a_card(client):
+    """Anyone but staff is sent to the admin's login with `next`: masked, in `Location`."""
+    response = client.get(f"/ops/requests/?user={CARD}&ip=1")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=")
+    assert not surviving(CARD, unquote_all(response["Location"]))
+    assert "ip%3D1" in response["Location"]  # the rest of the query is kept
+
+
+def test_the_admin_login_page_never_repeats_a_card_in_next(client):
+    response = client.get(f"/admin/login/?next=/ops/requests/{CARD}/")
+    assert response.status_code == 302 and response["Location"] == "/admin/login/"
+    posted = client.post(
+        f"/admin/login/?next={CARD}",
+        {"username": "x", "password": "y", "next": f"/ops/{CARD}/"},
+    )
+    assert posted.status_code == 200
+    assert not surviving(CARD, unquote_all(posted.content.decode()))
+    kept = client.get("/admin/login/?next=/ops/requests/")
+    assert 'value="/ops/requests/"' in kept.content.decode()
+
+
+def unquote_all(text: str) -> str:
+    from urllib.parse import unquote
+
+    return text + "\n" + unquote(text) + "\n" + unquote(unquote(text))
