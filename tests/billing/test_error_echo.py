@@ -104,3 +104,34 @@ def unquote_all(text: str) -> str:
     from urllib.parse import unquote
 
     return text + "\n" + unquote(text) + "\n" + unquote(unquote(text))
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/api/v1/payments/",
+            {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
+            "description",
+        ),
+        ("/api/v1/payments/{paid}/refund/", {"amount": "1.00"}, "reason"),
+    ],
+)
+@pytest.mark.parametrize(
+    "text", ["card 4539 1445 6959 7196", "4539-1445-6959-7196", "4539%2F1445%2F6959%2F7196"]
+)
+def test_free_text_never_stores_a_card_number(api, path, body, field, text):
+    """A card typed into a description or a refund reason would be stored and sent back in
+    every listing: a 400 naming the field, without the value."""
+    paid = api.post(
+        "/api/v1/payments/",
+        {"amount": "5.00", "currency": "USD", "payment_method": "pm_card_visa"},
+        format="json",
+    ).json()["id"]
+    response = api.post(path.format(paid=paid), {**body, field: text}, format="json")
+    error = assert_clean(response, field)
+    assert error["fields"][field] == [
+        "must not hold a card number; send card details only as a payment method."
+    ]
+    listing = api.get("/api/v1/payments/").content.decode()
+    assert not surviving(CARD, listing)

@@ -332,6 +332,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         "each argument masked whole, and the message masked whole before any argument is cut",
     ),
     "observability/flood.py::FloodGuard._close::key[:3]": (NOT_CLIENT, "a tuple key"),
+    "observability/flood.py::FloodGuard.decide::key[:3]": (NOT_CLIENT, "a tuple key"),
     "observability/flood.py::FloodGuard.kind::probe[:dot]": (
         NOT_CLIENT,
         "a logger name's parents, looked up in the guarded names",

@@ -381,6 +381,29 @@ def test_every_documented_flag_has_a_test_here():
             "may open, got 'lots'",
         ),
         (
+            {"FLOOD_IPV4_NETWORK_PREFIX": 7},
+            "OBSERVABILITY['FLOOD_IPV4_NETWORK_PREFIX'] must be a prefix length from 8 to 32",
+        ),
+        (
+            {"FLOOD_IPV6_NETWORK_PREFIX": 129},
+            "OBSERVABILITY['FLOOD_IPV6_NETWORK_PREFIX'] must be a prefix length from 16 to 128",
+        ),
+        (
+            {"FLOOD_NETWORK_LIMIT": True},
+            "OBSERVABILITY['FLOOD_NETWORK_LIMIT'] must be a whole number of security lines per "
+            "network and window >= 0",
+        ),
+        (
+            {"FLOOD_GLOBAL_LIMIT": 1.5},
+            "OBSERVABILITY['FLOOD_GLOBAL_LIMIT'] must be a whole number of guarded lines per "
+            "window over every client >= 0",
+        ),
+        (
+            {"FLOOD_CACHE": "nowhere"},
+            "OBSERVABILITY['FLOOD_CACHE'] must be the alias of a cache in CACHES that every "
+            "worker shares, or None to count the network and global budgets in each process",
+        ),
+        (
             {"SEEN_IDS_PER_CLIENT": 0},
             "OBSERVABILITY['SEEN_IDS_PER_CLIENT'] must be a whole number >= 1 and <= 1000000 "
             "(IDs one client may have remembered per window), or None for no quota, got 0",
