@@ -18,13 +18,14 @@ is spent, a process knows it and spends no cache call until the window ends.
 
 FLOOD_CACHE None counts in this process only (the budgets are then per worker). A cache
 that fails costs the budgets, never the record: it is written, and stderr says so at most
-once a minute. On an event loop the cache is called from a helper thread (a database may
-not be called there), waiting at most CALL_TIMEOUT.
+once a minute. On an event loop (a database may not be called there) and inside a request's
+atomic block on the database cache (a slot inserted there would hold its lock, or vanish,
+with the request's transaction) the cache is called from a helper thread with its own
+connection, waiting at most CALL_TIMEOUT (observability.seen_ids.placement_of decides).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import threading
@@ -34,8 +35,10 @@ from concurrent.futures import ThreadPoolExecutor
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.db import transaction
 
 from observability.conf import obs_settings
+from observability.seen_ids import placement_of
 from observability.slots import Slots
 from observability.writer import report
 
@@ -82,14 +85,12 @@ def refusal(client: str | None) -> str | None:
         return None
     network = None if client is None else (network_of(client) or "-")
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        on_loop = False
-    else:
-        on_loop = True
-    try:
-        if on_loop:
+        placement, using = placement_of(shared_cache())
+        if placement == "helper":
             return _helper().submit(_refusal, network).result(CALL_TIMEOUT)
+        if placement == "savepoint":
+            with transaction.atomic(using=using):
+                return _refusal(network)
         return _refusal(network)
     except Exception as exc:  # the budgets are lost, never the record
         _lose(type(exc).__name__)

@@ -120,7 +120,7 @@ def _answer(on_reuse: OnReuse, first: str | None, over: OverQuotaError | None) -
         on_reuse(first)
 
 
-def _placement(cache: BaseCache) -> tuple[str, str | None]:
+def placement_of(cache: BaseCache) -> tuple[str, str | None]:
     """Where the check may run: "here", "savepoint" (here, in one, on the database named
     second) or "helper" (this process's helper thread)."""
     try:
@@ -166,7 +166,7 @@ class SeenIds:
         over = None
         try:
             cache = caches[alias]
-            placement, using = _placement(cache)
+            placement, using = placement_of(cache)
             if placement == "helper":
                 # The copied context carries the request's fields to the event.
                 check = (contextvars.copy_context(), alias, request_id, span_id, on_reuse, client)

@@ -24,6 +24,10 @@ MAX_HINTS = 4096
 _every: list[Slots] = []
 
 
+class NotStoredError(Exception):
+    """The cache neither took the slot nor holds it: its write failed."""
+
+
 class Slots:
     """Slots of one purpose (a quota, a rate) in a shared cache."""
 
@@ -45,9 +49,14 @@ class Slots:
         base = f"observability:{self.purpose}:{digest}"
         timeout = math.ceil((window + 1) * length - now) + 1  # gone soon after the window
         while slot < limit:
-            if cache.add(f"{base}:{slot}", 1, timeout):
+            key_of_slot = f"{base}:{slot}"
+            if cache.add(key_of_slot, 1, timeout):
                 self._remember(hint, slot + 1)
                 return True
+            if cache.get(key_of_slot) is None:
+                # The database cache answers False when its own write failed (a lock):
+                # nothing was counted, and nothing is known to be full.
+                raise NotStoredError(key_of_slot)
             slot = self._first_free(cache, base, slot + 1, limit)
         self._remember(hint, limit)
         return False

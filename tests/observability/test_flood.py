@@ -693,3 +693,32 @@ def test_a_bad_network_budget_is_refused_with_a_sentence():
     assert "FLOOD_GLOBAL_LIMIT'] must be a whole number" in problem and "got -1" in problem
     (problem,) = validate({"FLOOD_CACHE": "nowhere"})
     assert "FLOOD_CACHE'] must be the alias of a cache" in problem
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_budgets_outlive_a_transaction_that_rolls_back(logs, shared, settings):
+    """Lines written inside a request's atomic block spend the budget in a transaction of
+    their own (a helper thread's): a rollback cannot hand the budget back."""
+    from django.db import connection, transaction
+
+    from observability import flood_shared
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database locks tables across connections")
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "FLOOD_GLOBAL_LIMIT": 3}
+
+    def failing_view() -> None:
+        with transaction.atomic():
+            for n in range(3):
+                failed_logins(1, ip=f"10.{n}.0.1")
+            raise ZeroDivisionError  # the view fails: its transaction rolls back
+
+    with pytest.raises(ZeroDivisionError):
+        failing_view()
+
+    flood_shared.forget()  # another worker: only the cache knows
+    guard.forget()
+    failed_logins(1, ip="192.0.2.88")
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    assert len(individual) == 3 and total(individual, summaries) == 4
