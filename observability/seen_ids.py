@@ -46,6 +46,7 @@ from observability.conf import obs_settings
 from observability.context import EMPTY
 from observability.id_quota import id_quota
 from observability.keyed import keyed_digest
+from observability.slots import NotStoredError
 from observability.writer import every_tick, report
 
 KEY_PREFIX = "observability:seen-id:"
@@ -68,11 +69,6 @@ _Check = tuple[contextvars.Context, str, str, str, OnReuse, str | None]
 def cache_key(request_id: str) -> str:
     """The cache key of an incoming ID: a keyed BLAKE2b, 128 bits, in hex."""
     return KEY_PREFIX + keyed_digest("seen-ids", request_id, 16).hex()
-
-
-class NotStoredError(Exception):
-    """The cache neither stored the entry nor holds one (the database cache's add() answers
-    False when its own write fails, a lock for one)."""
 
 
 def first_use(

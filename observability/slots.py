@@ -25,7 +25,8 @@ _every: list[Slots] = []
 
 
 class NotStoredError(Exception):
-    """The cache neither took the slot nor holds it: its write failed."""
+    """The cache neither stored the entry (a slot, a seen ID) nor holds one: the database
+    cache's add() answers False when its own write fails (a lock, for one)."""
 
 
 class Slots:
