@@ -433,9 +433,9 @@ def _merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
 
 #: The work of decoding percent-escapes again and again (the characters of every reading
 #: decoded), at most this many times the text's length. A text encoded over and over
-#: (`%2F`, `%252F`, `%25252F` ...) is decoded until nothing changes when that fits (16
+#: (`%2F`, `%252F`, `%25252F` ...) is decoded until nothing changes when that fits (8
 #: times over, for a URL's few escapes); past it, what may still hold a card is masked.
-PERCENT_WORK = 16
+PERCENT_WORK = 8
 # What ends a run a decoded reading could turn into digits: a letter no escape makes
 # vanish (as in _COMPACT_PERCENT_SKELETON below).
 _PERCENT_REGION = re.compile(r"[^G-Zg-z]+")
