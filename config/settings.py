@@ -407,7 +407,7 @@ OBSERVABILITY = {
     "FLOOD_LOGGERS": ("common.jwt_auth", "django.security"),
     # Beyond each client's FLOOD_LIMIT: a network's and everyone's lines a window, counted
     # in the default cache every worker shares (a botnet cannot rotate the history away).
-    "FLOOD_NETWORK_LIMIT": env_int("FLOOD_NETWORK_LIMIT", 50, minimum=0),
+    "FLOOD_NETWORK_LIMIT": env_int("FLOOD_NETWORK_LIMIT", 100, minimum=0),
     "FLOOD_GLOBAL_LIMIT": env_int("FLOOD_GLOBAL_LIMIT", 300, minimum=0),
     "FLOOD_CACHE": "default",
     # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
