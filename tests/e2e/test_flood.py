@@ -119,9 +119,8 @@ def test_a_botnet_through_two_workers_writes_the_global_budget_in_all_and_exact_
     summaries = [line for line in mine if " repeated=" in line]
     one_by_one = [line for line in mine if " repeated=" not in line]
     assert len(one_by_one) == 40  # over both workers: the budget is shared
-    served = read_all(Path(env["LOG_BASE_DIR"]), "billing_api_requests.log")
-    processes = {re.search(r" process=(\d+)", line).group(1) for line in served if "401" in line}
-    assert len(processes) == WORKERS, "both workers served the botnet"
+    # Both workers took part: each wrote lines or a summary of what the budget refused.
+    assert len({re.search(r" process=(\d+)", line).group(1) for line in mine}) == WORKERS
     repeated = sum(int(re.search(r" repeated=(\d+) ", line).group(1)) for line in summaries)
     assert len(one_by_one) + repeated == REQUESTS
     assert all(" client=* " in line for line in summaries)
