@@ -46,7 +46,7 @@ def without() -> None:
 
 
 def with_trace(meta: dict[str, str]) -> None:
-    parent, tracestate, _ = incoming_trace(meta)
+    parent, tracestate, _, _ = incoming_trace(meta)
     otel.active_span()
     flags = parent.flags if parent is not None else "01"
     token = request_scope.set(Scope("middleware", flags, tracestate))

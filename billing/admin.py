@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Model
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -25,7 +26,7 @@ from billing.throttling import (
     forget_username,
     login_throttles,
 )
-from observability import bind_user
+from observability import bind_user, get_redactor
 
 _M = TypeVar("_M", bound=Model)
 # The admin's home page points to the trace viewer and to /metrics.
@@ -177,9 +178,23 @@ admin.site.login_form = ThrottledAdminAuthenticationForm
 def admin_login(request: HttpRequest) -> HttpResponse:
     """/admin/login/: the admin site's own login page, with the status its form decided.
 
-    A refused attempt is a 429 with Retry-After (the form says when to come back); a login
-    throttle store that does not answer (Redis down) is a 503 with Retry-After.
+    A `next` that holds what the masker would change (a card number) is dropped: the page
+    and its redirect would repeat it. A refused attempt is a 429 with Retry-After (the
+    form says when to come back); a login throttle store that does not answer (Redis
+    down) is a 503 with Retry-After.
     """
+    redactor = get_redactor()
+    query = request.META.get("QUERY_STRING", "")
+    if query and redactor.query_string(query) != query:  # the form's action repeats it
+        if request.method != "POST":
+            return HttpResponseRedirect(request.path)
+        request.META["QUERY_STRING"] = ""
+        request.GET = QueryDict()  # an empty one
+    target = request.POST.get(REDIRECT_FIELD_NAME)
+    if target is not None and redactor.text(target) != target:
+        post = request.POST.copy()
+        del post[REDIRECT_FIELD_NAME]
+        request.POST = post  # type: ignore[assignment]  # a mutable copy, by design
     response = admin.site.login(request)
     context = response.context_data if isinstance(response, TemplateResponse) else None
     form = (context or {}).get("form")

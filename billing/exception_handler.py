@@ -22,7 +22,7 @@ from rest_framework.views import set_rollback
 
 from billing.exceptions import BillingError
 from billing.logging_utils import log_security_event
-from observability import get_request_id
+from observability import escape, get_redactor, get_request_id
 
 logger = logging.getLogger("billing.exception_handler")
 
@@ -51,14 +51,27 @@ SECURITY_EVENTS = {
 }
 
 
+def shown(value: Any) -> Any:
+    """A message (or the messages of each field, keys included) as a body may show it:
+    masked first (a card number typed into the wrong field, a Content-Type header), then
+    control and bidi characters escaped. DRF's messages repeat what the client sent."""
+    if isinstance(value, str):
+        return escape(get_redactor().text(value))
+    if isinstance(value, dict):
+        return {shown(str(key)): shown(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [shown(item) for item in value]
+    return value
+
+
 def error_body(
     code: str, message: str, *, status_code: int | None = None, fields: Any = None, **extra: Any
 ) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": shown(message)}
     if status_code is not None:
         error["status"] = status_code
     if fields:
-        error["fields"] = fields
+        error["fields"] = shown(fields)
     error.update(extra)
     error["request_id"] = get_request_id()
     return {"error": error}

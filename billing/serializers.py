@@ -10,8 +10,22 @@ from rest_framework import serializers
 from billing.currencies import ISO_4217
 from billing.gateway import PAYMENT_METHODS
 from billing.models import Payment, Plan, Refund, Subscription
+from observability import holds_card
 
 MAX_AMOUNT = Decimal("999999.99")
+
+
+def no_card_number(value: str) -> None:
+    """Free text never stores a card number (PCI DSS 3.3-3.4): a 400 naming the field, and
+    the value is not repeated (THREATS 1, 9). Read as the masker reads: any separators,
+    escapes and percent-encoding."""
+    if holds_card(value):
+        msg = "must not hold a card number; send card details only as a payment method."
+        raise serializers.ValidationError(msg, code="card_number")
+
+
+def free_text(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(validators=[no_card_number], **kwargs)
 
 
 def money_field(**kwargs: Any) -> serializers.DecimalField:
@@ -47,8 +61,9 @@ class PlanSerializer(serializers.ModelSerializer[Plan]):
         fields = ["id", "name", "code", "amount", "currency", "interval", "active", "created_at"]
         read_only_fields = ["id", "created_at"]
         extra_kwargs: dict[str, dict[str, Any]] = {
-            "code": {"validators": []}
-        }  # uniqueness is the service's 409
+            "code": {"validators": [no_card_number]},  # uniqueness is the service's 409
+            "name": {"validators": [no_card_number]},
+        }
 
 
 class SubscriptionInputSerializer(serializers.Serializer[dict[str, Any]]):
@@ -66,7 +81,7 @@ class SubscriptionSerializer(serializers.ModelSerializer[Subscription]):
 class PaymentInputSerializer(serializers.Serializer[dict[str, Any]]):
     amount = money_field()
     currency = CurrencyField()
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    description = free_text(max_length=500, required=False, allow_blank=True)
     payment_method = serializers.ChoiceField(choices=PAYMENT_METHODS)
 
 
@@ -88,7 +103,7 @@ class PaymentSerializer(serializers.ModelSerializer[Payment]):
 
 class RefundInputSerializer(serializers.Serializer[dict[str, Any]]):
     amount = money_field(required=False)
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    reason = free_text(max_length=200, required=False, allow_blank=True)
 
 
 class RefundSerializer(serializers.ModelSerializer[Refund]):

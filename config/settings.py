@@ -179,6 +179,23 @@ CACHES = {
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     ),
+    # How many IDs each client has had remembered this window (OBSERVABILITY
+    # ['SEEN_IDS_PER_CLIENT']): a slot a row, in a table of their own, so that filling the
+    # seen IDs never pushes the counts out (nor the counts the IDs).
+    "request_id_quotas": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "request-id-quotas",
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "billing_request_id_quotas",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    ),
 }
 
 # --- Internationalisation ----------------------------------------------------
@@ -276,6 +293,11 @@ OBSERVABILITY = {
     "FLOOD_LIMIT": env_int("FLOOD_LIMIT", 10, minimum=0),
     "FLOOD_WINDOW": env_seconds("FLOOD_WINDOW", 60.0, positive=True),
     "FLOOD_LOGGERS": ("common.jwt_auth", "django.security"),
+    # Beyond each client's FLOOD_LIMIT: a network's and everyone's lines a window, counted
+    # in the default cache every worker shares (a botnet cannot rotate the history away).
+    "FLOOD_NETWORK_LIMIT": env_int("FLOOD_NETWORK_LIMIT", 100, minimum=0),
+    "FLOOD_GLOBAL_LIMIT": env_int("FLOOD_GLOBAL_LIMIT", 300, minimum=0),
+    "FLOOD_CACHE": "default",
     # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
     "METRICS_ALLOWED_IPS": env_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1"),
     "METRICS_TOKEN": env_secret("METRICS_TOKEN"),
@@ -292,6 +314,10 @@ OBSERVABILITY = {
     or package_version("billing-api"),
     "SERVICE_ENVIRONMENT": os.environ.get("SERVICE_ENVIRONMENT", "").strip()
     or ("development" if DEBUG else "production"),
+    # Each client (IPv4 address, IPv6 /64) has at most this many of its IDs remembered an
+    # hour: one client sending ever new IDs cannot push another client's out of the cache.
+    "SEEN_IDS_PER_CLIENT": env_int("SEEN_IDS_PER_CLIENT", 1000, minimum=1),
+    "SEEN_IDS_QUOTA_CACHE": "request_id_quotas",
 }
 
 # --- Logging ------------------------------------------------------------------

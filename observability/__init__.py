@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from observability.logconfig import (
         build_logging,
     )
+    from observability.masking.escaping import escape
+    from observability.masking.redaction import get_redactor, holds_card
     from observability.output.loggers import (
         api_logger,
         app_logger,
@@ -60,6 +62,9 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "escape": "masking.escaping",
+    "get_redactor": "masking.redaction",
+    "holds_card": "masking.redaction",
     "CONTEXT_FIELDS": "tracing.context",
     "bind": "tracing.context",
     "carry_context": "tracing.context",
@@ -112,10 +117,13 @@ __all__ = [
     "build_logging",
     "carry_context",
     "client_address_of",
+    "escape",
     "events_logger",
     "flush_logs",
     "get_context",
+    "get_redactor",
     "get_request_id",
+    "holds_card",
     "log_api_request",
     "log_billing_event",
     "log_event",

@@ -18,14 +18,12 @@ from observability.conf_checks import (
     DEFAULT_LOG_FILES,
     DEFAULT_REDACT_KEYS,
     MIN_TOKEN_LENGTH,
+    RATE,
+    RATE_SECONDS,
     is_str_seq,
 )
-from observability.conf_rows import (
-    BY_NAME,
-    DEFAULTS,
-    LEVEL_NAMES,
-    LINE_LEVELS,
-)
+from observability.conf_rows import BY_NAME, DEFAULTS
+from observability.conf_volume_rows import LEVEL_NAMES, LINE_LEVELS
 
 __all__ = [
     "DEFAULTS",
@@ -34,6 +32,8 @@ __all__ = [
     "LEVEL_NAMES",
     "LINE_LEVELS",
     "MIN_TOKEN_LENGTH",
+    "RATE",
+    "RATE_SECONDS",
     "obs_settings",
     "on_reload",
     "resolve",

@@ -6,10 +6,21 @@ from __future__ import annotations
 import ipaddress
 import numbers
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 #: The shortest secret token accepted anywhere (METRICS_TOKEN, and the environment's).
 MIN_TOKEN_LENGTH = 16
+#: A rate: how many per second, minute, hour or day (`120/min`).
+RATE = re.compile(r"([1-9][0-9]{0,8})/(s|min|hour|day)")
+RATE_SECONDS = {"s": 1, "min": 60, "hour": 3600, "day": 86400}
+#: How long an incoming request ID is remembered at most: the cache's memory grows with it.
+MAX_SEEN_IDS_WINDOW = 7 * 86400
+#: A client's quota of remembered IDs at most: each is a slot (a row) in the quota cache.
+MAX_SEEN_IDS_PER_CLIENT = 1_000_000
 #: The five files, by the tag logtrace shows beside their lines (the seed's names).
 DEFAULT_LOG_FILES = {
     "general": "billing_api.log",
@@ -182,3 +193,20 @@ def file_mode(value: Any) -> bool:
 def dir_mode(value: Any) -> bool:
     """The owner reads, writes and enters."""
     return is_prefix(value, 0, 0o777) and value & 0o700 == 0o700
+
+
+def known_cache(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value in getattr(settings, "CACHES", {}))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting: its default, its check and the sentence a wrong value gets, and how a
+    valid value is read (`read`, e.g. patterns compiled once per settings)."""
+
+    name: str
+    default: Any
+    check: Callable[[Any], bool]
+    message: str
+    read: Callable[[Any], Any] | None = None
+    secret: bool = False  # never echoed in a message: a refused token is still a secret

@@ -1,5 +1,6 @@
 """The OBSERVABILITY settings, one row each: name, default, check, the sentence a wrong
-value gets, and how a valid value is read (`observability.conf` serves them).
+value gets, and how a valid value is read (`observability.conf` serves them). The rows of
+the layer at volume are in `conf_volume_rows`.
 
 Every key is declared here once; the README's table is tested against these rows
 (tests/observability/test_setting_rows.py).
@@ -7,56 +8,27 @@ Every key is declared here once; the README's table is tested against these rows
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-from django.conf import settings
 
 from observability.conf_checks import (
     DEFAULT_LOG_FILES,
     DEFAULT_REDACT_KEYS,
-    MIN_TOKEN_LENGTH,
+    RATE,
+    Row,
     dir_mode,
     file_mode,
     is_bool,
-    is_count,
     is_header,
     is_logger_name,
     is_number,
-    is_prefix,
     is_str_seq,
     optional_header,
     optional_name,
     trust,
     valid_log_files,
-    valid_networks,
-    valid_patterns,
     valid_proxies,
-    valid_token,
 )
-
-LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-#: Levels a success's lifecycle line may have (above WARNING it would fill the errors file).
-LINE_LEVELS = ("DEBUG", "INFO", "WARNING")
-#: How long an incoming request ID is remembered at most: the cache's memory grows with it.
-MAX_SEEN_IDS_WINDOW = 7 * 86400
-
-
-@dataclass(frozen=True)
-class Row:
-    """One setting: its default, its check and the sentence a wrong value gets, and how a
-    valid value is read (`read`, e.g. patterns compiled once per settings)."""
-
-    name: str
-    default: Any
-    check: Callable[[Any], bool]
-    message: str
-    read: Callable[[Any], Any] | None = None
-    secret: bool = False  # never echoed in a message: a refused token is still a secret
-
+from observability.conf_volume_rows import VOLUME_ROWS
 
 _BOOL = "must be True or False"
 _TRUST = "must be True, False or 'proxies' (only from TRUSTED_PROXIES)"
@@ -64,20 +36,8 @@ _OPTIONAL_HEADER = "must be an HTTP header name, or None for no such response he
 _LOGGER = "must be a logger name such as 'myapp.api'"
 
 
-def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(item, strict=False) for item in value)
-
-
-def _patterns(value: Any) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(pattern) for pattern in value)
-
-
 def _log_files(value: Any) -> dict[str, str]:
     return {**DEFAULT_LOG_FILES, **value}
-
-
-def _known_cache(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value in getattr(settings, "CACHES", {}))
 
 
 ROWS: tuple[Row, ...] = (
@@ -136,6 +96,13 @@ ROWS: tuple[Row, ...] = (
         "must be None or a dict of field names to admin URL names",
     ),
     Row(
+        "VIEWER_RATE",
+        "120/min",
+        lambda v: v is None or (isinstance(v, str) and RATE.fullmatch(v) is not None),
+        "must be None or a rate such as 120/min (a whole number >= 1, then /s, /min, /hour "
+        "or /day): pages of the trace viewer each staff member may open",
+    ),
+    Row(
         "TRUSTED_PROXIES",
         0,
         valid_proxies,
@@ -148,102 +115,7 @@ ROWS: tuple[Row, ...] = (
         lambda v: is_str_seq(v) and all(v),
         "must be a list of non-empty key names",
     ),
-    # --- Volume: sampling, per-line levels, flood control, metrics (README, "Running at volume")
-    Row(
-        "SAMPLE_RATE",
-        1.0,
-        lambda v: is_number(v) and 0.0 <= v <= 1.0,
-        "must be a fraction of fast successful requests from 0.0 to 1.0",
-    ),
-    Row(
-        "STARTED_LEVEL",
-        "INFO",
-        lambda v: v is None or v in LINE_LEVELS,
-        "must be 'DEBUG', 'INFO', 'WARNING', or None for no started line",
-    ),
-    Row(
-        "COMPLETED_LEVEL",
-        "INFO",
-        lambda v: v in LINE_LEVELS,
-        "must be 'DEBUG', 'INFO' or 'WARNING'",
-    ),
-    Row(
-        "SLOW_REQUEST_LEVEL",
-        "WARNING",
-        lambda v: v in LEVEL_NAMES,
-        f"must be one of {', '.join(map(repr, LEVEL_NAMES))}",
-    ),
-    Row(
-        "EXCLUDE_PATTERNS",
-        (),
-        valid_patterns,
-        "must be a list of regular expressions that compile",
-        read=_patterns,  # compiled once per settings, matched with search()
-    ),
-    Row(
-        "FLOOD_LIMIT",
-        10,
-        is_count,
-        "must be a number of records per window >= 0 (0 turns flood control off)",
-    ),
-    Row(
-        "FLOOD_WINDOW",
-        60.0,
-        lambda v: is_number(v) and 0 < v <= 86400,
-        "must be a number of seconds > 0 and <= 86400",
-    ),
-    Row(
-        "FLOOD_LOGGERS",
-        (),
-        lambda v: is_str_seq(v) and all(is_logger_name(name) for name in v),
-        "must be a list of logger names such as 'myapp.payments'",
-        read=tuple,
-    ),
-    # One client for flood control: an IPv4 address, an IPv6 /64 (a whole /64 is one client).
-    Row(
-        "FLOOD_IPV4_PREFIX",
-        32,
-        lambda v: is_prefix(v, 8, 32),
-        "must be a prefix length from 8 to 32: the IPv4 network flood control counts as one "
-        "client (32: each address)",
-    ),
-    Row(
-        "FLOOD_IPV6_PREFIX",
-        64,
-        lambda v: is_prefix(v, 16, 128),
-        "must be a prefix length from 16 to 128: the IPv6 network flood control counts as one "
-        "client (64: each /64)",
-    ),
-    Row("METRICS", True, is_bool, _BOOL),
-    Row(
-        "METRICS_ALLOWED_IPS",
-        ("127.0.0.0/8", "::1"),
-        valid_networks,
-        "must be a list of client addresses or networks such as '10.0.0.0/8'",
-        read=_networks,
-    ),
-    Row(
-        "METRICS_TOKEN",
-        None,
-        valid_token,
-        f"must be None or a token of at least {MIN_TOKEN_LENGTH} printable characters "
-        "without spaces",
-        secret=True,
-    ),
-    # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
-    Row(
-        "SEEN_IDS_CACHE",
-        "default",
-        _known_cache,
-        "must be the alias of a cache in CACHES that every worker shares, "
-        "or None for no reuse check of incoming request IDs",
-    ),
-    Row(
-        "SEEN_IDS_WINDOW",
-        3600.0,
-        lambda v: is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
-        f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
-    ),
+    *VOLUME_ROWS,
     # --- Several hosts: a central root of host folders that logtrace and the viewer read
     # instead of LOG_BASE_DIR (README, "Several hosts"); None: this host's own directory.
     Row(

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from observability.filters import RedactionFilter, RequestContextFilter
+from observability.guard import flood_shared
 from observability.guard.flood import guard
 from observability.output.records import DETAILS_ATTR, extra_keys
 from observability.output.writer import flush_logs, writer
+from observability.shared.slots import forget_all
 from observability.tracing.context import CONTEXT_FIELDS, reset
 
 __all__ = [
@@ -109,6 +111,14 @@ def reset_context() -> None:
 def reset_flood_control() -> None:
     """Forget flood-control counts, so one test's repeated events never mute the next's."""
     guard.forget()
+    flood_shared.forget()
+
+
+def reset_shared_counts() -> None:
+    """Forget this process's hints of the counts kept in a shared cache (the clients' quotas
+    of remembered request IDs, the viewer's rate): a test's rolled-back cache rows would
+    otherwise still count in the next test."""
+    forget_all()
 
 
 def drain_logs(timeout: float = 5.0) -> bool:

@@ -14,7 +14,12 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from observability import build_logging
 from observability.lines.textline import parse as parse_text_line
-from observability.testing import flush_logs, reset_context, reset_flood_control
+from observability.testing import (
+    flush_logs,
+    reset_context,
+    reset_flood_control,
+    reset_shared_counts,
+)
 
 FILES = {
     "general": "billing_api.log",
@@ -121,12 +126,13 @@ def logs(tmp_path) -> LogDir:
 def _clean_context():
     reset_context()
     reset_flood_control()
+    reset_shared_counts()
     yield
     reset_context()
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache(request):
+def _fresh_cache(request, monkeypatch):
     """Each database test starts with an empty default cache (a table of the test database).
 
     The login throttles count attempts there: without this, logins of earlier tests would
@@ -134,11 +140,23 @@ def _fresh_cache(request):
     one's flush leaves the cache table (no model) as it was. Tests without the database
     never reach the cache.
     """
-    if request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames):
-        request.getfixturevalue("_django_db_helper")  # pytest-django's database access
-        from django.core.cache import cache
+    if not (
+        request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames)
+    ):
+        # Flood control's shared budgets (FLOOD_CACHE, the database cache here) count in
+        # this process instead: a test without the database cannot reach them.
+        from observability.guard import flood_shared
 
-        cache.clear()
+        monkeypatch.setattr(flood_shared, "shared_cache", lambda: flood_shared.local_cache)
+        return
+    request.getfixturevalue("_django_db_helper")  # pytest-django's database access
+    from django.core.cache import cache, caches
+
+    from observability.conf import obs_settings
+
+    cache.clear()
+    if obs_settings.SEEN_IDS_QUOTA_CACHE:  # the clients' counts of remembered IDs
+        caches[obs_settings.SEEN_IDS_QUOTA_CACHE].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -64,6 +64,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from observability.conf import obs_settings, on_reload
+from observability.guard import flood_shared
 from observability.masking.escaping import ARG_LIMIT
 from observability.masking.redaction import get_redactor
 from observability.monitoring.metrics import count_flood_summary, count_security_event
@@ -236,34 +237,52 @@ class FloodGuard(logging.Filter):
             # (log_security_event counts the layer's events itself).
             count_security_event(_django_event_type(record.name), record.levelname)
         settings = obs_settings
-        limit = settings.FLOOD_LIMIT
+        limit: int = settings.FLOOD_LIMIT
         if not limit:
             return True
         key = self._key(record, kind)
         now = record.created
         with self._lock:
-            windows = self._windows
-            window = windows.get(key)
-            if window is not None and now >= window.start + settings.FLOOD_WINDOW:
-                self._close(key, window)
-                window = None
-            if window is None:
-                self._make_room(key[3])
-                window = windows[key] = _Window(now)
-                self._sources.setdefault(key[3], {})[key] = None
-                writer.start()  # its tick closes the window
-            if window.written < limit:
+            window = self._window(key, now)
+            written: bool = window.written < limit
+            if written:
                 window.written += 1
-                written = True
             else:
-                if not window.suppressed:
-                    window.first = now
-                    window.example = self._example(record)
-                window.suppressed += 1
-                window.last = now
+                self._count(window, record, now)
+        if written:
+            # The key would write it: so must its network's and everyone's budgets.
+            merged = flood_shared.refusal(key[3] if kind == SECURITY else None)
+            if merged is not None:
                 written = False
+                with self._lock:
+                    window.written -= 1
+                    merged_window = self._window((*key[:3], merged), now)
+                    merged_window.written = limit  # never written one by one: counted
+                    self._count(merged_window, record, now)
         record.__dict__[DECISION_ATTR] = written
         return written
+
+    def _window(self, key: Key, now: float) -> _Window:
+        """The key's open window (a new one when none is, or its window is over); locked."""
+        windows = self._windows
+        window = windows.get(key)
+        if window is not None and now >= window.start + obs_settings.FLOOD_WINDOW:
+            self._close(key, window)
+            window = None
+        if window is None:
+            self._make_room(key[3])
+            window = windows[key] = _Window(now)
+            self._sources.setdefault(key[3], {})[key] = None
+            writer.start()  # its tick closes the window
+        return window
+
+    def _count(self, window: _Window, record: logging.LogRecord, now: float) -> None:
+        """Count a record that is not written, in the window its summary will stand for."""
+        if not window.suppressed:
+            window.first = now
+            window.example = self._example(record)
+        window.suppressed += 1
+        window.last = now
 
     def _make_room(self, source: str) -> None:
         """Close the oldest windows (of this client, of the table) that a new key would push

@@ -27,8 +27,8 @@ from observability.compat import django_request, set_header
 from observability.conf import obs_settings
 from observability.events import log_security_event
 from observability.http.emit import Emitter
+from observability.http.reuse import check_reuse
 from observability.http.sampling import excluded, sample_for
-from observability.http.seen_ids import seen_ids
 from observability.http.streaming import stream_until_done
 from observability.lines import messages
 from observability.monitoring.metrics import count_sampled_out, observe_request, request_started
@@ -43,7 +43,7 @@ from observability.tracing.context import (
     reset_context,
     set_context,
 )
-from observability.tracing.ids import new_ids
+from observability.tracing.ids import new_ids, new_span_id
 from observability.tracing.request import (
     bind_user,
     incoming_request_id,
@@ -75,6 +75,8 @@ class RequestState:
     rejected_id_length: int = 0
     incoming_id: bool = False  # the client's: looked up in the IDs every worker saw
     refused_trace: str = ""  # why a valid traceparent was not adopted
+    dropped_members: int = 0  # tracestate members not passed on (a card, a credential)
+    parent_id: str = ""  # the adopted traceparent's parent span: looked up like an ID
 
 
 def begin(request: Any) -> RequestState:
@@ -89,14 +91,17 @@ def begin(request: Any) -> RequestState:
     request_id, trace_id, span_id = new_ids()
     if incoming is not None:
         request_id = incoming
-    flags, tracestate, refused_trace = SAMPLED, None, ""
+    flags, tracestate, refused_trace, dropped_members, parent_id = SAMPLED, None, "", 0, ""
     active = otel.active_span()
     if active is not None:
         trace_id, span_id, flags = active
     else:
-        parent, tracestate, refused_trace = incoming_trace(meta)
+        parent, tracestate, refused_trace, dropped_members = incoming_trace(meta)
         if parent is not None:
             trace_id, flags = parent.trace_id, parent.flags
+            # Drawn for this trace: with it, `traceresponse` must not read as a card either.
+            span_id = new_span_id(trace_id)
+            parent_id = parent.parent_id
     fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
     fields.update(request_fields(request))
     # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
@@ -105,6 +110,8 @@ def begin(request: Any) -> RequestState:
         fields, time.perf_counter(), logged, flags, tracestate, rejected, incoming is not None
     )
     state.refused_trace = refused_trace
+    state.dropped_members = dropped_members
+    state.parent_id = parent_id
     return state
 
 
@@ -237,13 +244,19 @@ class RequestLifecycle(Emitter):
                 severity="warning",
                 details={"header": settings.REQUEST_ID_HEADER, "length": state.rejected_id_length},
             )
-        if state.incoming_id:
-            seen_ids.check(state.fields["request_id"], state.fields["span_id"], _flag_reuse)
+        if state.incoming_id or state.parent_id:
+            check_reuse(self.request, state.fields, state.incoming_id, state.parent_id)
         if state.refused_trace:  # the reason only: the value is what must not be written
             log_security_event(
                 event_type="traceparent_rejected",
                 severity="warning",
                 details={"header": "traceparent", "reason": state.refused_trace},
+            )
+        if state.dropped_members:  # how many, never what
+            log_security_event(
+                event_type="tracestate_member_dropped",
+                severity="warning",
+                details={"header": "tracestate", "members": state.dropped_members},
             )
         level = level_of(settings.STARTED_LEVEL)
         if not state.logged or level is None or not self.logger.isEnabledFor(level):
@@ -259,12 +272,3 @@ class RequestLifecycle(Emitter):
             path=path,
         )
         self.emit(level, message, extra, hold=True)  # SAMPLE_RATE may hold it
-
-
-def _flag_reuse(first_span_id: str) -> None:
-    """The request reuses an incoming ID another request (in any worker) used first."""
-    log_security_event(
-        event_type="request_id_reused",
-        severity="warning",
-        details={"header": obs_settings.REQUEST_ID_HEADER, "first_span_id": first_span_id},
-    )

@@ -13,7 +13,9 @@ the IDs seen must be shared by every process: OBSERVABILITY['SEEN_IDS_CACHE'] na
   fails, so a False is believed only when the entry is there to read.
 - The cache key is a keyed hash of the ID (observability.tracing.keyed), never the client's text.
 - Bounded: an entry lives SEEN_IDS_WINDOW seconds, and the cache's own bound (MAX_ENTRIES of
-  the database cache, Redis' maxmemory) caps the whole below that.
+  the database cache, Redis' maxmemory) caps the whole below that. One client adds at most
+  SEEN_IDS_PER_CLIENT IDs a window (observability.http.id_quota): past it, its IDs are looked up
+  but not remembered, so it cannot push other clients' IDs out of the cache.
 - Never costs a request: a cache error loses the check, reported on stderr at most once a
   minute per cache and kind of error. On the database cache the check never joins a
   transaction the request has open (a rollback would undo it, an error could break it):
@@ -25,7 +27,6 @@ the IDs seen must be shared by every process: OBSERVABILITY['SEEN_IDS_CACHE'] na
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import contextvars
@@ -37,11 +38,12 @@ from collections.abc import Callable
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
-from django.core.cache.backends.db import DatabaseCache
-from django.db import close_old_connections, connections, router, transaction
+from django.db import close_old_connections, transaction
 
 from observability.conf import obs_settings
+from observability.http.id_quota import id_quota
 from observability.output.writer import every_tick, report
+from observability.shared.slots import NotStoredError, placement_of
 from observability.tracing.context import EMPTY
 from observability.tracing.keyed import keyed_digest
 
@@ -56,9 +58,10 @@ DRAIN_TIMEOUT = 2.0
 HELPER_TRIES = 5
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 
-#: Called with the first use's span ID when a request reuses an ID.
-OnReuse = Callable[[str], None]
-_Check = tuple[contextvars.Context, str, str, str, OnReuse]
+#: Called with the first use's span ID when a request reuses an ID, or with None when the
+#: client is past its quota (SEEN_IDS_PER_CLIENT) and the ID was not remembered.
+OnReuse = Callable[[str | None], None]
+_Check = tuple[contextvars.Context, str, str, str, OnReuse, str | None]
 
 
 def cache_key(request_id: str) -> str:
@@ -66,43 +69,49 @@ def cache_key(request_id: str) -> str:
     return KEY_PREFIX + keyed_digest("seen-ids", request_id, 16).hex()
 
 
-class NotStoredError(Exception):
-    """The cache neither stored the entry nor holds one (the database cache's add() answers
-    False when its own write fails, a lock for one)."""
+def first_use(
+    cache: BaseCache, request_id: str, span_id: str, client: str | None = None
+) -> str | None:
+    """Remember this use; the first use's span ID if the ID was seen in the window, else None.
 
-
-def first_use(cache: BaseCache, request_id: str, span_id: str) -> str | None:
-    """Remember this use; the first use's span ID if the ID was seen in the window, else None."""
+    Given the client, within its quota only: past it, OverQuota (with the first use's span
+    ID, if the ID was seen) and nothing remembered.
+    """
     key = cache_key(request_id)
-    if cache.add(key, span_id, obs_settings.SEEN_IDS_WINDOW):
+    settings = obs_settings
+    if client is not None and settings.SEEN_IDS_PER_CLIENT is not None:
+        quota_cache = caches[settings.SEEN_IDS_QUOTA_CACHE or settings.SEEN_IDS_CACHE]
+        if not id_quota.take(quota_cache, client):
+            first = cache.get(key)
+            raise OverQuotaError(None if first is None else _span_or_empty(first, span_id))
+    if cache.add(key, span_id, settings.SEEN_IDS_WINDOW):
         return None
     first = cache.get(key)
     if first is None:
         raise NotStoredError
+    return _span_or_empty(first, span_id)
+
+
+class OverQuotaError(Exception):
+    """The client is past SEEN_IDS_PER_CLIENT: the ID was looked up, not remembered."""
+
+    def __init__(self, first: str | None) -> None:
+        super().__init__()
+        self.first = first
+
+
+def _span_or_empty(first: object, span_id: str) -> str | None:
     if first == span_id:  # ours: a client library re-sent an add() that had been applied
         return None
     return first if isinstance(first, str) and _SPAN_ID.fullmatch(first) else EMPTY
 
 
-def _placement(cache: BaseCache) -> tuple[str, str | None]:
-    """Where the check may run: "here", "savepoint" (here, in one, on the database named
-    second) or "helper" (this process's helper thread)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "helper", None
-    if isinstance(cache, DatabaseCache):
-        using = router.db_for_write(cache.cache_model_class)
-        blocks = connections[using].atomic_blocks
-        if blocks:
-            # Django marks the blocks a TestCase opens around each test: their rollback is
-            # the test's end, not a request's failure.
-            if all(getattr(block, "_from_testcase", False) for block in blocks):
-                return "savepoint", using
-            return "helper", None
-    return "here", None
+def _answer(on_reuse: OnReuse, first: str | None, over: OverQuotaError | None) -> None:
+    if over is not None:
+        on_reuse(None)  # the client past its quota: said first
+        first = over.first
+    if first is not None:
+        on_reuse(first)
 
 
 class SeenIds:
@@ -119,32 +128,38 @@ class SeenIds:
         self.lost = 0  # checks an error or a full queue cost
         self._reported: dict[tuple[str, str], float] = {}
 
-    def check(self, request_id: str, span_id: str, on_reuse: OnReuse) -> None:
-        """Flag (`on_reuse(first span)`) a request whose incoming ID was used before."""
+    def check(
+        self, request_id: str, span_id: str, on_reuse: OnReuse, client: str | None = None
+    ) -> None:
+        """Flag (`on_reuse(first span)`) a request whose incoming ID was used before; given
+        the client, hold it to its quota (`on_reuse(None)` past it)."""
         alias = obs_settings.SEEN_IDS_CACHE
         if alias is None:
             return
+        over = None
         try:
             cache = caches[alias]
-            placement, using = _placement(cache)
+            placement, using = placement_of(cache)
             if placement == "helper":
                 # The copied context carries the request's fields to the event.
-                check = (contextvars.copy_context(), alias, request_id, span_id, on_reuse)
+                check = (contextvars.copy_context(), alias, request_id, span_id, on_reuse, client)
                 self._submit(check)
                 return
-            if placement == "savepoint":
-                with transaction.atomic(using=using):
-                    first = first_use(cache, request_id, span_id)
-            else:
-                first = first_use(cache, request_id, span_id)
+            try:
+                if placement == "savepoint":
+                    with transaction.atomic(using=using):
+                        first = first_use(cache, request_id, span_id, client)
+                else:
+                    first = first_use(cache, request_id, span_id, client)
+            except OverQuotaError as exc:
+                first, over = None, exc
         except NotStoredError:
             self._lose(alias, "entry not stored")
             return
         except Exception as exc:  # a cache error costs the check, never the request
             self._lose(alias, type(exc).__name__)
             return
-        if first is not None:
-            on_reuse(first)
+        _answer(on_reuse, first, over)
 
     def _lose(self, alias: str, cause: str) -> None:
         self.lost += 1
@@ -184,18 +199,23 @@ class SeenIds:
                 if isinstance(item, threading.Event):
                     item.set()
                     continue
-                context, alias, request_id, span_id, on_reuse = item
-                context.run(self._check_here, alias, request_id, span_id, on_reuse)
+                context, alias, request_id, span_id, on_reuse, client = item
+                context.run(self._check_here, alias, request_id, span_id, on_reuse, client)
                 checked = True
             if checked:
                 # Like the end of a request: a broken or too-old connection is closed.
                 with contextlib.suppress(Exception):
                     close_old_connections()
 
-    def _check_here(self, alias: str, request_id: str, span_id: str, on_reuse: OnReuse) -> None:
+    def _check_here(
+        self, alias: str, request_id: str, span_id: str, on_reuse: OnReuse, client: str | None
+    ) -> None:
         for attempt in range(HELPER_TRIES):
+            over = None
             try:
-                first = first_use(caches[alias], request_id, span_id)
+                first = first_use(caches[alias], request_id, span_id, client)
+            except OverQuotaError as exc:
+                first, over = None, exc
             except NotStoredError:
                 if attempt + 1 < HELPER_TRIES:  # off the request's path: it may wait
                     time.sleep(0.05 * 2**attempt)
@@ -205,9 +225,8 @@ class SeenIds:
             except Exception as exc:  # as in check()
                 self._lose(alias, type(exc).__name__)
                 return
-            if first is not None:
-                with contextlib.suppress(Exception):  # the thread outlives a bad handler
-                    on_reuse(first)
+            with contextlib.suppress(Exception):  # the thread outlives a bad handler
+                _answer(on_reuse, first, over)
             return
 
     def wait(self, timeout: float = DRAIN_TIMEOUT) -> bool:

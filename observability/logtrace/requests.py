@@ -42,7 +42,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The most lines of one request ID read per file tag (the newest): the story's work bound.
 STORY_LINES = 2000
 #: The security event the server writes when a client sends an ID it already used.
-REUSED_EVENT = "request_id_reused"
+#: The server saw the request's ID, or its traceparent, sent before (observability.http.reuse).
+REUSED_EVENTS = frozenset({"request_id_reused", "traceparent_reused"})
 #: Fields a request's summary takes from the first record that has them.
 _FIRST_SEEN = ("method", "path", "ip", "trace_id", "span_id", "route", "user_agent")
 
@@ -303,7 +304,7 @@ class Story:
     summary: Summary  # of every record
     records: list[Record]  # those shown (at the filters' level or above)
     requests: list[tuple[Summary, list[Record]]]  # each request's summary, its shown records
-    reused: list[Record] = field(default_factory=list)  # request_id_reused events among them
+    reused: list[Record] = field(default_factory=list)  # REUSED_EVENTS among them
     partial: bool = False  # more lines held the ID than were read (the newest were)
 
     @property
@@ -347,7 +348,7 @@ def story(
         summarise(request_id, records),
         shown,
         [(summarise(request_id, group), _at_level(group, filters.level)) for group in groups],
-        [r for r in records if r.fields.get("event_type") == REUSED_EVENT],
+        [r for r in records if r.fields.get("event_type") in REUSED_EVENTS],
         partial,
     )
 

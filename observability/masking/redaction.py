@@ -431,8 +431,16 @@ def _merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
 
 # ---------------------------------------------------------------------------- percent-escapes
 
-#: How many times percent-escapes are decoded, at most (a URL encoded four times over).
-PERCENT_ROUNDS = 4
+#: The work of decoding percent-escapes again and again (the characters of every reading
+#: decoded), at most this many times the text's length. A text encoded over and over
+#: (`%2F`, `%252F`, `%25252F` ...) is decoded until nothing changes when that fits (8
+#: times over, for a URL's few escapes); past it, what may still hold a card is masked.
+PERCENT_WORK = 8
+# What ends a run a decoded reading could turn into digits: a letter no escape makes
+# vanish (as in _COMPACT_PERCENT_SKELETON below).
+_PERCENT_REGION = re.compile(r"[^G-Zg-z]+")
+_PERCENT_LEAD = re.compile(r"[^0-9%]*")
+_PERCENT_TAIL = re.compile(r"[^0-9A-Fa-f]*")  # read on the reversed region
 # A run of escapes: one or more `%XX`, decoded together (UTF-8 spans several escapes).
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})++")
 # The cheap question for the decoded readings: 13 digits with no letter between? Every
@@ -498,20 +506,45 @@ def _source_span(
     return bounds(start)[0], bounds(end - 1)[1]
 
 
+def _span_end(pattern: re.Pattern[str], text: str) -> int:
+    match = pattern.match(text)  # the patterns match the empty string: never None
+    return match.end() if match is not None else 0
+
+
 def _percent_card_spans(text: str) -> list[tuple[int, int, str]]:
-    """The cards of the decoded readings of `text`, as spans of `text`."""
+    """The cards of the decoded readings of `text`, as spans of `text`.
+
+    Decoded again while a reading may still hold a card, within PERCENT_WORK; when the
+    work runs out first, every run of the last reading that may still decode to 13 digits
+    is masked whole (no digit kept): bounded work, and no depth hides a card.
+    """
     layers: list[tuple[list[_Segment], list[int]]] = []
     found: list[tuple[int, int, str]] = []
     reading = text
-    for _ in range(PERCENT_ROUNDS):
+    budget = PERCENT_WORK * len(text)
+
+    def source(start: int, end: int) -> tuple[int, int]:
+        for segments_of, starts in reversed(layers):
+            start, end = _source_span(segments_of, starts, start, end)
+        return start, end
+
+    while True:
+        if len(reading) > budget:
+            for region in _PERCENT_REGION.finditer(reading):
+                part = region.group()
+                if "%" in part and part.count("%") + sum(map(str.isdigit, part)) >= 13:
+                    # From its first digit or escape to its last character an escape ends in.
+                    start = region.start() + _span_end(_PERCENT_LEAD, part)
+                    end = region.end() - _span_end(_PERCENT_TAIL, part[::-1])
+                    if start < end:
+                        found.append((*source(start, end), _MASK))
+            break
+        budget -= len(reading)
         decoded, segments = _percent_decode(reading)
         if not segments:
             break
         layers.append((segments, [segment[0] for segment in segments]))
-        for start, end, masked in _card_spans(decoded):
-            for segments_of, starts in reversed(layers):
-                start, end = _source_span(segments_of, starts, start, end)
-            found.append((start, end, masked))
+        found.extend((*source(start, end), masked) for start, end, masked in _card_spans(decoded))
         reading = decoded
         if "%" not in reading or not _may_hold_percent_card(reading):
             break

@@ -196,3 +196,19 @@ def from_trusted_proxy(meta: Mapping[str, str], trusted_proxies: int | Sequence[
         return True  # N proxies in front: every peer is the nearest of them
     remote = _parse_ip(meta.get("REMOTE_ADDR", "") or "")
     return remote is not None and _inside(remote, _networks(tuple(trusted_proxies)))
+
+
+def client_group(address: Address | None, ipv4_prefix: int = 32, ipv6_prefix: int = 64) -> str:
+    """The client a bound counts, from the parsed address (never the masked text the logs
+    show): the IPv4 address (or its /`ipv4_prefix`), the IPv6 address's /`ipv6_prefix` (a
+    client chooses the low 64 bits of its address); an IPv4-mapped address is its IPv4
+    client; UNKNOWN when there is no address."""
+    if address is None:
+        return UNKNOWN
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv4Address):
+        if ipv4_prefix == 32:
+            return str(address)
+        return str(ipaddress.IPv4Network((int(address), ipv4_prefix), strict=False))
+    return str(ipaddress.IPv6Network((int(address), ipv6_prefix), strict=False))  # no zone ID

@@ -26,7 +26,11 @@ from observability.tracing.client_ip import (
 )
 from observability.tracing.context import EMPTY, bind_fields
 from observability.tracing.routes import readable_route
-from observability.tracing.tracecontext import TraceParent, parse_traceparent, valid_tracestate
+from observability.tracing.tracecontext import (
+    TraceParent,
+    parse_traceparent,
+    read_tracestate,
+)
 
 REQUEST_ID_MAX = 128
 # Starts with a letter or digit, so an ID never equals the "-" the files use for "none".
@@ -79,9 +83,10 @@ def incoming_request_id(meta: dict[str, Any]) -> tuple[str | None, int]:
     return None, len(incoming)
 
 
-def incoming_trace(meta: dict[str, Any]) -> tuple[TraceParent | None, str | None, str]:
-    """The caller's trace (a valid, trusted `traceparent`), its `tracestate`, and why a
-    valid one was refused ("" when none was).
+def incoming_trace(meta: dict[str, Any]) -> tuple[TraceParent | None, str | None, str, int]:
+    """The caller's trace (a valid, trusted `traceparent`), its `tracestate` (the valid
+    members we may pass on), why a valid traceparent was refused ("" when none was), and
+    how many `tracestate` members were dropped for holding what the masker would change.
 
     A trace ID is written on every record of the request and sent back in `traceresponse`.
     So from a client we do not trust, one whose trace ID or parent span ID holds a card
@@ -93,13 +98,14 @@ def incoming_trace(meta: dict[str, Any]) -> tuple[TraceParent | None, str | None
     header = meta.get("HTTP_TRACEPARENT")
     trust = obs_settings.TRUST_INCOMING_TRACEPARENT
     if header is None or not _trusted(meta, trust):
-        return None, None, ""
+        return None, None, "", 0
     parent = parse_traceparent(header)
     if parent is None:
-        return None, None, ""
+        return None, None, "", 0
     if trust != "proxies" and (holds_card(parent.trace_id) or holds_card(parent.parent_id)):
-        return None, None, "card_number"
-    return parent, valid_tracestate(meta.get("HTTP_TRACESTATE")), ""
+        return None, None, "card_number", 0
+    tracestate, dropped = read_tracestate(meta.get("HTTP_TRACESTATE"))
+    return parent, tracestate, "", dropped
 
 
 _COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -4,8 +4,15 @@ An incoming `traceparent` is validated as the W3C recommendation and OpenTelemet
 parser do: lower-case hex, `version-traceid-parentid-flags`, trace ID and parent ID not
 all zeros, version `ff` invalid, version `00` with anything after the flags invalid, a
 later version's extra fields ignored, blanks (space, tab) around it allowed, at most 512
-characters looked at. Anything else is ignored and a fresh trace starts. `tracestate` is
-kept as it came (when it is printable ASCII of at most 512 characters) and passed on.
+characters looked at. Anything else is ignored and a fresh trace starts.
+
+`tracestate` is read by the W3C grammar as OpenTelemetry's parser reads it: list members
+`key=value` separated by commas (blanks around them allowed, empty ones skipped), each key
+and value by the recommendation's rules, no key twice, at most 32 members and 512
+characters; a header that breaks any rule is dropped whole. A member whose value the
+masker would change (a card number, a JWT, a credential) is dropped on its own: what we
+pass on to the next service never carries what we would not write. The members kept are
+passed on, joined by commas.
 """
 
 from __future__ import annotations
@@ -14,13 +21,18 @@ import re
 from typing import NamedTuple
 
 from observability.conf import obs_settings
+from observability.masking.redaction import get_redactor
 from observability.tracing import otel
 from observability.tracing.context import current, request_scope
 from observability.tracing.ids import new_span_id
 
 MAX_LENGTH = 512
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-_TRACESTATE = re.compile(r"[\x20-\x7e]*")
+_TRACESTATE_MEMBER = re.compile(
+    r"([a-z][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})"
+    r"=([\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])"
+)
+MAX_TRACESTATE_MEMBERS = 32
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 SAMPLED = "01"
@@ -49,11 +61,28 @@ def parse_traceparent(value: str | None) -> TraceParent | None:
     return TraceParent(trace_id, parent_id, flags)
 
 
+def read_tracestate(value: str | None) -> tuple[str | None, int]:
+    """The members of a valid `tracestate` to pass on (None when none), and how many
+    valid members were dropped because the masker would change their value."""
+    if not value or len(value) > MAX_LENGTH:
+        return None, 0
+    members: dict[str, str] = {}
+    for member in value.split(","):
+        member = member.strip(" \t")
+        if not member:
+            continue
+        match = _TRACESTATE_MEMBER.fullmatch(member)
+        if match is None or match[1] in members or len(members) == MAX_TRACESTATE_MEMBERS:
+            return None, 0
+        members[match[1]] = match[2]
+    redactor = get_redactor()
+    kept = [f"{key}={text}" for key, text in members.items() if redactor.text(text) == text]
+    return (",".join(kept) or None), len(members) - len(kept)
+
+
 def valid_tracestate(value: str | None) -> str | None:
-    """`tracestate` as it came, if it is printable ASCII of at most 512 characters."""
-    if not value or len(value) > MAX_LENGTH or _TRACESTATE.fullmatch(value) is None:
-        return None
-    return value
+    """The `tracestate` to pass on: its valid members without a secret, or None."""
+    return read_tracestate(value)[0]
 
 
 def format_traceparent(trace_id: str, span_id: str, flags: str = SAMPLED) -> str:

@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,8 +23,9 @@ from observability import bind_user
 from observability.conf import obs_settings
 from observability.logtrace.overview import Budget, overview
 from observability.logtrace.tally import Overview
+from observability.viewer.access import staff_only
 from observability.viewer.headers import secure_headers
-from observability.viewer.views import _audit, _query, _unaudited, log_directory
+from observability.viewer.views import _audit, _query, _refused, log_directory
 
 #: The windows offered: parameter -> (label, minutes).
 WINDOWS = {"1h": ("last hour", 60), "1d": ("last day", 24 * 60)}
@@ -78,11 +78,11 @@ def root(request: HttpRequest) -> HttpResponse:
 
 
 @secure_headers
-@staff_member_required
+@staff_only
 def overview_page(request: HttpRequest) -> HttpResponse:
     """Requests, errors and slow requests a minute; top routes; error groups; security."""
     bind_user(request.user)
-    refused = _unaudited(request)
+    refused = _refused(request, ("window",))
     if refused is not None:
         return refused
     window = request.GET.get("window", DEFAULT_WINDOW)

@@ -12,6 +12,8 @@ or not). The events pass flood control like every security record: past FLOOD_LI
 window's further views are one summary line with their exact count. A security logger that
 would drop them (its level above INFO) closes the viewer: nothing is shown unaudited.
 
+Each staff member opens at most VIEWER_RATE pages (observability.viewer.throttle): past it,
+a 429 page before any file is read, with its own audit event (`request_viewer_throttled`).
 Each page's work is bounded whatever it asks for: a listing reads at most `BUDGET` (a page
 past it is partial and offers to go on), a story only the lines that hold the ID as a whole
 value, at most `STORY_LINES` per file; it draws at most RECORDS_SHOWN records and links to
@@ -26,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -36,6 +37,8 @@ from observability.logtrace import search, story
 from observability.logtrace.listing import Budget
 from observability.logtrace.requests import STORY_LINES
 from observability.masking.redaction import get_redactor
+from observability.viewer import throttle
+from observability.viewer.access import staff_only
 from observability.viewer.forms import RequestSearchForm
 from observability.viewer.headers import secure_headers
 from observability.viewer.links import admin_links
@@ -84,20 +87,29 @@ def _audit(event_type: str, details: dict[str, Any]) -> None:
     log_security_event(event_type=event_type, severity="info", details=details)
 
 
-def _unaudited(request: HttpRequest) -> HttpResponse | None:
-    """A 503 page when the audit event of this view would not be written."""
-    if logging.getLogger(obs_settings.SECURITY_LOGGER).isEnabledFor(logging.INFO):
+def _refused(request: HttpRequest, names: tuple[str, ...], **asked: str) -> HttpResponse | None:
+    """A 503 page when the audit event of this view would not be written; a 429 page (and
+    its audit event) when the staff member is past VIEWER_RATE; None to go on."""
+    bind_user(request.user)  # the lifecycle lines and the audit event name the staff user
+    if not logging.getLogger(obs_settings.SECURITY_LOGGER).isEnabledFor(logging.INFO):
+        context = {"logger": obs_settings.SECURITY_LOGGER}
+        return render(request, "observability/viewer/unaudited.html", context, status=503)
+    over = throttle.refused(request.user.pk)
+    if over is None:
         return None
-    context = {"logger": obs_settings.SECURITY_LOGGER}
-    return render(request, "observability/viewer/unaudited.html", context, status=503)
+    rate, wait = over
+    _audit("request_viewer_throttled", {**asked, **_query(request, names), "retry_after": wait})
+    context = {"rate": rate, "retry_after": wait}
+    response = render(request, "observability/viewer/throttled.html", context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @secure_headers
-@staff_member_required
+@staff_only
 def request_list(request: HttpRequest) -> HttpResponse:
     """Requests matching the filters, newest first, PAGE_SIZE a page."""
-    bind_user(request.user)  # the lifecycle lines and the audit event name the staff user
-    refused = _unaudited(request)
+    refused = _refused(request, _LISTING_PARAMETERS)
     if refused is not None:
         return refused
     form = RequestSearchForm(request.GET)
@@ -141,11 +153,10 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 @secure_headers
-@staff_member_required
+@staff_only
 def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     """One request's records from every file on one time axis, and below it as a list."""
-    bind_user(request.user)
-    refused = _unaudited(request)
+    refused = _refused(request, _STORY_PARAMETERS, viewed_request_id=request_id)
     if refused is not None:
         return refused
     raw_at = request.GET.get("at", "")

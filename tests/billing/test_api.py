@@ -251,7 +251,7 @@ class TestPayments:
         first = api.post("/api/v1/payments/", PAY, format="json", HTTP_IDEMPOTENCY_KEY="k-d")
         other = api.post(
             "/api/v1/payments/",
-            {**PAY, "description": "Enterprise 4111 1111 1111 1111"},
+            {**PAY, "description": "Enterprise seat 4111-77"},
             format="json",
             HTTP_IDEMPOTENCY_KEY="k-d",
         )

@@ -118,8 +118,13 @@ def test_refused_attempts_never_run_the_password_hasher(user, hasher):
     assert hasher.calls == checked
 
 
-def test_a_refused_attempt_only_reads_the_cache(user):
-    """Bounded work (THREATS 7): a refusal is two reads of the cache table, no write."""
+def test_a_refused_attempt_only_reads_the_cache(user, settings):
+    """Bounded work (THREATS 7): a refusal is two reads of the cache table, no write.
+
+    (Flood control's shared budgets, FLOOD_CACHE, take a slot for each security line
+    written one by one, at most FLOOD_GLOBAL_LIMIT a window: their own bounded cost, kept
+    in this process here.)"""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "FLOOD_CACHE": None}
     client = api_from(ATTACKER)
     for _ in range(5):
         login(client)
@@ -180,6 +185,20 @@ def test_an_ipv6_address_that_reads_like_a_card_number_is_still_its_64(user):
     assert tried == [401] * 20
     assert login(api_from(f"2001:db8:1:2:{card_like}"), username="x").status_code == 429
     assert login(api_from(f"2001:db8:9:9:{card_like}"), username="x").status_code == 401
+
+
+def test_card_like_ipv6_clients_each_have_their_own_budget(user):
+    """The budgets count the parsed address, not the text the logs show: an IPv6 client
+    whose address reads as a card is logged masked, and used to count as "no address",
+    one budget shared with every other such client (and a Unix socket's)."""
+    first, second = "2001:db8:1:2:4111:1111:1111:1111", "2001:db8:9:9:4111:1111:1111:1111"
+    tried = [login(api_from(first), username=f"u{n}").status_code for n in range(21)]
+    assert tried == [401] * 20 + [429]
+    assert login(api_from(second), username="x").status_code == 401  # another /64
+    # The same /64 written with another card-like low half is the same client.
+    assert login(api_from("2001:db8:1:2:5500:0000:0000:0004")).status_code == 429
+    # A client without an address (a Unix socket) keeps its own budget.
+    assert login(api_from(""), username="y").status_code == 401
 
 
 def test_a_forged_x_forwarded_for_does_not_buy_a_new_budget(user):

@@ -85,3 +85,42 @@ def test_a_flood_of_djangos_security_records_is_bounded_per_worker_and_exact(tmp
     # every request is still in the requests file (lifecycle lines are never summarised)
     requests = read_all(log_dir, "billing_api_requests.log")
     assert len([line for line in requests if f"Status: {status}" in line]) == REQUESTS
+
+
+def test_a_botnet_through_two_workers_writes_the_global_budget_in_all_and_exact_counts(
+    tmp_path, env
+):
+    """300 clients in 300 networks (X-Forwarded-For, the test being the trusted proxy), each
+    one failed API call: each is a key of its own, but the two workers share one global
+    budget in the database cache, so exactly FLOOD_GLOBAL_LIMIT events are written one by
+    one in all, and the summaries count the rest."""
+    env.update(
+        FLOOD_LIMIT=str(LIMIT),
+        FLOOD_WINDOW="3600",
+        FLOOD_GLOBAL_LIMIT="40",
+        TRUSTED_PROXIES="1",
+    )
+    server = gunicorn(tmp_path, "-w", str(WORKERS), env=env)
+    try:
+
+        def call(n):
+            return send(
+                server,
+                "GET",
+                "/api/v1/plans/",
+                {"Host": "127.0.0.1", "X-Forwarded-For": f"10.{n >> 8}.{n & 0xFF}.1"},
+            )
+
+        assert set(server.many(REQUESTS, 16, call)) == {401}
+    finally:
+        assert server.stop() == 0
+    security = read_all(Path(env["LOG_BASE_DIR"]), "billing_api_security.log")
+    mine = [line for line in security if "event_type=authentication_failed " in line]
+    summaries = [line for line in mine if " repeated=" in line]
+    one_by_one = [line for line in mine if " repeated=" not in line]
+    assert len(one_by_one) == 40  # over both workers: the budget is shared
+    # Both workers took part: each wrote lines or a summary of what the budget refused.
+    assert len({re.search(r" process=(\d+)", line).group(1) for line in mine}) == WORKERS
+    repeated = sum(int(re.search(r" repeated=(\d+) ", line).group(1)) for line in summaries)
+    assert len(one_by_one) + repeated == REQUESTS
+    assert all(" client=* " in line for line in summaries)

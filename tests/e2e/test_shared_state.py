@@ -208,3 +208,66 @@ def test_the_overview_one_worker_computed_is_served_from_the_cache_by_the_other(
     assert first_event["cached"] == "False"
     assert other_event["process"] != first_event["process"]
     assert other_event["cached"] == "True"
+
+
+def _events(log_dir: Path, event_type: str) -> tuple[list[dict[str, str]], int]:
+    """The events of one type written one by one, and the count their summaries hold."""
+    events, summarised = [], 0
+    for line in read_all(log_dir, "billing_api_security.log"):
+        if f"event_type={event_type} " not in line:
+            continue
+        repeated = re.search(r" repeated=(\d+) ", line)
+        if repeated:
+            summarised += int(repeated.group(1))
+        else:
+            events.append(parse_tokens(line))
+    return events, summarised
+
+
+def test_one_client_cannot_push_a_victims_id_out_of_the_shared_memory(tmp_path, env):
+    """Two workers, a seen-IDs table of 60 rows, SEEN_IDS_PER_CLIENT 20: a client rotating
+    addresses in its /64 sends 600 new IDs over both workers, then the victim's ID. The
+    victim's ID is still remembered and the reuse flagged; the quota holds in total over
+    the two workers (exactly 20 remembered, 580 refusals counted)."""
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.e2e.settings_quota",
+        SEEN_IDS_PER_CLIENT="20",
+        TRUSTED_PROXIES="1",  # the test is the proxy: X-Forwarded-For names the client
+    )
+    server = gunicorn(tmp_path, "-w", "2", env=env)
+    victim_id = "victim-7f3a9c-0001"
+    try:
+        _, victim, _ = server.request(
+            "GET",
+            "/api/v1/plans/",
+            headers={"X-Request-ID": victim_id, "X-Forwarded-For": "198.51.100.7"},
+        )
+
+        def flood(n: int) -> str:
+            _, headers, _ = server.request(
+                "GET",
+                "/api/v1/plans/",
+                headers={
+                    "X-Request-ID": f"flood-{n:04d}",
+                    "X-Forwarded-For": f"2001:db8:1:2::{n:x}",
+                },
+            )
+            return headers[PID_HEADER]
+
+        pids = set(server.many(600, 6, flood))
+        assert len(pids) == 2, "both workers took part"
+        server.request(
+            "GET",
+            "/api/v1/plans/",
+            headers={"X-Request-ID": victim_id, "X-Forwarded-For": "2001:db8:1:2::ffff"},
+        )
+    finally:
+        assert server.stop() == 0
+    log_dir = Path(env["LOG_BASE_DIR"])
+    reused, _ = _events(log_dir, "request_id_reused")
+    assert [event["first_span_id"] for event in reused if event["request_id"] == victim_id] == [
+        span_of(victim)
+    ]
+    refused, summarised = _events(log_dir, "request_id_quota_exceeded")
+    # 600 + the reuse, 20 remembered: every other one refused, counted once over two workers.
+    assert len(refused) + summarised == 581

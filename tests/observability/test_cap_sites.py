@@ -340,6 +340,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         "each argument masked whole, and the message masked whole before any argument is cut",
     ),
     "observability/guard/flood.py::FloodGuard._close::key[:3]": (NOT_CLIENT, "a tuple key"),
+    "observability/guard/flood.py::FloodGuard.decide::key[:3]": (NOT_CLIENT, "a tuple key"),
     "observability/guard/flood.py::FloodGuard.kind::probe[:dot]": (
         NOT_CLIENT,
         "a logger name's parents, looked up in the guarded names",
@@ -547,6 +548,10 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
     "observability/masking/redaction.py::_card_spans::text[start:end]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
+    ),
+    "observability/masking/redaction.py::_percent_card_spans::part[::-1]": (
+        ENGINE,
+        "reads a region reversed to find where it ends; nothing is dropped",
     ),
     "observability/masking/redaction.py::_cut::text[::-1]": (
         ENGINE,

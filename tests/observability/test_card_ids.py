@@ -164,3 +164,17 @@ def test_the_ids_own_card_test_reads_as_the_maskers(block):
         "4111111111111111" + h[:4],
     ):
         assert ids._card_in(text) == holds_card(text), text
+
+
+def test_the_span_of_a_request_in_an_adopted_trace_makes_no_card_with_it(logs, monkeypatch):
+    """The request's span ID is drawn for the trace it ends up in: an adopted trace ID that
+    ends in twelve digits and a span starting with four make a card in `traceresponse`."""
+    trace = "ab" * 10 + "411111111111"  # no card alone (twelve digits)
+    _draws(monkeypatch, [_block("ab" * 16, "ab" * 16, "1111abababababab")])
+    response = Client().get("/t/plain/", HTTP_TRACEPARENT=f"00-{trace}-{PARENT}-01")
+    assert response.status_code == 200
+    assert response["traceresponse"].startswith(f"00-{trace}-")
+    assert not holds_card(response["traceresponse"]), response["traceresponse"]
+    fields = _started(logs, response)
+    assert fields["trace_id"] == trace
+    assert not holds_card(f"00-{trace}-{fields['span_id']}-01")

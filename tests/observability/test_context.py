@@ -37,7 +37,9 @@ async def test_200_concurrent_async_requests_keep_their_own_ids(logs, settings):
         assert len(lines) == 2, (rid, lines)  # before and after the awaited gap
     requests = logs.lines("requests")
     for rid in ids:
-        assert sum(f"request_id={rid} " in line for line in requests) == 2
+        assert sum(f"request_id={rid} " in line for line in requests) == 2, [
+            line[:160] for line in requests if f"request_id={rid} " in line
+        ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -407,6 +407,45 @@ def test_every_documented_flag_has_a_test_here():
             "OBSERVABILITY['LOG_ROOT'] must be None or an absolute path: the central root "
             "holding one folder per host, got 'central/root'",
         ),
+        (
+            {"VIEWER_RATE": "lots"},
+            "OBSERVABILITY['VIEWER_RATE'] must be None or a rate such as 120/min (a whole number "
+            ">= 1, then /s, /min, /hour or /day): pages of the trace viewer each staff member "
+            "may open, got 'lots'",
+        ),
+        (
+            {"FLOOD_IPV4_NETWORK_PREFIX": 7},
+            "OBSERVABILITY['FLOOD_IPV4_NETWORK_PREFIX'] must be a prefix length from 8 to 32",
+        ),
+        (
+            {"FLOOD_IPV6_NETWORK_PREFIX": 129},
+            "OBSERVABILITY['FLOOD_IPV6_NETWORK_PREFIX'] must be a prefix length from 16 to 128",
+        ),
+        (
+            {"FLOOD_NETWORK_LIMIT": True},
+            "OBSERVABILITY['FLOOD_NETWORK_LIMIT'] must be a whole number of security lines per "
+            "network and window >= 0",
+        ),
+        (
+            {"FLOOD_GLOBAL_LIMIT": 1.5},
+            "OBSERVABILITY['FLOOD_GLOBAL_LIMIT'] must be a whole number of guarded lines per "
+            "window over every client >= 0",
+        ),
+        (
+            {"FLOOD_CACHE": "nowhere"},
+            "OBSERVABILITY['FLOOD_CACHE'] must be the alias of a cache in CACHES that every "
+            "worker shares, or None to count the network and global budgets in each process",
+        ),
+        (
+            {"SEEN_IDS_PER_CLIENT": 0},
+            "OBSERVABILITY['SEEN_IDS_PER_CLIENT'] must be a whole number >= 1 and <= 1000000 "
+            "(IDs one client may have remembered per window), or None for no quota, got 0",
+        ),
+        (
+            {"SEEN_IDS_QUOTA_CACHE": "nowhere"},
+            "OBSERVABILITY['SEEN_IDS_QUOTA_CACHE'] must be the alias of a cache in CACHES that "
+            "every worker shares, or None to count in SEEN_IDS_CACHE, got 'nowhere'",
+        ),
     ],
 )
 def test_bad_flags_are_named_with_constraint_and_value(config, expected):

@@ -54,6 +54,17 @@ def limited(settings):
     settings.OBSERVABILITY = {"FLOOD_LIMIT": 5, "FLOOD_WINDOW": 60}
 
 
+@pytest.fixture
+def keys_only(settings):
+    """The per-key table alone: no network or global budget (flood_shared) on top."""
+    settings.OBSERVABILITY = {
+        "FLOOD_LIMIT": 5,
+        "FLOOD_WINDOW": 60,
+        "FLOOD_NETWORK_LIMIT": 0,
+        "FLOOD_GLOBAL_LIMIT": 0,
+    }
+
+
 def test_repeated_failed_logins_are_summarised_with_an_exact_total(logs, limited):
     with freeze_time(FUTURE) as frozen:
         failed_logins(100)
@@ -447,7 +458,7 @@ def test_an_ipv4_mapped_address_is_its_ipv4_client(logs, limited):
     assert total(individual, summaries) == 8
 
 
-def test_many_ipv4_sources_never_exhaust_the_table(logs, limited, monkeypatch):
+def test_many_ipv4_sources_never_exhaust_the_table(logs, keys_only, monkeypatch):
     """More sources than keys: the oldest keys are closed early (their counts summarised), so
     a later victim's events are still written one by one under its own address."""
     monkeypatch.setattr(flood, "MAX_KEYS", 50)
@@ -468,7 +479,7 @@ def test_many_ipv4_sources_never_exhaust_the_table(logs, limited, monkeypatch):
     assert len(victim) == 3
 
 
-def test_one_source_cannot_hold_more_than_its_share_of_keys(logs, limited, monkeypatch):
+def test_one_source_cannot_hold_more_than_its_share_of_keys(logs, keys_only, monkeypatch):
     """A client that makes its own event types (or call sites) holds at most
     MAX_KEYS_PER_SOURCE keys; its oldest are closed early, counts exact."""
     monkeypatch.setattr(flood, "MAX_KEYS_PER_SOURCE", 8)
@@ -611,3 +622,105 @@ def test_a_summary_shows_its_example_masked_then_capped(logs, limited):
     (summary,) = message_lines(logs.lines("security"), "Invalid HTTP_HOST")[1]
     assert "4111" not in summary and "hhhh" in summary
     assert len(summary) < 2500
+
+
+# ---------------------------------------------------------------------------- many sources
+
+
+@pytest.fixture
+def shared(settings):
+    """The network and global budgets in the database cache every worker shares."""
+    settings.OBSERVABILITY = {
+        **settings.OBSERVABILITY,
+        "FLOOD_LIMIT": 5,
+        "FLOOD_WINDOW": 60,
+        "FLOOD_NETWORK_LIMIT": 20,
+        "FLOOD_GLOBAL_LIMIT": 60,
+        "FLOOD_CACHE": "default",
+    }
+
+
+@pytest.mark.django_db
+def test_addresses_rotated_inside_a_24_share_its_network_budget(logs, shared):
+    """200 addresses of one /24, one failed login each: each is a client of its own, but
+    together they write FLOOD_NETWORK_LIMIT lines, and one summary counts the rest."""
+    for n in range(1, 201):
+        failed_logins(1, ip=f"203.0.113.{n}")
+    failed_logins(2, ip="198.51.100.9")  # another network still writes its own
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    assert len([line for line in individual if "203.0.113." in line]) == 20
+    assert total(individual, summaries) == 202
+    (summary,) = summaries
+    assert parse_tokens(summary)["client"] == "203.0.113.0/24"
+    assert parse_tokens(summary)["repeated"] == "180"
+    assert len([line for line in individual if "ip=198.51.100.9 " in line]) == 2
+
+
+@pytest.mark.django_db
+def test_a_botnet_cannot_rotate_the_security_history_away(logs, shared):
+    """500 addresses in 500 networks: FLOOD_GLOBAL_LIMIT lines in all, the rest counted in
+    one summary per event type for every client ("*"), counts exact."""
+    for n in range(500):
+        failed_logins(1, ip=f"10.{n >> 8}.{n & 0xFF}.1")
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    assert len(individual) == 60
+    assert total(individual, summaries) == 500
+    assert [parse_tokens(line)["client"] for line in summaries] == ["*"]
+
+
+@pytest.mark.django_db
+def test_the_budgets_are_shared_by_every_process(logs, shared):
+    """Another worker (nothing known but the cache) finds the budgets spent."""
+    from observability.guard import flood_shared
+
+    for n in range(60):
+        failed_logins(1, ip=f"10.{n}.0.1")
+    flood_shared.forget()  # a new worker: no hint, and its own table empty
+    guard.forget()
+    failed_logins(1, ip="192.0.2.77")
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    assert len(individual) == 60 and total(individual, summaries) == 61
+    assert "ip=192.0.2.77 " not in "\n".join(individual)
+
+
+def test_a_bad_network_budget_is_refused_with_a_sentence():
+    from observability.conf import validate
+
+    (problem,) = validate({"FLOOD_IPV4_NETWORK_PREFIX": 33})
+    assert "FLOOD_IPV4_NETWORK_PREFIX'] must be a prefix length from 8 to 32" in problem
+    (problem,) = validate({"FLOOD_GLOBAL_LIMIT": -1})
+    assert "FLOOD_GLOBAL_LIMIT'] must be a whole number" in problem and "got -1" in problem
+    (problem,) = validate({"FLOOD_CACHE": "nowhere"})
+    assert "FLOOD_CACHE'] must be the alias of a cache" in problem
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_budgets_outlive_a_transaction_that_rolls_back(logs, shared, settings):
+    """Lines written inside a request's atomic block spend the budget in a transaction of
+    their own (a helper thread's): a rollback cannot hand the budget back."""
+    from django.db import connection, transaction
+
+    from observability.guard import flood_shared
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database locks tables across connections")
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "FLOOD_GLOBAL_LIMIT": 3}
+
+    def failing_view() -> None:
+        with transaction.atomic():
+            for n in range(3):
+                failed_logins(1, ip=f"10.{n}.0.1")
+            raise ZeroDivisionError  # the view fails: its transaction rolls back
+
+    with pytest.raises(ZeroDivisionError):
+        failing_view()
+
+    flood_shared.forget()  # another worker: only the cache knows
+    guard.forget()
+    failed_logins(1, ip="192.0.2.88")
+    drain_logs()
+    individual, summaries = event_lines(logs, "login_failed")
+    assert len(individual) == 3 and total(individual, summaries) == 4

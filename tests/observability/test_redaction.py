@@ -788,17 +788,48 @@ def test_percent_encoded_text_without_a_card_is_left_alone(text):
     assert redactor.text(text) == text
 
 
-def test_percent_decoding_is_bounded(monkeypatch):
-    """A text encoded ten times over is decoded PERCENT_ROUNDS times, then read no further."""
-    calls = []
-    decode = redaction._percent_decode
-    monkeypatch.setattr(redaction, "_percent_decode", lambda text: calls.append(1) or decode(text))
-    text = "4539%2F1445%2F6959%2F7196 x"
-    for _ in range(10):
+def _encoded(text: str, times: int) -> str:
+    for _ in range(times):
         text = text.replace("%", "%25")
+    return text
+
+
+@pytest.mark.parametrize("times", [4, 5, 10, 40, 200, 3000])
+def test_a_card_percent_encoded_any_number_of_times_is_masked(times):
+    """However often a URL was encoded again (`%2F`, `%252F`, `%25252F` ...), no reader who
+    decodes it as often reads a card: decoded to the end, or masked whole past the budget."""
+    text = "note=" + _encoded("4539%2F1445%2F6959%2F7196", times) + " tail"
+    out = redactor.text(text)
+    assert not surviving("4539144569597196", unquote_all(out)), out[:200]
+    assert out.endswith(" tail") and out.startswith("note=")
+
+
+def unquote_all(text: str) -> str:
+    """Every reading of `text`, decoded until nothing changes, joined."""
+    readings = [text]
+    while len(readings) < 10_000:
+        decoded = unquote(readings[-1], errors="replace")
+        if decoded == readings[-1]:
+            break
+        readings.append(decoded)
+    return "\n".join(readings)
+
+
+def test_percent_decoding_is_bounded(monkeypatch):
+    """The decoding rounds stop when their work reaches PERCENT_WORK times the text's
+    length: a card encoded 3,000 times over costs at most that, and is masked whole."""
+    work = []
+    decode = redaction._percent_decode
+    monkeypatch.setattr(
+        redaction, "_percent_decode", lambda text: work.append(len(text)) or decode(text)
+    )
+    text = _encoded("4539%2F1445%2F6959%2F7196 x", 3000)
     redactor.text(text)
-    assert redaction.PERCENT_ROUNDS == 4
-    assert len(calls) == 4
+    assert sum(work) <= redaction.PERCENT_WORK * len(text)
+    work.clear()
+    text = _encoded("4539%2F1445%2F6959%2F7196 x", 10)
+    assert "7196" in redactor.text(text)  # decoded to the end: the last four are kept
+    assert len(work) == 11
 
 
 def test_a_cut_at_max_scan_inside_a_percent_encoded_card_masks_the_run_whole(monkeypatch):

@@ -7,6 +7,7 @@ gunicorn workers are in tests/e2e/test_shared_state.py.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.management import call_command
 from django.db import connection
 from django.test import AsyncClient, Client
 from freezegun import freeze_time
@@ -26,6 +28,7 @@ from freezegun import freeze_time
 from observability.conf import obs_settings, validate
 from observability.http import seen_ids as seen_ids_module
 from observability.http.seen_ids import seen_ids
+from observability.tracing.ids import new_ids
 from tests.conftest import parse_tokens, token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_reuse")]
@@ -159,6 +162,61 @@ def test_the_window_bounds_the_memory(logs, settings, db_cache):
     assert "2026-03-01 12:10:00" in str(expires)  # the entry's expiry: the window, not forever
 
 
+def quota_events(logs) -> list[dict[str, str]]:
+    return [
+        parse_tokens(line)
+        for line in logs.lines("security")
+        if "event_type=request_id_quota_exceeded " in line
+    ]
+
+
+def test_one_client_cannot_push_another_clients_id_out_of_the_cache(logs, settings, db_cache):
+    """A small table (30 rows): one client sending 300 new IDs used to make the database
+    cache delete a third of its rows again and again, the victim's ID among them, so a reuse
+    of it went unflagged. Held to 20 IDs a window, the client never fills the table."""
+    settings.CACHES = {
+        **settings.CACHES,
+        obs_settings.SEEN_IDS_CACHE: {
+            **settings.CACHES[obs_settings.SEEN_IDS_CACHE],
+            "OPTIONS": {"MAX_ENTRIES": 30},
+        },
+    }
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_PER_CLIENT": 20}
+    seen_ids_module.id_quota.forget()
+    victim_id = unique_id("victim")
+    victim = Client(REMOTE_ADDR="198.51.100.7").get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
+    attacker = Client(REMOTE_ADDR="2001:db8:1:2::1")
+    for n in range(300):
+        # Addresses rotated inside one /64 are one client.
+        attacker.get(
+            "/t/plain/",
+            HTTP_X_REQUEST_ID=unique_id(f"flood{n}"),
+            REMOTE_ADDR=f"2001:db8:1:2::{n:x}",
+        )
+    attacker.get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
+    events = reused_events(logs, victim_id)
+    assert [event["first_span_id"] for event in events] == [span_of(victim)]
+    assert quota_events(logs), "the client past its quota is a security event"
+    assert len(cache_rows(db_cache)) <= 30
+
+
+def test_the_quota_is_per_client_and_held_over_every_process(logs, settings):
+    """The counts are in their own shared cache: a process that starts later (a new worker)
+    reads them; another client keeps its own quota."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_PER_CLIENT": 3}
+    seen_ids_module.id_quota.forget()
+    first = Client(REMOTE_ADDR="203.0.113.9")
+    for n in range(3):
+        first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id(f"q{n}"))
+    assert not quota_events(logs)
+    seen_ids_module.id_quota.forget()  # as a new worker: nothing known but the cache
+    over = first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("q3"))
+    (event,) = quota_events(logs)
+    assert event["request_id"] == over["X-Request-ID"] and event["quota"] == "3"
+    Client(REMOTE_ADDR="203.0.113.10").get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("other"))
+    assert len(quota_events(logs)) == 1
+
+
 def test_requests_without_an_incoming_id_never_reach_the_cache(logs, monkeypatch):
     """Server-made IDs come from the CSPRNG: they are never looked up, and cost nothing."""
     backend = type(caches[obs_settings.SEEN_IDS_CACHE])
@@ -176,7 +234,9 @@ def test_requests_without_an_incoming_id_never_reach_the_cache(logs, monkeypatch
         assert client.get("/t/plain/").status_code == 200
     assert calls == []
     client.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("counted"))
-    assert calls == ["add"]  # one atomic add for a first use; a get only when it fails
+    # A first use: one slot of the client's quota (SEEN_IDS_PER_CLIENT), one atomic add of
+    # the ID; a get only when one fails.
+    assert calls == ["add", "add"]
 
 
 @pytest.mark.parametrize(
@@ -269,7 +329,11 @@ async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_w
         **settings.CACHES,
         "hung": {"BACKEND": f"{__name__}.BlockingCache", "LOCATION": unique_id("hung")},
     }
-    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_CACHE": "hung"}
+    settings.OBSERVABILITY = {
+        **settings.OBSERVABILITY,
+        "SEEN_IDS_CACHE": "hung",
+        "SEEN_IDS_QUOTA_CACHE": None,  # the clients' counts in the hung cache too
+    }
     monkeypatch.setattr(seen_ids_module, "MAX_PENDING", 5)
     BlockingCache.entered.clear()
     BlockingCache.gate.clear()
@@ -331,3 +395,61 @@ class TestSettings:
         for _ in range(2):
             assert Client().get("/t/plain/", HTTP_X_REQUEST_ID=rid).status_code == 200
         assert reused_events(logs, rid) == []
+
+
+# ---------------------------------------------------------------------------- traceparents
+
+
+def trace_events(logs, request_id: str) -> list[dict[str, str]]:
+    return [
+        parse_tokens(line)
+        for line in logs.lines("security")
+        if "event_type=traceparent_reused " in line and f"request_id={request_id} " in line
+    ]
+
+
+def test_a_reused_traceparent_of_a_sampled_out_request_is_flagged(logs, settings, user):
+    """A caller makes a new span for each call: the victim's (trace, parent span) sent again
+    by another client, under a request ID of its own, is flagged with the victim's span,
+    though the victim's request was sampled out."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SAMPLE_RATE": 0.0}
+    trace = new_ids()[1]  # random, and never card-like (else refused: 0.6%)
+    header = f"00-{trace}-00f067aa0ba902b7-00"  # the caller did not sample it either
+    victim = Client(REMOTE_ADDR="198.51.100.7").post(
+        "/api/v1/payments/",
+        PAYMENT,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_for(user)}",
+        HTTP_TRACEPARENT=header,
+    )
+    assert victim.status_code == 201
+    assert logs.for_request(victim["X-Request-ID"]) == []  # sampled out
+    attacker = Client(REMOTE_ADDR="203.0.113.9").get("/api/v1/payments/", HTTP_TRACEPARENT=header)
+    assert attacker.status_code == 401
+    (event,) = trace_events(logs, attacker["X-Request-ID"])
+    assert event["first_span_id"] == span_of(victim) and event["header"] == "traceparent"
+    assert event["trace_id"] == trace and event["ip"] == "203.0.113.9"
+    # The story of the attacker's request says so, in logtrace and in the viewer.
+    out = io.StringIO()
+    call_command("logtrace", attacker["X-Request-ID"], "--dir", str(logs.path), stdout=out)
+    assert "the server saw this traceparent sent again: traceparent_reused at" in out.getvalue()
+
+
+def test_a_new_span_of_the_same_trace_is_no_reuse(logs):
+    trace = new_ids()[1]  # random, and never card-like (else refused: 0.6%)
+    for parent in ("00f067aa0ba902b7", "00f067aa0ba902b8"):
+        response = Client().get("/t/plain/", HTTP_TRACEPARENT=f"00-{trace}-{parent}-01")
+        assert response["traceresponse"].split("-")[1] == trace
+    assert "traceparent_reused" not in logs.text("security")
+
+
+def test_the_viewer_says_a_traceparent_was_reused(logs, settings, admin_client):
+    settings.LOG_BASE_DIR = str(logs.path)
+    header = f"00-{new_ids()[1]}-00f067aa0ba902b7-01"
+    Client().get("/t/plain/", HTTP_TRACEPARENT=header)
+    second = Client().get("/t/plain/", HTTP_TRACEPARENT=header)
+    assert logs.lines("security")
+    page = admin_client.get(f"/ops/requests/{second['X-Request-ID']}/")
+    assert page.status_code == 200
+    text = " ".join(page.content.decode().split())
+    assert "ID reused" in text and "traceparent_reused at" in text

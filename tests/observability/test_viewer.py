@@ -513,11 +513,12 @@ def test_a_request_id_reused_event_is_said_in_the_header(tmp_path, settings, sta
 # --- Every staff page view is audited (finding 8) ------------------------------------------
 
 
-def audit_events(logs) -> list[dict[str, str]]:
+def audit_events(logs, *types: str) -> list[dict[str, str]]:
+    types = types or ("request_log_searched", "request_trace_viewed")
     return [
         tokens
         for tokens in (parse_tokens(line) for line in logs.lines("security"))
-        if tokens.get("event_type") in ("request_log_searched", "request_trace_viewed")
+        if tokens.get("event_type") in types
     ]
 
 
@@ -545,6 +546,47 @@ def test_every_staff_page_view_writes_one_audit_event_with_the_staff_context(fil
     searched = audit_events(logs)[2]
     assert "query_ip" in searched and searched["ip"] == "192.0.2.50"  # never the filter's
     assert audit_events(logs)[3]["query_valid"] == "False"
+
+
+def test_each_staff_member_opens_at_most_viewer_rate_pages(filled, staff, superuser, settings):
+    """VIEWER_RATE 3/min: the fourth page (listing or story) is a 429 with Retry-After,
+    read no file, and wrote its own audit event with the staff member's context. The count
+    is in the shared cache: a process that knows nothing (a new worker) reads it there.
+    Another staff member has pages of their own."""
+    from observability.shared import slots
+    from observability.viewer import views
+
+    logs, ids = filled
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "VIEWER_RATE": "3/min"}
+    client = Client(REMOTE_ADDR="192.0.2.60")
+    client.force_login(staff)
+    with freeze_time("2026-12-02 10:00:05"):
+        assert [client.get(url).status_code for url in (LIST, LIST + "?page=2", LIST)] == [200] * 3
+        slots.forget_all()  # as another worker would: the counts are in the cache
+        searched = []
+        original = views.search
+        views.search = lambda *a, **k: searched.append(1) or original(*a, **k)
+        try:
+            refused = client.get(LIST + "?user=john_doe")
+            story = client.get(f"{LIST}{ids['pay']}/?span=abc")
+        finally:
+            views.search = original
+        assert refused.status_code == story.status_code == 429 and not searched
+        assert refused["Retry-After"] == "55"
+        assert "Try again in 55 seconds" in refused.content.decode()
+        other = Client(REMOTE_ADDR="192.0.2.61")
+        other.force_login(superuser)
+        assert other.get(LIST).status_code == 200
+    events = audit_events(logs, "request_viewer_throttled")
+    assert [e["query_user"] if "query_user" in e else e["viewed_request_id"] for e in events] == [
+        "john_doe",
+        ids["pay"],
+    ]
+    for event in events:
+        assert event["ip"] == "192.0.2.60" and event["user_id"] == str(staff.pk)
+        assert event["retry_after"] == "55"
+    assert events[1]["query_span"] == "abc" and events[1]["path"] == f"{LIST}{ids['pay']}/"
+    assert len(audit_events(logs)) == 4  # one a page: 3 shown, the other staff member's
 
 
 def test_audit_events_past_the_flood_limit_are_counted_never_dropped(filled, staff, settings):

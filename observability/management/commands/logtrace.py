@@ -219,8 +219,10 @@ class Command(BaseCommand):
                 "this ID); each one's records follow its own header\n"
             )
         for event in found.reused:
+            kind = str(event.fields.get("event_type"))
+            what = "ID" if kind == "request_id_reused" else "traceparent"
             self.stdout.write(
-                f"request {shown}: the server saw this ID sent again: request_id_reused at "
+                f"request {shown}: the server saw this {what} sent again: {kind} at "
                 f"{_time(event.time)} UTC from ip={escape(str(event.fields.get('ip', '-')))}\n"
             )
 
