@@ -8,19 +8,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 
 from billing.logging_utils import log_security_event
-from billing.models import Payment, Plan, Refund, SandboxCharge, Subscription
+from billing.models import (
+    Payment,
+    Plan,
+    Refund,
+    SandboxCharge,
+    Subscription,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from billing.throttling import (
     ThrottleUnavailable,
     claim_all,
     forget_username,
     login_throttles,
 )
+from billing.webhooks.addresses import UnsafeURL, check_url
 from observability import bind_user
 
 
@@ -157,3 +168,39 @@ def admin_login(request: HttpRequest) -> HttpResponse:
         response.status_code = status[0]
         response["Retry-After"] = str(status[1])
     return response
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("url", "active", "event_types", "description", "secret", "previous_secret")
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            check_url(url)
+        except UnsafeURL as exc:
+            raise ValidationError(str(exc)) from None
+        return url
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are configuration, not money: staff add, change and remove them here."""
+
+    form = WebhookEndpointForm
+    list_display = ("id", "url", "active", "event_types", "created_at")
+    list_filter = ("active",)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "type", "request_id", "created_at")
+    list_filter = ("type",)
+    search_fields = ("event_id", "request_id")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("outbox", "attempt", "status_code", "duration", "error", "request_id")
+    search_fields = ("request_id", "task_id", "outbox__event__event_id")

@@ -24,6 +24,7 @@ from billing.exceptions import (
 )
 from billing.logging_utils import log_billing_event, log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
+from billing.webhooks.events import event_record
 from observability import get_request_id
 
 EMPTY = "-"  # how the logs write "none" (observability's neutral value)
@@ -64,6 +65,7 @@ def subscription_create(*, user, plan: Plan) -> Subscription:
             subscription = Subscription.objects.create(
                 user=user, plan=plan, request_id=_request_id()
             )
+            event_record(event_type="subscription.created", data=_subscription_data(subscription))
     except IntegrityError:
         winner = Subscription.objects.filter(
             user=user, plan=plan, status=Subscription.Status.ACTIVE
@@ -106,6 +108,7 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
         subscription.status = Subscription.Status.CANCELLED
         subscription.cancelled_at = timezone.now()
         subscription.save(update_fields=["status", "cancelled_at"])
+        event_record(event_type="subscription.canceled", data=_subscription_data(subscription))
     log_billing_event(
         event_type="subscription_cancelled",
         user_id=subscription.user_id,
@@ -146,11 +149,38 @@ def _payment_settle(payment: Payment, result: gateway.ChargeResult) -> bool:
     here with the same outcome (one gateway key, one charge): only the first write counts.
     """
     status = Payment.Status.SUCCEEDED if result.succeeded else Payment.Status.FAILED
-    changed = Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
-        status=status, gateway_reference=result.reference, failure_code=result.failure_code
-    )
-    payment.refresh_from_db(fields=["status", "gateway_reference", "failure_code", "attempted_at"])
+    with transaction.atomic():  # the event is written with the outcome, or neither is
+        changed = Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+            status=status, gateway_reference=result.reference, failure_code=result.failure_code
+        )
+        payment.refresh_from_db(
+            fields=["status", "gateway_reference", "failure_code", "attempted_at"]
+        )
+        if changed == 1:
+            event_record(event_type=f"payment.{status}", data=_payment_data(payment))
     return changed == 1
+
+
+def _payment_data(payment: Payment) -> dict:
+    return {
+        "object": "payment",
+        "id": payment.id,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "status": payment.status,
+        "failure_code": payment.failure_code or None,
+        "user_id": payment.user_id,
+    }
+
+
+def _subscription_data(subscription: Subscription) -> dict:
+    return {
+        "object": "subscription",
+        "id": subscription.id,
+        "plan": subscription.plan.code,
+        "status": subscription.status,
+        "user_id": subscription.user_id,
+    }
 
 
 def _payment_settled_log(payment: Payment) -> None:
@@ -429,6 +459,16 @@ def refund_create(*, payment: Payment, amount: Decimal | None, reason: str = "")
             if changed != 1:
                 raise _refund_raced(payment, amount)
             gateway.refund(charge_reference=payment.gateway_reference, amount=amount)
+            event_record(
+                event_type="refund.created",
+                data={
+                    "object": "refund",
+                    "id": refund.id,
+                    "payment_id": payment.id,
+                    "amount": str(amount),
+                    "currency": payment.currency,
+                },
+            )
     except IntegrityError:  # the CHECK constraint
         raise _refund_raced(payment, amount) from None
     log_billing_event(

@@ -101,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "PERFORMANCE_LOGGER": "billing.performance",
     "VIEWS_LOGGER": "billing.views",
     "AUTH_LOGGER": "common.jwt_auth",
+    "TASK_LOGGER": "billing.tasks",
     "LOG_FILES": DEFAULT_LOG_FILES,
     "SLOW_REQUEST_THRESHOLD": 1.0,
     "EXCLUDE_PATHS": ("/health/",),
@@ -131,6 +132,8 @@ DEFAULTS: dict[str, Any] = {
     # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
     "SEEN_IDS_CACHE": "default",
     "SEEN_IDS_WINDOW": 3600.0,
+    # --- Background tasks: Celery's signals carry the request's story (observability.celery)
+    "CELERY": False,
 }
 
 
@@ -238,6 +241,7 @@ RULES: dict[str, Rule] = {
             "PERFORMANCE_LOGGER",
             "VIEWS_LOGGER",
             "AUTH_LOGGER",
+            "TASK_LOGGER",
         ),
         (_is_logger_name, "must be a logger name such as 'myapp.api'"),
     ),
@@ -310,6 +314,7 @@ RULES: dict[str, Rule] = {
         "client (64: each /64)",
     ),
     "METRICS": (lambda v: isinstance(v, bool), "must be True or False"),
+    "CELERY": (lambda v: isinstance(v, bool), "must be True or False"),
     "METRICS_ALLOWED_IPS": (
         _valid_networks,
         "must be a list of client addresses or networks such as '10.0.0.0/8'",

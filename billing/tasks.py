@@ -1,0 +1,30 @@
+"""Celery tasks of billing: deliver a webhook attempt, sweep the outbox.
+
+The tasks hold no logging of their own: observability's Celery integration writes their
+lifecycle lines (started, succeeded, failed, retried) with the originating request's ID.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from billing import background
+from billing.webhooks.delivery import webhook_attempt
+from billing.webhooks.sweep import webhook_sweep as sweep
+
+
+@shared_task(bind=True, name="billing.webhook_deliver", acks_late=True, max_retries=None)
+def webhook_deliver(self: Any, outbox_id: int) -> str:
+    """Deliver the next due attempt of one outbox row; retried with backoff on failure."""
+    outcome = webhook_attempt(outbox_id=outbox_id, task_id=str(self.request.id or ""))
+    if outcome.retry_in is not None:
+        raise background.retry(self, delay=outcome.retry_in, reason=outcome.error)
+    return outcome.outcome
+
+
+@shared_task(name="billing.webhook_sweep", ignore_result=True)
+def webhook_sweep() -> int:
+    """Publish every overdue outbox row (beat runs it; so does the embedded runner)."""
+    return sweep()
