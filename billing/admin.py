@@ -171,6 +171,8 @@ def admin_login(request: HttpRequest) -> HttpResponse:
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
     class Meta:
         model = WebhookEndpoint
         fields = ("url", "active", "event_types", "description", "secret", "previous_secret")

@@ -161,7 +161,7 @@ def observe_task(task_name: str, outcome: str, duration: float) -> None:
     if made is None:
         return
     try:
-        made.tasks.labels(task_name[:200], outcome).observe(duration)
+        made.tasks.labels(task_name, outcome).observe(duration)
     except Exception as exc:
         _failed("count a task", exc)
 

@@ -35,6 +35,7 @@ USER_ID = "obs_user_id"
 USERNAME = "obs_username"
 PARENT_TASK = "obs_parent_task_id"
 HEADER_FIELDS = (REQUEST_ID, TRACEPARENT, TRACESTATE, USER_ID, USERNAME, PARENT_TASK)
+HEADER_LIMIT = 1024
 _USER_ID = re.compile(r"[0-9]{1,20}")
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
@@ -83,8 +84,8 @@ def task_context(
     if user_id is not None and _USER_ID.fullmatch(user_id):
         fields["user_id"] = int(user_id)
     username = _string(headers, USERNAME)
-    if username is not None:
-        fields["username"] = get_redactor().text(username[:USERNAME_LIMIT], USERNAME_LIMIT)
+    if username is not None and len(username) <= HEADER_LIMIT:  # longer: refused, not cut
+        fields["username"] = get_redactor().text(username, USERNAME_LIMIT)
     parent_task = _string(headers, PARENT_TASK)
     if parent_task is not None and _TASK_ID.fullmatch(parent_task):
         fields["parent_task_id"] = parent_task

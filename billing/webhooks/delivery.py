@@ -26,6 +26,7 @@ from billing.models import WebhookDelivery, WebhookOutbox
 from billing.webhooks.addresses import UnsafeURL, check_url
 from billing.webhooks.signing import SIGNATURE_HEADER, sign
 from observability import get_request_id, outgoing_headers
+from observability.redaction import get_redactor
 
 logger = logging.getLogger("billing.webhooks")
 EARLY = timedelta(seconds=1)  # a retry's timer may fire a little before its row is due
@@ -76,6 +77,11 @@ def body_of(row: WebhookOutbox) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
+def error_text(exc: BaseException, prefix: str) -> str:
+    """An exception as a delivery's error: masked whole (a URL may hold anything), then cut."""
+    return get_redactor().text(f"{prefix}{exc}", ERROR_LIMIT)
+
+
 def _send(row: WebhookOutbox, attempt: int) -> tuple[int | None, str]:
     """POST the event; (status code, "") or (None or the code, a short error)."""
     endpoint = row.endpoint
@@ -99,11 +105,11 @@ def _send(row: WebhookOutbox, attempt: int) -> tuple[int | None, str]:
             allow_redirects=False,
         )
     except UnsafeURL as exc:
-        return None, f"refused: {exc}"[:ERROR_LIMIT]
+        return None, error_text(exc, "refused: ")
     except requests.Timeout:
         return None, f"timeout after {settings.WEBHOOK_TIMEOUT:g} s"
     except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        return None, error_text(exc, f"{type(exc).__name__}: ")
     if 200 <= response.status_code < 300:
         return response.status_code, ""
     return response.status_code, f"HTTP {response.status_code}"
@@ -127,7 +133,7 @@ def webhook_attempt(*, outbox_id: int, task_id: str = "") -> Outcome:
         duration=duration,
         error=error,
         request_id="" if request_id in (None, "-") else request_id,
-        task_id=task_id[:64],
+        task_id=task_id if len(task_id) <= 64 else "",
     )
     fields = {
         "event_id": row.event.event_id,

@@ -143,6 +143,34 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
+    "billing/webhooks/delivery.py::error_text::get_redactor().text(f'{prefix}{exc}', ERROR_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "billing/webhooks/sweep.py::overdue::WebhookOutbox.objects.filter(status=WebhookOutbox.Status.PENDING, next_attempt_at__lte=timezone.now() - grace).select_related('event').order_by('next_attempt_at')[:limit]": (
+        NOT_CLIENT,
+        "a LIMIT on a query of outbox rows, not a text",
+    ),
+    "observability/tasks.py::TaskLines.failed::get_redactor().text(str(exc), 1000)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/tasks.py::TaskLines.retried::get_redactor().text(reason, 1000)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/tasks.py::TaskLines.retried::{delay:.3f}": (
+        NOT_CLIENT,
+        "a number formatted with three decimals",
+    ),
+    "observability/tasks.py::task_context::get_redactor().text(task_name, 200)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/tasks.py::task_context::get_redactor().text(username, USERNAME_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value (a header of at most 1024 characters), then caps it",
+    ),
     "observability/ecs_formatter.py::_nest::parts[:-1]": (
         NOT_CLIENT,
         "the parents of a dotted ECS field name",
@@ -879,6 +907,45 @@ def drive_message(logs, texts, log_format="text"):
     return logs.everything()
 
 
+def drive_task_failed(logs, texts):
+    from observability.tasks import TaskLines
+
+    for text in texts:
+        TaskLines("probe", 1).failed(ValueError(text), None)
+    return logs.everything()
+
+
+def drive_task_retried(logs, texts):
+    from observability.tasks import TaskLines
+
+    for text in texts:
+        TaskLines("probe", 1).retried(text, 1.0)
+    return logs.everything()
+
+
+def drive_task_name(logs, texts):
+    from observability.tasks import task_context
+
+    return "\n".join(
+        task_context({}, task_id="t", task_name=text, attempt=1)["task_name"] for text in texts
+    )
+
+
+def drive_task_username(logs, texts):
+    from observability.tasks import task_context
+
+    fields = [
+        task_context({"obs_username": t}, task_id="t", task_name="p", attempt=1) for t in texts
+    ]
+    return "\n".join(f["username"] for f in fields)
+
+
+def drive_webhook_error(logs, texts):
+    from billing.webhooks.delivery import error_text
+
+    return "\n".join(error_text(ValueError(text), "ValueError: ") for text in texts)
+
+
 def drive_json(logs, texts):
     return drive_message(logs, texts, "json")
 
@@ -986,6 +1053,11 @@ DRIVERS = {
     "logtrace": (drive_logtrace, 64, " -./"),
     "viewer": (drive_viewer, 24, "-._:"),
     "viewer_query": (drive_viewer_query, 256, " -./"),
+    "task_failed": (drive_task_failed, 1000, " -./"),
+    "task_retried": (drive_task_retried, 1000, " -./"),
+    "task_name": (drive_task_name, 200, " -./"),
+    "task_username": (drive_task_username, USERNAME_LIMIT, " -./"),
+    "webhook_error": (drive_webhook_error, 300, " -./"),
 }
 # Which driver reaches each MASKED site.
 SITE_DRIVERS = {
@@ -1009,6 +1081,11 @@ SITE_DRIVERS = {
     "observability/textline.py::render_message": "message",
     "observability/textline.py::_render_text": "message",
     "observability/textline.py::render_key": "event_key",
+    "observability/tasks.py::TaskLines.failed": "task_failed",
+    "observability/tasks.py::TaskLines.retried": "task_retried",
+    "observability/tasks.py::task_context::get_redactor().text(task_name": "task_name",
+    "observability/tasks.py::task_context::get_redactor().text(username": "task_username",
+    "billing/webhooks/delivery.py::error_text": "webhook_error",
 }
 
 
