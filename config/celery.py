@@ -15,6 +15,20 @@ from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+
+def _settings_or_exit() -> None:
+    """Read the settings now: a bad variable (CELERY_BROKER_URL ...) stops the process with
+    its sentence, not with a traceback from deep inside kombu, which reads them lazily."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - loads the settings module
+    except ImproperlyConfigured as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+_settings_or_exit()
 app = Celery("billing")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

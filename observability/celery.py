@@ -15,6 +15,8 @@ Celery's signals, so tasks need no code of their own:
 from __future__ import annotations
 
 import contextlib
+import functools
+import time
 from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from observability.context import bound, reset_context, set_context
 from observability.metrics import observe_task
 from observability.tasks import HEADER_FIELDS, TaskLines, task_context, task_headers
-from observability.writer import flush_logs
+from observability.writer import flush_logs, report
 
 _runs: dict[str, tuple[Token[Mapping[str, Any]], TaskLines]] = {}
 _UID = "observability.celery"
@@ -121,6 +123,9 @@ def worker_lost_line(request: Any, exc: BaseException) -> None:
     )
     with bound({**_base(), **fields}):
         lines = TaskLines(str(request.name), attempt)
+        began = getattr(request, "time_start", None)  # wall time the child accepted it
+        if isinstance(began, float):
+            lines.started -= max(0.0, time.time() - began)
         observe_task(str(request.name), "failed", lines.failed(exc, None, where=" (lost)"))
         flush_logs()
 
@@ -131,6 +136,7 @@ def _base() -> dict[str, Any]:
     return dict.fromkeys(CONTEXT_FIELDS)
 
 
+@functools.cache
 def _traced_request_class() -> type:
     from celery.exceptions import WorkerLostError
     from celery.worker.request import Request
@@ -142,8 +148,12 @@ def _traced_request_class() -> type:
             self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
         ) -> None:
             exc = getattr(exc_info, "exception", None)
+            exc = getattr(exc, "exc", exc)  # billiard's ExceptionWithTraceback wraps it
             if isinstance(exc, WorkerLostError):
-                worker_lost_line(self, exc)
+                try:
+                    worker_lost_line(self, exc)
+                except Exception as error:  # the parent process goes on whatever happens
+                    report(f"the failed line of a lost task was not written: {error!r}")
             super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
     return TracedRequest
@@ -161,5 +171,13 @@ def install(app: Any = None) -> None:
     signals.task_retry.connect(_on_retry, weak=False, dispatch_uid=_UID)
     signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid=_UID)
     signals.worker_process_shutdown.connect(_on_child_shutdown, weak=False, dispatch_uid=_UID)
+    signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid=_UID)
     target = app if app is not None else current_app
     target.Task.Request = _traced_request_class()
+
+
+def _on_worker_init(sender: Any = None, **kwargs: Any) -> None:
+    """The worker's own app (the one `-A` named) gets the Request class too."""
+    app = getattr(sender, "app", None)
+    if app is not None:
+        app.Task.Request = _traced_request_class()

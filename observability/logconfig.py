@@ -137,6 +137,7 @@ def build_logging(
         # Celery's own task lines carry a task's arguments (its `data`): the TASK_LOGGER's
         # lifecycle lines (observability.celery) stand for them, without the arguments.
         "celery.app.trace": {"level": "CRITICAL", "propagate": True},
+        "celery.worker.strategy": {"level": "WARNING", "propagate": True},  # "received", args
         resolve(names, "REQUEST_LOGGER"): logger(route("requests_file")),
         resolve(names, "SECURITY_LOGGER"): logger(security),
         resolve(names, "AUTH_LOGGER"): logger(security),

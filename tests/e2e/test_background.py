@@ -1,0 +1,205 @@
+"""Background work end to end: a real Redis of the tests' own, a prefork worker (two
+processes) with beat, gunicorn with two workers, and a webhook receiver on 127.0.0.1.
+
+One site serves the module; each test has its own endpoint and receiver, and removes the
+endpoint when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from billing.webhooks.signing import verify
+from tests.e2e.celery_site import Site, need_redis
+from tests.e2e.receiver import Receiver
+from tests.e2e.servers import ROOT, server_env
+
+pytestmark = pytest.mark.e2e
+CARD = "4111111111111111"
+BODY = {"amount": "19.00", "currency": "USD", "payment_method": "pm_card_visa"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    need_redis()
+    made = Site(tmp_path_factory.mktemp("background"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def endpoint(site):
+    """(receiver, secret, staff token) of an endpoint made through the staff API."""
+    staff = site.web.token("admin", "admin-demo-pass")
+    made: list[int] = []
+
+    def make(script: list[str]) -> tuple[Receiver, str]:
+        receiver = Receiver(script).__enter__()
+        status, _, body = site.web.request(
+            "POST", "/api/v1/webhooks/endpoints/", {"url": receiver.url}, token=staff
+        )
+        assert status == 201, body
+        made.append((json.loads(body)["id"], receiver))
+        return receiver, json.loads(body)["secret"]
+
+    yield make
+    for endpoint_id, receiver in made:
+        site.web.request("DELETE", f"/api/v1/webhooks/endpoints/{endpoint_id}/", token=staff)
+        receiver.__exit__()
+
+
+def pay(site: Site, token: str, request_id: str) -> tuple[int, dict]:
+    status, _, body = site.web.request(
+        "POST", "/api/v1/payments/", BODY, token=token, headers={"X-Request-ID": request_id}
+    )
+    return status, json.loads(body)
+
+
+def task_lines(site: Site, request_id: str) -> list[str]:
+    return [
+        line
+        for line in site.text("billing_api.log").splitlines()
+        if "[billing.tasks]" in line and f"request_id={request_id} " in line
+    ]
+
+
+def test_a_webhook_failing_twice_is_delivered_on_the_third_attempt_with_its_story(site, endpoint):
+    receiver, secret = endpoint(["500", "timeout", "200"])
+    rid = f"pay-{uuid.uuid4()}"
+    status, payment = pay(site, site.web.token(), rid)
+    assert status == 201
+    site.wait_for(
+        lambda: any("succeeded" in line for line in task_lines(site, rid)), "the third attempt"
+    )
+    calls = receiver.snapshot()
+    assert len(calls) == 3
+    assert len({call.headers["Billing-Event-Id"] for call in calls}) == 1
+    assert all(verify(c.headers["Billing-Signature"], c.body, secret) for c in calls)
+    assert [json.loads(c.body)["data"]["id"] for c in calls] == [payment["id"]] * 3
+    assert all(call.headers["X-Request-ID"] == rid for call in calls)
+    # backoff: at least the base (0.5 s) after the 500, at least 1 s after the timeout
+    assert calls[1].time - calls[0].time >= 0.5
+    assert calls[2].time - calls[1].time >= 1.0
+    lines = task_lines(site, rid)
+    for attempt in (1, 2, 3):
+        assert any(f"started (attempt {attempt})" in line for line in lines), lines
+    assert sum("retried" in line for line in lines) == 2
+    assert any("HTTP 500; next attempt in" in line for line in lines)
+    assert any("timeout after 1 s; next attempt in" in line for line in lines)
+    # every attempt's records carry the payment request's trace
+    request_line = next(
+        line
+        for line in site.text("billing_api_requests.log").splitlines()
+        if f"request_id={rid} " in line
+    )
+    trace = re.search(r"trace_id=([0-9a-f]{32})", request_line).group(1)
+    assert all(f"trace_id={trace} " in line for line in lines)
+    story = site.logtrace(rid)
+    for attempt in (1, 2, 3):
+        assert f"Task billing.webhook_deliver started (attempt {attempt})" in story, story
+
+
+def test_payments_made_while_the_broker_is_down_are_all_delivered_once_it_is_back(site, endpoint):
+    receiver, _ = endpoint([])
+    token = site.web.token()
+    site.redis.stop()
+    try:
+        answers = [pay(site, token, f"down-{uuid.uuid4()}") for _ in range(4)]
+    finally:
+        site.redis.start()
+    assert [status for status, _ in answers] == [201] * 4
+    ids = {payment["id"] for _, payment in answers}
+    with sqlite3.connect(site.db) as db:
+        events = {
+            event_id: json.loads(payload)["id"]
+            for event_id, payload in db.execute(
+                "SELECT event_id, payload FROM billing_webhookevent"
+            )
+            if json.loads(payload)["id"] in ids
+        }
+    assert sorted(events.values()) == sorted(ids)  # one event per payment, none lost
+
+    def delivered() -> bool:
+        got = {call.headers["Billing-Event-Id"] for call in receiver.snapshot()}
+        return set(events) <= got
+
+    site.wait_for(delivered, "every event delivered after the broker came back", timeout=60)
+    got = {call.headers["Billing-Event-Id"] for call in receiver.snapshot()}
+    assert got == set(events)  # no event twice under another ID, none foreign
+
+
+def test_a_card_in_a_tasks_arguments_or_exception_never_reaches_a_file(site):
+    client = Celery("e2e-client", broker=site.redis.url)
+    rid = f"card-{uuid.uuid4()}"
+    result = client.send_task("probe.fail", kwargs={"card": CARD}, headers={"obs_request_id": rid})
+    site.wait_for(
+        lambda: f"task_id={result.id} " in site.text("billing_api_errors.log"),
+        "the failed line",
+    )
+    failed = [
+        line
+        for line in site.text("billing_api_errors.log").splitlines()
+        if f"task_id={result.id} " in line
+    ]
+    assert any("Task probe.fail failed in" in line and "Traceback" in line for line in failed)
+    assert all(f"request_id={rid} " in line for line in failed)
+    assert CARD not in site.everything()
+    client.close()
+
+
+def test_a_task_whose_worker_process_is_killed_gets_its_failed_line_and_runs_again(site, tmp_path):
+    client = Celery("e2e-client", broker=site.redis.url)
+    rid = f"kill-{uuid.uuid4()}"
+    result = client.send_task(
+        "probe.hold", kwargs={"directory": str(tmp_path)}, headers={"obs_request_id": rid}
+    )
+    pid_file = site.wait_for(lambda: next(iter(tmp_path.glob("pid-*")), None), "the task")
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    site.wait_for(
+        lambda: any(
+            f"task_id={result.id} " in line and "(lost)" in line
+            for line in site.text("billing_api_errors.log").splitlines()
+        ),
+        "the failed line the parent writes",
+    )
+    lost = next(
+        line
+        for line in site.text("billing_api_errors.log").splitlines()
+        if f"task_id={result.id} " in line and "(lost)" in line
+    )
+    assert f"request_id={rid} " in lost and "WorkerLostError" in lost
+    (tmp_path / "release").write_text("")
+    site.wait_for(
+        lambda: any(
+            f"task_id={result.id} " in line and "succeeded" in line
+            for line in site.text("billing_api.log").splitlines()
+        ),
+        "the task run again (late acknowledgement)",
+    )
+    client.close()
+
+
+def test_a_bad_broker_url_stops_start_up_with_a_sentence_naming_the_variable(tmp_path):
+    env = server_env(tmp_path, CELERY_BROKER_URL="redis://:hunter2secret@127.0.0.1:port/0")
+    for args in (
+        [sys.executable, "manage.py", "check"],
+        [str(Path(sys.executable).parent / "celery"), "-A", "config", "worker"],
+    ):
+        done = subprocess.run(
+            args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode != 0
+        assert "Environment variable CELERY_BROKER_URL must be a broker URL" in output, output
+        assert "hunter2secret" not in output and "kombu" not in output
