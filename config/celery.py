@@ -25,7 +25,8 @@ def _settings_or_exit() -> None:
     try:
         settings.INSTALLED_APPS  # noqa: B018 - loads the settings module
     except ImproperlyConfigured as exc:
-        raise SystemExit(f"error: {exc}") from None
+        msg = f"error: {exc}"
+        raise SystemExit(msg) from None
 
 
 _settings_or_exit()
