@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -359,6 +360,29 @@ class _OpenStarts:
 
 def split_by_request(records: list[Record]) -> list[list[Record]]:
     """The records of one request ID, one list per request that used it, oldest request first.
+
+    Records of background tasks (they carry a `task_id`: the request's ID travelled with
+    the task) run with spans of their own, after the request: each joins the latest request
+    that started before it, the one that set it off.
+    """
+    tasks = [record for record in records if _known(record.fields.get("task_id"))]
+    if not tasks:
+        return _split_requests(records)
+    groups = _split_requests([r for r in records if not _known(r.fields.get("task_id"))])
+    if not groups:
+        return [tasks]
+    starts = [group[0].time for group in groups]
+    joined: list[list[Record]] = [[] for _ in groups]
+    for record in tasks:
+        joined[max(bisect.bisect_right(starts, record.time) - 1, 0)].append(record)
+    return [
+        list(heapq.merge(group, extra, key=lambda r: r.time)) if extra else group
+        for group, extra in zip(groups, joined, strict=True)
+    ]
+
+
+def _split_requests(records: list[Record]) -> list[list[Record]]:
+    """The records of one request ID (no task's), one list per request that used it.
 
     Each request ends with a terminal line in the requests file (or is still running: a
     started line with no end). A started line pairs with the terminal line of its span ID

@@ -125,7 +125,9 @@ class Site:
         prepare_db(self.env)
         self.web: Server = gunicorn(tmp, "--workers", "2", env=self.env)
         self.worker = Worker(self.env, tmp)
-        self.wait_for(lambda: "ready." in self.text("billing_api.log"), "the worker is ready")
+        self.wait_for(
+            lambda: "ready." in self.text("billing_api.log"), "the worker is ready", timeout=60
+        )
 
     def text(self, name: str) -> str:
         return "\n".join(

@@ -108,6 +108,13 @@ def test_a_webhook_failing_twice_is_delivered_on_the_third_attempt_with_its_stor
     story = site.logtrace(rid)
     for attempt in (1, 2, 3):
         assert f"Task billing.webhook_deliver started (attempt {attempt})" in story, story
+    assert "shared by" not in story  # the task's spans are its own, the request is one
+    task_id = re.search(r"task_id=([0-9a-f-]{36}) ", lines[0]).group(1)
+    assert f"task {task_id} billing.webhook_deliver: succeeded (attempts: 3)" in story
+    assert story.index("POST /api/v1/payments/") < story.index("started (attempt 1)")
+    from_task = site.logtrace("--task", task_id)
+    assert f"set off by request {rid}" in from_task
+    assert from_task.count("Task billing.webhook_deliver started") == 3
 
 
 def test_payments_made_while_the_broker_is_down_are_all_delivered_once_it_is_back(site, endpoint):

@@ -1,0 +1,83 @@
+"""logtrace and background tasks: a request's story holds the tasks it set off, each with its
+outcome, in time order; `--task` starts from a task. Lines written by hand, as the files hold
+them (a task's records carry the request's ID, and spans of their own)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+
+from tests.observability.loglines import T0, request_lines, text_line, write
+
+pytestmark = pytest.mark.django_db
+RID = "pay-1"
+TASK = "5b2c9b1e-6c52-4e0a-9d0c-5a0d1f9e7a11"
+
+
+def task_line(seconds: float, message: str, level: str = "INFO", **fields) -> str:
+    return text_line(
+        T0 + timedelta(seconds=seconds),
+        message,
+        level,
+        "billing.tasks",
+        request_id=RID,
+        trace_id="ab" * 16,
+        span_id=f"{int(seconds * 10):016x}",
+        task_id=TASK,
+        task_name="billing.webhook_deliver",
+        **fields,
+    )
+
+
+@pytest.fixture
+def story_dir(tmp_path):
+    directory = tmp_path / "logs"
+    write(
+        directory / "billing_api_requests.log",
+        request_lines(RID, T0, method="POST", path="/api/v1/payments/", span_id="1" * 16),
+    )
+    write(
+        directory / "billing_api.log",
+        [
+            task_line(1, "Task billing.webhook_deliver started (attempt 1)", task_event="started"),
+            task_line(
+                1.1,
+                "Task billing.webhook_deliver retried after 0.1s (attempt 1): HTTP 500",
+                "WARNING",
+                task_event="retried",
+            ),
+            task_line(2, "Task billing.webhook_deliver started (attempt 2)", task_event="started"),
+            task_line(
+                2.1, "Task billing.webhook_deliver succeeded in 0.1s", task_event="succeeded"
+            ),
+        ],
+    )
+    return directory
+
+
+def run(capsys, *args) -> str:
+    call_command("logtrace", *args)
+    return capsys.readouterr().out
+
+
+def test_a_requests_story_holds_its_tasks_as_one_request(story_dir, capsys):
+    out = run(capsys, RID, "--dir", str(story_dir))
+    assert "shared by" not in out  # the task's own spans are not other requests
+    assert f"task {TASK} billing.webhook_deliver: succeeded (attempts: 2)" in out
+    assert out.index("API Request completed") < out.index("started (attempt 1)")
+    assert out.index("started (attempt 1)") < out.index("started (attempt 2)")
+
+
+def test_logtrace_task_starts_from_a_task(story_dir, capsys):
+    out = run(capsys, "--task", TASK, "--dir", str(story_dir))
+    assert out.startswith(f"task {TASK} billing.webhook_deliver: succeeded (attempts: 2)")
+    assert f"set off by request {RID}" in out
+    assert out.count("[general ]") == 4 and "API Request" not in out
+
+
+def test_logtrace_task_unknown_says_so(story_dir, capsys):
+    with pytest.raises(SystemExit):
+        call_command("logtrace", "--task", "nope", "--dir", str(story_dir))
+    assert "nothing in" in capsys.readouterr().err
