@@ -4,6 +4,7 @@ them (a task's records carry the request's ID, and spans of their own)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -81,3 +82,19 @@ def test_logtrace_task_unknown_says_so(story_dir, capsys):
     with pytest.raises(SystemExit):
         call_command("logtrace", "--task", "nope", "--dir", str(story_dir))
     assert "nothing in" in capsys.readouterr().err
+
+
+@pytest.mark.urls("tests.urls")
+def test_the_viewer_lists_a_requests_tasks_and_draws_a_lane_for_each(story_dir, settings, staff):
+    from django.test import Client
+
+    settings.LOG_BASE_DIR = str(story_dir)
+    client = Client()
+    client.force_login(staff)
+    html = client.get(f"/ops/requests/{RID}/").content.decode()
+    assert "Background tasks" in html and "shared by" not in html
+    assert f"<code>{TASK}</code> billing.webhook_deliver: <strong>succeeded</strong>" in html
+    assert "(2 attempts," in html
+    lane = f"task:{TASK[:8]}"
+    assert f'data-lanes="requests {lane}"' in html, re.findall("data-lanes=[^>]*", html)
+    assert html.count(f'data-lane="{lane}"') == 4
