@@ -428,6 +428,8 @@ if WEBHOOK_BACKOFF_MAX * 1.25 + CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIME
         "a task still waiting for its retry",
         str(CELERY_VISIBILITY_TIMEOUT),
     )
+# Several deployments (or test runs) sharing one broker keep apart by queue name.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "").strip() or "celery"
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again, not lost

@@ -72,12 +72,15 @@ class Redis:
 class Worker:
     """`celery -A config worker --beat`, prefork, two processes, its output in a file."""
 
-    def __init__(self, env: dict[str, str], directory: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], directory: Path, *, beat: bool = True, name: str = "e2e"
+    ) -> None:
         self.out = open(directory / "worker.out", "w+b")  # noqa: SIM115
-        args = [str(BIN / "celery"), "-A", "config", "worker", "--beat", "--loglevel", "INFO"]
-        args += ["--pool", "prefork", "--concurrency", "2", "--hostname", "e2e@%h"]
-        args += ["--schedule", str(directory / "beat-schedule"), "--without-gossip"]
-        args += ["--without-mingle", "--without-heartbeat"]
+        args = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO"]
+        args += ["--pool", "prefork", "--concurrency", "2", "--hostname", f"{name}@%h"]
+        if beat:
+            args += ["--beat", "--schedule", str(directory / "beat-schedule")]
+        args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=self.out, stderr=self.out, start_new_session=True
         )
@@ -125,8 +128,13 @@ class Site:
         prepare_db(self.env)
         self.web: Server = gunicorn(tmp, "--workers", "2", env=self.env)
         self.worker = Worker(self.env, tmp)
-        self.wait_for(
-            lambda: "ready." in self.text("billing_api.log"), "the worker is ready", timeout=60
+        self.wait_for(lambda: self.worker_ready("e2e"), "the worker is ready", timeout=60)
+
+    def worker_ready(self, name: str) -> bool:
+        """Whether the worker named `name` wrote its `ready.` line."""
+        return any(
+            f"{name}@" in line and "ready." in line
+            for line in self.text("billing_api.log").splitlines()
         )
 
     def text(self, name: str) -> str:

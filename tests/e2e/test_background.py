@@ -21,9 +21,9 @@ import pytest
 from celery import Celery
 
 from billing.webhooks.signing import verify
-from tests.e2e.celery_site import Site, need_redis
+from tests.e2e.celery_site import Site, Worker, need_redis
 from tests.e2e.receiver import Receiver
-from tests.e2e.servers import ROOT, server_env
+from tests.e2e.servers import ROOT, server_env, uvicorn
 
 pytestmark = pytest.mark.e2e
 CARD = "4111111111111111"
@@ -210,3 +210,67 @@ def test_a_bad_broker_url_stops_start_up_with_a_sentence_naming_the_variable(tmp
         assert done.returncode != 0
         assert "Environment variable CELERY_BROKER_URL must be a broker URL" in output, output
         assert "hunter2secret" not in output and "kombu" not in output
+
+
+def test_concurrent_asgi_requests_each_carry_their_own_id_into_their_tasks(site, endpoint):
+    """The embedded default under uvicorn (ASGI; sync views on threads): no broker."""
+    receiver, secret = endpoint([])
+    env = {**site.env, "CELERY_BROKER_URL": ""}
+    web = uvicorn(site.logs.parent, env=env)
+    try:
+        token = web.token()
+
+        def one(n: int) -> tuple[str, int]:
+            rid = f"asgi-{n}-{uuid.uuid4()}"
+            status, _, body = web.request(
+                "POST", "/api/v1/payments/", BODY, token=token, headers={"X-Request-ID": rid}
+            )
+            assert status == 201, body
+            return rid, json.loads(body)["id"]
+
+        made = {payment: rid for rid, payment in web.many(12, 6, one)}
+        site.wait_for(
+            lambda: {json.loads(c.body)["data"]["id"] for c in receiver.snapshot()} >= set(made),
+            "every payment's webhook",
+        )
+    finally:
+        web.stop()
+    for call in receiver.snapshot():
+        payment = json.loads(call.body)["data"]["id"]
+        if payment in made:
+            assert call.headers["X-Request-ID"] == made[payment]
+            assert verify(call.headers["Billing-Signature"], call.body, secret)
+    for rid in made.values():
+        lines = task_lines(site, rid)
+        assert lines and all(f"request_id={rid} " in line for line in lines)
+
+
+def test_sigterm_mid_task_finishes_it_and_writes_all_its_lines(site, tmp_path):
+    """A warm shutdown: the worker stops taking tasks, finishes the running one, then exits."""
+    queue = f"sigterm-{uuid.uuid4().hex[:8]}"
+    worker = Worker({**site.env, "CELERY_QUEUE": queue}, tmp_path, beat=False, name=queue)
+    client = Celery("e2e-client", broker=site.redis.url)
+    try:
+        site.wait_for(lambda: site.worker_ready(queue), "the second worker is ready", timeout=60)
+        rid = f"term-{uuid.uuid4()}"
+        result = client.send_task(
+            "probe.hold",
+            kwargs={"directory": str(tmp_path)},
+            headers={"obs_request_id": rid},
+            queue=queue,
+        )
+        site.wait_for(lambda: next(iter(tmp_path.glob("pid-*")), None), "the task")
+        worker.proc.send_signal(signal.SIGTERM)
+        (tmp_path / "release").write_text("")
+        worker.proc.wait(60)
+    finally:
+        worker.stop()
+        client.close()
+    mine = [
+        line
+        for line in site.text("billing_api.log").splitlines()
+        if f"task_id={result.id} " in line
+    ]
+    assert any("Task probe.hold started (attempt 1)" in line for line in mine)
+    assert any("Task probe.hold succeeded in" in line for line in mine)
+    assert all(f"request_id={rid} " in line for line in mine)

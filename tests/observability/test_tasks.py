@@ -100,3 +100,21 @@ def test_a_retried_task_says_why_and_when_it_runs_next(logs):
     line = next(line for line in logs.lines("general") if "retried" in line)
     assert "Task probe.retry retried after" in line and "(attempt 2)" in line
     assert "gateway busy; next attempt in 1.500 s" in line
+
+
+def test_a_task_publishing_a_task_names_itself_as_the_parent():
+    fields = task_context(
+        {"obs_request_id": "req-7"}, task_id="parent-task-1", task_name="probe", attempt=1
+    )
+    from observability.context import reset_context, set_context
+
+    token = set_context(fields)  # as the worker binds it (observability.celery)
+    try:
+        headers = task_headers()
+    finally:
+        reset_context(token)
+    assert headers["obs_request_id"] == "req-7"
+    assert headers["obs_parent_task_id"] == "parent-task-1"
+    child = task_context(headers, task_id="child-1", task_name="probe", attempt=1)
+    assert child["parent_task_id"] == "parent-task-1" and child["request_id"] == "req-7"
+    assert child["trace_id"] == fields["trace_id"] and child["span_id"] != fields["span_id"]
