@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from kombu import Connection
 
 from billing.webhooks.signing import verify
 from tests.e2e.celery_site import Site, Worker, need_redis
 from tests.e2e.receiver import Receiver
-from tests.e2e.servers import ROOT, server_env, uvicorn
+from tests.e2e.servers import ROOT, gunicorn, server_env, uvicorn
 
 pytestmark = pytest.mark.e2e
 CARD = "4111111111111111"
@@ -274,3 +276,41 @@ def test_sigterm_mid_task_finishes_it_and_writes_all_its_lines(site, tmp_path):
     assert any("Task probe.hold started (attempt 1)" in line for line in mine)
     assert any("Task probe.hold succeeded in" in line for line in mine)
     assert all(f"request_id={rid} " in line for line in mine)
+
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def test_smoke_the_same_payment_through_rabbitmq(site, endpoint, tmp_path):
+    """The machine's RabbitMQ (a queue of this test's own): the same story as on Redis."""
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError:
+        pytest.skip("no RabbitMQ on 127.0.0.1:5672")
+    receiver, secret = endpoint([])
+    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    env = {**site.env, "CELERY_BROKER_URL": RABBITMQ, "CELERY_QUEUE": queue}
+    worker = Worker(env, tmp_path, beat=False, name=queue)
+    web = gunicorn(tmp_path, "--workers", "1", env=env)
+    try:
+        site.wait_for(lambda: site.worker_ready(queue), "the RabbitMQ worker is ready", timeout=60)
+        rid = f"amqp-{uuid.uuid4()}"
+        status, _, body = web.request(
+            "POST", "/api/v1/payments/", BODY, token=web.token(), headers={"X-Request-ID": rid}
+        )
+        assert status == 201, body
+        payment = json.loads(body)["id"]
+        site.wait_for(
+            lambda: any(json.loads(c.body)["data"]["id"] == payment for c in receiver.snapshot()),
+            "the webhook through RabbitMQ",
+        )
+    finally:
+        web.stop()
+        worker.stop()
+        with Connection(RABBITMQ) as connection:  # the shared server keeps no queue of ours
+            connection.default_channel.queue_delete(queue)
+    call = next(c for c in receiver.snapshot() if json.loads(c.body)["data"]["id"] == payment)
+    assert call.headers["X-Request-ID"] == rid
+    assert verify(call.headers["Billing-Signature"], call.body, secret)
+    lines = task_lines(site, rid)
+    assert any("Task billing.webhook_deliver succeeded" in line for line in lines), lines
