@@ -93,8 +93,12 @@ class EmbeddedRunner:
                 self._cond.wait(max(0.0, wake - now))
 
     def _loop(self) -> None:
+        from celery import current_app
         from django.db import close_old_connections
 
+        # The tasks' modules (billing.tasks, CELERY_IMPORTS), as a worker imports them at
+        # its start: a web process has not necessarily imported them yet.
+        current_app.loader.import_default_modules()
         while True:
             job = self._next()
             if job is None:

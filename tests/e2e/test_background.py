@@ -242,6 +242,7 @@ def test_concurrent_asgi_requests_each_carry_their_own_id_into_their_tasks(site,
         if payment in made:
             assert call.headers["X-Request-ID"] == made[payment]
             assert verify(call.headers["Billing-Signature"], call.body, secret)
+    assert "could not be run" not in site.text("billing_api_errors.log")
     for rid in made.values():
         lines = task_lines(site, rid)
         assert lines and all(f"request_id={rid} " in line for line in lines)
