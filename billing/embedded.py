@@ -19,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from observability.tasks import log_published
+
 logger = logging.getLogger("billing.background")
 SWEEP_TASK = "billing.webhook_sweep"
 
@@ -62,7 +64,9 @@ class EmbeddedRunner:
         task_id: str | None = None,
         retries: int = 0,
     ) -> str:
-        task_id = task_id or str(uuid.uuid4())
+        if task_id is None:  # a new task (not a retry): the publisher's line names it
+            task_id = str(uuid.uuid4())
+            log_published(name, task_id)
         job = Job(
             time.monotonic() + delay, next(self._order), name, kwargs, headers, task_id, retries
         )

@@ -23,7 +23,13 @@ from typing import Any
 
 from observability.context import bound, reset_context, set_context
 from observability.metrics import observe_task
-from observability.tasks import HEADER_FIELDS, TaskLines, task_context, task_headers
+from observability.tasks import (
+    HEADER_FIELDS,
+    TaskLines,
+    log_published,
+    task_context,
+    task_headers,
+)
 from observability.writer import flush_logs, report
 
 _runs: dict[str, tuple[Token[Mapping[str, Any]], TaskLines]] = {}
@@ -52,9 +58,13 @@ def _on_publish(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
     if headers is None:
         return
     fields = task_headers()
-    if fields.get("obs_parent_task_id") == headers.get("id"):  # a task's own retry
+    retry = fields.get("obs_parent_task_id") == headers.get("id")
+    if retry:  # a task's own retry: not a new task
         fields.pop("obs_parent_task_id")
     headers.update(fields)
+    task_id, name = headers.get("id"), headers.get("task")
+    if not retry and isinstance(task_id, str) and isinstance(name, str):
+        log_published(name, task_id)
 
 
 def _on_prerun(task_id: str = "", task: Any = None, **kwargs: Any) -> None:

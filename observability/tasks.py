@@ -97,6 +97,19 @@ def task_context(
     return fields
 
 
+def log_published(task_name: str, task_id: str) -> None:
+    """The publishing request's (or task's) line naming the task it set off: `logtrace`
+    and the viewer join the task's records to the request that wrote this line. Outside
+    any request or task (beat's schedule): no line."""
+    if current()["request_id"] is None:
+        return
+    get_logger("TASK_LOGGER").info(
+        "Task %s published",
+        get_redactor().text(task_name, 200),
+        extra={"task_event": "published", "published_task_id": task_id},
+    )
+
+
 class TaskLines:
     """The lifecycle lines of one task run, on TASK_LOGGER: started, then one outcome."""
 

@@ -362,8 +362,9 @@ def split_by_request(records: list[Record]) -> list[list[Record]]:
     """The records of one request ID, one list per request that used it, oldest request first.
 
     Records of background tasks (they carry a `task_id`: the request's ID travelled with
-    the task) run with spans of their own, after the request: each joins the latest request
-    that started before it, the one that set it off.
+    the task) run with spans of their own, after the request: each joins the request whose
+    record says it published the task (`published_task_id`), else the latest request that
+    started before it.
     """
     tasks = [record for record in records if _known(record.fields.get("task_id"))]
     if not tasks:
@@ -372,9 +373,18 @@ def split_by_request(records: list[Record]) -> list[list[Record]]:
     if not groups:
         return [tasks]
     starts = [group[0].time for group in groups]
+    publisher = {
+        str(record.fields["published_task_id"]): n
+        for n, group in enumerate(groups)
+        for record in group
+        if _known(record.fields.get("published_task_id"))
+    }
     joined: list[list[Record]] = [[] for _ in groups]
     for record in tasks:
-        joined[max(bisect.bisect_right(starts, record.time) - 1, 0)].append(record)
+        n = publisher.get(str(record.fields["task_id"]))
+        if n is None:  # published elsewhere (the sweep, another process): by time
+            n = max(bisect.bisect_right(starts, record.time) - 1, 0)
+        joined[n].append(record)
     return [
         list(heapq.merge(group, extra, key=lambda r: r.time)) if extra else group
         for group, extra in zip(groups, joined, strict=True)

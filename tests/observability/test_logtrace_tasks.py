@@ -98,3 +98,46 @@ def test_the_viewer_lists_a_requests_tasks_and_draws_a_lane_for_each(story_dir, 
     lane = f"task:{TASK[:8]}"
     assert f'data-lanes="requests {lane}"' in html, re.findall("data-lanes=[^>]*", html)
     assert html.count(f'data-lane="{lane}"') == 4
+
+
+def test_tasks_join_the_request_that_published_them_when_two_requests_share_an_id(
+    tmp_path, capsys
+):
+    """A reused (or forged) request ID: each task's records go with the request whose line
+    published it, not with whichever request started last before them."""
+    directory = tmp_path / "logs"
+    task_a, task_b = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+    requests, general = [], []
+    for n, (task, span) in enumerate(((task_a, "1" * 16), (task_b, "2" * 16))):
+        start = T0 + timedelta(seconds=n)
+        requests += request_lines(RID, start, method="POST", span_id=span, trace_id="cd" * 16)
+        general.append(
+            text_line(
+                start + timedelta(milliseconds=5),
+                "Task billing.webhook_deliver published",
+                logger="billing.tasks",
+                request_id=RID,
+                span_id=span,
+                task_event="published",
+                published_task_id=task,
+            )
+        )
+    for n, task in enumerate((task_a, task_b)):
+        general.append(
+            text_line(
+                T0 + timedelta(seconds=3 + n),
+                "Task billing.webhook_deliver started (attempt 1)",
+                logger="billing.tasks",
+                request_id=RID,
+                span_id=f"{n + 7:016x}",
+                task_id=task,
+                task_name="billing.webhook_deliver",
+                task_event="started",
+            )
+        )
+    write(directory / "billing_api_requests.log", requests)
+    write(directory / "billing_api.log", general)
+    out = run(capsys, RID, "--dir", str(directory))
+    first, second = out.split("--- request 2 of 2")
+    assert f"task {task_a}" in first and task_b not in first
+    assert f"task {task_b}" in second and task_a not in second
