@@ -100,9 +100,7 @@ def test_the_viewer_lists_a_requests_tasks_and_draws_a_lane_for_each(story_dir, 
     assert html.count(f'data-lane="{lane}"') == 4
 
 
-def test_tasks_join_the_request_that_published_them_when_two_requests_share_an_id(
-    tmp_path, capsys
-):
+def test_tasks_join_the_request_that_published_them_when_two_requests_share_an_id(tmp_path, capsys):
     """A reused (or forged) request ID: each task's records go with the request whose line
     published it, not with whichever request started last before them."""
     directory = tmp_path / "logs"
