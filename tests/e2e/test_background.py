@@ -114,6 +114,7 @@ def test_a_webhook_failing_twice_is_delivered_on_the_third_attempt_with_its_stor
     task_id = re.search(r"task_id=([0-9a-f-]{36}) ", lines[0]).group(1)
     assert f"task {task_id} billing.webhook_deliver: succeeded (attempts: 3)" in story
     assert story.index("POST /api/v1/payments/") < story.index("started (attempt 1)")
+    assert story.index("Task billing.webhook_deliver published") < story.index("(attempt 1)")
     from_task = site.logtrace("--task", task_id)
     assert f"set off by request {rid}" in from_task
     assert from_task.count("Task billing.webhook_deliver started") == 3

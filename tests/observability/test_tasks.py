@@ -118,3 +118,29 @@ def test_a_task_publishing_a_task_names_itself_as_the_parent():
     child = task_context(headers, task_id="child-1", task_name="probe", attempt=1)
     assert child["parent_task_id"] == "parent-task-1" and child["request_id"] == "req-7"
     assert child["trace_id"] == fields["trace_id"] and child["span_id"] != fields["span_id"]
+
+
+def test_task_runs_are_counted_by_name_and_outcome():
+    from prometheus_client import REGISTRY
+
+    def count(outcome: str) -> float:
+        labels = {"task_name": "probe.record", "outcome": outcome}
+        return REGISTRY.get_sample_value("celery_task_duration_seconds_count", labels) or 0
+
+    before = count("succeeded")
+    record.apply(task_id="task-m")
+    assert count("succeeded") == before + 1
+
+
+def test_publishing_in_a_request_writes_the_line_naming_the_task(logs):
+    from observability.celery import _on_publish
+
+    headers = {"id": "task-pub-1", "task": "probe.record"}
+    with request_context(request_id="req-pub"):
+        _on_publish(headers=headers)
+    _on_publish(headers={"id": "task-pub-2", "task": "probe.record"})  # beat: no request
+    lines = [line for line in logs.lines("general") if "published" in line]
+    assert len(lines) == 1
+    assert "Task probe.record published" in lines[0]
+    assert "request_id=req-pub " in lines[0] and "published_task_id=task-pub-1" in lines[0]
+    assert headers["obs_request_id"] == "req-pub"
