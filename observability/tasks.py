@@ -25,7 +25,7 @@ from observability.ids import new_ids, new_span_id
 from observability.loggers import get_logger
 from observability.redaction import get_redactor, holds_card
 from observability.request import valid_request_id
-from observability.tracecontext import outgoing_headers, parse_traceparent, valid_tracestate
+from observability.tracecontext import outgoing_headers, parse_traceparent
 
 #: The header fields a task message carries, all strings.
 REQUEST_ID = "obs_request_id"
@@ -37,7 +37,6 @@ PARENT_TASK = "obs_parent_task_id"
 HEADER_FIELDS = (REQUEST_ID, TRACEPARENT, TRACESTATE, USER_ID, USERNAME, PARENT_TASK)
 HEADER_LIMIT = 1024
 _USER_ID = re.compile(r"[0-9]{1,20}")
-_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 
 def task_headers() -> dict[str, str]:
@@ -81,18 +80,18 @@ def task_context(
         span_id = new_span_id(trace_id)
     fields.update(trace_id=trace_id, span_id=span_id)
     user_id = _string(headers, USER_ID)
-    if user_id is not None and _USER_ID.fullmatch(user_id):
+    if user_id is not None and _USER_ID.fullmatch(user_id) and not holds_card(user_id):
         fields["user_id"] = int(user_id)
     username = _string(headers, USERNAME)
     if username is not None and len(username) <= HEADER_LIMIT:  # longer: refused, not cut
         fields["username"] = get_redactor().text(username, USERNAME_LIMIT)
     parent_task = _string(headers, PARENT_TASK)
-    if parent_task is not None and _TASK_ID.fullmatch(parent_task):
+    if parent_task is not None and valid_request_id(parent_task):
         fields["parent_task_id"] = parent_task
-    tracestate = valid_tracestate(_string(headers, TRACESTATE))
-    if tracestate is not None:
-        fields["tracestate"] = tracestate
-    shown_id = task_id if _TASK_ID.fullmatch(task_id or "") else "-"
+    # A task ID is the publisher's to choose: checked as a request ID is (the allowlist,
+    # and no card number or token inside), else not written. `tracestate` is not bound:
+    # a vendor's opaque text has no place on every record.
+    shown_id = task_id if valid_request_id(task_id or "") else "-"
     fields.update(task_id=shown_id, task_name=get_redactor().text(task_name, 200), attempt=attempt)
     return fields
 

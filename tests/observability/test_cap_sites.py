@@ -143,6 +143,22 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
+    "observability/logtrace/tasks.py::TaskSummary.line::f'task {self.task_id} {self.name}: {self.outcome} (attempts: {self.attempts}) {self.first.time:%H:%M:%S.%f}'[:-3]": (
+        NOT_CLIENT,
+        "the microseconds of a time cut to milliseconds (the line's values were masked when written)",
+    ),
+    "observability/logtrace/tasks.py::TaskSummary.line::f' -> {self.last.time:%H:%M:%S.%f}'[:-3]": (
+        NOT_CLIENT,
+        "the microseconds of a time cut to milliseconds",
+    ),
+    "observability/tasks.py::log_published::get_redactor().text(task_name, 200)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/viewer/timeline.py::Mark.lane::_LANE_UNSAFE.sub('', str(task_id))[:8]": (
+        NOT_CLIENT,
+        "a lane name: at most 8 characters of a task ID, where no card number fits",
+    ),
     "billing/webhooks/delivery.py::error_text::get_redactor().text(f'{prefix}{exc}', ERROR_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
@@ -923,6 +939,16 @@ def drive_task_retried(logs, texts):
     return logs.everything()
 
 
+def drive_task_published(logs, texts):
+    from observability import request_context
+    from observability.tasks import log_published
+
+    with request_context(request_id="cap-published"):
+        for text in texts:
+            log_published(text, "t-1")
+    return logs.everything()
+
+
 def drive_task_name(logs, texts):
     from observability.tasks import task_context
 
@@ -1057,6 +1083,7 @@ DRIVERS = {
     "task_retried": (drive_task_retried, 1000, " -./"),
     "task_name": (drive_task_name, 200, " -./"),
     "task_username": (drive_task_username, USERNAME_LIMIT, " -./"),
+    "task_published": (drive_task_published, 200, " -./"),
     "webhook_error": (drive_webhook_error, 300, " -./"),
 }
 # Which driver reaches each MASKED site.
@@ -1082,6 +1109,7 @@ SITE_DRIVERS = {
     "observability/textline.py::_render_text": "message",
     "observability/textline.py::render_key": "event_key",
     "observability/tasks.py::TaskLines.failed": "task_failed",
+    "observability/tasks.py::log_published": "task_published",
     "observability/tasks.py::TaskLines.retried": "task_retried",
     "observability/tasks.py::task_context::get_redactor().text(task_name": "task_name",
     "observability/tasks.py::task_context::get_redactor().text(username": "task_username",

@@ -144,3 +144,15 @@ def test_publishing_in_a_request_writes_the_line_naming_the_task(logs):
     assert "Task probe.record published" in lines[0]
     assert "request_id=req-pub " in lines[0] and "published_task_id=task-pub-1" in lines[0]
     assert headers["obs_request_id"] == "req-pub"
+
+
+def test_a_card_as_task_id_parent_task_or_user_id_is_not_bound():
+    fields = task_context(
+        {"obs_user_id": CARD, "obs_parent_task_id": CARD, "obs_tracestate": f"v={CARD}"},
+        task_id=CARD,
+        task_name="probe",
+        attempt=1,
+    )
+    assert fields["task_id"] == "-"
+    assert "user_id" not in fields and "parent_task_id" not in fields
+    assert CARD not in repr(fields)
