@@ -137,7 +137,7 @@ def webhook_attempt(*, outbox_id: int, task_id: str = "") -> Outcome:
     )
     fields = {
         "event_id": row.event.event_id,
-        "event_type": row.event.type,
+        "webhook_event_type": row.event.type,
         "endpoint_id": row.endpoint_id,
         "attempt": attempt,
         "status_code": status_code if status_code is not None else "-",
