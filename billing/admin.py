@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 
 from billing.logging_utils import log_security_event
 from billing.models import (
+    WEBHOOK_EVENT_TYPES,
     Payment,
     Plan,
     Refund,
@@ -176,6 +177,13 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ("url", "active", "event_types", "description", "secret", "previous_secret")
+
+    def clean_event_types(self) -> list:
+        types = self.cleaned_data["event_types"]
+        if not isinstance(types, list) or not all(t in WEBHOOK_EVENT_TYPES for t in types):
+            msg = f"must be a list of event types from {', '.join(WEBHOOK_EVENT_TYPES)}"
+            raise ValidationError(msg)
+        return types
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]

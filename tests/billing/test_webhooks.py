@@ -177,3 +177,14 @@ def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter_on_top(settings
     for attempt, floor in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)):
         delay = backoff(attempt)
         assert floor <= delay <= floor * 1.25
+
+
+def test_the_admin_form_refuses_a_private_url_and_an_unknown_event_type(settings):
+    from billing.admin import WebhookEndpointForm
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    form = WebhookEndpointForm(
+        data={"url": "http://10.0.0.1/", "event_types": '["payment.nope"]', "secret": "s"}
+    )
+    assert not form.is_valid()
+    assert set(form.errors) >= {"url", "event_types"}
