@@ -78,6 +78,9 @@ class Worker:
         self.out = open(directory / "worker.out", "w+b")  # noqa: SIM115
         args = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO"]
         args += ["--pool", "prefork", "--concurrency", "2", "--hostname", f"{name}@%h"]
+        # One task per child: each child leaves through os._exit after its task, so every
+        # line the tests wait for proves the child drained its queue before exiting.
+        args += ["--max-tasks-per-child", "1"]
         if beat:
             args += ["--beat", "--schedule", str(directory / "beat-schedule")]
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
