@@ -124,12 +124,14 @@ def test_payments_made_while_the_broker_is_down_are_all_delivered_once_it_is_bac
     receiver, _ = endpoint([])
     token = site.web.token()
     site.redis.stop()
+    rids = [f"down-{uuid.uuid4()}" for _ in range(4)]
     try:
-        answers = [pay(site, token, f"down-{uuid.uuid4()}") for _ in range(4)]
+        answers = [pay(site, token, rid) for rid in rids]
     finally:
         site.redis.start()
     assert [status for status, _ in answers] == [201] * 4
     ids = {payment["id"] for _, payment in answers}
+    rid_of = {payment["id"]: rid for rid, (_, payment) in zip(rids, answers, strict=True)}
     with sqlite3.connect(site.db) as db:
         events = {
             event_id: json.loads(payload)["id"]
@@ -147,6 +149,9 @@ def test_payments_made_while_the_broker_is_down_are_all_delivered_once_it_is_bac
     site.wait_for(delivered, "every event delivered after the broker came back", timeout=60)
     got = {call.headers["Billing-Event-Id"] for call in receiver.snapshot()}
     assert got == set(events)  # no event twice under another ID, none foreign
+    for call in receiver.snapshot():  # published by the sweep, with the payment's story
+        assert call.headers["X-Request-ID"] == rid_of[json.loads(call.body)["data"]["id"]]
+    assert "not published" in site.text("billing_api.log")  # the outage was logged
 
 
 def test_a_card_in_a_tasks_arguments_or_exception_never_reaches_a_file(site):
