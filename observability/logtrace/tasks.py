@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from observability.logtrace.files import lines_holding, log_files
+from observability.logtrace.files import lines_holding, log_files, newest_first
 from observability.logtrace.records import Record, parse_line
 
 OUTCOMES = ("succeeded", "failed", "retried")
@@ -72,3 +72,30 @@ def summarise_tasks(records: list[Record]) -> list[TaskSummary]:
         elif event in OUTCOMES:
             summary.outcome = str(event)
     return list(tasks.values())
+
+
+#: The most lines of the general file the failed/retried listing reads, newest first.
+LISTING_LINE_BUDGET = 50_000
+_OUTCOME_NEEDLES = (b"task_event=failed", b"task_event=retried", b'"task_event"')
+
+
+def recent_outcomes(
+    directory: Path, *, limit: int = 100, line_budget: int = LISTING_LINE_BUDGET
+) -> tuple[list[Record], bool]:
+    """The newest failed and retried task lines (newest first), and whether the budget of
+    lines ran out before `limit` were found (the listing is then partial)."""
+    found: list[Record] = []
+    read = 0
+    for tag, raw in newest_first(directory, "general"):
+        read += 1
+        if read > line_budget:
+            return found, True
+        if not any(needle in raw for needle in _OUTCOME_NEEDLES):
+            continue  # not a task outcome line: never parsed
+        record = parse_line(raw.decode("utf-8", errors="replace"), tag)
+        if record is None or record.fields.get("task_event") not in ("failed", "retried"):
+            continue
+        found.append(record)
+        if len(found) >= limit:
+            break
+    return found, False

@@ -2,12 +2,13 @@
 
 from django.urls import path, re_path
 
-from observability.viewer import views
+from observability.viewer import tasks, views
 
 app_name = "observability_viewer"
 
 urlpatterns = [
     path("requests/", views.request_list, name="requests"),
+    path("tasks/", tasks.task_list, name="tasks"),
     re_path(
         r"^requests/(?P<request_id>[A-Za-z0-9._:-]{1,128})/$",
         views.request_detail,

@@ -139,3 +139,35 @@ def test_tasks_join_the_request_that_published_them_when_two_requests_share_an_i
     first, second = out.split("--- request 2 of 2")
     assert f"task {task_a}" in first and task_b not in first
     assert f"task {task_b}" in second and task_a not in second
+
+
+@pytest.mark.urls("tests.urls")
+def test_the_viewer_lists_failed_and_retried_tasks_linked_to_their_requests(
+    story_dir, settings, staff, logs
+):
+    from django.test import Client
+
+    write(
+        story_dir / "billing_api.log",
+        [
+            task_line(
+                5,
+                "Task billing.webhook_deliver failed in 0.1s (attempt 3): boom",
+                "ERROR",
+                task_event="failed",
+                attempt=3,
+            ),
+            task_line(6, "Task probe.other succeeded in 0.1s", task_event="succeeded"),
+        ],
+    )
+    settings.LOG_BASE_DIR = str(story_dir)
+    client = Client()
+    assert client.get("/ops/tasks/").status_code == 302  # staff only
+    client.force_login(staff)
+    html = client.get("/ops/tasks/").content.decode()
+    assert html.count('class="task outcome-failed"') == 1
+    assert html.count('class="task outcome-retried"') == 1
+    assert "succeeded in" not in html
+    assert html.index("outcome-failed") < html.index("outcome-retried")  # newest first
+    assert f'href="/ops/requests/{RID}/"' in html
+    assert "task_list_viewed" in logs.text("security")
