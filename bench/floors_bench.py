@@ -31,10 +31,10 @@ from bench.phases_bench import (  # Django set up
     whole,
 )
 from observability import flush_logs
-from observability.ids import new_ids
-from observability.lifecycle import begin
-from observability.metrics import instruments, observe_request
+from observability.http.lifecycle import begin
 from observability.middleware import RequestLoggingMiddleware
+from observability.monitoring.metrics import instruments, observe_request
+from observability.tracing.ids import new_ids
 
 RAW = os.urandom(40)
 ROUTE = "api/v1/ping/"

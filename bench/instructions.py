@@ -21,6 +21,7 @@ import re-read it, a count that changes from run to run). Prints one JSON line p
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import random
@@ -53,12 +54,15 @@ def loop(count: int, method: str) -> None:
     from bench.inprocess import environ
 
     handler = WSGIHandler()
-    try:  # the writer wakes for a batch or a flush only, never on the clock: counts that do
-        from observability import writer as writer_module  # not depend on how long it ran
-
+    # The writer wakes for a batch or a flush only, never on the clock: counts that do not
+    # depend on how long it ran (the module's place before and after the renovation's rooms).
+    for name in ("observability.output.writer", "observability.writer"):
+        try:
+            writer_module = importlib.import_module(name)
+        except ImportError:
+            continue
         writer_module.IDLE_WAIT = writer_module.TICK_INTERVAL = 3600.0
-    except ImportError:
-        pass
+        break
 
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
         return None
@@ -155,7 +159,7 @@ def main(variants: list[str]) -> None:
             if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
                 print("\n".join(top_functions(high_out)), flush=True)
     bare = {r["method"]: r["instructions"] for r in results if r["variant"] == "bare"}
-    print("\n| variant | GET | ratio | POST | ratio |\n| --- | --- | --- | --- | --- |")
+    table = ["| variant | GET | ratio | POST | ratio |", "| --- | --- | --- | --- | --- |"]
     for variant in variants:
         row = [f"| {variant}"]
         for method in METHODS:
@@ -166,7 +170,27 @@ def main(variants: list[str]) -> None:
             )
             ratio = f"{value / bare[method]:.3f}" if bare.get(method) else "-"
             row.append(f" {value / 1e6:.3f} M | {ratio}")
-        print(" |".join(row) + " |")
+        table.append(" |".join(row) + " |")
+    print("\n".join(table))
+    write_results(table)
+
+
+def write_results(table: list[str]) -> None:
+    """bench/results/instructions.md: the table as this run made it, never copied by hand."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    results = HERE.parent / "results"
+    results.mkdir(exist_ok=True)
+    text = (
+        "# Instructions per request\n\n"
+        f"Written by `python bench/instructions.py` at commit {commit or 'unknown'} "
+        "(callgrind; PERF-NOTES's method: (count at 300 requests - count at 100) / 200,\n"
+        "the writer thread included). Counts do not depend on how busy the machine was.\n\n"
+        + "\n".join(table)
+        + "\n"
+    )
+    (results / "instructions.md").write_text(text)
 
 
 if __name__ == "__main__":

@@ -32,19 +32,19 @@ from django.http import HttpResponse  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
 from observability import flush_logs  # noqa: E402
-from observability.context import (  # noqa: E402
+from observability.http.lifecycle import RequestLifecycle, begin  # noqa: E402
+from observability.lines.line import CallSite, Line  # noqa: E402
+from observability.middleware import RequestLoggingMiddleware  # noqa: E402
+from observability.monitoring.metrics import observe_request  # noqa: E402
+from observability.output.writer import writer  # noqa: E402
+from observability.tracing.context import (  # noqa: E402
     Scope,
     current,
     request_scope,
     reset_context,
     set_context,
 )
-from observability.ids import new_ids  # noqa: E402
-from observability.lifecycle import RequestLifecycle, begin  # noqa: E402
-from observability.line import CallSite, Line  # noqa: E402
-from observability.metrics import observe_request  # noqa: E402
-from observability.middleware import RequestLoggingMiddleware  # noqa: E402
-from observability.writer import writer  # noqa: E402
+from observability.tracing.ids import new_ids  # noqa: E402
 
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
 REQUEST = RequestFactory().get("/api/v1/ping/", HTTP_USER_AGENT=AGENT)

@@ -27,7 +27,7 @@ def main() -> None:
 
     count = int(os.environ.get("BENCH_RECORDS", "20000"))
     directory = Path(tempfile.mkdtemp())
-    from observability import writer as writer_module
+    from observability.output import writer as writer_module
 
     results = {}
     for name in ("enqueue", "queued", "sync"):

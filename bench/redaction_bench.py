@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _old_redaction as old
-from observability import redaction as new
 from observability.conf import DEFAULT_REDACT_KEYS
+from observability.masking import redaction as new
 
 ORDINARY = {
     "user agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "

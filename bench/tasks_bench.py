@@ -33,8 +33,8 @@ from celery import Celery, signals  # noqa: E402
 
 from observability import celery as integration  # noqa: E402
 from observability import request_context  # noqa: E402
+from observability.output.writer import flush_logs  # noqa: E402
 from observability.tasks import task_headers  # noqa: E402
-from observability.writer import flush_logs  # noqa: E402
 
 app = Celery("bench", broker="memory://", set_as_current=False)
 

@@ -27,11 +27,11 @@ import django
 
 django.setup()
 
-from observability import otel  # noqa: E402
-from observability.context import Scope, request_scope  # noqa: E402
-from observability.ids import new_ids  # noqa: E402
-from observability.request import incoming_trace  # noqa: E402
-from observability.tracecontext import format_traceparent  # noqa: E402
+from observability.tracing import otel  # noqa: E402
+from observability.tracing.context import Scope, request_scope  # noqa: E402
+from observability.tracing.ids import new_ids  # noqa: E402
+from observability.tracing.request import incoming_trace  # noqa: E402
+from observability.tracing.tracecontext import format_traceparent  # noqa: E402
 
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 WITH_HEADER = {"HTTP_TRACEPARENT": VALID, "HTTP_TRACESTATE": "rojo=1", "REMOTE_ADDR": "1"}

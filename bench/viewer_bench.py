@@ -258,7 +258,7 @@ def main() -> None:
             )
         )
     finally:
-        from observability.writer import shutdown_writer
+        from observability.output.writer import shutdown_writer
 
         shutdown_writer()  # its own lines written before their directory goes
         shutil.rmtree(work, ignore_errors=True)

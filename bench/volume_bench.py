@@ -91,9 +91,9 @@ MICRO = """
 import json, os, timeit
 import django
 django.setup()
-from observability.sampling import keeps
-from observability.metrics import observe_request
-from observability.metrics import instruments
+from observability.http.sampling import keeps
+from observability.monitoring.metrics import observe_request
+from observability.monitoring.metrics import instruments
 instruments()
 ids = [f"{n:08x}-71d8-4115-b915-3dc875974c9e" for n in range(1000)]
 def decide():

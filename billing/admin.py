@@ -6,13 +6,15 @@ Money moves through the services only: the admin shows, it never edits.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from billing.logging_utils import log_security_event
 from billing.models import (
@@ -35,27 +37,29 @@ from billing.throttling import (
 from billing.webhooks.addresses import UnsafeURL, check_url
 from observability import bind_user
 
+_M = TypeVar("_M", bound=Model)
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
+
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
+    def has_add_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
 
 @admin.register(Plan)
-class PlanAdmin(ReadOnlyAdmin):
+class PlanAdmin(ReadOnlyAdmin[Plan]):
     list_display = ("code", "name", "amount", "currency", "interval", "active")
     list_filter = ("active", "interval", "currency")
     search_fields = ("code", "name")
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ReadOnlyAdmin):
+class SubscriptionAdmin(ReadOnlyAdmin[Subscription]):
     list_display = ("id", "user", "plan", "status", "created_at", "cancelled_at")
     list_filter = ("status", "plan")
     search_fields = ("user__username",)
@@ -63,7 +67,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyAdmin[Payment]):
     list_display = (
         "id",
         "user",
@@ -88,7 +92,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SandboxCharge)
-class SandboxChargeAdmin(ReadOnlyAdmin):
+class SandboxChargeAdmin(ReadOnlyAdmin[SandboxCharge]):
     """The sandbox gateway's side: what the "provider" charged, by the payment's gateway key."""
 
     list_display = ("reference", "idempotency_key", "amount", "currency", "succeeded", "created_at")
@@ -97,7 +101,7 @@ class SandboxChargeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(ReadOnlyAdmin[Refund]):
     list_display = ("id", "payment", "amount", "reason", "created_at")
     search_fields = ("payment__user__username", "reason")
     list_select_related = ("payment",)
@@ -114,22 +118,28 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
     Every outcome is a security event: admin_login_succeeded (with the staff member's
     user_id), admin_login_failed (reason=invalid_credentials, not_staff or incomplete),
     admin_login_throttled. The username is the one the client sent, masked whole by the
-    logging layer; the password is never logged.
+    logging layer; the password is never logged. A refusal's status and Retry-After are
+    `login_status`, for admin_login().
     """
+
+    login_status: tuple[int, int] | None = None
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
         if username is None or not self.cleaned_data.get("password"):
             self._audit("admin_login_failed", reason="incomplete")
             return super().clean()  # which checks no password either
+        if self.request is None:
+            msg = "The admin's login form needs its request (the admin site passes it)."
+            raise ImproperlyConfigured(msg)
         throttles = login_throttles(username)
         try:
             refusal = claim_all(throttles, self.request)
         except ThrottleUnavailable as exc:
-            self.request.login_status = (503, 1)
+            self.login_status = (503, 1)
             raise ValidationError(str(exc.detail), code="throttle_unavailable") from exc
         if refusal is not None:
-            self.request.login_status = (429, refusal.wait)
+            self.login_status = (429, refusal.wait)
             self._audit("admin_login_throttled", scope=refusal.scope, retry_after=refusal.wait)
             raise ValidationError(refusal.message, code="throttled")
         try:
@@ -164,29 +174,31 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     throttle store that does not answer (Redis down) is a 503 with Retry-After.
     """
     response = admin.site.login(request)
-    status = getattr(request, "login_status", None)
+    context = response.context_data if isinstance(response, TemplateResponse) else None
+    form = (context or {}).get("form")
+    status = form.login_status if isinstance(form, ThrottledAdminAuthenticationForm) else None
     if status is not None:
         response.status_code = status[0]
         response["Retry-After"] = str(status[1])
     return response
 
 
-class WebhookEndpointForm(forms.ModelForm):
+class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
     url = forms.URLField(max_length=500, assume_scheme="https")
 
     class Meta:
         model = WebhookEndpoint
         fields = ("url", "active", "event_types", "description", "secret", "previous_secret")
 
-    def clean_event_types(self) -> list:
-        types = self.cleaned_data["event_types"]
+    def clean_event_types(self) -> list[str]:
+        types: Any = self.cleaned_data["event_types"]
         if not isinstance(types, list) or not all(t in WEBHOOK_EVENT_TYPES for t in types):
             msg = f"must be a list of event types from {', '.join(WEBHOOK_EVENT_TYPES)}"
             raise ValidationError(msg)
         return types
 
     def clean_url(self) -> str:
-        url = self.cleaned_data["url"]
+        url = str(self.cleaned_data["url"])
         try:
             check_url(url)
         except UnsafeURL as exc:
@@ -195,7 +207,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
     """Endpoints are configuration, not money: staff add, change and remove them here."""
 
     form = WebhookEndpointForm
@@ -204,13 +216,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
     list_display = ("event_id", "type", "request_id", "created_at")
     list_filter = ("type",)
     search_fields = ("event_id", "request_id")
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin[WebhookDelivery]):
     list_display = ("outbox", "attempt", "status_code", "duration", "error", "request_id")
     search_fields = ("request_id", "task_id", "outbox__event__event_id")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 
+from rest_framework.request import Request
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.tokens import Token
 
 from billing.logging_utils import log_security_event
 from observability.drf import BindUserMixin
@@ -17,9 +19,11 @@ logger = logging.getLogger("common.jwt_auth")
 
 
 class JWTAuthentication(BindUserMixin, authentication.JWTAuthentication):
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[authentication.AuthUser, Token] | None:
         try:
-            return super().authenticate(request)
+            # simplejwt's own (BindUserMixin's is typed for any authenticator).
+            result: tuple[authentication.AuthUser, Token] | None = super().authenticate(request)
+            return result
         except (InvalidToken, AuthenticationFailed) as exc:
             code = getattr(exc, "default_code", "invalid")
             detail = getattr(exc, "detail", None)

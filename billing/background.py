@@ -19,8 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from billing.embedded import runner
-from observability import carry_context
-from observability.tasks import task_headers
+from observability import carry_context, task_headers
 
 logger = logging.getLogger("billing.background")
 
@@ -80,15 +79,17 @@ def retry(task: Any, *, delay: float, reason: str) -> BaseException:
     from celery.exceptions import Retry
 
     exc = TaskAttemptFailed(reason)
+    fallback: BaseException = Retry(reason, exc, delay)
     if task.request.is_eager:  # the embedded runner re-submits it (billing.embedded)
-        return Retry(reason, exc, delay)
+        return fallback
     try:
-        return task.retry(countdown=delay, exc=exc, max_retries=None, throw=False) or Retry(
-            reason, exc, delay
+        published: BaseException | None = task.retry(
+            countdown=delay, exc=exc, max_retries=None, throw=False
         )
     except Exception as error:  # the broker is down: the sweep will run it
         logger.warning("Retry of %s not published (%s)", task.name, type(error).__name__)
-        return Retry(reason, exc, delay)
+        return fallback
+    return published or fallback
 
 
 class TaskAttemptFailed(Exception):

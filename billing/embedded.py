@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from observability.tasks import log_published
+from observability import log_published
 
 logger = logging.getLogger("billing.background")
 SWEEP_TASK = "billing.webhook_sweep"

@@ -1,4 +1,5 @@
-"""One exception handler, one error body shape for every error the API returns.
+"""One exception handler, one error body shape for every error the API returns, and
+Django's error views (handler400, handler403, handler404, handler500) answering with it.
 
 {"error": {"status": 400, "code": "invalid", "message": "...",
            "fields": {"amount": ["..."]}, "request_id": "..."}}
@@ -8,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -49,7 +53,7 @@ SECURITY_EVENTS = {
 
 def error_body(
     code: str, message: str, *, status_code: int | None = None, fields: Any = None, **extra: Any
-) -> dict:
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if status_code is not None:
         error["status"] = status_code
@@ -60,7 +64,7 @@ def error_body(
     return {"error": error}
 
 
-def _validation_body(exc: exceptions.ValidationError) -> dict:
+def _validation_body(exc: exceptions.ValidationError) -> dict[str, Any]:
     detail = exc.detail
     if isinstance(detail, dict):
         fields = detail
@@ -70,7 +74,7 @@ def _validation_body(exc: exceptions.ValidationError) -> dict:
     return error_body("invalid", f"Invalid input: {names}.", status_code=400, fields=fields)
 
 
-def _billing_body(exc: BillingError) -> dict:
+def _billing_body(exc: BillingError) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if exc.data and "payment" in exc.data:
         from billing.serializers import PaymentSerializer
@@ -113,7 +117,7 @@ def log_database_error(exc: BaseException, status_code: int) -> None:
     )
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Shape DRF's and the services' errors; unknown exceptions stay 500s (return None)."""
     if isinstance(exc, BillingError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
@@ -137,7 +141,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         response.data = _validation_body(exc)
     else:
         detail = getattr(exc, "detail", None)
-        code = detail.code if hasattr(detail, "code") else "error"
+        code = getattr(detail, "code", "error")
         message = str(detail) if detail is not None else str(exc)
         if isinstance(detail, dict):  # simplejwt's token errors carry a dict
             message = str(detail.get("detail", message))
@@ -157,3 +161,36 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             },
         )
     return response
+
+
+# --- Django's error views (config/urls.py's handler400..handler500): the same body ----------
+
+
+def _error_view(
+    status_code: int, code: str, message: str
+) -> Callable[[HttpRequest, Exception | None], JsonResponse]:
+    def view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+        return JsonResponse(error_body(code, message, status_code=status_code), status=status_code)
+
+    return view
+
+
+bad_request = _error_view(400, "bad_request", "The request could not be understood.")
+permission_denied = _error_view(403, "permission_denied", "You may not do this.")
+not_found = _error_view(404, "not_found", "No such resource.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500: a database that failed us is a 503/409 here too, outside DRF's views.
+
+    Django calls it while handling the exception, so sys.exc_info() holds it; Django's
+    `django.request` record then logs it once, with the traceback.
+    """
+    failure = database_error(sys.exc_info()[1])
+    if failure is None:
+        failure = (500, "server_error", "Internal server error.")
+    status_code, code, message = failure
+    headers = {"Retry-After": "1"} if status_code != 500 else None
+    return JsonResponse(
+        error_body(code, message, status_code=status_code), status=status_code, headers=headers
+    )

@@ -16,7 +16,7 @@ from django.utils import timezone
 REQUEST_ID_MAX_LENGTH = 128
 
 
-def request_id_field() -> models.CharField:
+def request_id_field() -> models.CharField[str, str]:
     return models.CharField(max_length=REQUEST_ID_MAX_LENGTH, blank=True, default="")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from billing.logging_utils import log_security_event
 
@@ -12,7 +14,7 @@ class IsStaff(BasePermission):
 
     message = "Staff access is required."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
             return False
@@ -30,7 +32,7 @@ class IsStaff(BasePermission):
 class ReadOrStaffWrite(IsStaff):
     """Any authenticated user reads; only staff writes."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method in SAFE_METHODS:
             return bool(request.user and request.user.is_authenticated)
         return super().has_permission(request, view)

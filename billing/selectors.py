@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,6 +16,9 @@ from billing.exceptions import UnknownReport
 from billing.logging_utils import log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # AUTH_USER_MODEL, as django-stubs reads it
+
 REPORT_TYPES = ("revenue", "subscriptions", "payments")
 
 
@@ -23,11 +27,11 @@ def plan_list(*, include_inactive: bool = False) -> QuerySet[Plan]:
     return plans if include_inactive else plans.filter(active=True)
 
 
-def subscription_list(*, user) -> QuerySet[Subscription]:
+def subscription_list(*, user: User) -> QuerySet[Subscription]:
     return Subscription.objects.filter(user=user).select_related("plan")
 
 
-def payment_list(*, user) -> QuerySet[Payment]:
+def payment_list(*, user: User) -> QuerySet[Payment]:
     return Payment.objects.filter(user=user)
 
 
@@ -43,7 +47,7 @@ def payment_stale_list() -> QuerySet[Payment]:
     ).order_by("attempted_at", "id")
 
 
-def _revenue(user) -> dict:
+def _revenue(user: User) -> dict[str, Any]:
     rows = (
         Payment.objects.filter(user=user, status=Payment.Status.SUCCEEDED)
         .values("currency")
@@ -52,7 +56,7 @@ def _revenue(user) -> dict:
     )
     cents = Decimal("0.01")
 
-    def money(value) -> Decimal:
+    def money(value: Decimal | None) -> Decimal:
         return Decimal(value or 0).quantize(cents)  # SQLite sums decimals with extra digits
 
     return {
@@ -69,12 +73,12 @@ def _revenue(user) -> dict:
     }
 
 
-def _counts(queryset: QuerySet) -> dict:
+def _counts(queryset: QuerySet[Subscription] | QuerySet[Payment]) -> dict[str, Any]:
     counts = dict(queryset.values_list("status").annotate(n=Count("id")).order_by())
     return {"total": sum(counts.values()), "by_status": counts}
 
 
-def report_generate(*, user, report_type: str) -> dict:
+def report_generate(*, user: User, report_type: str) -> dict[str, Any]:
     if report_type not in REPORT_TYPES:
         msg = f"Unknown report type {report_type!r}; choose one of {', '.join(REPORT_TYPES)}."
         raise UnknownReport(msg, field="report_type")
@@ -94,7 +98,7 @@ def report_generate(*, user, report_type: str) -> dict:
     return {"report_type": report_type, **data}
 
 
-def admin_stats() -> dict:
+def admin_stats() -> dict[str, Any]:
     succeeded = Payment.objects.filter(status=Payment.Status.SUCCEEDED)
     return {
         "users": get_user_model().objects.count(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from rest_framework import serializers
 
@@ -13,7 +14,7 @@ from billing.models import Payment, Plan, Refund, Subscription
 MAX_AMOUNT = Decimal("999999.99")
 
 
-def money_field(**kwargs) -> serializers.DecimalField:
+def money_field(**kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -24,10 +25,10 @@ def money_field(**kwargs) -> serializers.DecimalField:
 
 
 class CurrencyField(serializers.CharField):
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_length=3, max_length=3, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: str) -> str:
         value = super().to_internal_value(data).upper()
         if value not in ISO_4217:
             msg = f"{value!r} is not a known ISO-4217 currency code."
@@ -35,7 +36,7 @@ class CurrencyField(serializers.CharField):
         return value
 
 
-class PlanSerializer(serializers.ModelSerializer):
+class PlanSerializer(serializers.ModelSerializer[Plan]):
     amount = serializers.DecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=MAX_AMOUNT
     )
@@ -45,29 +46,31 @@ class PlanSerializer(serializers.ModelSerializer):
         model = Plan
         fields = ["id", "name", "code", "amount", "currency", "interval", "active", "created_at"]
         read_only_fields = ["id", "created_at"]
-        extra_kwargs = {"code": {"validators": []}}  # uniqueness is the service's 409
+        extra_kwargs: dict[str, dict[str, Any]] = {
+            "code": {"validators": []}
+        }  # uniqueness is the service's 409
 
 
-class SubscriptionInputSerializer(serializers.Serializer):
-    plan = serializers.SlugRelatedField(slug_field="code", queryset=Plan.objects.all())
+class SubscriptionInputSerializer(serializers.Serializer[dict[str, Any]]):
+    plan = serializers.SlugRelatedField[Plan](slug_field="code", queryset=Plan.objects.all())
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
-    plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
+class SubscriptionSerializer(serializers.ModelSerializer[Subscription]):
+    plan = serializers.SlugRelatedField[Plan](slug_field="code", read_only=True)
 
     class Meta:
         model = Subscription
         fields = ["id", "plan", "status", "created_at", "cancelled_at"]
 
 
-class PaymentInputSerializer(serializers.Serializer):
+class PaymentInputSerializer(serializers.Serializer[dict[str, Any]]):
     amount = money_field()
     currency = CurrencyField()
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     payment_method = serializers.ChoiceField(choices=PAYMENT_METHODS)
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(serializers.ModelSerializer[Payment]):
     class Meta:
         model = Payment
         fields = [
@@ -83,13 +86,13 @@ class PaymentSerializer(serializers.ModelSerializer):
         ]
 
 
-class RefundInputSerializer(serializers.Serializer):
+class RefundInputSerializer(serializers.Serializer[dict[str, Any]]):
     amount = money_field(required=False)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class RefundSerializer(serializers.ModelSerializer):
-    payment = serializers.PrimaryKeyRelatedField(read_only=True)
+class RefundSerializer(serializers.ModelSerializer[Refund]):
+    payment = serializers.PrimaryKeyRelatedField[Payment](read_only=True)
 
     class Meta:
         model = Refund

@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,9 +28,10 @@ from billing.models import Payment, Plan, Refund, Subscription
 from billing.webhooks.events import event_record
 from observability import get_request_id
 
-EMPTY = "-"  # how the logs write "none" (observability's neutral value)
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # AUTH_USER_MODEL, as django-stubs reads it
 
-logger = logging.getLogger("billing.models")
+logger = logging.getLogger(__name__)
 
 
 def plan_create(
@@ -47,11 +49,10 @@ def plan_create(
 
 def _request_id() -> str:
     """The current request's ID, stored on the rows it writes ("" outside a request)."""
-    request_id = get_request_id()
-    return "" if request_id == EMPTY else request_id
+    return get_request_id(default="") or ""
 
 
-def subscription_create(*, user, plan: Plan) -> Subscription:
+def subscription_create(*, user: User, plan: Plan) -> Subscription:
     """Subscribe `user` to `plan`; a second active subscription to it is a 409.
 
     The partial unique constraint (one active subscription per user and plan) decides
@@ -74,9 +75,9 @@ def subscription_create(*, user, plan: Plan) -> Subscription:
             event_type="subscription_duplicate_refused",
             user_id=user.id,
             details={
-                "subscription_id": winner.id if winner else EMPTY,
+                "subscription_id": winner.id if winner else None,
                 "plan_id": plan.id,
-                "winning_request_id": (winner.request_id if winner else "") or EMPTY,
+                "winning_request_id": (winner.request_id if winner else "") or None,
             },
         )
         msg = f"You already have an active subscription to plan {plan.code!r}."
@@ -118,6 +119,17 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
 
 
 PAYMENT_BODY_FIELDS = ("amount", "currency", "description", "payment_method")
+
+
+class PaymentBody(TypedDict):
+    """A payment request's validated body (PAYMENT_BODY_FIELDS)."""
+
+    amount: Decimal
+    currency: str
+    description: str
+    payment_method: str
+
+
 CENT = Decimal("0.01")
 
 
@@ -161,7 +173,7 @@ def _payment_settle(payment: Payment, result: gateway.ChargeResult) -> bool:
     return changed == 1
 
 
-def _payment_data(payment: Payment) -> dict:
+def _payment_data(payment: Payment) -> dict[str, Any]:
     return {
         "object": "payment",
         "id": payment.id,
@@ -173,7 +185,7 @@ def _payment_data(payment: Payment) -> dict:
     }
 
 
-def _subscription_data(subscription: Subscription) -> dict:
+def _subscription_data(subscription: Subscription) -> dict[str, Any]:
     return {
         "object": "subscription",
         "id": subscription.id,
@@ -270,7 +282,7 @@ def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconcilia
             "gateway": how,
             "trigger": trigger,
             "gateway_reference": payment.gateway_reference,
-            "original_request_id": payment.request_id or EMPTY,
+            "original_request_id": payment.request_id or None,
             "pending_seconds": round((now - pending_since).total_seconds(), 3),
         },
     )
@@ -278,7 +290,7 @@ def payment_reconcile(*, payment: Payment, trigger: str = "sweep") -> Reconcilia
     return Reconciliation(payment, how)
 
 
-def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Payment:
+def _payment_replay(existing: Payment, *, request_hash: str, body: PaymentBody) -> Payment:
     """Answer a request whose Idempotency-Key already has a payment: replay it, or refuse.
 
     Another body under the key: 409 naming the key (and the fields that differ, never their
@@ -287,14 +299,16 @@ def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Paym
     the lease: reconciled with the gateway here, then replayed.
     """
     if _payment_stored_hash(existing) != request_hash:
-        differing = [name for name in PAYMENT_BODY_FIELDS if getattr(existing, name) != body[name]]
+        differing = [
+            name for name in PAYMENT_BODY_FIELDS if getattr(existing, name) != body.get(name)
+        ]
         which = f" ({', '.join(differing)} differ)" if differing else ""
         msg = (
             f"This Idempotency-Key was already used with a different request body{which}; "
             "send a new key for a new payment."
         )
         raise Conflict(msg, field="Idempotency-Key")
-    details = {"payment_id": existing.id, "winning_request_id": existing.request_id or EMPTY}
+    details = {"payment_id": existing.id, "winning_request_id": existing.request_id or None}
     stale = existing.attempted_at <= selectors.payment_lease_cutoff()
     if existing.status == Payment.Status.PENDING and stale:
         try:
@@ -321,7 +335,7 @@ def _payment_replay(existing: Payment, *, request_hash: str, body: dict) -> Paym
 
 def payment_create(
     *,
-    user,
+    user: User,
     amount: Decimal,
     currency: str,
     payment_method: str,
@@ -338,7 +352,7 @@ def payment_create(
     Call it outside any transaction: the pending row must be committed before the charge.
     """
     key = idempotency_key or None
-    body = {
+    body: PaymentBody = {
         "amount": amount,
         "currency": currency,
         "description": description,
@@ -406,8 +420,8 @@ def _refund_refused(payment: Payment, amount: Decimal, remaining: Decimal) -> No
             "payment_id": payment.id,
             "amount": str(amount),
             "refundable": str(remaining),
-            "winning_refund_id": last.id if last else EMPTY,
-            "winning_request_id": (last.request_id if last else "") or EMPTY,
+            "winning_refund_id": last.id if last else None,
+            "winning_request_id": (last.request_id if last else "") or None,
         },
     )
 
@@ -458,6 +472,11 @@ def refund_create(*, payment: Payment, amount: Decimal | None, reason: str = "")
             ).update(amount_refunded=payment.amount_refunded + amount)
             if changed != 1:
                 raise _refund_raced(payment, amount)
+            # Under the lock on purpose (README, "A pending key is reconciled"): the
+            # gateway's refund has no key, so outside the lock a worker killed mid-call would
+            # leave a refund recorded but never sent, or sent but never recorded, and nothing
+            # could ask the gateway which. Here a gateway error rolls the refund back. Moving
+            # it out needs the payments' treatment: a pending row with its own gateway key.
             gateway.refund(charge_reference=payment.gateway_reference, amount=amount)
             event_record(
                 event_type="refund.created",
@@ -470,7 +489,9 @@ def refund_create(*, payment: Payment, amount: Decimal | None, reason: str = "")
                 },
             )
     except IntegrityError:  # the CHECK constraint
-        raise _refund_raced(payment, amount) from None
+        raise _refund_raced(
+            payment, payment.refundable_amount if amount is None else amount
+        ) from None
     log_billing_event(
         event_type="refund_created",
         user_id=payment.user_id,

@@ -15,7 +15,9 @@ from billing.webhooks.delivery import webhook_attempt
 from billing.webhooks.sweep import webhook_sweep as sweep
 
 
-@shared_task(bind=True, name="billing.webhook_deliver", acks_late=True, max_retries=None)
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True, name="billing.webhook_deliver", acks_late=True, max_retries=None
+)
 def webhook_deliver(self: Any, outbox_id: int) -> str:
     """Deliver the next due attempt of one outbox row; retried with backoff on failure."""
     outcome = webhook_attempt(outbox_id=outbox_id, task_id=str(self.request.id or ""))
@@ -24,7 +26,7 @@ def webhook_deliver(self: Any, outbox_id: int) -> str:
     return outcome.outcome
 
 
-@shared_task(name="billing.webhook_sweep", ignore_result=True)
+@shared_task(name="billing.webhook_sweep", ignore_result=True)  # type: ignore[untyped-decorator]
 def webhook_sweep() -> int:
     """Publish every overdue outbox row (beat runs it; so does the embedded runner)."""
     return sweep()

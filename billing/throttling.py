@@ -40,16 +40,18 @@ import math
 import time
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from django.core.cache import cache as default_cache
+from django.core.cache.backends.base import BaseCache
 from django.db import DatabaseError
+from django.http import HttpRequest
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
-from observability.client_ip import UNKNOWN, get_client_ip
-from observability.conf import obs_settings
+from observability import client_address_of
 
 logger = logging.getLogger("billing.throttling")
 
@@ -63,14 +65,16 @@ MESSAGES = {
 }
 
 
-def client_network(request: Any) -> str:
-    """The client a throttle counts: an IPv4 address, or the /64 of an IPv6 address."""
-    ip = get_client_ip(getattr(request, "META", {}), obs_settings.TRUSTED_PROXIES)
-    if ip == UNKNOWN:
-        return UNKNOWN
-    try:
-        address = ipaddress.ip_address(ip.partition("%")[0])
-    except ValueError:
+UNKNOWN = "-"  # no address to tell (a test client's, a socket's without one)
+
+
+def client_network(request: HttpRequest) -> str:
+    """The client a throttle counts: an IPv4 address, or the /64 of an IPv6 address.
+
+    The address itself, never as the logs show it (masked, a card-like one reads as none).
+    """
+    address = client_address_of(request)
+    if address is None:
         return UNKNOWN
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
@@ -79,7 +83,7 @@ def client_network(request: Any) -> str:
     return str(address)
 
 
-def username_key(value: Any) -> str | None:
+def username_key(value: object) -> str | None:
     """The username as the login serializer and form read it, case-folded; None if none.
 
     DRF's CharField takes str, int and float (not bool) and strips whitespace; the admin's
@@ -99,7 +103,9 @@ def _digest(*parts: str) -> str:
 class SlotWindow:
     """At most `limit` slots per fixed window of `duration` seconds, in a shared cache."""
 
-    def __init__(self, cache: Any, bucket: str, limit: int, duration: int, now: float) -> None:
+    def __init__(
+        self, cache: BaseCache, bucket: str, limit: int, duration: int, now: float
+    ) -> None:
         self.cache = cache
         self.limit = limit
         window = int(now // duration)
@@ -151,27 +157,33 @@ class LoginThrottle(SimpleRateThrottle):
     """
 
     cache = default_cache
+    num_requests: int | None  # set by DRF's __init__ from the rate (None: no rate)
+    duration: int | None
 
-    @property
-    def THROTTLE_RATES(self) -> dict[str, Any]:  # DRF's name for it
-        """Read per request (DRF's own is bound at import), so overridden settings apply."""
-        return api_settings.DEFAULT_THROTTLE_RATES  # type: ignore[no-any-return]
+    def get_rate(self) -> str | None:
+        """DRF's, with the rates read per request (DRF's own are bound at import), so
+        overridden settings apply."""
+        # Rates are "5/min" strings; djangorestframework-stubs types the setting as numbers.
+        self.THROTTLE_RATES = cast("dict[str, str | None]", api_settings.DEFAULT_THROTTLE_RATES)
+        return super().get_rate()
 
     def __init__(self) -> None:
         super().__init__()
         self.window: SlotWindow | None = None
         self.slot: str | None = None
 
-    def ident(self, request: Any) -> str | None:
+    def ident(self, request: HttpRequest) -> str | None:
         raise NotImplementedError
 
-    def get_cache_key(self, request: Any, view: Any) -> str | None:
+    def get_cache_key(self, request: HttpRequest, view: APIView | None) -> str | None:
         ident = self.ident(request)
         return None if ident is None else f"throttle:{self.scope}:{_digest(ident)}"
 
-    def prepare(self, request: Any, view: Any = None) -> tuple[int, list[str]] | None:
+    def prepare(
+        self, request: HttpRequest, view: APIView | None = None
+    ) -> tuple[int, list[str]] | None:
         """Read this request's window; None when it is not throttled, else free()."""
-        if self.rate is None:
+        if self.num_requests is None or self.duration is None:  # no rate for this scope
             return None
         self.key = self.get_cache_key(request, view)
         if self.key is None:
@@ -180,7 +192,7 @@ class LoginThrottle(SimpleRateThrottle):
         self.window = SlotWindow(self.cache, self.key, self.num_requests, self.duration, now)
         return self.window.free()
 
-    def allow_request(self, request: Any, view: Any) -> bool:
+    def allow_request(self, request: HttpRequest, view: APIView | None) -> bool:
         found = self.prepare(request, view)
         if found is None:
             return True
@@ -207,14 +219,14 @@ class LoginClientThrottle(LoginThrottle):
 
     scope = CLIENT_SCOPE
 
-    def ident(self, request: Any) -> str | None:
+    def ident(self, request: HttpRequest) -> str | None:
         return client_network(request)
 
 
 _FROM_BODY = object()
 
 
-def body_username(request: Any) -> Any:
+def body_username(request: HttpRequest) -> object:
     """The `username` of a login's JSON body (DRF request), or None."""
     data = getattr(request, "data", None)
     return data.get("username") if isinstance(data, dict) else None
@@ -225,11 +237,11 @@ class LoginUsernameThrottle(LoginThrottle):
 
     scope = USERNAME_SCOPE
 
-    def __init__(self, username: Any = _FROM_BODY) -> None:
+    def __init__(self, username: object = _FROM_BODY) -> None:
         super().__init__()
         self.username = username
 
-    def ident(self, request: Any) -> str | None:
+    def ident(self, request: HttpRequest) -> str | None:
         username = body_username(request) if self.username is _FROM_BODY else self.username
         name = username_key(username)
         return None if name is None else f"{name}\x00{client_network(request)}"
@@ -274,7 +286,9 @@ class ThrottleUnavailable(exceptions.APIException):
     wait = 1  # DRF's handler turns it into Retry-After
 
 
-def claim_all(throttles: list[LoginThrottle], request: Any, view: Any = None) -> Refusal | None:
+def claim_all(
+    throttles: list[LoginThrottle], request: HttpRequest, view: APIView | None = None
+) -> Refusal | None:
     """Take a slot in every throttle, or in none: a refusal spends no other budget.
 
     First read every window (a full one refuses at once, having written nothing), then
@@ -307,7 +321,7 @@ def claim_all(throttles: list[LoginThrottle], request: Any, view: Any = None) ->
     return Refusal(scope=str(worst.scope), wait=worst.wait() or 1)
 
 
-def login_throttles(username: Any) -> list[LoginThrottle]:
+def login_throttles(username: object) -> list[LoginThrottle]:
     """The throttles of one login attempt outside DRF (the admin's form)."""
     return [LoginClientThrottle(), LoginUsernameThrottle(username)]
 

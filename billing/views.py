@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.http import JsonResponse
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from billing import selectors, services
-from billing.exception_handler import database_error, error_body
 from billing.exceptions import InvalidRequest
 from billing.logging_utils import log_security_event
+from billing.models import Payment, Plan, Subscription
 from billing.permissions import IsStaff, ReadOrStaffWrite
 from billing.serializers import (
     PaymentInputSerializer,
@@ -34,6 +36,7 @@ from billing.serializers import (
 )
 from billing.throttling import (
     LoginClientThrottle,
+    LoginThrottle,
     LoginThrottled,
     LoginUsernameThrottle,
     body_username,
@@ -42,8 +45,19 @@ from billing.throttling import (
 )
 from observability import bind, bind_user, log_stats
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # AUTH_USER_MODEL, as django-stubs reads it
+
 logger = logging.getLogger("billing.views")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,255}")
+
+
+def _user(request: Request) -> User:
+    """The request's user: authenticated (IsAuthenticated is the API's default permission)."""
+    user = request.user
+    if not user.is_authenticated:
+        raise NotAuthenticated
+    return user
 
 
 class LoginView(TokenObtainPairView):
@@ -55,14 +69,15 @@ class LoginView(TokenObtainPairView):
     """
 
     throttle_classes = (LoginClientThrottle, LoginUsernameThrottle)
-    login_throttles = ()  # this request's, set by check_throttles()
+    login_throttles: list[LoginThrottle] = []  # this request's, set by check_throttles()
 
-    def check_throttles(self, request):
+    def check_throttles(self, request: Request) -> None:
         """All the throttles' slots or none (DRF's own would count a refused attempt).
 
         POST only: another method checks no password (it is a 405).
         """
-        self.login_throttles = self.get_throttles() if request.method == "POST" else []
+        throttles = self.get_throttles() if request.method == "POST" else []
+        self.login_throttles = [t for t in throttles if isinstance(t, LoginThrottle)]
         if not self.login_throttles:
             return
         refusal = claim_all(self.login_throttles, request, self)
@@ -79,7 +94,7 @@ class LoginView(TokenObtainPairView):
             )
             raise LoginThrottled(refusal)
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         username = _shown(body_username(request))
         serializer = self.get_serializer(data=request.data)
         try:
@@ -94,7 +109,8 @@ class LoginView(TokenObtainPairView):
             raise
         except TokenError as exc:
             raise InvalidToken(exc.args[0]) from exc
-        bind_user(serializer.user)  # user_id= on the event and on the completed line
+        user = serializer.user if isinstance(serializer, TokenObtainSerializer) else None
+        bind_user(user)  # user_id= on the event and on the completed line
         forget_username(self.login_throttles)
         log_security_event(
             request=request,
@@ -105,7 +121,7 @@ class LoginView(TokenObtainPairView):
         return Response(serializer.validated_data, status=status.HTTP_200_OK)
 
 
-def _shown(username) -> str | None:
+def _shown(username: object) -> str | None:
     """The username for an event: whole (the layer masks it, then caps it)."""
     return None if username is None else str(username)
 
@@ -120,7 +136,7 @@ class HealthView(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
@@ -132,32 +148,32 @@ class HealthView(APIView):
         return Response({"status": "ok", "database": "ok", "logging": log_stats()})
 
 
-class PlanListCreateView(generics.ListCreateAPIView):
+class PlanListCreateView(generics.ListCreateAPIView[Plan]):
     permission_classes = (ReadOrStaffWrite,)
     serializer_class = PlanSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Plan]:
         return selectors.plan_list()
 
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = PlanSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         plan = services.plan_create(**serializer.validated_data)
         return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
-class SubscriptionListCreateView(generics.ListCreateAPIView):
+class SubscriptionListCreateView(generics.ListCreateAPIView[Subscription]):
     serializer_class = SubscriptionSerializer
 
-    def get_queryset(self):
-        return selectors.subscription_list(user=self.request.user)
+    def get_queryset(self) -> QuerySet[Subscription]:
+        return selectors.subscription_list(user=_user(self.request))
 
     @extend_schema(request=SubscriptionInputSerializer, responses=SubscriptionSerializer)
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = SubscriptionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         subscription = services.subscription_create(
-            user=request.user, plan=serializer.validated_data["plan"]
+            user=_user(request), plan=serializer.validated_data["plan"]
         )
         bind(subscription_id=subscription.id)
         return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
@@ -165,25 +181,25 @@ class SubscriptionListCreateView(generics.ListCreateAPIView):
 
 class SubscriptionCancelView(APIView):
     @extend_schema(request=None, responses=SubscriptionSerializer)
-    def post(self, request, pk: int):
-        subscription = get_object_or_404(selectors.subscription_list(user=request.user), pk=pk)
+    def post(self, request: Request, pk: int) -> Response:
+        subscription = get_object_or_404(selectors.subscription_list(user=_user(request)), pk=pk)
         bind(subscription_id=subscription.id)
         subscription = services.subscription_cancel(subscription=subscription)
         return Response(SubscriptionSerializer(subscription).data)
 
 
-class PaymentListCreateView(generics.ListCreateAPIView):
+class PaymentListCreateView(generics.ListCreateAPIView[Payment]):
     serializer_class = PaymentSerializer
 
-    def get_queryset(self):
-        return selectors.payment_list(user=self.request.user)
+    def get_queryset(self) -> QuerySet[Payment]:
+        return selectors.payment_list(user=_user(self.request))
 
     @extend_schema(
         request=PaymentInputSerializer,
         responses={201: PaymentSerializer, 200: PaymentSerializer},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
             msg = "Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 . _ : -"
@@ -192,7 +208,7 @@ class PaymentListCreateView(generics.ListCreateAPIView):
         serializer.is_valid(raise_exception=True)
         logger.debug("Processing payment request for user %s", request.user.id)
         payment, created = services.payment_create(
-            user=request.user, idempotency_key=key, **serializer.validated_data
+            user=_user(request), idempotency_key=key, **serializer.validated_data
         )
         bind(payment_id=payment.id)
         headers = {} if created else {"Idempotent-Replayed": "true"}
@@ -203,17 +219,17 @@ class PaymentListCreateView(generics.ListCreateAPIView):
         )
 
 
-class PaymentDetailView(generics.RetrieveAPIView):
+class PaymentDetailView(generics.RetrieveAPIView[Payment]):
     serializer_class = PaymentSerializer
 
-    def get_queryset(self):
-        return selectors.payment_list(user=self.request.user)
+    def get_queryset(self) -> QuerySet[Payment]:
+        return selectors.payment_list(user=_user(self.request))
 
 
 class PaymentRefundView(APIView):
     @extend_schema(request=RefundInputSerializer, responses={201: RefundSerializer})
-    def post(self, request, pk: int):
-        payment = get_object_or_404(selectors.payment_list(user=request.user), pk=pk)
+    def post(self, request: Request, pk: int) -> Response:
+        payment = get_object_or_404(selectors.payment_list(user=_user(request)), pk=pk)
         bind(payment_id=payment.id)
         serializer = RefundInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -226,40 +242,12 @@ class PaymentRefundView(APIView):
 
 
 class ReportView(APIView):
-    def get(self, request, report_type: str):
-        return Response(selectors.report_generate(user=request.user, report_type=report_type))
+    def get(self, request: Request, report_type: str) -> Response:
+        return Response(selectors.report_generate(user=_user(request), report_type=report_type))
 
 
 class AdminStatsView(APIView):
     permission_classes = (IsStaff,)
 
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.admin_stats())
-
-
-def _error_view(status_code: int, code: str, message: str):
-    def view(request, exception=None):
-        return JsonResponse(error_body(code, message, status_code=status_code), status=status_code)
-
-    return view
-
-
-bad_request = _error_view(400, "bad_request", "The request could not be understood.")
-permission_denied = _error_view(403, "permission_denied", "You may not do this.")
-not_found = _error_view(404, "not_found", "No such resource.")
-
-
-def server_error(request):
-    """handler500: a database that failed us is a 503/409 here too, outside DRF's views.
-
-    Django calls it while handling the exception, so sys.exc_info() holds it; Django's
-    `django.request` record then logs it once, with the traceback.
-    """
-    failure = database_error(sys.exc_info()[1])
-    if failure is None:
-        failure = (500, "server_error", "Internal server error.")
-    status_code, code, message = failure
-    headers = {"Retry-After": "1"} if status_code != 500 else None
-    return JsonResponse(
-        error_body(code, message, status_code=status_code), status=status_code, headers=headers
-    )

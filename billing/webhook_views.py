@@ -5,7 +5,11 @@ The signing secret is shown once, in the answer to the POST that made the endpoi
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
 from rest_framework import generics, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.models import WEBHOOK_EVENT_TYPES, WebhookDelivery, WebhookEndpoint
@@ -13,7 +17,7 @@ from billing.permissions import IsStaff
 from billing.webhooks.addresses import UnsafeURL, check_url
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=WEBHOOK_EVENT_TYPES), required=False
     )
@@ -31,7 +35,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         return value
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
     event_id = serializers.CharField(source="outbox.event.event_id")
     event_type = serializers.CharField(source="outbox.event.type")
 
@@ -50,12 +54,12 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         )
 
 
-class WebhookEndpointListCreateView(generics.ListCreateAPIView):
+class WebhookEndpointListCreateView(generics.ListCreateAPIView[WebhookEndpoint]):
     permission_classes = (IsStaff,)
     serializer_class = WebhookEndpointSerializer
     queryset = WebhookEndpoint.objects.all()
 
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = serializer.save()
@@ -63,17 +67,17 @@ class WebhookEndpointListCreateView(generics.ListCreateAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class WebhookEndpointDetailView(generics.RetrieveUpdateDestroyAPIView):
+class WebhookEndpointDetailView(generics.RetrieveUpdateDestroyAPIView[WebhookEndpoint]):
     permission_classes = (IsStaff,)
     serializer_class = WebhookEndpointSerializer
     queryset = WebhookEndpoint.objects.all()
 
 
-class WebhookDeliveryListView(generics.ListAPIView):
+class WebhookDeliveryListView(generics.ListAPIView[WebhookDelivery]):
     permission_classes = (IsStaff,)
     serializer_class = WebhookDeliverySerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
         return (
             WebhookDelivery.objects.filter(outbox__endpoint_id=self.kwargs["pk"])
             .select_related("outbox__event")

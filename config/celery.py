@@ -35,9 +35,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@setup_logging.connect
 def _django_logging(**kwargs: object) -> None:
     """Keep Django's LOGGING (the same files, filters and writer as the web processes)."""
     import django
 
     django.setup()  # configures LOGGING once (a no-op when already set up)
+
+
+setup_logging.connect(_django_logging)

@@ -38,7 +38,7 @@ def on_starting(server):
 def post_worker_init(worker):
     # Each worker publishes its CPU, memory and open files from the start, busy or not
     # (prometheus-client's multiprocess mode has no process collector of its own).
-    from observability.metrics import start_process_metrics
+    from observability.monitoring.metrics import start_process_metrics
 
     start_process_metrics()
 
@@ -50,7 +50,7 @@ def child_exit(server, worker):
 
 
 def worker_exit(server, worker):
-    from observability.writer import shutdown_writer
+    from observability.output.writer import shutdown_writer
 
     shutdown_writer()
 

@@ -5,149 +5,36 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
-import re
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import (
+    env_bool,
+    env_broker_url,
+    env_choice,
+    env_fraction,
+    env_int,
+    env_list,
+    env_networks,
+    env_proxies,
+    env_rate,
+    env_seconds,
+    env_secret,
+    invalid,
+)
 from observability.logconfig import build_logging
 
+# Django's generic classes subscriptable at run time (billing.admin's ModelAdmin[Payment]),
+# as mypy reads them through django-stubs.
+django_stubs_ext.monkeypatch()
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    msg = f"Environment variable {name} must be a boolean (1/0/true/false), got {raw!r}"
-    raise ImproperlyConfigured(msg)
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def _invalid(name: str, constraint: str, raw: str) -> ImproperlyConfigured:
-    return ImproperlyConfigured(f"Environment variable {name} {constraint}, got {raw!r}")
-
-
-def _env_number(name: str, parse: type, ok: Callable[[Any], bool], constraint: str) -> Any:
-    """The variable parsed by `parse` if `ok` accepts it; None when unset or empty."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = parse(raw)
-    except ValueError:
-        raise _invalid(name, constraint, raw) from None
-    if not ok(value):
-        raise _invalid(name, constraint, raw)
-    return value
-
-
-def env_int(name: str, default: int | None, *, minimum: int) -> int | None:
-    """An integer >= minimum, or `default` when the variable is unset or empty."""
-    value = _env_number(name, int, lambda v: v >= minimum, f"must be an integer >= {minimum}")
-    return default if value is None else value
-
-
-def env_seconds(name: str, default: float, *, positive: bool = False) -> float:
-    """A finite number of seconds >= 0 (> 0 when `positive`)."""
-    constraint = f"must be a number of seconds {'> 0' if positive else '>= 0'} (such as 1.5)"
-
-    def ok(value: float) -> bool:
-        return math.isfinite(value) and (value > 0 if positive else value >= 0)
-
-    value = _env_number(name, float, ok, constraint)
-    return default if value is None else float(value)
-
-
-def _network_list(name: str, raw: str, constraint: str) -> list[str]:
-    """The comma-separated addresses/networks in `raw`, each checked by ipaddress."""
-    networks = [item.strip() for item in raw.split(",") if item.strip()]
-    try:
-        for network in networks:
-            ipaddress.ip_network(network, strict=False)
-    except ValueError:
-        raise _invalid(name, constraint, raw) from None
-    return networks
-
-
-def env_proxies(name: str) -> int | list[str]:
-    """A number of proxies, or a comma-separated list of proxy addresses/networks."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return 0
-    if raw.isdigit():
-        return int(raw)
-    constraint = "must be a number of proxies or a comma-separated list of networks"
-    return _network_list(name, raw, constraint)
-
-
-def env_fraction(name: str, default: float) -> float:
-    """A number from 0 to 1."""
-    constraint = "must be a number from 0 to 1 (such as 0.1)"
-    value = _env_number(name, float, lambda v: 0.0 <= v <= 1.0, constraint)
-    return default if value is None else float(value)
-
-
-def env_networks(name: str, default: str) -> list[str]:
-    """A comma-separated list of addresses/networks."""
-    raw = os.environ.get(name, "").strip() or default
-    return _network_list(name, raw, "must be a comma-separated list of addresses or networks")
-
-
-def env_secret(name: str, *, min_length: int) -> str | None:
-    """A token of at least min_length printable characters without spaces; never echoed."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    if len(raw) < min_length or not raw.isprintable() or any(c.isspace() for c in raw):
-        msg = (
-            f"Environment variable {name} must be at least {min_length} printable characters "
-            f"without spaces, got {len(raw)} characters (not shown)"
-        )
-        raise ImproperlyConfigured(msg)
-    return raw
-
-
-_RATE = re.compile(r"([0-9]{1,9})/(s|sec|second|m|min|minute|h|hour|d|day)")
-
-
-def env_rate(name: str, default: str) -> str:
-    """A DRF throttle rate: a whole number >= 1 per second, minute, hour or day."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    match = _RATE.fullmatch(raw)
-    if match is None or int(match.group(1)) < 1:
-        constraint = (
-            "must be a rate such as 20/min (a whole number >= 1, then /s, /min, /hour or /day)"
-        )
-        raise _invalid(name, constraint, raw)
-    return raw
-
-
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if raw.lower() not in {c.lower() for c in choices}:
-        raise _invalid(name, f"must be one of {', '.join(choices)}", raw)
-    return raw
 
 
 # --- Core -------------------------------------------------------------------
@@ -259,7 +146,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # https://docs.djangoproject.com/en/5.2/topics/cache/#database-caching
 CACHE_URL = os.environ.get("CACHE_URL", "").strip()
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise _invalid("CACHE_URL", "must be a redis:// or rediss:// URL", CACHE_URL)
+    raise invalid("CACHE_URL", "must be a redis:// or rediss:// URL", CACHE_URL)
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
@@ -368,7 +255,7 @@ SPECTACULAR_SETTINGS = {
 BILLING_GATEWAY_TIMEOUT = env_seconds("BILLING_GATEWAY_TIMEOUT", 20.0, positive=True)
 BILLING_PENDING_LEASE = env_seconds("BILLING_PENDING_LEASE", 60.0, positive=True)
 if BILLING_PENDING_LEASE <= BILLING_GATEWAY_TIMEOUT:
-    raise _invalid(
+    raise invalid(
         "BILLING_PENDING_LEASE",
         f"must be longer than BILLING_GATEWAY_TIMEOUT ({BILLING_GATEWAY_TIMEOUT} s): a request "
         "still talking to the gateway must keep its payment",
@@ -381,34 +268,11 @@ if BILLING_PENDING_LEASE <= BILLING_GATEWAY_TIMEOUT:
 # (redis://127.0.0.1:6379/0) or RabbitMQ (amqp://guest:guest@127.0.0.1:5672//) URL and run
 # `make worker`. The outbox (billing.WebhookOutbox) is the truth either way: the sweep
 # publishes what is due, every WEBHOOK_SWEEP_INTERVAL seconds (beat, or the embedded thread).
-BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
-
-
-def env_broker_url(name: str) -> str:
-    """A Redis or RabbitMQ URL (or "" for the embedded default), checked here, not in kombu."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return ""
-    constraint = (
-        "must be a broker URL such as redis://127.0.0.1:6379/0 or "
-        "amqp://guest:guest@127.0.0.1:5672// (scheme one of " + ", ".join(BROKER_SCHEMES) + ")"
-    )
-    shown = re.sub(r"//[^/@]*@", "//***@", raw)  # never echo a password
-    try:
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError:
-        raise _invalid(name, constraint, shown) from None
-    if parts.scheme not in BROKER_SCHEMES or not parts.hostname or port == 0:
-        raise _invalid(name, constraint, shown)
-    return raw
-
-
 # No broker: the embedded default (Celery's in-memory transport is never published to).
 CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL") or "memory://"
 BACKGROUND_EMBEDDED = CELERY_BROKER_URL == "memory://"
 WEBHOOK_TIMEOUT = env_seconds("WEBHOOK_TIMEOUT", 10.0, positive=True)
-WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1) or 8
 WEBHOOK_BACKOFF_BASE = env_seconds("WEBHOOK_BACKOFF_BASE", 30.0, positive=True)
 WEBHOOK_BACKOFF_MAX = env_seconds("WEBHOOK_BACKOFF_MAX", 1800.0, positive=True)
 WEBHOOK_SWEEP_INTERVAL = env_seconds("WEBHOOK_SWEEP_INTERVAL", 60.0, positive=True)
@@ -421,7 +285,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = math.ceil(WEBHOOK_TIMEOUT + 15)
 # Redis hands an unacknowledged task to another worker after the visibility timeout: a
 # retry's countdown (held unacknowledged by the worker) plus a run must end before it.
 if WEBHOOK_BACKOFF_MAX * 1.25 + CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
-    raise _invalid(
+    raise invalid(
         "CELERY_VISIBILITY_TIMEOUT",
         f"must be longer than WEBHOOK_BACKOFF_MAX x 1.25 (its jitter) + the task time limit "
         f"({WEBHOOK_BACKOFF_MAX * 1.25 + CELERY_TASK_TIME_LIMIT:g} s): else Redis redelivers "
@@ -466,7 +330,7 @@ OBSERVABILITY = {
     "FLOOD_LOGGERS": ("common.jwt_auth", "django.security"),
     # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
     "METRICS_ALLOWED_IPS": env_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1"),
-    "METRICS_TOKEN": env_secret("METRICS_TOKEN", min_length=16),
+    "METRICS_TOKEN": env_secret("METRICS_TOKEN"),
     # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
     "SEEN_IDS_CACHE": "request_ids",
     # Celery tasks carry the request's story (observability.celery; README, "Background work").

@@ -19,7 +19,7 @@ urlpatterns = [
     path("ops/", include("observability.viewer.urls")),
 ]
 
-handler400 = "billing.views.bad_request"
-handler403 = "billing.views.permission_denied"
-handler404 = "billing.views.not_found"
-handler500 = "billing.views.server_error"
+handler400 = "billing.exception_handler.bad_request"
+handler403 = "billing.exception_handler.permission_denied"
+handler404 = "billing.exception_handler.not_found"
+handler500 = "billing.exception_handler.server_error"

@@ -9,8 +9,8 @@ class ObservabilityConfig(AppConfig):
 
     def ready(self) -> None:
         from observability.conf import obs_settings
-        from observability.flood import install
-        from observability.writer import drain_on_termination, writer
+        from observability.guard.flood import install
+        from observability.output.writer import drain_on_termination, writer
 
         obs_settings.check()  # a wrong flag stops start-up with a sentence naming it
         install()  # flood control on SECURITY_LOGGER and FLOOD_LOGGERS

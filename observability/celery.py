@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
 
-from observability.context import bound, reset_context, set_context
-from observability.metrics import observe_task
+from observability.monitoring.metrics import observe_task
+from observability.output.writer import flush_logs, report
 from observability.tasks import (
     HEADER_FIELDS,
     TaskLines,
@@ -30,7 +30,7 @@ from observability.tasks import (
     task_context,
     task_headers,
 )
-from observability.writer import flush_logs, report
+from observability.tracing.context import bound, reset_context, set_context
 
 _runs: dict[str, tuple[Token[Mapping[str, Any]], TaskLines]] = {}
 _UID = "observability.celery"
@@ -141,7 +141,7 @@ def worker_lost_line(request: Any, exc: BaseException) -> None:
 
 
 def _base() -> dict[str, Any]:
-    from observability.context import CONTEXT_FIELDS
+    from observability.tracing.context import CONTEXT_FIELDS
 
     return dict.fromkeys(CONTEXT_FIELDS)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from observability.tracecontext import outgoing_headers
+from observability.tracing.tracecontext import outgoing_headers
 
 if TYPE_CHECKING:
     import httpx

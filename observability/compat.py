@@ -8,7 +8,7 @@
 - Django's `HttpResponse.headers` (`ResponseHeaders`) stores `lower name -> (name, value)`
   in `_store`;
 - concurrent-log-handler's `emit()` calls `handleError()` inside its `except` block
-  (`observability.rotation` re-raises there, so the writer counts the failure).
+  (`observability.output.rotation` re-raises there, so the writer counts the failure).
 """
 
 from __future__ import annotations

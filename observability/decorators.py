@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from observability.context import request_scope
-from observability.lifecycle import RequestLifecycle
-from observability.loggers import get_logger
+from observability.http.lifecycle import RequestLifecycle
+from observability.output.loggers import get_logger
+from observability.tracing.context import request_scope
 
 View = TypeVar("View", bound=Callable[..., Any])
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observability.request import bind_user
+from observability.tracing.request import bind_user
 
 
 class BindUserMixin:

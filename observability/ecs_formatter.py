@@ -1,6 +1,6 @@
 """LOG_FORMAT=ecs: Elastic Common Schema lines, one object a line, rendered from a Line.
 
-Our fields carry their ECS names (`observability.ecs.FIELDS`): `http.request.id`,
+Our fields carry their ECS names (`observability.lines.ecs.FIELDS`): `http.request.id`,
 `trace.id`, `span.id`, `transaction.id`, `user.id`, `client.ip`, `url.path` ... and, on a
 request's terminal line, `http.response.status_code`, `http.response.body.bytes`,
 `event.duration` (nanoseconds), `event.outcome`, `event.category` and `event.type`. Other
@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from observability import ecs, messages, otel
-from observability.context import CONTEXT_FIELDS
-from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, cap
 from observability.formatters import bound_fields, detail_fields
-from observability.line import Line
-from observability.textline import render_key
+from observability.lines import ecs, messages
+from observability.lines.line import Line
+from observability.lines.textline import render_key
+from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, cap
+from observability.tracing import otel
+from observability.tracing.context import CONTEXT_FIELDS
 
 ECS_VERSION = "1.6.0"
 
@@ -58,7 +59,7 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class EcsFormatter(logging.Formatter):
-    """ECS lines from Lines (observability.line): our fields under their ECS names."""
+    """ECS lines from Lines (observability.lines.line): our fields under their ECS names."""
 
     takes_lines = True
 

@@ -1,4 +1,5 @@
-"""The seed's event helpers: billing events, security events, performance metrics.
+"""Event helpers: business events (`log_event`; the seed's `log_billing_event`), security events,
+performance metrics.
 
 Events are data: the message keeps the seed's human text, and the details are also fields
 in a namespace of their own (`details`): `key=value` tokens in text files (`details.key=`
@@ -11,12 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from observability.context import EMPTY, current
-from observability.loggers import get_logger
-from observability.metrics import count_security_event
-from observability.records import DETAILS_ATTR
-from observability.redaction import get_redactor
-from observability.request import request_fields
+from observability.masking.redaction import get_redactor
+from observability.monitoring.metrics import count_security_event
+from observability.output.loggers import get_logger
+from observability.output.records import DETAILS_ATTR
+from observability.tracing.context import EMPTY, current
+from observability.tracing.request import request_fields
 
 SEVERITY_LEVELS = {
     "debug": logging.DEBUG,
@@ -44,13 +45,30 @@ def _details(details: dict[str, Any] | None) -> dict[str, Any]:
     return masked
 
 
+def log_event(
+    request: Any = None,
+    event_type: str = "",
+    user_id: Any = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`Event: invoice_sent - User: 123, Details: {...}` on the EVENTS_LOGGER: a business
+    event of the host project, its type, the user, and details as data."""
+    _event("Event", request, event_type, user_id, details)
+
+
 def log_billing_event(
     request: Any = None,
     event_type: str = "",
     user_id: Any = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """`Billing Event: payment_created - User: 123, Details: {...}` on billing.events."""
+    """The seed's helper: `Billing Event: payment_created - User: 123, Details: {...}`."""
+    _event("Billing Event", request, event_type, user_id, details)
+
+
+def _event(
+    label: str, request: Any, event_type: str, user_id: Any, details: dict[str, Any] | None
+) -> None:
     details = _details(details)
     if user_id is None:
         user_id = _request_fields(request).get("user_id", current()["user_id"])
@@ -59,7 +77,13 @@ def log_billing_event(
         extra["user_id"] = user_id
     shown = EMPTY if user_id is None else user_id
     get_logger("EVENTS_LOGGER").info(
-        "Billing Event: %s - User: %s, Details: %s", event_type, shown, details, extra=extra
+        "%s: %s - User: %s, Details: %s",
+        label,
+        event_type,
+        shown,
+        details,
+        extra=extra,
+        stacklevel=3,  # the call site is the caller of log_event / log_billing_event
     )
 
 
@@ -69,7 +93,7 @@ def log_security_event(
     severity: str = "warning",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """`Security Event: ... - Severity: ...` on billing.security, at the severity's level."""
+    """`Security Event: ... - Severity: ...` on the SECURITY_LOGGER, at the severity's level."""
     details = _details(details)
     severity = str(severity).lower()
     count_security_event(event_type, severity)  # before flood control: a flood still shows
@@ -87,6 +111,7 @@ def log_security_event(
         severity,
         details,
         extra=extra,
+        stacklevel=2,  # the call site is the caller's
     )
 
 
@@ -97,7 +122,7 @@ def log_performance_metric(
     unit: str = "seconds",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """`Performance Metric: report_generation - Value: 0.095 seconds` on billing.performance."""
+    """`Performance Metric: report_generation - Value: 0.095 seconds` on the PERFORMANCE_LOGGER."""
     details = _details(details)
     extra = {
         **_request_fields(request),
@@ -108,5 +133,10 @@ def log_performance_metric(
     }
     shown = f"{value:.3f}" if isinstance(value, float) else value
     get_logger("PERFORMANCE_LOGGER").info(
-        "Performance Metric: %s - Value: %s %s", metric_name, shown, unit, extra=extra
+        "Performance Metric: %s - Value: %s %s",
+        metric_name,
+        shown,
+        unit,
+        extra=extra,
+        stacklevel=2,
     )

@@ -7,13 +7,13 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from observability import otel
-from observability.context import CONTEXT_ATTR, EMPTY, current
-from observability.escaping import ARG_LIMIT, cap
-from observability.flood import DECISION_ATTR, guard
-from observability.records import CONTEXT_SNAPSHOT_ATTR, GIVEN_ATTR, extra_keys
-from observability.redaction import NullRedactor, Redactor, get_redactor
-from observability.tracecontext import current_flags
+from observability.guard.flood import DECISION_ATTR, guard
+from observability.masking.escaping import ARG_LIMIT, cap
+from observability.masking.redaction import NullRedactor, Redactor, get_redactor
+from observability.output.records import CONTEXT_SNAPSHOT_ATTR, GIVEN_ATTR, extra_keys
+from observability.tracing import otel
+from observability.tracing.context import CONTEXT_ATTR, EMPTY, current
+from observability.tracing.tracecontext import current_flags
 
 
 class FloodFilter(logging.Filter):
@@ -44,7 +44,7 @@ class RequestContextFilter(logging.Filter):
     """Copy the request context onto every record; a field given in `extra` wins.
 
     An absent value is written "-" on the record (a user's `%(user_id)s` never fails); the
-    snapshot itself is kept on the record for our formatters (observability.line).
+    snapshot itself is kept on the record for our formatters (observability.lines.line).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

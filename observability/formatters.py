@@ -1,6 +1,6 @@
 """The seed's formatters (verbose, simple, detailed, api) and one JSON line formatter.
 
-Each renders a `Line` (observability.line) and nothing else: `format(record)` renders the
+Each renders a `Line` (observability.lines.line) and nothing else: `format(record)` renders the
 Line built from the record, and the lifecycle hands its Lines to `render()` directly.
 
 Text lines read `<time> <LEVEL> [<logger>] <message> | request_id=... user_id=... ip=...`
@@ -27,16 +27,16 @@ try:
 except ImportError:  # optional: JSON lines are then written by the stdlib's json
     _orjson = None  # type: ignore[assignment]
 
-from observability.context import CONTEXT_FIELDS
-from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
-from observability.line import Line
-from observability.textline import (
+from observability.lines.line import Line
+from observability.lines.textline import (
     SEPARATOR,
     render_field,
     render_fields,
     render_key,
     render_message,
 )
+from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape, escape_traceback
+from observability.tracing.context import CONTEXT_FIELDS
 
 _CONTEXT_SET = frozenset(CONTEXT_FIELDS)
 _context_values = operator.itemgetter(*CONTEXT_FIELDS)

@@ -1,7 +1,7 @@
 """Logging handlers that never block: filters in the caller's thread, writing in the writer's.
 
 `QueuedFileHandler` (a rotating file shared by several processes) and
-`QueuedStreamHandler` (stderr) hand their records to `observability.writer`, which calls
+`QueuedStreamHandler` (stderr) hand their records to `observability.output.writer`, which calls
 their `write_batch()` from its listener thread. A file that cannot be written costs its
 records (counted, reported once a minute on stderr without their contents) until the
 fault clears, then writing resumes by itself.
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from observability.filters import FloodFilter, RedactionFilter, RequestContextFilter
-from observability.rotation import BatchRotatingFile
-from observability.writer import REPORT_INTERVAL, report, writer
+from observability.output.rotation import BatchRotatingFile
+from observability.output.writer import REPORT_INTERVAL, report, writer
 
 #: What the writer hands a handler: a record, or a line the fast path formatted already.
 Item = logging.LogRecord | str
@@ -50,7 +50,7 @@ class QueuedHandler(logging.Handler):
 
     @property
     def takes_lines(self) -> bool:
-        """Whether the lifecycle may hand it Lines instead of records (observability.emit):
+        """Whether the lifecycle may hand it Lines instead of records (observability.http.emit):
         our filters, a formatter that renders Lines, and our own `handle`."""
         return (
             getattr(self.formatter, "takes_lines", False)

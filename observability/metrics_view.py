@@ -16,10 +16,10 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 
-from observability.client_ip import address_in, client_address
 from observability.conf import obs_settings
 from observability.events import log_security_event
-from observability.metrics import render
+from observability.monitoring.metrics import render
+from observability.tracing.client_ip import address_in, client_address
 
 
 def bearer_matches(meta: dict[str, Any], token: str | None) -> bool:

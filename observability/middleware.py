@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from observability.conf import obs_settings
-from observability.lifecycle import EXC_ATTR, RequestLifecycle
+from observability.http.lifecycle import EXC_ATTR, RequestLifecycle
 
 
 class RequestLoggingMiddleware:

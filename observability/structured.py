@@ -6,7 +6,7 @@ import functools
 import logging
 from typing import Any, Protocol
 
-from observability.records import safe_extra
+from observability.output.records import safe_extra
 
 Fields = dict[str, Any] | None
 

@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from observability.context import current
-from observability.escaping import USERNAME_LIMIT
-from observability.ids import new_ids, new_span_id
-from observability.loggers import get_logger
-from observability.redaction import get_redactor, holds_card
-from observability.request import valid_request_id
-from observability.tracecontext import outgoing_headers, parse_traceparent
+from observability.masking.escaping import USERNAME_LIMIT
+from observability.masking.redaction import get_redactor, holds_card
+from observability.output.loggers import get_logger
+from observability.tracing.context import current
+from observability.tracing.ids import new_ids, new_span_id
+from observability.tracing.request import valid_request_id
+from observability.tracing.tracecontext import outgoing_headers, parse_traceparent
 
 #: The header fields a task message carries, all strings.
 REQUEST_ID = "obs_request_id"

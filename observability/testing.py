@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from observability.context import CONTEXT_FIELDS, reset
 from observability.filters import RedactionFilter, RequestContextFilter
-from observability.flood import guard
-from observability.records import DETAILS_ATTR, extra_keys
-from observability.writer import flush_logs, writer
+from observability.guard.flood import guard
+from observability.output.records import DETAILS_ATTR, extra_keys
+from observability.output.writer import flush_logs, writer
+from observability.tracing.context import CONTEXT_FIELDS, reset
 
 __all__ = [
     "CapturedRecord",

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from observability import build_logging
+from observability.lines.textline import parse as parse_text_line
 from observability.testing import flush_logs, reset_context, reset_flood_control
-from observability.textline import parse as parse_text_line
 
 FILES = {
     "general": "billing_api.log",

@@ -119,8 +119,8 @@ urlpatterns = [
     path("t/decorated-boom/", decorated_boom),
 ]
 
-handler404 = "billing.views.not_found"
-handler500 = "billing.views.server_error"
+handler404 = "billing.exception_handler.not_found"
+handler500 = "billing.exception_handler.server_error"
 
 
 def card_error_view(request):

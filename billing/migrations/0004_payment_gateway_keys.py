@@ -5,10 +5,12 @@
 import re
 import secrets
 
+from django.apps.registry import Apps
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def new_key():
+def new_key() -> str:
     """billing.models.gateway_idempotency_key_new as of this migration (never 13 digits in a row)."""
     while True:
         token = secrets.token_hex(16)
@@ -16,7 +18,7 @@ def new_key():
             return f"pay_{token}"
 
 
-def fill_gateway_keys_and_attempts(apps, schema_editor):
+def fill_gateway_keys_and_attempts(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     Payment = apps.get_model("billing", "Payment")
     Payment.objects.update(attempted_at=models.F("created_at"))
     for pk in Payment.objects.filter(gateway_idempotency_key__isnull=True).values_list("pk", flat=True).iterator():

@@ -25,8 +25,7 @@ from django.utils import timezone
 from billing.models import WebhookDelivery, WebhookOutbox
 from billing.webhooks.addresses import UnsafeURL, check_url
 from billing.webhooks.signing import SIGNATURE_HEADER, sign
-from observability import get_request_id, outgoing_headers
-from observability.redaction import get_redactor
+from observability import get_redactor, get_request_id, outgoing_headers
 
 logger = logging.getLogger("billing.webhooks")
 EARLY = timedelta(seconds=1)  # a retry's timer may fire a little before its row is due
@@ -45,7 +44,8 @@ class Outcome:
 
 def backoff(attempt: int) -> float:
     """Seconds after failed attempt `attempt` (1, 2 ...): base x 2^(n-1), capped, +0-25%."""
-    delay = min(settings.WEBHOOK_BACKOFF_MAX, settings.WEBHOOK_BACKOFF_BASE * 2 ** (attempt - 1))
+    base, cap = float(settings.WEBHOOK_BACKOFF_BASE), float(settings.WEBHOOK_BACKOFF_MAX)
+    delay = min(cap, base * 2.0 ** (attempt - 1))
     return delay * (1 + random.uniform(0, 0.25))  # noqa: S311 - jitter, not a secret
 
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from observability import messages
+from observability.lines import messages
+from observability.lines.textline import render_field
 from observability.logtrace.files import newest_first
 from observability.logtrace.query import EMPTY, Filters
 from observability.logtrace.records import (
@@ -45,7 +46,6 @@ from observability.logtrace.records import (
     raw_line_time,
 )
 from observability.logtrace.requests import Summary, is_terminal
-from observability.textline import render_field
 
 # Several processes append to one file in batches, so lines can be a little out of time
 # order: the scan reads this much further back than strictly needed.

@@ -1,8 +1,8 @@
-"""A log line read back as a Record: text lines (observability.textline), JSON lines, ECS lines.
+"""A log line read back as a Record: text lines (lines.textline), JSON lines, ECS lines.
 
 ECS lines (`LOG_FORMAT=ecs`, one Elastic Common Schema object a line, nested as the
 `ecs-logging` library writes them) are read back into our field names
-(`observability.ecs`), so every reader sees one shape whatever the format.
+(`observability.lines.ecs`), so every reader sees one shape whatever the format.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from observability import ecs, textline
-from observability.escaping import escape, escape_traceback
+from observability.lines import ecs, textline
+from observability.masking.escaping import escape, escape_traceback
 
 #: The tag of the file the lifecycle lines are written to (observability.conf.LOG_FILES).
 REQUESTS = "requests"
@@ -27,7 +27,7 @@ class Record:
     logger: str
     message: str
     fields: dict[str, Any]
-    traceback: str  # escaped as written: observability.escaping.unescape_traceback reads it
+    traceback: str  # escaped as written: observability.masking.escaping.unescape_traceback reads it
     file: str
     raw: str
     order: int = 0

@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from observability import messages
-from observability.escaping import escape
+from observability.lines import messages
 from observability.logtrace.files import lines_holding, log_files
 from observability.logtrace.query import EMPTY, LEVELS, Filters
 from observability.logtrace.records import REQUESTS, Record, parse_line, request_id_needles
+from observability.masking.escaping import escape
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The most lines of one request ID read per file tag (the newest): the story's work bound.
@@ -154,7 +154,7 @@ class Summary:
         }
 
     def line(self) -> str:
-        """One line for a terminal: every value from the logs escaped (observability.escaping)."""
+        """One line for a terminal: every value from the logs escaped (masking.escaping)."""
         flags = " ".join(f for f, on in (("SLOW", self.slow), ("FAILED", self.failed)) if on)
         e = escape
         return (

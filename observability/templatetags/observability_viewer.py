@@ -12,7 +12,7 @@ from typing import Any
 
 from django import template
 
-from observability.escaping import escape as escape_unsafe
+from observability.masking.escaping import escape as escape_unsafe
 
 register = template.Library()
 

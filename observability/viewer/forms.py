@@ -14,15 +14,15 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from observability.escaping import UNSAFE_CHARS, escape
 from observability.logtrace import Filters, parse_when
+from observability.masking.escaping import UNSAFE_CHARS, escape
 
 _TRUE = frozenset({"1", "on", "true", "yes"})
 _UNSAFE = re.compile(f"[{UNSAFE_CHARS}]")
 
 
 def no_unsafe_characters(value: str) -> None:
-    """Refuse control and bidi characters (observability.escaping's rule), never echoing them."""
+    """Refuse control and bidi characters (masking.escaping's rule), never echoing them."""
     found = sorted({f"U+{ord(char):04X}" for char in _UNSAFE.findall(value)})
     if found:
         msg = f"must not hold control or bidi characters; it holds {', '.join(found[:5])}"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from observability.escaping import unescape_traceback
 from observability.logtrace import LEVELS, Record
+from observability.masking.escaping import unescape_traceback
 
 EMPTY = "-"
 _LANE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")

@@ -36,7 +36,7 @@ from observability.logtrace import search, story
 from observability.logtrace.listing import Budget
 from observability.logtrace.requests import STORY_LINES
 from observability.logtrace.tasks import summarise_tasks
-from observability.redaction import get_redactor
+from observability.masking.redaction import get_redactor
 from observability.viewer.forms import RequestSearchForm
 from observability.viewer.headers import secure_headers
 from observability.viewer.links import admin_links

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
-from observability.flood import guard
+from observability.guard.flood import guard
 from tests.conftest import parse_tokens
 
 pytestmark = pytest.mark.django_db
@@ -166,6 +166,20 @@ def test_an_ipv6_64_is_one_client(user):
     for _ in range(5):
         login(api_from("192.0.2.1"))
     assert login(api_from("::ffff:192.0.2.1")).status_code == 429
+
+
+def test_an_ipv6_address_that_reads_like_a_card_number_is_still_its_64(user):
+    """The logs mask such an address (its low 64 bits are the client's to choose); the
+    throttle counts the address itself: it stays in its /64's budget, never in one shared
+    by every client the logs cannot show."""
+    card_like = "4111:1111:1111:1111"
+    tried = [
+        login(api_from(f"2001:db8:1:2::{n:x}"), username=f"user{n}").status_code
+        for n in range(1, 21)
+    ]
+    assert tried == [401] * 20
+    assert login(api_from(f"2001:db8:1:2:{card_like}"), username="x").status_code == 429
+    assert login(api_from(f"2001:db8:9:9:{card_like}"), username="x").status_code == 401
 
 
 def test_a_forged_x_forwarded_for_does_not_buy_a_new_budget(user):
@@ -545,3 +559,16 @@ def test_rates_from_the_environment(monkeypatch):
     )
     rates = settings["REST_FRAMEWORK"]["DEFAULT_THROTTLE_RATES"]
     assert rates == {"login_client": "100/hour", "login_username": "3/m"}
+
+
+def test_the_admin_login_form_without_its_request_checks_no_password(staff, hasher):
+    """The admin site always hands the form its request; without one there is no client to
+    count, so the form refuses to run rather than share one budget among all such calls."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from billing.admin import ThrottledAdminAuthenticationForm
+
+    form = ThrottledAdminAuthenticationForm(data={"username": "admin", "password": "x-y-z-1"})
+    with pytest.raises(ImproperlyConfigured, match="needs its request"):
+        form.is_valid()
+    assert hasher.calls == 0

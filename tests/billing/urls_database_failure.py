@@ -19,4 +19,4 @@ urlpatterns = [
     path("broken/", broken_view),
 ]
 
-handler500 = "billing.views.server_error"
+handler500 = "billing.exception_handler.server_error"

@@ -219,7 +219,7 @@ def test_the_exposition_passes_promtool_lint(logs):
     from django.test import Client
 
     from observability import log_security_event
-    from observability.metrics import render
+    from observability.monitoring.metrics import render
 
     Client().get("/health/")
     log_security_event(event_type="login_failed", severity="warning")
@@ -233,7 +233,7 @@ def test_the_multiprocess_exposition_passes_promtool_lint(tmp_path):
     """As under gunicorn: values from files, the process metrics of this layer's own."""
     code = (
         "import django; django.setup()\n"
-        "from observability import metrics\n"
+        "from observability.monitoring import metrics\n"
         "metrics.start_process_metrics()\n"
         "metrics.observe_request('GET', 'api/v1/plans/', 200, 0.01)\n"
         "import sys; sys.stdout.write(metrics.render()[0].decode())\n"

@@ -50,7 +50,7 @@ def send(
 
 
 def fields(line: str) -> dict[str, str]:
-    from observability.textline import parse
+    from observability.lines.textline import parse
 
     parsed = parse(line)
     assert parsed is not None, line

@@ -30,7 +30,7 @@ def json_line(
     return json.dumps(data, ensure_ascii=False)
 
 
-#: our field -> its ECS name, written out here rather than taken from observability.ecs
+#: our field -> its ECS name, written out here rather than taken from observability.lines.ecs
 ECS_NAMES = {
     "request_id": "http.request.id",
     "trace_id": "trace.id",

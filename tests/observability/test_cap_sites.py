@@ -13,7 +13,7 @@ A site is one of:
   of our own files) or is not text at all;
 - MASKED: client text, masked before the cut (each such site has a driver below that
   sends card numbers at every offset around its cut and reads what was written);
-- ENGINE: the masking engine's own pieces (observability/redaction.py), proved by
+- ENGINE: the masking engine's own pieces (observability/masking/redaction.py), proved by
   tests/observability/test_redaction.py.
 """
 
@@ -195,12 +195,12 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "the host name from the settings",
     ),
-    "observability/line.py::_new_prefix::raw[1:5]": (
+    "observability/lines/line.py::_new_prefix::raw[1:5]": (
         NOT_CLIENT,
         "random bytes for a record identity's prefix",
     ),
     **{
-        f"observability/routes.py::{site}": (
+        f"observability/tracing/routes.py::{site}": (
             NOT_CLIENT,
             "a URL pattern of the project's URLconf, made readable for a metrics label",
         )
@@ -315,15 +315,15 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_WRITTEN,
         "one character of a JSON token, compared, never written",
     ),
-    "observability/client_ip.py::_parse_ip::value[1:]": (
+    "observability/tracing/client_ip.py::_parse_ip::value[1:]": (
         NOT_WRITTEN,
         "what follows the [ of [v6]:port, parsed; only a validated IP is written",
     ),
-    "observability/client_ip.py::_parse_ip::port[1:]": (
+    "observability/tracing/client_ip.py::_parse_ip::port[1:]": (
         NOT_WRITTEN,
         "the digits after the port's colon, checked as a port number, never written",
     ),
-    "observability/client_ip.py::_elements::header[start + 1:end]": (
+    "observability/tracing/client_ip.py::_elements::header[start + 1:end]": (
         NOT_WRITTEN,
         "one X-Forwarded-For element, read from the right, parsed; only a validated IP is written",
     ),
@@ -347,23 +347,23 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "a record's message or field, masked whole by RedactionFilter before any formatter",
     ),
-    "observability/escaping.py::cap::text[:limit]": (
+    "observability/masking/escaping.py::cap::text[:limit]": (
         MASKED,
         "the cap itself: every caller passes text masked by the layer",
     ),
-    "observability/escaping.py::escape::cap(text, limit)": (
+    "observability/masking/escaping.py::escape::cap(text, limit)": (
         MASKED,
         "the cap itself: every caller passes text masked by the layer",
     ),
-    "observability/escaping.py::escape_bar::escape(text, limit)": (
+    "observability/masking/escaping.py::escape_bar::escape(text, limit)": (
         MASKED,
         "the cap itself: every caller passes text masked by the layer",
     ),
-    "observability/escaping.py::escape_traceback::cap(line, TRACEBACK_LINE_LIMIT)": (
+    "observability/masking/escaping.py::escape_traceback::cap(line, TRACEBACK_LINE_LIMIT)": (
         MASKED,
         "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
     ),
-    "observability/escaping.py::escape_traceback::text[-TRACEBACK_LIMIT:]": (
+    "observability/masking/escaping.py::escape_traceback::text[-TRACEBACK_LIMIT:]": (
         MASKED,
         "a traceback, masked whole by RedactionFilter (exc_text) before it is formatted",
     ),
@@ -375,12 +375,12 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "each argument masked whole, and the message masked whole before any argument is cut",
     ),
-    "observability/flood.py::FloodGuard._close::key[:3]": (NOT_CLIENT, "a tuple key"),
-    "observability/flood.py::FloodGuard.kind::probe[:dot]": (
+    "observability/guard/flood.py::FloodGuard._close::key[:3]": (NOT_CLIENT, "a tuple key"),
+    "observability/guard/flood.py::FloodGuard.kind::probe[:dot]": (
         NOT_CLIENT,
         "a logger name's parents, looked up in the guarded names",
     ),
-    "observability/flood.py::FloodGuard._example::get_redactor().text(message, ARG_LIMIT)": (
+    "observability/guard/flood.py::FloodGuard._example::get_redactor().text(message, ARG_LIMIT)": (
         MASKED,
         "the summarised record's message, masked whole by text() before its cap",
     ),
@@ -412,18 +412,39 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a timestamp",
     ),
-    "observability/ids.py::_take::block[i:i + _ID_BYTES]": (
+    "observability/tracing/ids.py::_take::block[i:i + _ID_BYTES]": (
         NOT_CLIENT,
         "our own random bytes, cut into IDs",
     ),
-    "observability/ids.py::new_ids::h[13:16]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
-    "observability/ids.py::new_ids::h[17:20]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
-    "observability/ids.py::new_ids::h[20:32]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
-    "observability/ids.py::new_ids::h[32:64]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
-    "observability/ids.py::new_ids::h[64:80]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
-    "observability/ids.py::new_ids::h[8:12]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
-    "observability/ids.py::new_ids::h[:8]": (NOT_CLIENT, "our own random bytes, cut into IDs"),
-    "observability/ids.py::new_span_id::_take()[32:40]": (
+    "observability/tracing/ids.py::new_ids::h[13:16]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/tracing/ids.py::new_ids::h[17:20]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/tracing/ids.py::new_ids::h[20:32]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/tracing/ids.py::new_ids::h[32:64]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/tracing/ids.py::new_ids::h[64:80]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/tracing/ids.py::new_ids::h[8:12]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/tracing/ids.py::new_ids::h[:8]": (
+        NOT_CLIENT,
+        "our own random bytes, cut into IDs",
+    ),
+    "observability/tracing/ids.py::new_span_id::_take()[32:40]": (
         NOT_CLIENT,
         "our own random bytes, cut into IDs",
     ),
@@ -491,191 +512,191 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a fresh UUID",
     ),
-    "observability/messages.py::completed::{duration:.3f}": (
+    "observability/lines/messages.py::completed::{duration:.3f}": (
         NOT_CLIENT,
         "a duration formatted with three decimals",
     ),
-    "observability/messages.py::failed::{duration:.3f}": (
+    "observability/lines/messages.py::failed::{duration:.3f}": (
         NOT_CLIENT,
         "a duration formatted with three decimals",
     ),
-    "observability/messages.py::slow::{duration:.3f}": (
+    "observability/lines/messages.py::slow::{duration:.3f}": (
         NOT_CLIENT,
         "a duration formatted with three decimals",
     ),
-    "observability/redaction.py::NullRedactor.query_string::_cap(query, limit)": (
+    "observability/masking/redaction.py::NullRedactor.query_string::_cap(query, limit)": (
         ENGINE,
         "REDACT off: the operator's choice to write text as it is",
     ),
-    "observability/redaction.py::NullRedactor.text::_cap(text, limit)": (
+    "observability/masking/redaction.py::NullRedactor.text::_cap(text, limit)": (
         ENGINE,
         "REDACT off: the operator's choice to write text as it is",
     ),
-    "observability/redaction.py::NullRedactor.url::_cap(f'{path}?{query}' if query else path, limit)": (
+    "observability/masking/redaction.py::NullRedactor.url::_cap(f'{path}?{query}' if query else path, limit)": (
         ENGINE,
         "REDACT off: the operator's choice to write text as it is",
     ),
-    "observability/redaction.py::Redactor._mask_pairs::text[last:]": (
+    "observability/masking/redaction.py::Redactor._mask_pairs::text[last:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::Redactor._mask_pairs::text[last:start]": (
+    "observability/masking/redaction.py::Redactor._mask_pairs::text[last:start]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::Redactor._mask_pairs::text[match.start(1):match.end(1)]": (
+    "observability/masking/redaction.py::Redactor._mask_pairs::text[match.start(1):match.end(1)]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::Redactor._mask_pairs::text[start:end]": (
+    "observability/masking/redaction.py::Redactor._mask_pairs::text[start:end]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::Redactor._query::_cap(encoded if path is None else f'{self._mask(path)}?{encoded}', limit, dropped)": (
+    "observability/masking/redaction.py::Redactor._query::_cap(encoded if path is None else f'{self._mask(path)}?{encoded}', limit, dropped)": (
         ENGINE,
         "caps the masked query, or splits the parsed pairs",
     ),
-    "observability/redaction.py::Redactor._query::parts[1::2]": (
+    "observability/masking/redaction.py::Redactor._query::parts[1::2]": (
         ENGINE,
         "caps the masked query, or splits the parsed pairs",
     ),
-    "observability/redaction.py::Redactor._query::parts[::2]": (
+    "observability/masking/redaction.py::Redactor._query::parts[::2]": (
         ENGINE,
         "caps the masked query, or splits the parsed pairs",
     ),
-    "observability/redaction.py::Redactor.text::_cap(self._mask(text), limit, 0)": (
+    "observability/masking/redaction.py::Redactor.text::_cap(self._mask(text), limit, 0)": (
         ENGINE,
         "caps what _mask() returned",
     ),
-    "observability/redaction.py::Redactor.text::_cap(self._mask(text), limit, dropped)": (
+    "observability/masking/redaction.py::Redactor.text::_cap(self._mask(text), limit, dropped)": (
         ENGINE,
         "caps what _mask() returned",
     ),
-    "observability/redaction.py::Redactor.url::self.text(path, limit)": (
+    "observability/masking/redaction.py::Redactor.url::self.text(path, limit)": (
         ENGINE,
         "text() masks, then caps",
     ),
-    "observability/redaction.py::_cap::text[:limit]": (
+    "observability/masking/redaction.py::_cap::text[:limit]": (
         ENGINE,
         "the cap, called on masked text only",
     ),
-    "observability/redaction.py::_card_spans::text[start:end]": (
+    "observability/masking/redaction.py::_card_spans::text[start:end]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_cut::text[::-1]": (
+    "observability/masking/redaction.py::_cut::text[::-1]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/redaction.py::_cut::text[:MAX_SCAN]": (
+    "observability/masking/redaction.py::_cut::text[:MAX_SCAN]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/redaction.py::_cut::text[:end]": (
+    "observability/masking/redaction.py::_cut::text[:end]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/redaction.py::_cut::text[:first.start()]": (
+    "observability/masking/redaction.py::_cut::text[:first.start()]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/redaction.py::_cut::text[:jwt]": (
+    "observability/masking/redaction.py::_cut::text[:jwt]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/redaction.py::_cut::text[end - 1::-1]": (
+    "observability/masking/redaction.py::_cut::text[end - 1::-1]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/redaction.py::_escape_kind::escape[2:]": (
+    "observability/masking/redaction.py::_escape_kind::escape[2:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_escape_kind::payload[len(payload.rstrip('0123456789')):]": (
+    "observability/masking/redaction.py::_escape_kind::payload[len(payload.rstrip('0123456789')):]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_holds_card::sums[max(0, end - 19):end - 12]": (
+    "observability/masking/redaction.py::_holds_card::sums[max(0, end - 19):end - 12]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_last_four::digits[-4:]": (
+    "observability/masking/redaction.py::_last_four::digits[-4:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_letters_trie::word[1:]": (
+    "observability/masking/redaction.py::_letters_trie::word[1:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_mask_span::parts[0::2] #1": (
+    "observability/masking/redaction.py::_mask_span::parts[0::2] #1": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_mask_span::parts[0::2] #2": (
+    "observability/masking/redaction.py::_mask_span::parts[0::2] #2": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_mask_span::parts[1::2]": (
+    "observability/masking/redaction.py::_mask_span::parts[1::2]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_mask_straddling_cards::part[:low]": (
+    "observability/masking/redaction.py::_mask_straddling_cards::part[:low]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_mask_straddling_cards::part[high:]": (
+    "observability/masking/redaction.py::_mask_straddling_cards::part[high:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_percent_decode::text[last:]": (
+    "observability/masking/redaction.py::_percent_decode::text[last:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_percent_decode::text[last:start]": (
+    "observability/masking/redaction.py::_percent_decode::text[last:start]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_replace::text[last:]": (
+    "observability/masking/redaction.py::_replace::text[last:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_replace::text[last:start]": (
+    "observability/masking/redaction.py::_replace::text[last:start]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_tail_digits::found[:0]": (
+    "observability/masking/redaction.py::_tail_digits::found[:0]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_value_span::text[start + 1:start + 2]": (
+    "observability/masking/redaction.py::_value_span::text[start + 1:start + 2]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_value_span::text[start:start + 1]": (
+    "observability/masking/redaction.py::_value_span::text[start:start + 1]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/redaction.py::_value_span::text[start:start + 2]": (
+    "observability/masking/redaction.py::_value_span::text[start:start + 2]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/request.py::request_fields::redactor.text(getattr(plain, 'path', EMPTY), PATH_LIMIT)": (
+    "observability/tracing/request.py::request_fields::redactor.text(getattr(plain, 'path', EMPTY), PATH_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT', ''), USER_AGENT_LIMIT)": (
+    "observability/tracing/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT', ''), USER_AGENT_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/request.py::started_details::redactor.query_string(query, QUERY_LIMIT)": (
+    "observability/tracing/request.py::started_details::redactor.query_string(query, QUERY_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/request.py::started_details::redactor.url(plain.path, query, PATH_LIMIT + QUERY_LIMIT)": (
+    "observability/tracing/request.py::started_details::redactor.url(plain.path, query, PATH_LIMIT + QUERY_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/request.py::user_fields::get_redactor().text(str(username), USERNAME_LIMIT)": (
+    "observability/tracing/request.py::user_fields::get_redactor().text(str(username), USERNAME_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
@@ -691,55 +712,55 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a duration in milliseconds",
     ),
-    "observability/textline.py::_render_text::escape_bar(text, VALUE_LIMIT)": (
+    "observability/lines/textline.py::_render_text::escape_bar(text, VALUE_LIMIT)": (
         MASKED,
         "a field's value, masked whole by RedactionFilter or when the request was read",
     ),
-    "observability/textline.py::_unquote::value[1:-1]": (
+    "observability/lines/textline.py::_unquote::value[1:-1]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::line[match.end():]": (
+    "observability/lines/textline.py::parse::line[match.end():]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::stamp[0:4]": (
+    "observability/lines/textline.py::parse::stamp[0:4]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::stamp[11:13]": (
+    "observability/lines/textline.py::parse::stamp[11:13]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::stamp[14:16]": (
+    "observability/lines/textline.py::parse::stamp[14:16]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::stamp[17:19]": (
+    "observability/lines/textline.py::parse::stamp[17:19]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::stamp[20:23]": (
+    "observability/lines/textline.py::parse::stamp[20:23]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::stamp[5:7]": (
+    "observability/lines/textline.py::parse::stamp[5:7]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse::stamp[8:10]": (
+    "observability/lines/textline.py::parse::stamp[8:10]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::parse_fields::part.partition('=')[::2]": (
+    "observability/lines/textline.py::parse_fields::part.partition('=')[::2]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",
     ),
-    "observability/textline.py::render_key::key[:64]": (
+    "observability/lines/textline.py::render_key::key[:64]": (
         MASKED,
         "a field name: chosen by code, or an event detail's key masked by Redactor.value",
     ),
-    "observability/textline.py::render_message::escape_bar(message, MESSAGE_LIMIT)": (
+    "observability/lines/textline.py::render_message::escape_bar(message, MESSAGE_LIMIT)": (
         MASKED,
         "the message, masked whole by RedactionFilter or when the request was read",
     ),
@@ -825,7 +846,7 @@ def test_login_username_is_masked_before_it_is_cut(logs, letters):
 # the site's limit, after the letters QQ; no run read after a QQ may hold more than four of
 # its digits. A cut made before masking keeps up to 18 of them.
 
-from observability.escaping import (  # noqa: E402
+from observability.masking.escaping import (  # noqa: E402
     ARG_LIMIT,
     MESSAGE_LIMIT,
     PATH_LIMIT,
@@ -874,7 +895,7 @@ def drive_user_agent(logs, texts):
 
 
 def drive_username(logs, texts):
-    from observability.request import user_fields
+    from observability.tracing.request import user_fields
 
     class User:
         pk = 7
@@ -1089,25 +1110,25 @@ DRIVERS = {
 # Which driver reaches each MASKED site.
 SITE_DRIVERS = {
     "observability/ecs_formatter.py": "ecs",
-    "observability/escaping.py::cap": "message",
-    "observability/escaping.py::escape::": "message",
-    "observability/escaping.py::escape_bar": "message",
-    "observability/escaping.py::escape_traceback": "traceback",
+    "observability/masking/escaping.py::cap": "message",
+    "observability/masking/escaping.py::escape::": "message",
+    "observability/masking/escaping.py::escape_bar": "message",
+    "observability/masking/escaping.py::escape_traceback": "traceback",
     "observability/filters.py": "arguments",
-    "observability/flood.py::FloodGuard._example": "flood_example",
+    "observability/guard/flood.py::FloodGuard._example": "flood_example",
     "observability/formatters.py::JsonFormatter.render": "json",
     "observability/formatters.py::_json_value": "json",
     "observability/management/commands/logtrace.py": "logtrace",
-    "observability/request.py::request_fields": "path",
-    "observability/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT'": "user_agent",
-    "observability/request.py::started_details::redactor.query_string": "query",
-    "observability/request.py::started_details::redactor.url": "url",
-    "observability/request.py::user_fields": "username",
+    "observability/tracing/request.py::request_fields": "path",
+    "observability/tracing/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT'": "user_agent",
+    "observability/tracing/request.py::started_details::redactor.query_string": "query",
+    "observability/tracing/request.py::started_details::redactor.url": "url",
+    "observability/tracing/request.py::user_fields": "username",
     "observability/templates": "viewer",
     "observability/viewer/views.py::_query": "viewer_query",
-    "observability/textline.py::render_message": "message",
-    "observability/textline.py::_render_text": "message",
-    "observability/textline.py::render_key": "event_key",
+    "observability/lines/textline.py::render_message": "message",
+    "observability/lines/textline.py::_render_text": "message",
+    "observability/lines/textline.py::render_key": "event_key",
     "observability/tasks.py::TaskLines.failed": "task_failed",
     "observability/tasks.py::log_published": "task_published",
     "observability/tasks.py::TaskLines.retried": "task_retried",

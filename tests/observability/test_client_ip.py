@@ -13,8 +13,8 @@ import re
 import pytest
 from django.test import Client
 
-from observability import client_ip
-from observability.client_ip import get_client_ip
+from observability.tracing import client_ip
+from observability.tracing.client_ip import get_client_ip
 from tests.conftest import parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]

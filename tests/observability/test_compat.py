@@ -14,7 +14,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.request import Request
 
 from observability.compat import django_request, resolved_user, set_header
-from observability.rotation import BatchRotatingFile
+from observability.output.rotation import BatchRotatingFile
 
 
 def test_drf_request_wraps_djangos_as_underscore_request():

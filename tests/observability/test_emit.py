@@ -12,8 +12,6 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability import emit
-from observability.context import CONTEXT_FIELDS
 from observability.filters import attach_context
 from observability.formatters import (
     ApiFormatter,
@@ -22,8 +20,10 @@ from observability.formatters import (
     SimpleFormatter,
     VerboseFormatter,
 )
-from observability.line import CallSite, Line
-from observability.records import RECORD_ID_ATTR
+from observability.http import emit
+from observability.lines.line import CallSite, Line
+from observability.output.records import RECORD_ID_ATTR
+from observability.tracing.context import CONTEXT_FIELDS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 

@@ -32,7 +32,7 @@ from observability.formatters import (
     SimpleFormatter,
     VerboseFormatter,
 )
-from observability.records import RECORD_ID_ATTR
+from observability.output.records import RECORD_ID_ATTR
 from tests.conftest import configure_logs, parse_tokens, token_for
 
 pytestmark = pytest.mark.django_db

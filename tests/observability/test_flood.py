@@ -17,8 +17,10 @@ import pytest
 from django.test import Client
 from freezegun import freeze_time
 
-from observability import emit, flood, log_security_event, request_context
-from observability.flood import guard
+from observability import log_security_event, request_context
+from observability.guard import flood
+from observability.guard.flood import guard
+from observability.http import emit
 from observability.testing import drain_logs
 from tests.conftest import parse_tokens
 
@@ -577,7 +579,7 @@ def test_the_table_of_closed_windows_is_bounded_while_the_tick_is_late(logs, lim
     """Windows closed early wait for the writer's tick; a tick that is late (a stalled disk)
     while ever new clients flood cannot make that table grow past MAX_CLOSED: the rest wait
     merged per event type (client "*"), counts exact."""
-    from observability.writer import writer
+    from observability.output.writer import writer
 
     monkeypatch.setattr(flood, "MAX_KEYS", 20)
     monkeypatch.setattr(flood, "MAX_CLOSED", 20)

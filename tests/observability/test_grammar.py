@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability.escaping import escape, escape_traceback, unescape_traceback
 from observability.formatters import ApiFormatter, DetailedFormatter, JsonFormatter
+from observability.lines.textline import render_key
 from observability.logtrace import parse_line
-from observability.textline import render_key
+from observability.masking.escaping import escape, escape_traceback, unescape_traceback
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 

@@ -1,5 +1,5 @@
 """Response header names from the settings: the middleware stores its two headers directly
-(observability.lifecycle.set_header), so the settings check must refuse every name Django's
+(observability.http.lifecycle.set_header), so the settings check must refuse every name Django's
 own `HttpResponse.__setitem__` would refuse (found by a hostile review: "X-Réquest-ID"
 passed str.isalnum and made responses no server could send)."""
 
@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability.conf import _is_header
-from observability.lifecycle import set_header
+from observability.conf_checks import is_header as _is_header
+from observability.http.lifecycle import set_header
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 

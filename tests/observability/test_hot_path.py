@@ -15,12 +15,13 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability import redaction, textline
 from observability.compat import set_header
-from observability.escaping import UNSAFE_CHARS, VALUE_LIMIT, escape
-from observability.line import CallSite
-from observability.redaction import Redactor
-from observability.textline import render_field, render_fields, render_message, render_value
+from observability.lines import textline
+from observability.lines.line import CallSite
+from observability.lines.textline import render_field, render_fields, render_message, render_value
+from observability.masking import redaction
+from observability.masking.escaping import UNSAFE_CHARS, VALUE_LIMIT, escape
+from observability.masking.redaction import Redactor
 
 # What the exact checks look for: a value is escaped for these, quoted for whitespace.
 NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS}\\s"=|]')

@@ -23,9 +23,9 @@ from django.db import connection
 from django.test import AsyncClient, Client
 from freezegun import freeze_time
 
-from observability import seen_ids as seen_ids_module
 from observability.conf import obs_settings, validate
-from observability.seen_ids import seen_ids
+from observability.http import seen_ids as seen_ids_module
+from observability.http.seen_ids import seen_ids
 from tests.conftest import parse_tokens, token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_reuse")]

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.test import Client
 from freezegun import freeze_time
 
-from observability.sampling import held_lines, keeps
+from observability.http.sampling import held_lines, keeps
 from observability.testing import drain_logs
 from tests import urls as test_urls
 from tests.conftest import parse_tokens
@@ -72,7 +72,7 @@ def kept_in_another_process(ids: list[str], rate: float, secret: str) -> list[st
         "import sys\n"
         "from django.conf import settings\n"
         "settings.configure(SECRET_KEY=sys.argv[1])\n"
-        "from observability.sampling import keeps\n"
+        "from observability.http.sampling import keeps\n"
         "ids = sys.stdin.read().split()\n"
         "print(' '.join(i for i in ids if keeps(i, float(sys.argv[2]))))\n"
     )

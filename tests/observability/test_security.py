@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability.client_ip import get_client_ip
 from observability.conf import DEFAULT_REDACT_KEYS
-from observability.escaping import escape
-from observability.redaction import REDACTED, Redactor, _luhn_ok
+from observability.masking.escaping import escape
+from observability.masking.redaction import REDACTED, Redactor, _luhn_ok
+from observability.tracing.client_ip import get_client_ip
 from tests.conftest import configure_logs
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
@@ -283,7 +283,8 @@ class TestFaults:
         assert "plain view ran" not in err
 
     def test_write_errors_count_report_once_and_recover(self, logs, monkeypatch, capfd):
-        from observability import flush_logs, log_stats, rotation
+        from observability import flush_logs, log_stats
+        from observability.output import rotation
 
         original = rotation.BatchRotatingFile.do_write
         failing = {"on": True}

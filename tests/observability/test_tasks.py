@@ -11,8 +11,8 @@ from celery.exceptions import Retry
 
 from observability import request_context
 from observability.celery import install
-from observability.context import get_context
 from observability.tasks import HEADER_FIELDS, task_context, task_headers
+from observability.tracing.context import get_context
 
 CARD = "4111111111111111"
 app = Celery("observability-tests", broker="memory://", set_as_current=False)
@@ -106,7 +106,7 @@ def test_a_task_publishing_a_task_names_itself_as_the_parent():
     fields = task_context(
         {"obs_request_id": "req-7"}, task_id="parent-task-1", task_name="probe", attempt=1
     )
-    from observability.context import reset_context, set_context
+    from observability.tracing.context import reset_context, set_context
 
     token = set_context(fields)  # as the worker binds it (observability.celery)
     try:

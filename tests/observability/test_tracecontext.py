@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from observability import outgoing_headers, request_context
-from observability.tracecontext import parse_traceparent, valid_tracestate
+from observability.tracing.tracecontext import parse_traceparent, valid_tracestate
 from tests.conftest import parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]

@@ -11,8 +11,8 @@ import pytest
 from django.core.cache import caches
 from django.test import Client
 
-from observability import ids
 from observability.conf import obs_settings
+from observability.tracing import ids
 from tests.conftest import parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]

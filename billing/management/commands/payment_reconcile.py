@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing import gateway, selectors, services
@@ -35,7 +37,7 @@ class Command(BaseCommand):
             help="Reconcile at most this many payments (the oldest first); default: all.",
         )
 
-    def handle(self, *args, dry_run: bool, limit: int | None, **options) -> None:
+    def handle(self, *args: Any, dry_run: bool, limit: int | None, **options: Any) -> None:
         if limit is not None and limit < 1:
             msg = f"--limit must be an integer >= 1, got {limit}"
             raise CommandError(msg)

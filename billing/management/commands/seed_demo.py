@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -26,7 +27,7 @@ DEMO_PLANS = (
 class Command(BaseCommand):
     help = "Create the demo users and plans if missing, and print how to get a token."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         users = get_user_model().objects
         for username, password, is_staff in DEMO_USERS:
             user, created = users.get_or_create(

@@ -2,7 +2,7 @@
 
 Everything it prints comes from the logs or the command line, so every output (the listing,
 a story, `--json`, `--follow`, its errors) escapes control and bidi characters with
-`observability.escaping.escape`: a terminal never gets a raw ESC, BEL, CR or U+202E, and
+`observability.masking.escaping.escape`: a terminal never gets a raw ESC, BEL, CR or U+202E, and
 neither does a script that decodes the JSON (`jq -r`).
 """
 
@@ -17,7 +17,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from observability.escaping import escape, unescape_traceback
 from observability.logtrace import (
     LEVELS,
     Filters,
@@ -30,6 +29,7 @@ from observability.logtrace import (
     story,
 )
 from observability.logtrace.tasks import summarise_tasks, task_records
+from observability.masking.escaping import escape, unescape_traceback
 
 COLOURS = {
     "DEBUG": "\033[2m",

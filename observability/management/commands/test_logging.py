@@ -17,14 +17,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from observability import (
     StructuredLogger,
     flush_logs,
-    log_billing_event,
+    log_event,
     log_performance_metric,
     log_security_event,
     request_context,
 )
 from observability.conf import LEVEL_NAMES
 from observability.handlers import QueuedFileHandler
-from observability.loggers import get_logger
+from observability.output.loggers import get_logger
 
 TAIL_BYTES = 4 * 1024 * 1024
 
@@ -92,7 +92,7 @@ class Command(BaseCommand):
                     "EVENTS_LOGGER",
                     logging.INFO,
                     "billing_event",
-                    lambda m: log_billing_event(event_type="test_event", details={"marker": m}),
+                    lambda m: log_event(event_type="test_event", details={"marker": m}),
                 ),
                 (
                     "SECURITY_LOGGER",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from observability.context import CONTEXT_FIELDS
-from observability.otel import RECORD_ATTRS
+from observability.tracing.context import CONTEXT_FIELDS
+from observability.tracing.otel import RECORD_ATTRS
 
 #: Attributes every LogRecord has; anything else on a record came from `extra` or a filter.
 STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -18,7 +18,7 @@ STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict_
 CONTEXT_SNAPSHOT_ATTR = "_obs_context"
 #: The context fields a record's `extra` gave itself (they win over the context's).
 GIVEN_ATTR = "_obs_given"
-#: A record's identity (observability.line), the same in every file it is written to.
+#: A record's identity (observability.lines.line), the same in every file it is written to.
 RECORD_ID_ATTR = "_obs_record_id"
 #: An event's or a metric's details: a namespace of their own (`extra={"details": {...}}`).
 DETAILS_ATTR = "details"

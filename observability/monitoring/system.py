@@ -6,7 +6,7 @@
 - This process's CPU time, resident memory and open files, for prometheus-client's
   multiprocess mode, which has no process collector: each worker publishes its own on
   the writer's tick (at most once a second) and the exposition adds them up
-  (`observability.metrics`). Linux only (`/proc`); elsewhere only the CPU time.
+  (`observability.monitoring.metrics`). Linux only (`/proc`); elsewhere only the CPU time.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from observability import otel
 from observability.conf import obs_settings
-from observability.context import current, request_scope
-from observability.ids import new_span_id
+from observability.tracing import otel
+from observability.tracing.context import current, request_scope
+from observability.tracing.ids import new_span_id
 
 MAX_LENGTH = 512
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")

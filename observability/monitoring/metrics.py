@@ -42,8 +42,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
 from observability.conf import obs_settings
-from observability.context import request_scope
-from observability.metrics_instruments import (
+from observability.monitoring.instruments import (
     METHODS,
     OTHER,
     SCRAPE_VIEW,
@@ -52,8 +51,9 @@ from observability.metrics_instruments import (
     multiprocess_dir,
     route_label,
 )
-from observability.metrics_system import LogFilesystemCollector, log_directories
-from observability.writer import every_tick, report, writer
+from observability.monitoring.system import LogFilesystemCollector, log_directories
+from observability.output.writer import every_tick, report, writer
+from observability.tracing.context import request_scope
 
 __all__ = [
     "count_flood_summary",

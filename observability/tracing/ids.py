@@ -13,7 +13,7 @@ flag them. Such a draw (an ID, or the `traceparent` the trace and span make toge
 thrown away and the next one taken: the IDs stay uniformly random among those that do not
 look like a card, and the check (two C calls, most of the time) runs once a request.
 
-Whether an incoming ID was seen before is observability.seen_ids' question (a cache every
+Whether an incoming ID was seen before is observability.http.seen_ids' question (a cache every
 worker shares), not this module's.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 import os
 
-from observability.redaction import digits_hold_card
+from observability.masking.redaction import digits_hold_card
 
 _ID_BYTES = 40  # 16 request ID + 16 trace ID + 8 span ID
 _BATCH = 64  # requests served per os.urandom call

@@ -3,7 +3,7 @@
     <time> <LEVEL> [<logger>] <message> | <key>=<value> <key>=<value> ... [| <traceback>]
 
 One record is one line, and " | " only ever separates its parts: the message, the
-values and the traceback are escaped (`observability.escaping`) and "|" inside any of
+values and the traceback are escaped (`observability.masking.escaping`) and "|" inside any of
 them is written as `\\x7c`. A value is quoted when it holds whitespace, a quote or "=";
 a key holds only letters, digits, `_`, `.` and `-`. So any line the formatters write is
 read back by `parse()` into the same message, fields and traceback (a round-trip
@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from observability.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape_bar
+from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape_bar
 
 SEPARATOR = " | "
 #: An absent value (None) as text: the seed's grep recipes read `user_id=-`.

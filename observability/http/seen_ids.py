@@ -11,7 +11,7 @@ the IDs seen must be shared by every process: OBSERVABILITY['SEEN_IDS_CACHE'] na
   memcached): the first use stores its span ID and wins; a later use, in any process, gets
   the first one's span back. The database cache also answers False when its own write
   fails, so a False is believed only when the entry is there to read.
-- The cache key is a keyed hash of the ID (observability.keyed), never the client's text.
+- The cache key is a keyed hash of the ID (observability.tracing.keyed), never the client's text.
 - Bounded: an entry lives SEEN_IDS_WINDOW seconds, and the cache's own bound (MAX_ENTRIES of
   the database cache, Redis' maxmemory) caps the whole below that.
 - Never costs a request: a cache error loses the check, reported on stderr at most once a
@@ -41,9 +41,9 @@ from django.core.cache.backends.db import DatabaseCache
 from django.db import close_old_connections, connections, router, transaction
 
 from observability.conf import obs_settings
-from observability.context import EMPTY
-from observability.keyed import keyed_digest
-from observability.writer import every_tick, report
+from observability.output.writer import every_tick, report
+from observability.tracing.context import EMPTY
+from observability.tracing.keyed import keyed_digest
 
 KEY_PREFIX = "observability:seen-id:"
 #: Checks waiting for the helper thread; past it a check is lost (and counted), so a cache

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
-from observability.ids import new_ids
-from observability.redaction import get_redactor
+from observability.masking.redaction import get_redactor
+from observability.tracing.ids import new_ids
 
 P = ParamSpec("P")
 R = TypeVar("R")

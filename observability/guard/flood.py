@@ -64,11 +64,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from observability.conf import obs_settings, on_reload
-from observability.context import CONTEXT_ATTR, EMPTY, current, reset_context, set_context
-from observability.escaping import ARG_LIMIT
-from observability.metrics import count_flood_summary, count_security_event
-from observability.redaction import get_redactor
-from observability.writer import every_tick, writer
+from observability.masking.escaping import ARG_LIMIT
+from observability.masking.redaction import get_redactor
+from observability.monitoring.metrics import count_flood_summary, count_security_event
+from observability.output.writer import every_tick, writer
+from observability.tracing.context import CONTEXT_ATTR, EMPTY, current, reset_context, set_context
 
 #: Set on a summary record so the guard lets it through.
 SUMMARY_ATTR = "_obs_flood_summary"

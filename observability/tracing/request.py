@@ -12,14 +12,21 @@ import contextlib
 import re
 from typing import Any
 
-from observability.client_ip import from_trusted_proxy, get_client_ip
+from django.http import HttpRequest
+
 from observability.compat import resolved_user
 from observability.conf import obs_settings, on_reload
-from observability.context import EMPTY, bind_fields
-from observability.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
-from observability.redaction import get_redactor, holds_card
-from observability.routes import readable_route
-from observability.tracecontext import TraceParent, parse_traceparent, valid_tracestate
+from observability.masking.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
+from observability.masking.redaction import get_redactor, holds_card
+from observability.tracing.client_ip import (
+    Address,
+    client_address,
+    from_trusted_proxy,
+    get_client_ip,
+)
+from observability.tracing.context import EMPTY, bind_fields
+from observability.tracing.routes import readable_route
+from observability.tracing.tracecontext import TraceParent, parse_traceparent, valid_tracestate
 
 REQUEST_ID_MAX = 128
 # Starts with a letter or digit, so an ID never equals the "-" the files use for "none".
@@ -124,6 +131,15 @@ def request_fields(request: Any) -> dict[str, Any]:
     return fields
 
 
+def client_address_of(request: HttpRequest) -> Address | None:
+    """The client's IP address, as TRUSTED_PROXIES reads it; None when there is none to tell.
+
+    Django's request or DRF's (which hands `META` over). Unmasked, for a key such as a
+    throttle's count per client; never for output: every record carries it masked (`ip=`).
+    """
+    return client_address(request.META, obs_settings.TRUSTED_PROXIES)
+
+
 def bind_user(user: Any) -> None:
     """Bind an authenticated user's id and name; reads attributes only, never queries."""
     if getattr(user, "pk", None) is not None:
@@ -170,7 +186,7 @@ def route_of(request: Any) -> tuple[str, str]:
 
     Never the raw path: a route groups requests by endpoint with a bounded set of values
     (metrics labels, listings). A `re_path()` regex is shown readably, once per pattern
-    (`requests/<request_id>/`, observability.routes). ("-", "-") when nothing matched (a
+    (`requests/<request_id>/`, observability.tracing.routes). ("-", "-") when nothing matched (a
     404) or not yet.
     """
     match = getattr(request, "resolver_match", None)  # DRF's Request hands it over too

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Ma
 from types import TracebackType
 from typing import Any, Protocol
 
-from observability.context import bound
+from observability.tracing.context import bound
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 

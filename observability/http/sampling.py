@@ -32,9 +32,9 @@ from collections.abc import Callable
 from typing import Any
 
 from observability.conf import obs_settings
-from observability.keyed import keyed_digest
-from observability.loggers import level_of
-from observability.writer import every_tick, writer
+from observability.output.loggers import level_of
+from observability.output.writer import every_tick, writer
+from observability.tracing.keyed import keyed_digest
 
 _RANGE = 2.0**64  # the hash is 64 bits: kept when below rate x 2^64
 #: Writes one lifecycle line (a record to its logger, or a prepared line to its handlers).
@@ -62,7 +62,7 @@ def keeps(request_id: str, rate: float) -> bool:
     """Whether the keyed hash of `request_id` falls in the kept fraction `rate` (0.0 to 1.0).
 
     A client chooses its request IDs: with a public hash it could pick, offline, IDs whose
-    successes are never written. Keyed by the deployment's secret (observability.keyed),
+    successes are never written. Keyed by the deployment's secret (observability.tracing.keyed),
     the decision is still the same in every worker and host that share SECRET_KEY (Python's
     hash() is salted per process), and 64 bits of BLAKE2b spread IDs that differ only in
     their last characters (req-1, req-2 ...) evenly over the range.

@@ -23,10 +23,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from observability import messages, otel
 from observability.compat import django_request, set_header
 from observability.conf import obs_settings
-from observability.context import (
+from observability.events import log_security_event
+from observability.http.emit import Emitter
+from observability.http.sampling import excluded, sample_for
+from observability.http.seen_ids import seen_ids
+from observability.http.streaming import stream_until_done
+from observability.lines import messages
+from observability.monitoring.metrics import count_sampled_out, observe_request, request_started
+from observability.output.loggers import get_logger, level_of
+from observability.tracing import otel
+from observability.tracing.context import (
     CONTEXT_ATTR,
     EMPTY,
     Scope,
@@ -35,12 +43,8 @@ from observability.context import (
     reset_context,
     set_context,
 )
-from observability.emit import Emitter
-from observability.events import log_security_event
-from observability.ids import new_ids
-from observability.loggers import get_logger, level_of
-from observability.metrics import count_sampled_out, observe_request, request_started
-from observability.request import (
+from observability.tracing.ids import new_ids
+from observability.tracing.request import (
     bind_user,
     incoming_request_id,
     incoming_trace,
@@ -50,10 +54,7 @@ from observability.request import (
     route_of,
     started_details,
 )
-from observability.sampling import excluded, sample_for
-from observability.seen_ids import seen_ids
-from observability.streaming import stream_until_done
-from observability.tracecontext import SAMPLED, format_traceparent
+from observability.tracing.tracecontext import SAMPLED, format_traceparent
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 Tokens = tuple[Token[Mapping[str, Any]], Token[Scope | None]]

@@ -55,7 +55,8 @@ class SettingLogger:
         return f"<SettingLogger {self._setting}: {get_logger(self._setting).name}>"
 
 
-billing_logger = SettingLogger("APP_LOGGER")
+app_logger = SettingLogger("APP_LOGGER")
+billing_logger = app_logger  # the seed's name for the app's logger
 api_logger = SettingLogger("REQUEST_LOGGER")
 security_logger = SettingLogger("SECURITY_LOGGER")
 performance_logger = SettingLogger("PERFORMANCE_LOGGER")

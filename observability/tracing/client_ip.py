@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 
 from observability.conf import on_reload
-from observability.redaction import get_redactor
+from observability.masking.redaction import get_redactor
 
 UNKNOWN = "-"
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

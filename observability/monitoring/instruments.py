@@ -1,6 +1,6 @@
 """The metrics of one process: what they are, their labels, and how the hot paths feed them.
 
-`observability.metrics` makes one `Instruments` per process and is the API the layer calls;
+`monitoring.metrics` makes one `Instruments` per process and is the API the layer calls;
 this module holds the instruments (OpenTelemetry's HTTP server metrics and the layer's
 own), the bounded label values (`_OTHER`, `_static`, `_unmatched`), and the per-process
 readings published under several workers (`ProcessInstruments`).
@@ -22,9 +22,9 @@ from django.core.signals import setting_changed
 from prometheus_client import Counter, Gauge, Histogram
 
 from observability.conf import obs_settings
-from observability.context import EMPTY
-from observability.metrics_system import read_process
-from observability.writer import BatchTarget, writer
+from observability.monitoring.system import read_process
+from observability.output.writer import BatchTarget, writer
+from observability.tracing.context import EMPTY
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: http.request.method's known values (RFC 9110 and PATCH); anything else is OTHER.

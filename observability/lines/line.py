@@ -2,7 +2,7 @@
 
 A Line is built from a LogRecord (`Line.of_record`, for any record our filters saw) or
 directly by the lifecycle, without a record, when only our own handlers would see it
-(`observability.emit`). Every format renders the same value:
+(`observability.http.emit`). Every format renders the same value:
 
 - `context`: the request's fields (`request_id`, `user_id`, ... and those bound later);
   an absent value is None: text writes `-` (the seed's grep recipes), JSON and ECS leave
@@ -30,14 +30,14 @@ from collections.abc import Iterator, Mapping
 from types import CodeType
 from typing import Any
 
-from observability.context import CONTEXT_FIELDS, EMPTY
-from observability.records import (
+from observability.output.records import (
     CONTEXT_SNAPSHOT_ATTR,
     DETAILS_ATTR,
     GIVEN_ATTR,
     RECORD_ID_ATTR,
     extra_keys,
 )
+from observability.tracing.context import CONTEXT_FIELDS, EMPTY
 
 _NO_FIELDS: Mapping[str, Any] = {}
 _CONTEXT_SET = frozenset(CONTEXT_FIELDS)

@@ -10,7 +10,7 @@ anything else attached (a user's handler, filter, formatter or record factory), 
 is made as usual, so every handler receives exactly what it always did. The plan is
 checked on every line (a few attribute reads): a handler added at run time is seen at once.
 
-A started line that sampling may yet drop is held (observability.sampling) with whatever
+A started line that sampling may yet drop is held (observability.http.sampling) with whatever
 writes it later: the Line and its handlers, or the record.
 """
 
@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
-from observability.context import current
 from observability.filters import attach_context
 from observability.handlers import QueuedHandler
-from observability.line import Line
-from observability.writer import writer
+from observability.lines.line import Line
+from observability.output.writer import writer
+from observability.tracing.context import current
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 Plan = tuple[QueuedHandler, ...]
@@ -48,7 +48,7 @@ class Holder(Protocol):
 class Emitter:
     """Writes one request's lifecycle lines to its logger (the plan is made once a request).
 
-    The request's lifecycle is one (observability.lifecycle.RequestLifecycle): it sets
+    The request's lifecycle is one (observability.http.lifecycle.RequestLifecycle): it sets
     `logger` and, on its way in, `sample`.
     """
 

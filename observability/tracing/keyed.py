@@ -24,7 +24,7 @@ def keyed_digest(purpose: str, value: str, size: int) -> bytes:
     """`size` bytes of BLAKE2b of `value`, keyed by this deployment's key for `purpose`."""
     base = _hashers.get((purpose, size))
     if base is None:
-        key = salted_hmac(f"observability.keyed.{purpose}", "", algorithm="sha256").digest()
+        key = salted_hmac(f"observability.tracing.keyed.{purpose}", "", algorithm="sha256").digest()
         base = _hashers[(purpose, size)] = hashlib.blake2b(key=key, digest_size=size)
     hasher = base.copy()
     hasher.update(value.encode("utf-8", "replace"))

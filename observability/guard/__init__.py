@@ -1,0 +1,1 @@
+"""Flood control: repeated records from one source written up to a limit, then summarised."""

@@ -1,0 +1,1 @@
+"""The request path: one request's lifecycle from the middleware to its terminal line."""

@@ -1,0 +1,1 @@
+"""How a line looks: the Line value, its text grammar, the ECS names, the lifecycle messages."""

@@ -1,0 +1,1 @@
+"""What never reaches a log raw: card numbers, credentials, secret values, control characters."""

@@ -1,0 +1,1 @@
+"""The metrics' instruments, what they read from the system, and the /metrics view."""

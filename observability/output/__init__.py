@@ -1,0 +1,1 @@
+"""The way out: loggers, the writer thread, rotating files shared by processes."""
