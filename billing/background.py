@@ -21,7 +21,7 @@ from django.conf import settings
 from billing.embedded import runner
 from observability import carry_context, task_headers
 
-logger = logging.getLogger("billing.background")
+logger = logging.getLogger(__name__)
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 

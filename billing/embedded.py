@@ -21,7 +21,7 @@ from typing import Any
 
 from observability import log_published
 
-logger = logging.getLogger("billing.background")
+logger = logging.getLogger(__name__)
 SWEEP_TASK = "billing.webhook_sweep"
 
 

@@ -27,7 +27,7 @@ from billing.webhooks.addresses import UnsafeURL, check_url
 from billing.webhooks.signing import SIGNATURE_HEADER, sign
 from observability import get_redactor, get_request_id, outgoing_headers
 
-logger = logging.getLogger("billing.webhooks")
+logger = logging.getLogger(__name__)
 EARLY = timedelta(seconds=1)  # a retry's timer may fire a little before its row is due
 ERROR_LIMIT = 300
 
