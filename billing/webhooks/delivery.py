@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
+from django.db import IntegrityError
 from django.db.models import F
 from django.utils import timezone
 
@@ -28,7 +29,9 @@ from billing.webhooks.signing import SIGNATURE_HEADER, sign
 from observability import get_redactor, get_request_id, outgoing_headers
 
 logger = logging.getLogger(__name__)
-EARLY = timedelta(seconds=1)  # a retry's timer may fire a little before its row is due
+#: Added to a retry's countdown: its timer fires after the row's next attempt is due, never
+#: before (a run that finds its row not yet due sends nothing; the backoff holds).
+RETRY_MARGIN = 0.05
 ERROR_LIMIT = 300
 
 
@@ -55,7 +58,7 @@ def claim(outbox_id: int) -> tuple[WebhookOutbox, int] | None:
     row = WebhookOutbox.objects.filter(pk=outbox_id).select_related("event", "endpoint").first()
     if row is None or row.status != WebhookOutbox.Status.PENDING:
         return None
-    if row.next_attempt_at > now + EARLY:
+    if row.next_attempt_at > now:
         return None
     lease = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     taken = WebhookOutbox.objects.filter(
@@ -126,15 +129,19 @@ def webhook_attempt(*, outbox_id: int, task_id: str = "") -> Outcome:
     status_code, error = _send(row, attempt)
     duration = round(time.monotonic() - started, 6)
     request_id = get_request_id()
-    WebhookDelivery.objects.create(
-        outbox=row,
-        attempt=attempt,
-        status_code=status_code,
-        duration=duration,
-        error=error,
-        request_id="" if request_id in (None, "-") else request_id,
-        task_id=task_id if len(task_id) <= 64 else "",
-    )
+    try:
+        WebhookDelivery.objects.create(
+            outbox=row,
+            attempt=attempt,
+            status_code=status_code,
+            duration=duration,
+            error=error,
+            request_id="" if request_id in (None, "-") else request_id,
+            task_id=task_id if len(task_id) <= 64 else "",
+        )
+    except IntegrityError:  # the endpoint (and its outbox rows) was deleted meanwhile
+        logger.info("Webhook outbox %s: its endpoint was removed during the attempt", outbox_id)
+        return Outcome("skipped", attempt)
     fields = {
         "event_id": row.event.event_id,
         "webhook_event_type": row.event.type,
@@ -170,4 +177,4 @@ def webhook_attempt(*, outbox_id: int, task_id: str = "") -> Outcome:
         delay,
         extra=fields,
     )
-    return Outcome("retry", attempt, retry_in=delay, error=error)
+    return Outcome("retry", attempt, retry_in=delay + RETRY_MARGIN, error=error)

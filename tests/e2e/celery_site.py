@@ -75,7 +75,7 @@ class Worker:
     def __init__(
         self, env: dict[str, str], directory: Path, *, beat: bool = True, name: str = "e2e"
     ) -> None:
-        self.out = open(directory / "worker.out", "w+b")  # noqa: SIM115
+        self.out = open(directory / f"worker-{name}-{time.monotonic_ns()}.out", "w+b")  # noqa: SIM115
         args = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO"]
         args += ["--pool", "prefork", "--concurrency", "2", "--hostname", f"{name}@%h"]
         # One task per child: each child leaves through os._exit after its task, so every
@@ -130,7 +130,9 @@ class Site:
         self.db = self.env["DATABASE_URL"].removeprefix("sqlite:///")
         prepare_db(self.env)
         self.web: Server = gunicorn(tmp, "--workers", "2", env=self.env)
+        self.tmp = tmp
         self.worker = Worker(self.env, tmp)
+        self.worker_crashes: list[str] = []
         self.wait_for(lambda: self.worker_ready("e2e"), "the worker is ready", timeout=60)
 
     def worker_ready(self, name: str) -> bool:
@@ -151,14 +153,20 @@ class Site:
         texts = [p.read_bytes().decode(errors="replace") for p in sorted(self.logs.iterdir())]
         return "\n".join([*texts, self.worker.output(), self.web.output()])
 
-    def wait_for(self, ready, what: str, timeout: float = 30.0):
+    def wait_for(self, ready, what: str, timeout: float = 30.0, *, restart: bool = False):
+        """Poll `ready` until it gives something true; `restart`: a worker that died is
+        started again (as a supervisor would), its last output kept in worker_crashes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = ready()
             if value:
                 return value
             if self.worker.proc.poll() is not None:
-                raise AssertionError(f"the worker exited: {self.worker.output()}")
+                if not restart:
+                    raise AssertionError(f"the worker exited: {self.worker.output()}")
+                self.worker_crashes.append(self.worker.output())
+                self.worker.stop()
+                self.worker = Worker(self.env, self.tmp)
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}; worker: {self.worker.output()}")
 

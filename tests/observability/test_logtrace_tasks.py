@@ -171,3 +171,25 @@ def test_the_viewer_lists_failed_and_retried_tasks_linked_to_their_requests(
     assert html.index("outcome-failed") < html.index("outcome-retried")  # newest first
     assert f'href="/ops/requests/{RID}/"' in html
     assert "task_list_viewed" in logs.text("security")
+
+
+def test_a_line_the_sweep_wrote_in_the_requests_name_is_no_second_request(story_dir, capsys):
+    """The sweep publishes an overdue task in its request's context, with a span of its own:
+    its published line belongs to that request's story, not to a request of its own."""
+    write(
+        story_dir / "billing_api.log",
+        [
+            text_line(
+                T0 + timedelta(seconds=30),
+                "Task billing.webhook_deliver published",
+                logger="billing.tasks",
+                request_id=RID,
+                span_id="9" * 16,
+                task_event="published",
+                published_task_id="cccccccc-0000-4000-8000-000000000003",
+            )
+        ],
+    )
+    out = run(capsys, RID, "--dir", str(story_dir))
+    assert "shared by" not in out and "--- request" not in out
+    assert out.count("Task billing.webhook_deliver published") == 1
