@@ -18,13 +18,14 @@ CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 PROMETHEUS := /usr/bin/prometheus
 ALERTMANAGER := /usr/bin/prometheus-alertmanager
+REDIS_SERVER := /usr/bin/redis-server
 RSYSLOGD := /usr/sbin/rsyslogd
 # `make central` (README, "Several hosts"): its directory, the central's port, this host's name
 CENTRAL_DIR ?= $(CURDIR)/.central
 CENTRAL_PORT ?= 20514
 CENTRAL_HOST ?= $(shell hostname -s 2>/dev/null | tr 'A-Z_' 'a-z-' | grep -E '^[a-z0-9-]+$$' || echo local)
 
-.PHONY: help venv run serve-asgi test test-pg test-fast browser monitoring rsyslog central central-logs lint fmt bench demo migrate clean
+.PHONY: help venv run serve-asgi worker test test-pg test-fast browser monitoring redis rsyslog central central-logs lint fmt bench demo migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,7 +66,17 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	  $(VENV)/bin/uvicorn config.asgi:application \
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
-test: $(STAMP) browser monitoring rsyslog ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
+# Background work (README, "Background work"): with CELERY_BROKER_URL set, the web processes
+# publish tasks to that broker and this worker runs them; beat runs the outbox sweep.
+worker: migrate ## Run a Celery worker (prefork, $(WORKERS) processes) and beat on CELERY_BROKER_URL
+	@if [ -z "$${CELERY_BROKER_URL:-}" ]; then \
+	  echo "make worker: set CELERY_BROKER_URL (redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//);"; \
+	  echo "without it, make run runs the tasks in the web processes (the embedded default)"; exit 2; fi
+	schedule_dir="$$(mktemp -d -t billing-beat-XXXXXX)"; trap 'rm -rf "$$schedule_dir"' EXIT; \
+	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/celery -A config worker --beat \
+	  --loglevel INFO --pool prefork --concurrency $(WORKERS) --schedule "$$schedule_dir/beat-schedule"
+
+test: $(STAMP) browser monitoring redis rsyslog ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
 	@$(MAKE) --no-print-directory test-pg
@@ -134,6 +145,18 @@ central: rsyslog ## Run a central rsyslogd and this host's agent (foreground, lo
 
 central-logs: $(STAMP) .secret_key ## logtrace over the central root `make central` writes (ARGS="--trace ..." to pass options)
 	SECRET_KEY="$$(cat .secret_key)" $(PY) manage.py logtrace --root "$(CENTRAL_DIR)/root" $(ARGS)
+# The background-work tests start redis-server themselves, on a free port with no persistence;
+# the machine's own Redis is never used or stopped. Missing and not installable: CI fails.
+redis: ## Install redis-server (Debian) for the background-work tests, when missing
+	@if [ -x $(REDIS_SERVER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing redis-server with apt-get (the background-work tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    redis-server >/dev/null) || echo "apt-get could not install redis-server"; \
+	fi; \
+	if [ -x $(REDIS_SERVER) ]; then exit 0; fi; \
+	if [ "$$CI" = true ]; then echo "CI: $(REDIS_SERVER) missing; the background-work tests cannot run" >&2; exit 1; fi; \
+	echo "hint: apt-get install redis-server (as root) to run the background-work tests; they will be skipped"
 
 test-fast: $(STAMP) monitoring ## The suite without the real-server end-to-end tests, on SQLite
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'

@@ -287,6 +287,10 @@ def tracecontext() -> None:
     script_table("Trace context (per request)", "bench/tracecontext_bench.py")
 
 
+def tasks() -> None:
+    script_table("Background tasks (per task published, per task run)", "bench/tasks_bench.py")
+
+
 def volume() -> None:
     script_table(None, "bench/volume_bench.py", timeout=1800)
 
@@ -299,12 +303,13 @@ def main() -> None:
     say()
     sections = os.environ.get(
         "BENCH_ONLY",
-        "phases,floors,inprocess,records,memory,servers,logtrace,viewer,tracecontext,volume",
+        "phases,floors,inprocess,records,memory,servers,logtrace,viewer,tracecontext,tasks,volume",
     ).split(",")
     for name, section in (
         ("phases", phases),
         ("floors", floors),
         ("tracecontext", tracecontext),
+        ("tasks", tasks),
         ("viewer", viewer),
         ("inprocess", in_process),
         ("records", per_record),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -19,13 +20,24 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from billing.logging_utils import log_security_event
-from billing.models import Payment, Plan, Refund, SandboxCharge, Subscription
+from billing.models import (
+    WEBHOOK_EVENT_TYPES,
+    Payment,
+    Plan,
+    Refund,
+    SandboxCharge,
+    Subscription,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from billing.throttling import (
     ThrottleUnavailable,
     claim_all,
     forget_username,
     login_throttles,
 )
+from billing.webhooks.addresses import UnsafeURL, check_url
 from observability import bind_user, get_redactor
 
 _M = TypeVar("_M", bound=Model)
@@ -203,3 +215,48 @@ def admin_login(request: HttpRequest) -> HttpResponse:
         response.status_code = status[0]
         response["Retry-After"] = str(status[1])
     return response
+
+
+class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("url", "active", "event_types", "description", "secret", "previous_secret")
+
+    def clean_event_types(self) -> list[str]:
+        types: Any = self.cleaned_data["event_types"]
+        if not isinstance(types, list) or not all(t in WEBHOOK_EVENT_TYPES for t in types):
+            msg = f"must be a list of event types from {', '.join(WEBHOOK_EVENT_TYPES)}"
+            raise ValidationError(msg)
+        return types
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data["url"])
+        try:
+            check_url(url)
+        except UnsafeURL as exc:
+            raise ValidationError(str(exc)) from None
+        return url
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    """Endpoints are configuration, not money: staff add, change and remove them here."""
+
+    form = WebhookEndpointForm
+    list_display = ("id", "url", "active", "event_types", "created_at")
+    list_filter = ("active",)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
+    list_display = ("event_id", "type", "request_id", "created_at")
+    list_filter = ("type",)
+    search_fields = ("event_id", "request_id")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin[WebhookDelivery]):
+    list_display = ("outbox", "attempt", "status_code", "duration", "error", "request_id")
+    search_fields = ("request_id", "task_id", "outbox__event__event_id")

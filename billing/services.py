@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -25,6 +25,7 @@ from billing.exceptions import (
 )
 from billing.logging_utils import log_billing_event, log_performance_metric
 from billing.models import Payment, Plan, Refund, Subscription
+from billing.webhooks.events import event_record
 from observability import get_request_id
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def subscription_create(*, user: User, plan: Plan) -> Subscription:
             subscription = Subscription.objects.create(
                 user=user, plan=plan, request_id=_request_id()
             )
+            event_record(event_type="subscription.created", data=_subscription_data(subscription))
     except IntegrityError:
         winner = Subscription.objects.filter(
             user=user, plan=plan, status=Subscription.Status.ACTIVE
@@ -107,6 +109,7 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
         subscription.status = Subscription.Status.CANCELLED
         subscription.cancelled_at = timezone.now()
         subscription.save(update_fields=["status", "cancelled_at"])
+        event_record(event_type="subscription.canceled", data=_subscription_data(subscription))
     log_billing_event(
         event_type="subscription_cancelled",
         user_id=subscription.user_id,
@@ -158,11 +161,38 @@ def _payment_settle(payment: Payment, result: gateway.ChargeResult) -> bool:
     here with the same outcome (one gateway key, one charge): only the first write counts.
     """
     status = Payment.Status.SUCCEEDED if result.succeeded else Payment.Status.FAILED
-    changed = Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
-        status=status, gateway_reference=result.reference, failure_code=result.failure_code
-    )
-    payment.refresh_from_db(fields=["status", "gateway_reference", "failure_code", "attempted_at"])
+    with transaction.atomic():  # the event is written with the outcome, or neither is
+        changed = Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+            status=status, gateway_reference=result.reference, failure_code=result.failure_code
+        )
+        payment.refresh_from_db(
+            fields=["status", "gateway_reference", "failure_code", "attempted_at"]
+        )
+        if changed == 1:
+            event_record(event_type=f"payment.{status}", data=_payment_data(payment))
     return changed == 1
+
+
+def _payment_data(payment: Payment) -> dict[str, Any]:
+    return {
+        "object": "payment",
+        "id": payment.id,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "status": payment.status,
+        "failure_code": payment.failure_code or None,
+        "user_id": payment.user_id,
+    }
+
+
+def _subscription_data(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "object": "subscription",
+        "id": subscription.id,
+        "plan": subscription.plan.code,
+        "status": subscription.status,
+        "user_id": subscription.user_id,
+    }
 
 
 def _payment_settled_log(payment: Payment) -> None:
@@ -448,6 +478,16 @@ def refund_create(*, payment: Payment, amount: Decimal | None, reason: str = "")
             # could ask the gateway which. Here a gateway error rolls the refund back. Moving
             # it out needs the payments' treatment: a pending row with its own gateway key.
             gateway.refund(charge_reference=payment.gateway_reference, amount=amount)
+            event_record(
+                event_type="refund.created",
+                data={
+                    "object": "refund",
+                    "id": refund.id,
+                    "payment_id": payment.id,
+                    "amount": str(amount),
+                    "currency": payment.currency,
+                },
+            )
     except IntegrityError:  # the CHECK constraint
         raise _refund_raced(
             payment, payment.refundable_amount if amount is None else amount

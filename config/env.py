@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -160,4 +161,27 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
         return default
     if raw.lower() not in {c.lower() for c in choices}:
         raise invalid(name, f"must be one of {', '.join(choices)}", raw)
+    return raw
+
+
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+def env_broker_url(name: str) -> str:
+    """A Redis or RabbitMQ URL (or "" for the embedded default), checked here, not in kombu."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    constraint = (
+        "must be a broker URL such as redis://127.0.0.1:6379/0 or "
+        "amqp://guest:guest@127.0.0.1:5672// (scheme one of " + ", ".join(BROKER_SCHEMES) + ")"
+    )
+    shown = re.sub(r"//[^/@]*@", "//***@", raw)  # never echo a password
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise invalid(name, constraint, shown) from None
+    if parts.scheme not in BROKER_SCHEMES or not parts.hostname or port == 0:
+        raise invalid(name, constraint, shown)
     return raw

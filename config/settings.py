@@ -5,6 +5,7 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     env_bool,
+    env_broker_url,
     env_choice,
     env_fraction,
     env_int,
@@ -279,6 +281,58 @@ if BILLING_PENDING_LEASE <= BILLING_GATEWAY_TIMEOUT:
         os.environ.get("BILLING_PENDING_LEASE", "").strip() or str(BILLING_PENDING_LEASE),
     )
 
+# --- Background work: webhooks on Celery ------------------------------------------
+# README, "Background work". With CELERY_BROKER_URL unset, tasks run in each web process on a
+# background thread after the transaction commits (the embedded default); set it to a Redis
+# (redis://127.0.0.1:6379/0) or RabbitMQ (amqp://guest:guest@127.0.0.1:5672//) URL and run
+# `make worker`. The outbox (billing.WebhookOutbox) is the truth either way: the sweep
+# publishes what is due, every WEBHOOK_SWEEP_INTERVAL seconds (beat, or the embedded thread).
+# No broker: the embedded default (Celery's in-memory transport is never published to).
+CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL") or "memory://"
+BACKGROUND_EMBEDDED = CELERY_BROKER_URL == "memory://"
+WEBHOOK_TIMEOUT = env_seconds("WEBHOOK_TIMEOUT", 10.0, positive=True)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1) or 8
+WEBHOOK_BACKOFF_BASE = env_seconds("WEBHOOK_BACKOFF_BASE", 30.0, positive=True)
+WEBHOOK_BACKOFF_MAX = env_seconds("WEBHOOK_BACKOFF_MAX", 1800.0, positive=True)
+WEBHOOK_SWEEP_INTERVAL = env_seconds("WEBHOOK_SWEEP_INTERVAL", 60.0, positive=True)
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+CELERY_PUBLISH_TIMEOUT = env_seconds("CELERY_PUBLISH_TIMEOUT", 2.0, positive=True)
+CELERY_VISIBILITY_TIMEOUT = env_seconds("CELERY_VISIBILITY_TIMEOUT", 3600.0, positive=True)
+# A task past its hard limit is killed; the webhook's own timeout comes well before it.
+CELERY_TASK_TIME_LIMIT = math.ceil(WEBHOOK_TIMEOUT * 2 + 30)
+CELERY_TASK_SOFT_TIME_LIMIT = math.ceil(WEBHOOK_TIMEOUT + 15)
+# Redis hands an unacknowledged task to another worker after the visibility timeout: a
+# retry's countdown (held unacknowledged by the worker) plus a run must end before it.
+if WEBHOOK_BACKOFF_MAX * 1.25 + CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    raise invalid(
+        "CELERY_VISIBILITY_TIMEOUT",
+        f"must be longer than WEBHOOK_BACKOFF_MAX x 1.25 (its jitter) + the task time limit "
+        f"({WEBHOOK_BACKOFF_MAX * 1.25 + CELERY_TASK_TIME_LIMIT:g} s): else Redis redelivers "
+        "a task still waiting for its retry",
+        str(CELERY_VISIBILITY_TIMEOUT),
+    )
+# Several deployments (or test runs) sharing one broker keep apart by queue name.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "").strip() or "celery"
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again, not lost
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the workers write through LOGGING, as the web does
+CELERY_WORKER_REDIRECT_STDOUTS = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_PUBLISH_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY = False  # publishing is bounded: a failure leaves it to the sweep
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_timeout": CELERY_PUBLISH_TIMEOUT,
+    "socket_connect_timeout": CELERY_PUBLISH_TIMEOUT,
+    "max_retries": 0,
+}
+CELERY_BEAT_SCHEDULE = {
+    "webhook-sweep": {"task": "billing.webhook_sweep", "schedule": WEBHOOK_SWEEP_INTERVAL},
+}
+
 # --- Observability -------------------------------------------------------------
 # The request-tracing layer's flags; every key and its default is in the README.
 OBSERVABILITY = {
@@ -318,6 +372,8 @@ OBSERVABILITY = {
     # hour: one client sending ever new IDs cannot push another client's out of the cache.
     "SEEN_IDS_PER_CLIENT": env_int("SEEN_IDS_PER_CLIENT", 1000, minimum=1),
     "SEEN_IDS_QUOTA_CACHE": "request_id_quotas",
+    # Celery tasks carry the request's story (observability.background; "Background work").
+    "CELERY": True,
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from observability.background.tasks import log_published, task_headers
     from observability.decorators import (
         log_api_request,
     )
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "log_published": "background.tasks",
+    "task_headers": "background.tasks",
     "escape": "masking.escaping",
     "get_redactor": "masking.redaction",
     "holds_card": "masking.redaction",
@@ -128,10 +131,12 @@ __all__ = [
     "log_billing_event",
     "log_event",
     "log_performance_metric",
+    "log_published",
     "log_security_event",
     "log_stats",
     "outgoing_headers",
     "performance_logger",
     "request_context",
     "security_logger",
+    "task_headers",
 ]

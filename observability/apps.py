@@ -16,6 +16,10 @@ class ObservabilityConfig(AppConfig):
         obs_settings.check()  # a wrong flag stops start-up with a sentence naming it
         install()  # flood control on SECURITY_LOGGER and FLOOD_LOGGERS
         drain_on_termination()  # SIGTERM writes what is queued, however the process runs
+        if obs_settings.CELERY:
+            from observability.background.celery import install as install_celery
+
+            install_celery()  # the request's story into tasks (the `celery` extra)
         if os.environ.get("RUN_MAIN") == "true":
             # runserver's autoreloader child: its parent SIGKILLs it on SIGTERM or Ctrl-C
             # (subprocess.run kills its child on any exception), so nothing may wait in a

@@ -60,6 +60,7 @@ ROWS: tuple[Row, ...] = (
     Row("PERFORMANCE_LOGGER", "billing.performance", is_logger_name, _LOGGER),
     Row("VIEWS_LOGGER", "billing.views", is_logger_name, _LOGGER),
     Row("AUTH_LOGGER", "common.jwt_auth", is_logger_name, _LOGGER),
+    Row("TASK_LOGGER", "billing.tasks", is_logger_name, _LOGGER),
     Row(
         "LOG_FILES",
         DEFAULT_LOG_FILES,
@@ -143,6 +144,8 @@ ROWS: tuple[Row, ...] = (
         Row(name, None, optional_name, "must be None or a printable text of 1 to 256 characters")
         for name in ("SERVICE_NAME", "SERVICE_VERSION", "SERVICE_ENVIRONMENT")
     ),
+    # --- Background tasks: Celery's signals carry the request's story (observability.background)
+    Row("CELERY", False, is_bool, _BOOL),
 )
 
 BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}

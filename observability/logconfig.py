@@ -134,6 +134,12 @@ def build_logging(
         resolve(names, "VIEWS_LOGGER"): propagating(),
         resolve(names, "EVENTS_LOGGER"): propagating(),
         resolve(names, "PERFORMANCE_LOGGER"): propagating(),
+        resolve(names, "TASK_LOGGER"): propagating(),  # task lifecycle lines
+        "celery": logger(general),  # a worker's own records: the same files and filters
+        # Celery's own task lines carry a task's arguments (its `data`): the TASK_LOGGER's
+        # lifecycle lines (observability.background.celery) stand for them, without the arguments.
+        "celery.app.trace": {"level": "CRITICAL", "propagate": True},
+        "celery.worker.strategy": {"level": "WARNING", "propagate": True},  # "received", args
         resolve(names, "REQUEST_LOGGER"): logger(route("requests_file")),
         resolve(names, "SECURITY_LOGGER"): logger(security),
         resolve(names, "AUTH_LOGGER"): logger(security),

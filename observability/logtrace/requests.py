@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -398,6 +399,49 @@ class _OpenStarts:
 
 def split_by_request(records: list[Record]) -> list[list[Record]]:
     """The records of one request ID, one list per request that used it, oldest request first.
+
+    Records of background tasks (they carry a `task_id`: the request's ID travelled with
+    the task) run with spans of their own, after the request: each joins the request whose
+    record says it published the task (`published_task_id`), else the latest request that
+    started before it.
+    """
+    tasks = [record for record in records if _task_record(record)]
+    if not tasks:
+        return _split_requests(records)
+    groups = _split_requests([r for r in records if not _task_record(r)])
+    if not groups:
+        return [tasks]
+    starts = [group[0].time for group in groups]
+    by_span = {_span_id(r): n for n, group in enumerate(groups) for r in group}
+    by_span.pop(EMPTY, None)
+
+    def by_time(record: Record) -> int:
+        return max(bisect.bisect_right(starts, record.time) - 1, 0)
+
+    publisher: dict[str, int] = {}
+    joined: list[list[Record]] = [[] for _ in groups]
+    for record in tasks:  # in time order: a task's published line comes before its records
+        published = record.fields.get("published_task_id")
+        if _known(published):
+            n = by_span.get(_span_id(record), by_time(record))  # the request's own span
+            publisher[str(published)] = n
+        else:  # published elsewhere and not seen (another file, rotated away): by time
+            n = publisher.get(str(record.fields.get("task_id")), by_time(record))
+        joined[n].append(record)
+    return [
+        list(heapq.merge(group, extra, key=lambda r: r.time)) if extra else group
+        for group, extra in zip(groups, joined, strict=True)
+    ]
+
+
+def _task_record(record: Record) -> bool:
+    """A task's record, or the line that published one (the sweep's has a span of its own)."""
+    fields = record.fields
+    return _known(fields.get("task_id")) or _known(fields.get("published_task_id"))
+
+
+def _split_requests(records: list[Record]) -> list[list[Record]]:
+    """The records of one request ID (no task's), one list per request that used it.
 
     Each request ends with a terminal line in the requests file (or is still running: a
     started line with no end). A started line pairs with the terminal line of its span ID

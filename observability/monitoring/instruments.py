@@ -125,6 +125,13 @@ class Instruments:
             ("http_request_method",),
             multiprocess_mode="livesum",
         )
+        self.tasks = Histogram(
+            "celery_task_duration_seconds",
+            "Duration of background task runs, by task name and outcome "
+            "(succeeded, failed, retried).",
+            ("task_name", "outcome"),
+            buckets=DURATION_BUCKETS,
+        )
         self.slow = Counter(
             "observability_slow_requests",
             "Requests at or over SLOW_REQUEST_THRESHOLD, by route.",

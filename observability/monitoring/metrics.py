@@ -63,6 +63,7 @@ __all__ = [
     "instruments",
     "multiprocess_dir",
     "observe_request",
+    "observe_task",
     "render",
     "request_started",
     "start_process_metrics",
@@ -152,6 +153,17 @@ def count_security_event(event_type: str, severity: str) -> None:
         made.security_event(str(event_type), str(severity).lower())
     except Exception as exc:
         _failed("count a security event", exc)
+
+
+def observe_task(task_name: str, outcome: str, duration: float) -> None:
+    """Count one task run (its name is a registered task's: a bounded label)."""
+    made = _made()
+    if made is None:
+        return
+    try:
+        made.tasks.labels(task_name, outcome).observe(duration)
+    except Exception as exc:
+        _failed("count a task", exc)
 
 
 def count_flood_summary(repeated: int) -> None:

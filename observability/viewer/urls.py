@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from observability.viewer import overview, views
+from observability.viewer import overview, tasks, views
 
 app_name = "observability_viewer"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", overview.root, name="root"),
     path("overview/", overview.overview_page, name="overview"),
     path("requests/", views.request_list, name="requests"),
+    path("tasks/", tasks.task_list, name="tasks"),
     re_path(
         r"^requests/(?P<request_id>[A-Za-z0-9._:-]{1,128})/$",
         views.request_detail,

@@ -36,13 +36,14 @@ from observability.conf import obs_settings
 from observability.logtrace import search, story
 from observability.logtrace.listing import Budget
 from observability.logtrace.requests import STORY_LINES
+from observability.logtrace.tasks import summarise_tasks
 from observability.masking.redaction import get_redactor
 from observability.viewer import throttle
 from observability.viewer.access import staff_only
 from observability.viewer.forms import RequestSearchForm
 from observability.viewer.headers import secure_headers
 from observability.viewer.links import admin_links
-from observability.viewer.timeline import field_values, marks
+from observability.viewer.timeline import field_values, lanes_of, marks
 
 PAGE_SIZE = 50
 MAX_PAGE = 1000
@@ -189,8 +190,7 @@ def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
         first = RECORDS_SHOWN - RECORDS_SHOWN_LAST
         group = group[:first] + group[-RECORDS_SHOWN_LAST:]
     records = marks(group, row.first)
-    present = {mark.record.lane for mark in records}
-    lanes = [lane for lane in LANES if lane in present] + sorted(present - set(LANES))
+    lanes = lanes_of(records, LANES)
     threshold = obs_settings.SLOW_REQUEST_THRESHOLD
     span_ms = max((mark.offset_ms for mark in records), default=0.0)
     if row.seconds is not None:
@@ -215,5 +215,6 @@ def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
         "threshold": threshold,
         "threshold_ms": threshold * 1000,
         "admin_links": admin_links(field_values(group)),
+        "tasks": summarise_tasks(group),
     }
     return render(request, "observability/viewer/request_detail.html", context)

@@ -143,6 +143,50 @@ def _walk(node: ast.AST, qualname: str, path: str, found: Counter[str]) -> None:
 NOT_CLIENT, NOT_WRITTEN, MASKED, ENGINE = "not client text", "not written", "masked", "engine"
 
 ALLOWLIST: dict[str, tuple[str, str]] = {
+    "observability/logtrace/tasks.py::TaskSummary.line::f'task {self.task_id} {self.name}: {self.outcome} (attempts: {self.attempts}) {self.first.time:%H:%M:%S.%f}'[:-3]": (
+        NOT_CLIENT,
+        "the microseconds of a time cut to milliseconds (the line's values were masked when written)",
+    ),
+    "observability/logtrace/tasks.py::TaskSummary.line::f' -> {self.last.time:%H:%M:%S.%f}'[:-3]": (
+        NOT_CLIENT,
+        "the microseconds of a time cut to milliseconds",
+    ),
+    "observability/background/tasks.py::log_published::get_redactor().text(task_name, 200)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/viewer/timeline.py::Mark.lane::_LANE_UNSAFE.sub('', str(task_id))[:8]": (
+        NOT_CLIENT,
+        "a lane name: at most 8 characters of a task ID, where no card number fits",
+    ),
+    "billing/webhooks/delivery.py::error_text::get_redactor().text(f'{prefix}{exc}', ERROR_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "billing/webhooks/sweep.py::overdue::WebhookOutbox.objects.filter(status=WebhookOutbox.Status.PENDING, next_attempt_at__lte=timezone.now() - grace).select_related('event').order_by('next_attempt_at')[:limit]": (
+        NOT_CLIENT,
+        "a LIMIT on a query of outbox rows, not a text",
+    ),
+    "observability/background/tasks.py::TaskLines.failed::get_redactor().text(str(exc), 1000)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/background/tasks.py::TaskLines.retried::get_redactor().text(reason, 1000)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/background/tasks.py::TaskLines.retried::{delay:.3f}": (
+        NOT_CLIENT,
+        "a number formatted with three decimals",
+    ),
+    "observability/background/tasks.py::task_context::get_redactor().text(task_name, 200)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/background/tasks.py::task_context::get_redactor().text(username, USERNAME_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value (a header of at most 1024 characters), then caps it",
+    ),
     "observability/ecs_formatter.py::_nest::parts[:-1]": (
         NOT_CLIENT,
         "the parents of a dotted ECS field name",
@@ -1002,6 +1046,55 @@ def drive_message(logs, texts, log_format="text"):
     return logs.everything()
 
 
+def drive_task_failed(logs, texts):
+    from observability.background.tasks import TaskLines
+
+    for text in texts:
+        TaskLines("probe", 1).failed(ValueError(text), None)
+    return logs.everything()
+
+
+def drive_task_retried(logs, texts):
+    from observability.background.tasks import TaskLines
+
+    for text in texts:
+        TaskLines("probe", 1).retried(text, 1.0)
+    return logs.everything()
+
+
+def drive_task_published(logs, texts):
+    from observability import request_context
+    from observability.background.tasks import log_published
+
+    with request_context(request_id="cap-published"):
+        for text in texts:
+            log_published(text, "t-1")
+    return logs.everything()
+
+
+def drive_task_name(logs, texts):
+    from observability.background.tasks import task_context
+
+    return "\n".join(
+        task_context({}, task_id="t", task_name=text, attempt=1)["task_name"] for text in texts
+    )
+
+
+def drive_task_username(logs, texts):
+    from observability.background.tasks import task_context
+
+    fields = [
+        task_context({"obs_username": t}, task_id="t", task_name="p", attempt=1) for t in texts
+    ]
+    return "\n".join(f["username"] for f in fields)
+
+
+def drive_webhook_error(logs, texts):
+    from billing.webhooks.delivery import error_text
+
+    return "\n".join(error_text(ValueError(text), "ValueError: ") for text in texts)
+
+
 def drive_json(logs, texts):
     return drive_message(logs, texts, "json")
 
@@ -1135,6 +1228,12 @@ DRIVERS = {
     "viewer": (drive_viewer, 24, "-._:"),
     "viewer_query": (drive_viewer_query, 256, " -./"),
     "overview": (drive_overview, MESSAGE_KEPT - _RAISED, " -./"),
+    "task_failed": (drive_task_failed, 1000, " -./"),
+    "task_retried": (drive_task_retried, 1000, " -./"),
+    "task_name": (drive_task_name, 200, " -./"),
+    "task_username": (drive_task_username, USERNAME_LIMIT, " -./"),
+    "task_published": (drive_task_published, 200, " -./"),
+    "webhook_error": (drive_webhook_error, 300, " -./"),
 }
 # Which driver reaches each MASKED site.
 SITE_DRIVERS = {
@@ -1160,6 +1259,12 @@ SITE_DRIVERS = {
     "observability/lines/textline.py::render_message": "message",
     "observability/lines/textline.py::_render_text": "message",
     "observability/lines/textline.py::render_key": "event_key",
+    "observability/background/tasks.py::TaskLines.failed": "task_failed",
+    "observability/background/tasks.py::log_published": "task_published",
+    "observability/background/tasks.py::TaskLines.retried": "task_retried",
+    "observability/background/tasks.py::task_context::get_redactor().text(task_name": "task_name",
+    "observability/background/tasks.py::task_context::get_redactor().text(username": "task_username",
+    "billing/webhooks/delivery.py::error_text": "webhook_error",
 }
 
 

@@ -538,3 +538,20 @@ def test_viewer_admin_links_maps_event_fields_to_admin_pages(settings):
         "OBSERVABILITY['VIEWER_ADMIN_LINKS'] must be None or a dict of field names to admin "
         "URL names, got ['payment_id']"
     ]
+
+
+def test_task_flags_celery_and_task_logger(settings, logs):
+    """OBSERVABILITY "CELERY" turns the integration on (checked as a bool); "TASK_LOGGER"
+    names the logger of the task lifecycle lines."""
+    from observability.background.tasks import TaskLines
+    from observability.conf import obs_settings
+
+    settings.OBSERVABILITY = {}
+    assert obs_settings.CELERY is False  # the library's default: off until asked for
+    settings.OBSERVABILITY = {"TASK_LOGGER": "billing.jobs"}
+    logging.getLogger("billing.jobs").propagate = True
+    TaskLines("probe.task", 1).start()
+    assert "[billing.jobs] Task probe.task started (attempt 1)" in logs.text("general")
+    assert validate({"CELERY": "yes"}) == [
+        "OBSERVABILITY['CELERY'] must be True or False, got 'yes'"
+    ]

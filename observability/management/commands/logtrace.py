@@ -30,6 +30,7 @@ from observability.logtrace import (
     story,
 )
 from observability.logtrace.hosts import is_root
+from observability.logtrace.tasks import summarise_tasks, task_records
 from observability.masking.escaping import escape, unescape_traceback
 
 COLOURS = {
@@ -75,6 +76,9 @@ class Command(BaseCommand):
             "OBSERVABILITY['LOG_ROOT'] when set).",
         )
         parser.add_argument("--host", help="In a central root: only this host's requests.")
+        parser.add_argument(
+            "--task", help="Start from a background task: its records (every attempt)."
+        )
         parser.add_argument("--user", help="Only requests of this user ID or username.")
         parser.add_argument("--ip", help="Only requests from this client IP.")
         parser.add_argument("--path", help="Only requests whose path starts with this prefix.")
@@ -149,6 +153,13 @@ class Command(BaseCommand):
             raise self._usage(msg) from None
         self.colour = self.stdout.isatty() and not options["no_color"] and not options["json"]
         rid = options["request_id"]
+        if options["task"]:
+            found = self._task(directory, options["task"], options["json"])
+            if not found:
+                shown = escape(options["task"])
+                self.stderr.write(f"logtrace: nothing in {escape(str(directory))} of task {shown}")
+                sys.exit(1)
+            return
         if rid:
             found = self._trace(directory, rid, filters, options["json"])
         else:
@@ -205,9 +216,40 @@ class Command(BaseCommand):
             if len(requests) > 1:
                 self.stdout.write(f"--- request {number} of {len(requests)}")
             self._print_summary(rid, summary)
+            self._print_tasks(group)
             for record in group:
                 self._print_record(record)
         return True
+
+    def _task(self, directory: Path, task_id: str, as_json: bool) -> bool:
+        """One task's records, headed by its name, outcome and the request that set it off."""
+        records = task_records(directory, task_id)
+        if not records:
+            return False
+        summary = summarise_tasks(records)[0]
+        request_id = str(records[0].fields.get("request_id", "-"))
+        if as_json:
+            data = {
+                "task_id": task_id,
+                "task_name": summary.name,
+                "outcome": summary.outcome,
+                "attempts": summary.attempts,
+                "request_id": request_id,
+                "records": [r.as_dict() for r in records],
+            }
+            self.stdout.write(json.dumps(clean(data), indent=2))
+            return True
+        self.stdout.write(escape(summary.line()))
+        self.stdout.write(
+            f"  set off by request {escape(request_id)} (logtrace {escape(request_id)})\n"
+        )
+        for record in records:
+            self._print_record(record)
+        return True
+
+    def _print_tasks(self, group: list[Record]) -> None:
+        for task in summarise_tasks(group):
+            self.stdout.write(f"  {escape(task.line())}")
 
     def _print_warnings(self, rid: str, found: Story) -> None:
         """What the header must say before any request: the ID was shared, or seen reused."""

@@ -6,7 +6,7 @@
   "use strict";
 
   var SVG = "http://www.w3.org/2000/svg";
-  var GUTTER = 84; // room for the lane names
+  var GUTTER = 104; // room for the lane names (a task's: task:<8 characters>)
   var PAD = 16;
   var AXIS = 26;
   var LANE = 30;

@@ -1,0 +1,1 @@
+"""Webhooks: events written with the change they report (an outbox), signed deliveries."""
