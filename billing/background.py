@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import request_started
 
 from billing.embedded import runner
 from observability import carry_context, task_headers
@@ -69,9 +70,19 @@ publish_now = publish
 
 
 def start_embedded() -> None:
-    """Start the in-process runner when no broker is configured (the web servers call it)."""
+    """Run the in-process runner when no broker is configured (the web servers call it).
+
+    Its thread starts with this process's first request, never at import: under
+    `gunicorn --preload` the import runs in the master, and a thread running there when a
+    worker forks could hold a lock (the log writer's, the database's) that the worker then
+    inherits held, and hangs on (tests/e2e/test_servers.py's preload test).
+    """
     if settings.BACKGROUND_EMBEDDED:
-        runner.start()
+        request_started.connect(_start_runner, dispatch_uid="billing.background.embedded")
+
+
+def _start_runner(**kwargs: Any) -> None:
+    runner.start()
 
 
 def retry(task: Any, *, delay: float, reason: str) -> BaseException:

@@ -49,6 +49,8 @@ class EmbeddedRunner:
         self._next_sweep = 0.0
 
     def start(self) -> None:
+        if self._thread is not None:  # every request asks: started once per process
+            return
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="tasks", daemon=True)
