@@ -30,7 +30,8 @@ if TYPE_CHECKING:
         build_logging,
     )
     from observability.masking.escaping import escape
-    from observability.masking.redaction import get_redactor, holds_card
+    from observability.masking.percent import holds_card
+    from observability.masking.redaction import get_redactor
     from observability.output.loggers import (
         api_logger,
         app_logger,
@@ -67,7 +68,7 @@ _HOMES = {
     "task_headers": "background.tasks",
     "escape": "masking.escaping",
     "get_redactor": "masking.redaction",
-    "holds_card": "masking.redaction",
+    "holds_card": "masking.percent",
     "CONTEXT_FIELDS": "tracing.context",
     "bind": "tracing.context",
     "carry_context": "tracing.context",

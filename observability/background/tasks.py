@@ -20,7 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from observability.masking.escaping import USERNAME_LIMIT
-from observability.masking.redaction import get_redactor, holds_card
+from observability.masking.percent import holds_card
+from observability.masking.redaction import get_redactor
 from observability.output.loggers import get_logger
 from observability.tracing.context import current
 from observability.tracing.ids import new_ids, new_span_id

@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 import os
 
-from observability.masking.redaction import digits_hold_card
+from observability.masking.cards import digits_hold_card
 
 _ID_BYTES = 40  # 16 request ID + 16 trace ID + 8 span ID
 _BATCH = 64  # requests served per os.urandom call

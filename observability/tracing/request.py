@@ -17,7 +17,8 @@ from django.http import HttpRequest
 from observability.compat import resolved_user
 from observability.conf import obs_settings, on_reload
 from observability.masking.escaping import PATH_LIMIT, QUERY_LIMIT, USER_AGENT_LIMIT, USERNAME_LIMIT
-from observability.masking.redaction import get_redactor, holds_card
+from observability.masking.percent import holds_card
+from observability.masking.redaction import get_redactor
 from observability.tracing.client_ip import (
     Address,
     client_address,

@@ -589,11 +589,11 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "the cap, called on masked text only",
     ),
-    "observability/masking/redaction.py::_card_spans::text[start:end]": (
+    "observability/masking/cards.py::_card_spans::text[start:end]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_percent_card_spans::part[::-1]": (
+    "observability/masking/percent.py::_percent_card_spans::part[::-1]": (
         ENGINE,
         "reads a region reversed to find where it ends; nothing is dropped",
     ),
@@ -621,35 +621,35 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/masking/redaction.py::_escape_kind::escape[2:]": (
+    "observability/masking/cards.py::_escape_kind::escape[2:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_escape_kind::payload[len(payload.rstrip('0123456789')):]": (
+    "observability/masking/cards.py::_escape_kind::payload[len(payload.rstrip('0123456789')):]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_holds_card::sums[max(0, end - 19):end - 12]": (
+    "observability/masking/cards.py::_holds_card::sums[max(0, end - 19):end - 12]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_last_four::digits[-4:]": (
+    "observability/masking/cards.py::_last_four::digits[-4:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_letters_trie::word[1:]": (
+    "observability/masking/keys.py::_letters_trie::word[1:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_mask_span::parts[0::2] #1": (
+    "observability/masking/cards.py::_mask_span::parts[0::2] #1": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_mask_span::parts[0::2] #2": (
+    "observability/masking/cards.py::_mask_span::parts[0::2] #2": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_mask_span::parts[1::2]": (
+    "observability/masking/cards.py::_mask_span::parts[1::2]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
@@ -661,35 +661,35 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_percent_decode::text[last:]": (
+    "observability/masking/percent.py::_percent_decode::text[last:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_percent_decode::text[last:start]": (
+    "observability/masking/percent.py::_percent_decode::text[last:start]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_replace::text[last:]": (
+    "observability/masking/cards.py::_replace::text[last:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_replace::text[last:start]": (
+    "observability/masking/cards.py::_replace::text[last:start]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_tail_digits::found[:0]": (
+    "observability/masking/cards.py::_tail_digits::found[:0]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_value_span::text[start + 1:start + 2]": (
+    "observability/masking/keys.py::_value_span::text[start + 1:start + 2]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_value_span::text[start:start + 1]": (
+    "observability/masking/keys.py::_value_span::text[start:start + 1]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_value_span::text[start:start + 2]": (
+    "observability/masking/keys.py::_value_span::text[start:start + 2]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from observability.masking.redaction import holds_card
+from observability.masking.percent import holds_card
 from observability.tracing import ids
 from tests.conftest import parse_tokens
 from tests.observability.test_redaction import surviving

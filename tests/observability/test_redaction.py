@@ -19,9 +19,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from observability.conf import DEFAULT_REDACT_KEYS
-from observability.masking import redaction
+from observability.masking import cards, percent, redaction
 from observability.masking.escaping import cap
-from observability.masking.redaction import REDACTED, Redactor, mask_cards
+from observability.masking.percent import mask_cards
+from observability.masking.redaction import REDACTED, Redactor
 
 redactor = Redactor(DEFAULT_REDACT_KEYS)
 
@@ -673,7 +674,7 @@ def test_other_digits_are_exactly_the_non_decimal_digits():
     """The engine's list of non-decimal digits (superscripts...) matches this Python's Unicode."""
     import sys
 
-    listed = redaction._DIGIT
+    listed = cards._DIGIT
     for code in range(sys.maxunicode + 1):
         char = chr(code)
         assert (listed.fullmatch(char) is not None) == char.isdigit(), hex(code)
@@ -683,11 +684,11 @@ def test_other_digits_are_exactly_the_non_decimal_digits():
 @hsettings(max_examples=500)
 def test_ascii_skeleton_finds_the_same_spans_as_the_token_pattern(text):
     """The fast path for ASCII text without escapes finds exactly the candidates of the general one."""
-    skeleton = text.translate(redaction._SKELETON)
+    skeleton = text.translate(cards._SKELETON)
     assert len(skeleton) == len(text)
-    fast = [m.span(1) for m in redaction._SKELETON_CANDIDATE.finditer(skeleton)]
-    assert fast == [m.span(1) for m in redaction._CANDIDATE.finditer(text)]
-    compact = redaction._THIRTEEN_DIGITS in text.translate(redaction._COMPACT_SKELETON)
+    fast = [m.span(1) for m in cards._SKELETON_CANDIDATE.finditer(skeleton)]
+    assert fast == [m.span(1) for m in cards._CANDIDATE.finditer(text)]
+    compact = cards._THIRTEEN_DIGITS in text.translate(cards._COMPACT_SKELETON)
     assert compact == bool(fast)
 
 
@@ -819,13 +820,13 @@ def test_percent_decoding_is_bounded(monkeypatch):
     """The decoding rounds stop when their work reaches PERCENT_WORK times the text's
     length: a card encoded 3,000 times over costs at most that, and is masked whole."""
     work = []
-    decode = redaction._percent_decode
+    decode = percent._percent_decode
     monkeypatch.setattr(
-        redaction, "_percent_decode", lambda text: work.append(len(text)) or decode(text)
+        percent, "_percent_decode", lambda text: work.append(len(text)) or decode(text)
     )
     text = _encoded("4539%2F1445%2F6959%2F7196 x", 3000)
     redactor.text(text)
-    assert sum(work) <= redaction.PERCENT_WORK * len(text)
+    assert sum(work) <= percent.PERCENT_WORK * len(text)
     work.clear()
     text = _encoded("4539%2F1445%2F6959%2F7196 x", 10)
     assert "7196" in redactor.text(text)  # decoded to the end: the last four are kept
@@ -891,7 +892,7 @@ def test_blank_letters_are_exactly_the_default_ignorable_letters():
         for code in range(low, high + 1)
         if re.match(r"\w", chr(code))
     }
-    assert letters == set(redaction.BLANK_LETTERS) == set(BLANK_LETTERS)
+    assert letters == set(cards.BLANK_LETTERS) == set(BLANK_LETTERS)
 
 
 @pytest.mark.parametrize("blank", BLANK_LETTERS)

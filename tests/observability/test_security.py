@@ -13,8 +13,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from observability.conf import DEFAULT_REDACT_KEYS
+from observability.masking.cards import _luhn_ok
 from observability.masking.escaping import escape
-from observability.masking.redaction import REDACTED, Redactor, _luhn_ok
+from observability.masking.redaction import REDACTED, Redactor
 from observability.tracing.client_ip import get_client_ip
 from tests.conftest import configure_logs
 
