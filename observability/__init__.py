@@ -23,6 +23,7 @@ from observability.loggers import (
     security_logger,
 )
 from observability.request import bind_user
+from observability.spans import span
 from observability.structured import StructuredLogger
 from observability.tracecontext import outgoing_headers
 from observability.writer import flush_logs, log_stats
@@ -51,4 +52,5 @@ __all__ = [
     "performance_logger",
     "request_context",
     "security_logger",
+    "span",
 ]

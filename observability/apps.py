@@ -10,10 +10,12 @@ class ObservabilityConfig(AppConfig):
     def ready(self) -> None:
         from observability.conf import obs_settings
         from observability.flood import install
+        from observability.queries import install as watch_queries
         from observability.writer import drain_on_termination, writer
 
         obs_settings.check()  # a wrong flag stops start-up with a sentence naming it
         install()  # flood control on SECURITY_LOGGER and FLOOD_LOGGERS
+        watch_queries()  # every database connection counts its request's queries
         drain_on_termination()  # SIGTERM writes what is queued, however the process runs
         if os.environ.get("RUN_MAIN") == "true":
             # runserver's autoreloader child: its parent SIGKILLs it on SIGTERM or Ctrl-C

@@ -131,6 +131,14 @@ DEFAULTS: dict[str, Any] = {
     # --- Reused request IDs: the memory every worker shares (README, "Security of the logs")
     "SEEN_IDS_CACHE": "default",
     "SEEN_IDS_WINDOW": 3600.0,
+    # --- Inside a request: queries, spans, outgoing calls (README, "Following a request")
+    "SPAN_LOGGER": "billing.spans",
+    "SPAN_LEVEL": "INFO",
+    "DB_QUERIES": True,
+    "DB_QUERY_LEVEL": "DEBUG",
+    "REPEATED_QUERY_COUNT": 10,
+    "REPEATED_QUERY_TIME": 0.0,
+    "SLOW_QUERY_THRESHOLD": 0.5,
 }
 
 
@@ -238,6 +246,7 @@ RULES: dict[str, Rule] = {
             "PERFORMANCE_LOGGER",
             "VIEWS_LOGGER",
             "AUTH_LOGGER",
+            "SPAN_LOGGER",
         ),
         (_is_logger_name, "must be a logger name such as 'myapp.api'"),
     ),
@@ -327,6 +336,27 @@ RULES: dict[str, Rule] = {
     "SEEN_IDS_WINDOW": (
         lambda v: _is_number(v) and 0 < v <= MAX_SEEN_IDS_WINDOW,
         f"must be a number of seconds > 0 and <= {MAX_SEEN_IDS_WINDOW} (a week)",
+    ),
+    "SPAN_LEVEL": (
+        lambda v: v in LEVEL_NAMES,
+        f"must be one of {', '.join(map(repr, LEVEL_NAMES))}",
+    ),
+    "DB_QUERIES": (lambda v: isinstance(v, bool), "must be True or False"),
+    "DB_QUERY_LEVEL": (
+        lambda v: v is None or v in LEVEL_NAMES,
+        "must be a level name such as 'DEBUG', or None for no record per query",
+    ),
+    "REPEATED_QUERY_COUNT": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2,
+        "must be a number of runs of one query in one request >= 2",
+    ),
+    "REPEATED_QUERY_TIME": (
+        lambda v: _is_number(v) and v >= 0,
+        "must be a number of seconds >= 0 (the repeated query's total time)",
+    ),
+    "SLOW_QUERY_THRESHOLD": (
+        lambda v: v is None or (_is_number(v) and v > 0),
+        "must be a number of seconds > 0, or None for no slow query warning",
     ),
 }
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from observability import messages, otel
+from observability import messages, otel, queries
 from observability.compat import django_request, set_header
 from observability.conf import obs_settings
 from observability.context import (
@@ -125,6 +125,7 @@ class RequestLifecycle(Emitter):
         self.finished = False
         self._tokens: Tokens | None = None
         self._in_flight: Callable[[], None] | None = None  # ends its count in the metrics
+        self._queries: tuple[queries.QueryLog, Token[queries.QueryLog | None]] | None = None
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
@@ -135,6 +136,7 @@ class RequestLifecycle(Emitter):
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()
         self._in_flight = request_started(state.fields["method"])
+        self._queries = queries.begin()
         return self
 
     def __exit__(
@@ -149,6 +151,8 @@ class RequestLifecycle(Emitter):
         finally:
             if self._in_flight is not None:
                 self._in_flight()
+            if self._queries is not None:
+                queries.stop(self._queries[1])
             if self._tokens is not None:
                 request_scope.reset(self._tokens[1])
                 reset_context(self._tokens[0])
@@ -195,6 +199,8 @@ class RequestLifecycle(Emitter):
         if not self.state.logged:
             return
         exc_info = exc_info or getattr(plain, EXC_ATTR, None)
+        # The repeated query warnings are written whether or not the lines are sampled.
+        db_fields = queries.end(self._queries[0]) if self._queries is not None else None
         settings = obs_settings
         threshold = settings.SLOW_REQUEST_THRESHOLD
         slow = duration >= threshold
@@ -211,6 +217,8 @@ class RequestLifecycle(Emitter):
             "route": route,
             "view": view,
         }
+        if db_fields:  # appended: the seed's fields keep their places
+            fields.update(db_fields)
         if sampled:
             fields.update(sampled)
         emit = self.emit

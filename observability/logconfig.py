@@ -132,6 +132,7 @@ def build_logging(
         resolve(names, "VIEWS_LOGGER"): propagating(),
         resolve(names, "EVENTS_LOGGER"): propagating(),
         resolve(names, "PERFORMANCE_LOGGER"): propagating(),
+        resolve(names, "SPAN_LOGGER"): propagating(),
         resolve(names, "REQUEST_LOGGER"): logger(route("requests_file")),
         resolve(names, "SECURITY_LOGGER"): logger(security),
         resolve(names, "AUTH_LOGGER"): logger(security),

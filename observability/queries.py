@@ -1,0 +1,173 @@
+"""Database queries per request: counted, timed, and the N+1 loop found, with no code in views.
+
+`install()` (AppConfig.ready) puts one `execute_wrapper` on every database connection as
+it opens, whatever its alias or thread. The request's lifecycle gives the request a
+`QueryLog` (`begin()`); a query run where that log is in the context (the request's
+thread, `sync_to_async`, `carry_context`) is counted in it, `executemany` included:
+
+- on the default path, a query costs its timing and one dictionary update, under a lock
+  (threads of one request share the log);
+- a raw SQL text run REPEATED_QUERY_COUNT times gets its call site (our own code's frame,
+  the stack walked once); at the end, each such text whose runs also took at least
+  REPEATED_QUERY_TIME seconds is one `repeated_query` WARNING: count, time, shape, site;
+- a query of SLOW_QUERY_THRESHOLD seconds or more is a `slow_query` WARNING;
+- with SPAN_LOGGER enabled at DB_QUERY_LEVEL (DEBUG by default), each query is a record
+  of its own: shape (observability.sqlshape, parameters never), duration, error, span ID.
+
+`end()` gives the terminal line its `db_queries` and `db_time`. A query outside any
+request costs one ContextVar read.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db.backends.signals import connection_created
+
+from observability.callsite import our_call_site
+from observability.conf import obs_settings
+from observability.loggers import get_logger, level_of
+from observability.spans import error_name, span_record
+from observability.sqlshape import shown
+
+#: Distinct SQL texts remembered per request: a request of generated SQL stays bounded.
+MAX_TEXTS = 1000
+
+
+class QueryLog:
+    """One request's queries. Shared by the threads serving it: it lives in the context
+    on purpose (a copy of the context holds the same log), and is changed under its lock."""
+
+    __slots__ = ("count", "lock", "seconds", "sites", "texts", "threshold")
+
+    def __init__(self, threshold: int) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.threshold = threshold
+        self.texts: dict[str, list[float]] = {}  # sql -> [count, seconds]
+        self.sites: dict[str, tuple[str, str]] = {}  # sql -> (site, function), once repeated
+        self.lock = threading.Lock()
+
+    def add(self, sql: str, seconds: float) -> bool:
+        """Count one query; True when its text has just run `threshold` times."""
+        with self.lock:
+            self.count += 1
+            self.seconds += seconds
+            entry = self.texts.get(sql)
+            if entry is None:
+                if len(self.texts) >= MAX_TEXTS:
+                    return False
+                entry = self.texts[sql] = [0, 0.0]
+            entry[0] += 1
+            entry[1] += seconds
+            return entry[0] == self.threshold
+
+
+_log: contextvars.ContextVar[QueryLog | None] = contextvars.ContextVar(
+    "observability_queries", default=None
+)
+
+
+def watch(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """The execute_wrapper: time the query and count it in the request's log, if any."""
+    log = _log.get()
+    if log is None:
+        return execute(sql, params, many, context)
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        return execute(sql, params, many, context)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        seconds = time.perf_counter() - started
+        if log.add(sql, seconds):
+            log.sites[sql] = our_call_site()
+        _after(sql, seconds, error, many, context)
+
+
+def _after(sql: str, seconds: float, error: BaseException | None, many: bool, context: Any) -> None:
+    """The per-query record and the slow query warning, when either is due."""
+    settings = obs_settings
+    level = level_of(settings.DB_QUERY_LEVEL)
+    threshold = settings.SLOW_QUERY_THRESHOLD
+    slow = threshold is not None and seconds >= threshold
+    logger = get_logger("SPAN_LOGGER")
+    if level is not None and logger.isEnabledFor(level):
+        fields: dict[str, Any] = {
+            "event_type": "db_query",
+            "sql": shown(sql),
+            "duration": round(seconds, 6),
+            "db_alias": getattr(context.get("connection"), "alias", None),
+        }
+        if many:
+            fields["many"] = True
+        if error is not None:
+            fields["error"] = error_name(error)
+        span_record(level, "Database query: %.3f ms", (seconds * 1000,), fields, stacklevel=3)
+    if slow:
+        fields = {
+            "event_type": "slow_query",
+            "sql": shown(sql),
+            "duration": round(seconds, 6),
+            "threshold": threshold,
+        }
+        message = "Slow query: %.3f s (threshold %s s)"
+        span_record(logging.WARNING, message, (seconds, threshold), fields, stacklevel=3)
+
+
+def begin() -> tuple[QueryLog, contextvars.Token[QueryLog | None]] | None:
+    """A new log for this request's queries, in the context; None when DB_QUERIES is off."""
+    if not obs_settings.DB_QUERIES:
+        return None
+    log = QueryLog(obs_settings.REPEATED_QUERY_COUNT)
+    return log, _log.set(log)
+
+
+def stop(token: contextvars.Token[QueryLog | None]) -> None:
+    _log.reset(token)
+
+
+def end(log: QueryLog) -> dict[str, Any]:
+    """The `repeated_query` warnings, then the terminal line's fields."""
+    with log.lock:
+        repeated = [(sql, log.texts[sql], site) for sql, site in log.sites.items()]
+        fields = {"db_queries": log.count, "db_time": round(log.seconds, 6)}
+    minimum = obs_settings.REPEATED_QUERY_TIME
+    for sql, (count, seconds), (site, function) in repeated:
+        if seconds < minimum:
+            continue
+        fields_ = {
+            "event_type": "repeated_query",
+            "count": int(count),
+            "db_time": round(seconds, 6),
+            "sql": shown(sql),
+            "site": site,
+            "site_function": function,
+        }
+        message = "Repeated query: %d times, %.3f s, at %s"
+        span_record(logging.WARNING, message, (int(count), seconds, site), fields_)
+    return fields
+
+
+def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Put the wrapper on a connection as it opens (once: a reconnect keeps its wrappers)."""
+    if watch not in connection.execute_wrappers:
+        connection.execute_wrappers.insert(0, watch)
+
+
+def install() -> None:
+    """Watch every connection opened from now on, and those already open in this thread."""
+    connection_created.connect(_on_connection, dispatch_uid="observability.queries")
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        _on_connection(None, connection)
