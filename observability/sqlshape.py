@@ -6,10 +6,10 @@
 Strings (quoted, doubled quotes, `E'…'`, dollar-quoted), numbers and placeholders (`%s`,
 `?`, `:name`) become `?`; comments are dropped; whitespace is one space; a list of
 placeholders (`IN (…)`, `VALUES (…)`) is `(?...)` whatever its length, so one ORM query
-has one shape. `shown()` is the shape as records write it: masked, then capped. Quoted identifiers (`"billing_plan"`) stay. Anything the tokenizer cannot
-read (a quote left open) ends the shape with `?` from its first literal on.
-Django already keeps parameters out of its SQL; the shape is for raw SQL, where literals
-are written inline, and for grouping.
+has one shape. Quoted identifiers (`"billing_plan"`) stay. Anything the tokenizer cannot
+read (a quote left open) ends the shape with `?` from its first literal on. Django keeps
+parameters out of its SQL already; the shape is for raw SQL, where literals are inline,
+and for grouping. `shown()` is the shape as records write it: masked, then capped.
 """
 
 from __future__ import annotations
