@@ -30,7 +30,7 @@ from typing import Any
 from django.db.backends.signals import connection_created
 
 from observability.callsite import our_call_site
-from observability.conf import obs_settings
+from observability.conf import obs_settings, on_reload
 from observability.loggers import get_logger, level_of
 from observability.spans import error_name, span_record
 from observability.sqlshape import shown
@@ -43,12 +43,14 @@ class QueryLog:
     """One request's queries. Shared by the threads serving it: it lives in the context
     on purpose (a copy of the context holds the same log), and is changed under its lock."""
 
-    __slots__ = ("count", "lock", "seconds", "sites", "texts", "threshold")
+    __slots__ = ("count", "level", "lock", "seconds", "sites", "slow", "texts", "threshold")
 
-    def __init__(self, threshold: int) -> None:
+    def __init__(self, threshold: int, level: int | None, slow: float | None) -> None:
         self.count = 0
         self.seconds = 0.0
         self.threshold = threshold
+        self.level = level  # of the record per query; None: no such record
+        self.slow = slow  # SLOW_QUERY_THRESHOLD
         self.texts: dict[str, list[float]] = {}  # sql -> [count, seconds]
         self.sites: dict[str, tuple[str, str]] = {}  # sql -> (site, function), once repeated
         self.lock = threading.Lock()
@@ -81,27 +83,30 @@ def watch(
     if log is None:
         return execute(sql, params, many, context)
     started = time.perf_counter()
-    error: BaseException | None = None
     try:
-        return execute(sql, params, many, context)
+        result = execute(sql, params, many, context)
     except BaseException as exc:
-        error = exc
+        _done(log, sql, time.perf_counter() - started, exc, many, context)
         raise
-    finally:
-        seconds = time.perf_counter() - started
-        if log.add(sql, seconds):
-            log.sites[sql] = our_call_site()
-        _after(sql, seconds, error, many, context)
+    _done(log, sql, time.perf_counter() - started, None, many, context)
+    return result
 
 
-def _after(sql: str, seconds: float, error: BaseException | None, many: bool, context: Any) -> None:
+def _done(
+    log: QueryLog, sql: str, seconds: float, error: BaseException | None, many: bool, context: Any
+) -> None:
+    if log.add(sql, seconds):
+        log.sites[sql] = our_call_site()
+    if log.level is not None or (log.slow is not None and seconds >= log.slow):
+        _after(log, sql, seconds, error, many, context)
+
+
+def _after(
+    log: QueryLog, sql: str, seconds: float, error: BaseException | None, many: bool, context: Any
+) -> None:
     """The per-query record and the slow query warning, when either is due."""
-    settings = obs_settings
-    level = level_of(settings.DB_QUERY_LEVEL)
-    threshold = settings.SLOW_QUERY_THRESHOLD
-    slow = threshold is not None and seconds >= threshold
-    logger = get_logger("SPAN_LOGGER")
-    if level is not None and logger.isEnabledFor(level):
+    level, threshold = log.level, log.slow
+    if level is not None:
         fields: dict[str, Any] = {
             "event_type": "db_query",
             "sql": shown(sql),
@@ -113,7 +118,7 @@ def _after(sql: str, seconds: float, error: BaseException | None, many: bool, co
         if error is not None:
             fields["error"] = error_name(error)
         span_record(level, "Database query: %.3f ms", (seconds * 1000,), fields, stacklevel=3)
-    if slow:
+    if threshold is not None and seconds >= threshold:
         fields = {
             "event_type": "slow_query",
             "sql": shown(sql),
@@ -126,9 +131,13 @@ def _after(sql: str, seconds: float, error: BaseException | None, many: bool, co
 
 def begin() -> tuple[QueryLog, contextvars.Token[QueryLog | None]] | None:
     """A new log for this request's queries, in the context; None when DB_QUERIES is off."""
-    if not obs_settings.DB_QUERIES:
+    settings = obs_settings
+    if not settings.DB_QUERIES:
         return None
-    log = QueryLog(obs_settings.REPEATED_QUERY_COUNT)
+    level = level_of(settings.DB_QUERY_LEVEL)
+    if level is not None and not get_logger("SPAN_LOGGER").isEnabledFor(level):
+        level = None
+    log = QueryLog(settings.REPEATED_QUERY_COUNT, level, settings.SLOW_QUERY_THRESHOLD)
     return log, _log.set(log)
 
 
@@ -139,8 +148,10 @@ def stop(token: contextvars.Token[QueryLog | None]) -> None:
 def end(log: QueryLog) -> dict[str, Any]:
     """The `repeated_query` warnings, then the terminal line's fields."""
     with log.lock:
-        repeated = [(sql, log.texts[sql], site) for sql, site in log.sites.items()]
         fields = {"db_queries": log.count, "db_time": round(log.seconds, 6)}
+        if not log.sites:
+            return fields
+        repeated = [(sql, log.texts[sql], site) for sql, site in log.sites.items()]
     minimum = obs_settings.REPEATED_QUERY_TIME
     for sql, (count, seconds), (site, function) in repeated:
         if seconds < minimum:
@@ -159,15 +170,26 @@ def end(log: QueryLog) -> dict[str, Any]:
 
 
 def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """Put the wrapper on a connection as it opens (once: a reconnect keeps its wrappers)."""
-    if watch not in connection.execute_wrappers:
-        connection.execute_wrappers.insert(0, watch)
+    """Put the wrapper on a connection as it opens (once: a reconnect keeps its wrappers);
+    with DB_QUERIES off, take it off: a query then costs nothing of ours."""
+    wrappers = connection.execute_wrappers
+    if not obs_settings.DB_QUERIES:
+        if watch in wrappers:
+            wrappers.remove(watch)
+    elif watch not in wrappers:
+        wrappers.insert(0, watch)
+
+
+@on_reload
+def _refresh() -> None:
+    """The connections of this thread follow DB_QUERIES at once (others, as they reopen)."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        _on_connection(None, connection)
 
 
 def install() -> None:
     """Watch every connection opened from now on, and those already open in this thread."""
     connection_created.connect(_on_connection, dispatch_uid="observability.queries")
-    from django.db import connections
-
-    for connection in connections.all(initialized_only=True):
-        _on_connection(None, connection)
+    _refresh()

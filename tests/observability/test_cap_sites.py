@@ -635,6 +635,30 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
+    "observability/logtrace/waterfall.py::Row.segments_text::{duration:.3f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::Row.segments_text::{start:.3f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{ms:.1f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{percent:.0f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{row.total_ms:.1f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{split.total_ms:.1f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
     "observability/sqlshape.py::_collapse_lists::text[i + 1:j]": (
         NOT_WRITTEN,
         "a query's shape read to see whether a list holds only placeholders; nothing is cut",

@@ -123,3 +123,56 @@ def test_a_payments_gateway_call_is_a_span(logs, api):
     (gateway,) = events(logs, rid, "span")
     assert gateway["span_name"] == "gateway.charge"
     assert gateway["payment_method"] == "pm_card_declined"
+
+
+def test_logtrace_prints_the_waterfall_and_where_the_time_went(debug_logs, capsys):
+    from django.core.management import call_command
+
+    from billing.models import Plan
+
+    Plan.objects.create(name="P", code="p", amount="1.00", currency="USD")
+    response = Client().get("/s/span/")
+    rid = response["X-Request-ID"]
+    debug_logs.lines("general")
+    call_command("logtrace", rid, "--dir", str(debug_logs.path))
+    out = capsys.readouterr().out
+    print(out)
+    lines = out.splitlines()
+    (split,) = [line for line in lines if "where the time went:" in line]
+    assert "database " in split and "outgoing calls 0.0 ms" in split and "our own code" in split
+    (outer,) = [
+        line for line in lines if line.strip().startswith("span |") and "outer.block" in line
+    ]
+    (inner,) = [line for line in lines if "inner.block" in line and "|" in line[:60]]
+    assert inner.index("inner.block") > outer.index("outer.block")  # nested: indented
+    assert any(line.strip().startswith("query |") and "billing_plan" in line for line in lines)
+
+
+def test_the_story_page_draws_a_waterfall_and_says_where_the_time_went(debug_logs, settings, staff):
+    from django.contrib.auth import get_user_model
+
+    from billing.models import Plan, Subscription
+    from tests.observability.test_viewer import page
+
+    settings.LOG_BASE_DIR = str(debug_logs.path)
+    for i in range(12):
+        plan = Plan.objects.create(name=f"P{i}", code=f"p{i}", amount="1.00", currency="USD")
+        owner = get_user_model().objects.create_user(f"owner{i}")
+        Subscription.objects.create(user=owner, plan=plan)
+    rid = Client().get("/s/n-plus-one/")["X-Request-ID"]
+    debug_logs.lines("general")
+    viewer = Client()
+    viewer.force_login(staff)
+    parsed = page(viewer.get(f"/ops/requests/{rid}/"))
+    bars = parsed.find("li", "bar")
+    assert [bar["data-kind"] for bar in bars] == ["query", "query"]
+    repeated = bars[1]
+    assert len(repeated["data-segments"].split()) == 12  # one row, a segment per run
+    assert len(repeated["data-records"].split()) == 12
+    text = " ".join(parsed.text.split())
+    assert "\u00d712 SELECT" in text  # x12, the multiplication sign
+    assert "Where the time went" in text and "13 database queries, 0 outgoing calls" in text
+    for part in ("database", "outgoing calls", "our own code"):
+        assert part in text
+    (figure,) = [f for f in parsed.find("figure") if f.get("id") == "waterfall"]
+    assert float(figure["data-span-ms"]) > 0
