@@ -139,6 +139,8 @@ DEFAULTS: dict[str, Any] = {
     "REPEATED_QUERY_COUNT": 10,
     "REPEATED_QUERY_TIME": 0.0,
     "SLOW_QUERY_THRESHOLD": 0.5,
+    # Where the trace viewer is served, for links to a request (Sentry's events carry one).
+    "VIEWER_URL": None,
 }
 
 
@@ -357,6 +359,10 @@ RULES: dict[str, Rule] = {
     "SLOW_QUERY_THRESHOLD": (
         lambda v: v is None or (_is_number(v) and v > 0),
         "must be a number of seconds > 0, or None for no slow query warning",
+    ),
+    "VIEWER_URL": (
+        lambda v: v is None or (isinstance(v, str) and bool(re.fullmatch(r"https?://\S+", v))),
+        "must be None or the trace viewer's URL, such as 'https://billing.example.com/ops/requests/'",
     ),
 }
 

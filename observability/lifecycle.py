@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from observability import messages, otel, queries
+from observability import messages, otel, queries, sentry
 from observability.compat import django_request, set_header
 from observability.conf import obs_settings
 from observability.context import (
@@ -126,6 +127,7 @@ class RequestLifecycle(Emitter):
         self._tokens: Tokens | None = None
         self._in_flight: Callable[[], None] | None = None  # ends its count in the metrics
         self._queries: tuple[queries.QueryLog, Token[queries.QueryLog | None]] | None = None
+        self._sentry: AbstractContextManager[Any] | None = None  # its own isolation scope
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
@@ -133,6 +135,7 @@ class RequestLifecycle(Emitter):
         if scope is None:
             scope = Scope(self.owner, state.flags, state.tracestate)
         self._tokens = (set_context(state.fields), request_scope.set(scope))
+        self._sentry = sentry.request_scope(state.fields)
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()
         self._in_flight = request_started(state.fields["method"])
@@ -156,6 +159,8 @@ class RequestLifecycle(Emitter):
             if self._tokens is not None:
                 request_scope.reset(self._tokens[1])
                 reset_context(self._tokens[0])
+            if self._sentry is not None:
+                self._sentry.__exit__(None, None, None)
 
     @property
     def request_id(self) -> str:

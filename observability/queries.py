@@ -5,8 +5,8 @@ it opens, whatever its alias or thread. The request's lifecycle gives the reques
 `QueryLog` (`begin()`); a query run where that log is in the context (the request's
 thread, `sync_to_async`, `carry_context`) is counted in it, `executemany` included:
 
-- on the default path, a query costs its timing and one dictionary update, under a lock
-  (threads of one request share the log);
+- on the default path, a query costs its timing, one dictionary lookup and one list
+  append (threads of one request share the log: both are atomic in CPython);
 - a raw SQL text run REPEATED_QUERY_COUNT times gets its call site (our own code's frame,
   the stack walked once); at the end, each such text whose runs also took at least
   REPEATED_QUERY_TIME seconds is one `repeated_query` WARNING: count, time, shape, site;
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,35 +41,37 @@ MAX_TEXTS = 1000
 
 class QueryLog:
     """One request's queries. Shared by the threads serving it: it lives in the context
-    on purpose (a copy of the context holds the same log), and is changed under its lock."""
+    on purpose (a copy of the context holds the same log). No lock: every change is one
+    operation the interpreter makes atomic (dict.setdefault, list.append)."""
 
-    __slots__ = ("count", "level", "lock", "seconds", "sites", "slow", "texts", "threshold")
+    __slots__ = ("level", "other", "sites", "slow", "texts", "threshold")
 
     def __init__(self, threshold: int, level: int | None, slow: float | None) -> None:
-        self.count = 0
-        self.seconds = 0.0
         self.threshold = threshold
         self.level = level  # of the record per query; None: no such record
-        self.slow = slow  # SLOW_QUERY_THRESHOLD
-        self.texts: dict[str, list[float]] = {}  # sql -> [count, seconds]
+        self.slow = math.inf if slow is None else slow  # SLOW_QUERY_THRESHOLD
+        self.texts: dict[str, list[float]] = {}  # sql -> each run's seconds
+        self.other: list[float] = []  # runs of texts past MAX_TEXTS
         self.sites: dict[str, tuple[str, str]] = {}  # sql -> (site, function), once repeated
-        self.lock = threading.Lock()
 
     def add(self, sql: str, seconds: float) -> bool:
-        """Count one query; True when its text has just run `threshold` times."""
-        with self.lock:
-            self.count += 1
-            self.seconds += seconds
-            entry = self.texts.get(sql)
-            if entry is None:
-                if len(self.texts) >= MAX_TEXTS:
-                    return False
-                entry = self.texts[sql] = [0, 0.0]
-            entry[0] += 1
-            entry[1] += seconds
-            return entry[0] == self.threshold
+        """Count one query; True when its text has run `threshold` times and has no site."""
+        runs = self.texts.get(sql)
+        if runs is None:
+            if len(self.texts) >= MAX_TEXTS:
+                self.other.append(seconds)
+                return False
+            runs = self.texts.setdefault(sql, [])
+        runs.append(seconds)
+        return len(runs) >= self.threshold and sql not in self.sites
+
+    def totals(self) -> tuple[int, float]:
+        """How many queries ran, and their seconds."""
+        runs = [*self.texts.values(), self.other]
+        return sum(map(len, runs)), sum(map(sum, runs))
 
 
+_clock = time.perf_counter
 _log: contextvars.ContextVar[QueryLog | None] = contextvars.ContextVar(
     "observability_queries", default=None
 )
@@ -82,13 +84,17 @@ def watch(
     log = _log.get()
     if log is None:
         return execute(sql, params, many, context)
-    started = time.perf_counter()
+    started = _clock()
     try:
         result = execute(sql, params, many, context)
     except BaseException as exc:
-        _done(log, sql, time.perf_counter() - started, exc, many, context)
+        _done(log, sql, _clock() - started, exc, many, context)
         raise
-    _done(log, sql, time.perf_counter() - started, None, many, context)
+    seconds = _clock() - started
+    if log.add(sql, seconds):  # _done, inlined: this is the path of every query
+        log.sites[sql] = our_call_site()
+    if seconds >= log.slow or log.level is not None:
+        _after(log, sql, seconds, None, many, context)
     return result
 
 
@@ -97,7 +103,7 @@ def _done(
 ) -> None:
     if log.add(sql, seconds):
         log.sites[sql] = our_call_site()
-    if log.level is not None or (log.slow is not None and seconds >= log.slow):
+    if seconds >= log.slow or log.level is not None:
         _after(log, sql, seconds, error, many, context)
 
 
@@ -117,8 +123,8 @@ def _after(
             fields["many"] = True
         if error is not None:
             fields["error"] = error_name(error)
-        span_record(level, "Database query: %.3f ms", (seconds * 1000,), fields, stacklevel=3)
-    if threshold is not None and seconds >= threshold:
+        span_record(level, "Database query: %.3f ms", (seconds * 1000,), fields, stacklevel=4)
+    if seconds >= threshold:
         fields = {
             "event_type": "slow_query",
             "sql": shown(sql),
@@ -126,7 +132,7 @@ def _after(
             "threshold": threshold,
         }
         message = "Slow query: %.3f s (threshold %s s)"
-        span_record(logging.WARNING, message, (seconds, threshold), fields, stacklevel=3)
+        span_record(logging.WARNING, message, (seconds, threshold), fields, stacklevel=4)
 
 
 def begin() -> tuple[QueryLog, contextvars.Token[QueryLog | None]] | None:
@@ -147,25 +153,26 @@ def stop(token: contextvars.Token[QueryLog | None]) -> None:
 
 def end(log: QueryLog) -> dict[str, Any]:
     """The `repeated_query` warnings, then the terminal line's fields."""
-    with log.lock:
-        fields = {"db_queries": log.count, "db_time": round(log.seconds, 6)}
-        if not log.sites:
-            return fields
-        repeated = [(sql, log.texts[sql], site) for sql, site in log.sites.items()]
+    count, seconds = log.totals()
+    fields = {"db_queries": count, "db_time": round(seconds, 6)}
+    if not log.sites:
+        return fields
     minimum = obs_settings.REPEATED_QUERY_TIME
-    for sql, (count, seconds), (site, function) in repeated:
+    for sql, (site, function) in list(log.sites.items()):
+        runs = log.texts[sql]
+        count, seconds = len(runs), sum(runs)
         if seconds < minimum:
             continue
-        fields_ = {
+        warning = {
             "event_type": "repeated_query",
-            "count": int(count),
+            "count": count,
             "db_time": round(seconds, 6),
             "sql": shown(sql),
             "site": site,
             "site_function": function,
         }
         message = "Repeated query: %d times, %.3f s, at %s"
-        span_record(logging.WARNING, message, (int(count), seconds, site), fields_)
+        span_record(logging.WARNING, message, (count, seconds, site), warning)
     return fields
 
 

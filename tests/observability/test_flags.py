@@ -487,6 +487,7 @@ class TestInsideARequest:
             "REPEATED_QUERY_COUNT": 3,
             "REPEATED_QUERY_TIME": 0.25,
             "SLOW_QUERY_THRESHOLD": None,
+            "VIEWER_URL": "https://billing.example.com/ops/requests/",  # test_sentry: the link
         }
         settings.OBSERVABILITY = flags
         assert {key: getattr(obs_settings, key) for key in flags} == flags
@@ -505,6 +506,7 @@ class TestInsideARequest:
             ("SLOW_QUERY_THRESHOLD", 0, "must be a number of seconds > 0, or None"),
             ("SPAN_LEVEL", "info", "must be one of 'DEBUG'"),
             ("SPAN_LOGGER", "", "must be a logger name"),
+            ("VIEWER_URL", "billing.example.com/ops", "must be None or the trace viewer's URL"),
         ],
     )
     def test_bad_values_are_named(self, key, value, constraint):
