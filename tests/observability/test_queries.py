@@ -115,7 +115,13 @@ def test_a_query_that_raises_has_its_error_and_is_counted_on_the_failed_line(deb
     rid, fields = terminal(debug_logs, response)
     assert fields["db_queries"] == "1"
     (query,) = records(debug_logs, rid, "db_query", "debug")
-    assert query["error"] == "OperationalError"
+    from django.db import connection
+
+    # a missing table: SQLite's driver says OperationalError, psycopg ProgrammingError
+    expected = "OperationalError" if connection.vendor == "sqlite" else "ProgrammingError"
+    assert query["error"] == expected
+    (failed,) = [x for x in debug_logs.for_request(rid) if "API Request failed" in x]
+    assert f"Error: {expected}" in failed
 
 
 def test_executemany_is_counted(debug_logs):
