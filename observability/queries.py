@@ -67,8 +67,11 @@ class QueryLog:
 
     def totals(self) -> tuple[int, float]:
         """How many queries ran, and their seconds."""
-        runs = [*self.texts.values(), self.other]
-        return sum(map(len, runs)), sum(map(sum, runs))
+        count, seconds = len(self.other), float(sum(self.other))
+        for runs in self.texts.values():
+            count += len(runs)
+            seconds += sum(runs)
+        return count, seconds
 
 
 _clock = time.perf_counter
@@ -153,6 +156,8 @@ def stop(token: contextvars.Token[QueryLog | None]) -> None:
 
 def end(log: QueryLog) -> dict[str, Any]:
     """The `repeated_query` warnings, then the terminal line's fields."""
+    if not log.texts:  # a request without queries (`other` fills only once `texts` is full)
+        return {"db_queries": 0, "db_time": 0.0}
     count, seconds = log.totals()
     fields = {"db_queries": count, "db_time": round(seconds, 6)}
     if not log.sites:

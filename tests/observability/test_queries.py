@@ -84,6 +84,13 @@ def test_json_lines_carry_the_counts_as_numbers(tmp_path):
     ]
     assert line["db_queries"] == 3
     assert isinstance(line["db_time"], float)
+    response = Client().get("/t/plain/")  # no query: still numbers
+    rid = response["X-Request-ID"]
+    (line,) = [
+        json.loads(x) for x in logs.lines("requests") if rid in x and "API Request completed" in x
+    ]
+    assert line["db_queries"] == 0 and line["db_time"] == 0.0
+    assert isinstance(line["db_time"], float)
 
 
 def test_every_query_is_a_debug_record_with_its_shape_and_own_span(debug_logs):
