@@ -21,17 +21,22 @@ from typing import Any
 from observability.conf import obs_settings
 
 _INSTALLED = importlib.util.find_spec("sentry_sdk") is not None
+_sdk: Any = None  # the sentry_sdk module, imported on the first request
 
 
 def request_scope(fields: Mapping[str, Any]) -> AbstractContextManager[Any] | None:
     """Entered: the request's own isolation scope, tagged; None without an active Sentry."""
+    global _sdk
     if not _INSTALLED:
         return None
-    import sentry_sdk
+    sentry_sdk = _sdk
+    if sentry_sdk is None:
+        import sentry_sdk
 
+        _sdk = sentry_sdk
     if not sentry_sdk.is_initialized():
         return None
-    forked = sentry_sdk.isolation_scope()
+    forked: AbstractContextManager[Any] = sentry_sdk.isolation_scope()
     scope = forked.__enter__()
     request_id, trace_id = fields.get("request_id"), fields.get("trace_id")
     if request_id is not None:
