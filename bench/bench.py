@@ -283,6 +283,10 @@ def floors() -> None:
     )
 
 
+def queries() -> None:
+    script_table(None, "bench/queries_bench.py")
+
+
 def tracecontext() -> None:
     script_table("Trace context (per request)", "bench/tracecontext_bench.py")
 
@@ -303,13 +307,14 @@ def main() -> None:
     say()
     sections = os.environ.get(
         "BENCH_ONLY",
-        "phases,floors,inprocess,records,memory,servers,logtrace,viewer,tracecontext,tasks,volume",
+        "phases,floors,inprocess,records,memory,servers,logtrace,viewer,tracecontext,tasks,queries,volume",
     ).split(",")
     for name, section in (
         ("phases", phases),
         ("floors", floors),
         ("tracecontext", tracecontext),
         ("tasks", tasks),
+        ("queries", queries),
         ("viewer", viewer),
         ("inprocess", in_process),
         ("records", per_record),

@@ -31,6 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 
 from billing.models import SandboxCharge, random_reference
+from observability import span
 
 SUCCEEDING_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_amex"})
 DECLINES = {
@@ -137,22 +138,24 @@ def charge(
     if payment_method not in DECLINES and payment_method not in SUCCEEDING_METHODS:
         msg = f"Unknown sandbox payment method {payment_method!r}"
         raise ValueError(msg)
-    left = _travel(DELAY / 2, left=settings.BILLING_GATEWAY_TIMEOUT)
-    result = _charge_record(
-        idempotency_key=idempotency_key,
-        amount=amount,
-        currency=currency,
-        payment_method=payment_method,
-    )
-    _travel(DELAY / 2, left=left)
+    with span("gateway.charge", payment_method=payment_method, currency=currency):
+        left = _travel(DELAY / 2, left=settings.BILLING_GATEWAY_TIMEOUT)
+        result = _charge_record(
+            idempotency_key=idempotency_key,
+            amount=amount,
+            currency=currency,
+            payment_method=payment_method,
+        )
+        _travel(DELAY / 2, left=left)
     return result
 
 
 def charge_lookup(*, idempotency_key: str) -> ChargeResult | None:
     """The charge made under `idempotency_key`, or None if the gateway never made one."""
-    left = _travel(DELAY / 2, left=settings.BILLING_GATEWAY_TIMEOUT)
-    charge = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
-    _travel(DELAY / 2, left=left)
+    with span("gateway.charge_lookup"):
+        left = _travel(DELAY / 2, left=settings.BILLING_GATEWAY_TIMEOUT)
+        charge = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
+        _travel(DELAY / 2, left=left)
     return None if charge is None else _result(charge)
 
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         flush_logs,
         log_stats,
     )
+    from observability.spans.span import span
     from observability.structured import (
         StructuredLogger,
     )
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "span": "spans.span",
     "log_published": "background.tasks",
     "task_headers": "background.tasks",
     "escape": "masking.escaping",
@@ -139,5 +141,6 @@ __all__ = [
     "performance_logger",
     "request_context",
     "security_logger",
+    "span",
     "task_headers",
 ]

@@ -12,9 +12,11 @@ class ObservabilityConfig(AppConfig):
         from observability.guard.flood import install
         from observability.output.termination import drain_on_termination
         from observability.output.writer import writer
+        from observability.spans.queries import install as watch_queries
 
         obs_settings.check()  # a wrong flag stops start-up with a sentence naming it
         install()  # flood control on SECURITY_LOGGER and FLOOD_LOGGERS
+        watch_queries()  # every database connection counts its request's queries
         drain_on_termination()  # SIGTERM writes what is queued, however the process runs
         if obs_settings.CELERY:
             from observability.background.celery import install as install_celery

@@ -8,6 +8,7 @@ Every key is declared here once; the README's table is tested against these rows
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from observability.conf_checks import (
@@ -28,12 +29,13 @@ from observability.conf_checks import (
     valid_log_files,
     valid_proxies,
 )
-from observability.conf_volume_rows import VOLUME_ROWS
+from observability.conf_volume_rows import LEVEL_NAMES, VOLUME_ROWS
 
 _BOOL = "must be True or False"
 _TRUST = "must be True, False or 'proxies' (only from TRUSTED_PROXIES)"
 _OPTIONAL_HEADER = "must be an HTTP header name, or None for no such response header"
 _LOGGER = "must be a logger name such as 'myapp.api'"
+_LEVEL = f"must be one of {', '.join(map(repr, LEVEL_NAMES))}"
 
 
 def _log_files(value: Any) -> dict[str, str]:
@@ -143,6 +145,42 @@ ROWS: tuple[Row, ...] = (
     *(
         Row(name, None, optional_name, "must be None or a printable text of 1 to 256 characters")
         for name in ("SERVICE_NAME", "SERVICE_VERSION", "SERVICE_ENVIRONMENT")
+    ),
+    # --- Inside a request: spans, database queries (README, "Inside a request")
+    Row("SPAN_LOGGER", "billing.spans", is_logger_name, _LOGGER),
+    Row("SPAN_LEVEL", "INFO", lambda v: v in LEVEL_NAMES, _LEVEL),
+    Row("DB_QUERIES", True, is_bool, _BOOL),
+    Row(
+        "DB_QUERY_LEVEL",
+        "DEBUG",
+        lambda v: v is None or v in LEVEL_NAMES,
+        "must be a level name such as 'DEBUG', or None for no record per query",
+    ),
+    Row(
+        "REPEATED_QUERY_COUNT",
+        10,
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2,
+        "must be a number of runs of one query in one request >= 2",
+    ),
+    Row(
+        "REPEATED_QUERY_TIME",
+        0.0,
+        lambda v: is_number(v) and v >= 0,
+        "must be a number of seconds >= 0 (the repeated query's total time)",
+    ),
+    Row(
+        "SLOW_QUERY_THRESHOLD",
+        0.5,
+        lambda v: v is None or (is_number(v) and v > 0),
+        "must be a number of seconds > 0, or None for no slow query warning",
+    ),
+    # Where the trace viewer is served, for links to a request (Sentry's events carry one).
+    Row(
+        "VIEWER_URL",
+        None,
+        lambda v: v is None or (isinstance(v, str) and bool(re.fullmatch(r"https?://\S+", v))),
+        "must be None or the trace viewer's URL, such as "
+        "'https://billing.example.com/ops/requests/'",
     ),
     # --- Background tasks: Celery's signals carry the request's story (observability.background)
     Row("CELERY", False, is_bool, _BOOL),

@@ -134,6 +134,7 @@ def build_logging(
         resolve(names, "VIEWS_LOGGER"): propagating(),
         resolve(names, "EVENTS_LOGGER"): propagating(),
         resolve(names, "PERFORMANCE_LOGGER"): propagating(),
+        resolve(names, "SPAN_LOGGER"): propagating(),
         resolve(names, "TASK_LOGGER"): propagating(),  # task lifecycle lines
         "celery": logger(general),  # a worker's own records: the same files and filters
         # Celery's own task lines carry a task's arguments (its `data`): the TASK_LOGGER's

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,6 +34,8 @@ from observability.http.streaming import stream_until_done
 from observability.lines import messages
 from observability.monitoring.metrics import count_sampled_out, observe_request, request_started
 from observability.output.loggers import get_logger, level_of
+from observability.sentry import request_scope as sentry_scope
+from observability.spans import queries
 from observability.tracing import otel
 from observability.tracing.context import (
     CONTEXT_ATTR,
@@ -133,6 +136,8 @@ class RequestLifecycle(Emitter):
         self.finished = False
         self._tokens: Tokens | None = None
         self._in_flight: Callable[[], None] | None = None  # ends its count in the metrics
+        self._queries: tuple[queries.QueryLog, Token[queries.QueryLog | None]] | None = None
+        self._sentry: AbstractContextManager[Any] | None = None  # its own isolation scope
 
     def __enter__(self) -> RequestLifecycle:
         self.state = state = begin(self.request)
@@ -140,9 +145,11 @@ class RequestLifecycle(Emitter):
         if scope is None:
             scope = Scope(self.owner, state.flags, state.tracestate)
         self._tokens = (set_context(state.fields), request_scope.set(scope))
+        self._sentry = sentry_scope(state.fields)
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()
         self._in_flight = request_started(state.fields["method"])
+        self._queries = queries.begin()
         return self
 
     def __exit__(
@@ -157,9 +164,13 @@ class RequestLifecycle(Emitter):
         finally:
             if self._in_flight is not None:
                 self._in_flight()
+            if self._queries is not None:
+                queries.stop(self._queries[1])
             if self._tokens is not None:
                 request_scope.reset(self._tokens[1])
                 reset_context(self._tokens[0])
+            if self._sentry is not None:
+                self._sentry.__exit__(None, None, None)
 
     @property
     def request_id(self) -> str:
@@ -203,6 +214,8 @@ class RequestLifecycle(Emitter):
         if not self.state.logged:
             return
         exc_info = exc_info or getattr(plain, EXC_ATTR, None)
+        # The repeated query warnings are written whether or not the lines are sampled.
+        db_fields = queries.end(self._queries[0]) if self._queries is not None else None
         settings = obs_settings
         threshold = settings.SLOW_REQUEST_THRESHOLD
         slow = duration >= threshold
@@ -219,6 +232,8 @@ class RequestLifecycle(Emitter):
             "route": None if route == EMPTY else route,  # no pattern matched (a 404)
             "view": None if view == EMPTY else view,
         }
+        if db_fields:  # appended: the seed's fields keep their places
+            fields.update(db_fields)
         if sampled:
             fields.update(sampled)
         emit = self.emit

@@ -10,7 +10,8 @@
 - `query`: the `Filters`, named like `logtrace`'s options;
 - `requests`: one request ID's story (`trace`, `story`), split into the requests that shared it;
 - `listing`: the requests that match, newest first, read from the end (`search`, `list_requests`);
-- `follow`: new records as they are written.
+- `follow`: new records as they are written;
+- `waterfall`: a request's spans, queries and calls as bars, and where its time went.
 """
 
 from observability.logtrace.files import file_tags, lines_containing, log_files, newest_first

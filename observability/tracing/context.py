@@ -127,16 +127,21 @@ def request_context(request_id: str | None = None, **fields: Any) -> Iterator[di
     (as a request's do), so the job and the calls it makes are one trace; otherwise a new
     trace of its own.
     """
+    from observability.sentry import request_scope as sentry_scope
+
     new_id, trace_id, span_id = new_ids()
     active = otel.active_span()
     if active is not None:
         trace_id, span_id = active[0], active[1]
     ids = {"request_id": request_id or new_id, "trace_id": trace_id, "span_id": span_id}
     token = set_context({**ids, **fields})
+    tagged = sentry_scope(ids)  # Sentry's events of this job carry its IDs
     try:
         yield get_context()
     finally:
         _context.reset(token)
+        if tagged is not None:
+            tagged.__exit__(None, None, None)
 
 
 def carry_context(func: Callable[P, R]) -> Callable[P, R]:

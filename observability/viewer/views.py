@@ -33,7 +33,7 @@ from django.shortcuts import render
 
 from observability import bind_user, log_security_event
 from observability.conf import obs_settings
-from observability.logtrace import search, story
+from observability.logtrace import search, story, waterfall
 from observability.logtrace.listing import Budget
 from observability.logtrace.requests import STORY_LINES
 from observability.logtrace.tasks import summarise_tasks
@@ -195,6 +195,8 @@ def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     span_ms = max((mark.offset_ms for mark in records), default=0.0)
     if row.seconds is not None:
         span_ms = max(span_ms, row.seconds * 1000)
+    bars = waterfall.rows(group, row.first)
+    split = waterfall.where_the_time_went(group, (row.seconds or 0.0) * 1000, bars)
     low = max(min(chosen - OCCURRENCES_SHOWN // 2, len(found.requests) - OCCURRENCES_SHOWN), 0)
     shown = found.requests[low : low + OCCURRENCES_SHOWN]
     context = {
@@ -212,6 +214,8 @@ def request_detail(request: HttpRequest, request_id: str) -> HttpResponse:
         "story_lines": STORY_LINES,
         "lanes": lanes,
         "span_ms": span_ms,
+        "waterfall": bars,
+        "split": split,
         "threshold": threshold,
         "threshold_ms": threshold * 1000,
         "admin_links": admin_links(field_values(group)),

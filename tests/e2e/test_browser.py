@@ -38,7 +38,7 @@ HOSTILE_UA = (
     '<script>window.__pwned = 1</script>"><img src=x onerror="window.__pwned = 2">'
     '<svg onload="window.__pwned = 3">'
 )
-README_SCREENSHOTS = ("trace-viewer.png", "trace-viewer-overview.png")
+README_SCREENSHOTS = ("trace-viewer.png", "trace-viewer-overview.png", "trace-viewer-waterfall.png")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
 
 
@@ -286,6 +286,76 @@ def test_staff_read_the_overview_chart_counts_and_top_error_group(server, browse
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#timeline.drawn svg")))
     assert b.current_url.startswith(f"{server.base}/ops/requests/{ids[2]}/?at=")
 
+    assert csp_violations(b) == []
+
+
+@pytest.fixture
+def slow_gateway(tmp_path):
+    """The real app whose sandbox gateway takes 0.4 s a call, as a network round trip."""
+    require_browser()
+    env = server_env(tmp_path, SANDBOX_GATEWAY_DELAY="0.4")
+    prepare_db(env)
+    running = gunicorn(tmp_path, "-w", "1", env=env)
+    running.log_dir = Path(env["LOG_BASE_DIR"])
+    yield running
+    running.stop()
+
+
+def test_a_declined_payments_waterfall_shows_the_gateway_took_the_time(slow_gateway, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = slow_gateway
+    body = {"amount": "12.00", "currency": "USD", "payment_method": "pm_card_declined"}
+    status, headers, _ = server.request("POST", "/api/v1/payments/", body, server.token())
+    assert status == 402
+    rid = headers["X-Request-ID"]
+    wait_for_lines(server.log_dir, [rid])
+
+    b = browser
+    wait = WebDriverWait(b, WAIT)
+    b.get(server.base + "/admin/login/")
+    wait.until(ec.presence_of_element_located((By.ID, "id_username")))
+    b.find_element(By.ID, "id_username").send_keys("admin")
+    b.find_element(By.ID, "id_password").send_keys("admin-demo-pass")
+    b.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(ec.title_contains("Site administration"))
+    b.get(f"{server.base}/ops/requests/{rid}/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#waterfall.drawn svg")))
+
+    def widest(selector: str) -> float:
+        return max(
+            float(rect.get_attribute("width"))
+            for rect in b.find_elements(By.CSS_SELECTOR, selector)
+        )
+
+    request = widest("#waterfall svg rect.kind-request")
+    rows = b.find_elements(By.CSS_SELECTOR, "#waterfall svg g.bar-row")
+    names = [row.find_element(By.CSS_SELECTOR, "text.row-name").text for row in rows]
+    assert "gateway.charge" in names
+    gateway = rows[names.index("gateway.charge")]
+    gateway_width = max(
+        float(rect.get_attribute("width"))
+        for rect in gateway.find_elements(By.CSS_SELECTOR, "rect.bar-rect")
+    )
+    others = [
+        float(rect.get_attribute("width"))
+        for row, name in zip(rows, names, strict=True)
+        if name != "gateway.charge"
+        for rect in row.find_elements(By.CSS_SELECTOR, "rect.bar-rect")
+    ]
+    assert gateway_width >= request / 2, "the gateway's 0.4 s must be most of the request"
+    assert all(width < gateway_width for width in others)
+    split = b.find_element(By.CSS_SELECTOR, "section.where-time-went").text
+    assert "our own code" in split and "database" in split
+    # Hovering the gateway's bar marks its record in the list below.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(b).move_to_element(gateway).perform()
+    highlighted = b.find_elements(By.CSS_SELECTOR, "li.record.highlight")
+    assert len(highlighted) == 1 and "Span gateway.charge" in highlighted[0].text
+    save_screenshot(b, "trace-viewer-waterfall.png")
     assert csp_violations(b) == []
 
 

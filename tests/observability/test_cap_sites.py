@@ -713,6 +713,50 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
+    "observability/logtrace/waterfall.py::Row.segments_text::{duration:.3f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::Row.segments_text::{start:.3f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{ms:.1f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{percent:.0f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{row.total_ms:.1f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/logtrace/waterfall.py::as_text::{split.total_ms:.1f}": (
+        NOT_CLIENT,
+        "a duration in milliseconds, or a share of the request's in percent",
+    ),
+    "observability/spans/sqlshape.py::_collapse_lists::text[i + 1:j]": (
+        NOT_WRITTEN,
+        "a query's shape read to see whether a list holds only placeholders; nothing is cut",
+    ),
+    "observability/spans/sqlshape.py::shape::parts[first_literal:]": (
+        NOT_WRITTEN,
+        "what the tokenizer may have misread (a quote left open) is dropped, never written",
+    ),
+    "observability/spans/sqlshape.py::shown::get_redactor().text(shape(sql), SHAPE_LIMIT)": (
+        MASKED,
+        "a query's shape (literals already placeholders): Redactor masks it whole, then caps it",
+    ),
+    "observability/spans/calls.py::record_call::redactor.text(parts.path or '/', PATH_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
+    "observability/spans/calls.py::record_call::redactor.text(parts.netloc.rpartition('@')[2], 255)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
     "observability/templates/observability/viewer/request_list.html::template::{{ row.request_id|visible|truncatechars:24 }}": (
         MASKED,
         "a request ID: ours, or a client's refused when masking would change it; read from our files",
@@ -1209,8 +1253,34 @@ def drive_overview(logs, texts):
 # The overview's message reads "bad card <text>": the card is put this much earlier.
 _RAISED = len("bad card ")
 
+
+def drive_sql_shape(logs, texts):
+    """A query's shape keeps its quoted identifiers: one is masked before the shape's cap."""
+    from observability.spans.sqlshape import shown
+
+    return "\n".join(shown(f'"{text}"') for text in texts)
+
+
+def drive_call(logs, texts, where="path"):
+    from urllib.parse import quote
+
+    from observability.spans.calls import record_call
+
+    for text in texts:
+        url = f"http://ledger/{quote(text)}" if where == "path" else f"http://{text}/x"
+        record_call("GET", url, {}, 200, None, 0.01)
+    return logs.everything()
+
+
+def drive_call_host(logs, texts):
+    return drive_call(logs, texts, "host")
+
+
 # driver, the limit around which the card is put, the separators it may use
 DRIVERS = {
+    "sql_shape": (drive_sql_shape, 2000, " -./"),
+    "call_path": (drive_call, PATH_LIMIT, " -./"),
+    "call_host": (drive_call_host, 255, " -."),
     "path": (drive_path, PATH_LIMIT, " -./\u00a0\u3164"),
     "query": (drive_query, QUERY_LIMIT, " -./\u00a0%"),
     "url": (drive_url, PATH_LIMIT, " -./"),
@@ -1237,6 +1307,9 @@ DRIVERS = {
 }
 # Which driver reaches each MASKED site.
 SITE_DRIVERS = {
+    "observability/spans/sqlshape.py::shown": "sql_shape",
+    "observability/spans/calls.py::record_call::redactor.text(parts.path": "call_path",
+    "observability/spans/calls.py::record_call::redactor.text(parts.netloc": "call_host",
     "observability/ecs_formatter.py": "ecs",
     "observability/masking/escaping.py::cap": "message",
     "observability/masking/escaping.py::escape::": "message",

@@ -555,3 +555,50 @@ def test_task_flags_celery_and_task_logger(settings, logs):
     assert validate({"CELERY": "yes"}) == [
         "OBSERVABILITY['CELERY'] must be True or False, got 'yes'"
     ]
+
+
+class TestInsideARequest:
+    """The flags of spans and queries (their effects on requests: test_queries, test_spans)."""
+
+    def test_span_logger_and_level(self, logs, settings):
+        from observability import request_context, span
+
+        settings.OBSERVABILITY = {"SPAN_LOGGER": "billing.inside", "SPAN_LEVEL": "WARNING"}
+        with request_context(), span("flagged"):
+            pass
+        (line,) = [x for x in logs.lines("general") if "span_name=flagged" in x]
+        assert " WARNING [billing.inside] Span flagged: " in line
+
+    def test_db_flags_are_read(self, settings):
+        flags = {
+            "DB_QUERIES": False,
+            "DB_QUERY_LEVEL": None,
+            "REPEATED_QUERY_COUNT": 3,
+            "REPEATED_QUERY_TIME": 0.25,
+            "SLOW_QUERY_THRESHOLD": None,
+            "VIEWER_URL": "https://billing.example.com/ops/requests/",  # test_sentry: the link
+        }
+        settings.OBSERVABILITY = flags
+        assert {key: getattr(obs_settings, key) for key in flags} == flags
+
+    @pytest.mark.parametrize(
+        ("key", "value", "constraint"),
+        [
+            ("DB_QUERIES", "yes", "must be True or False"),
+            ("DB_QUERY_LEVEL", "LOUD", "must be a level name such as 'DEBUG', or None"),
+            (
+                "REPEATED_QUERY_COUNT",
+                1,
+                "must be a number of runs of one query in one request >= 2",
+            ),
+            ("REPEATED_QUERY_TIME", -1, "must be a number of seconds >= 0"),
+            ("SLOW_QUERY_THRESHOLD", 0, "must be a number of seconds > 0, or None"),
+            ("SPAN_LEVEL", "info", "must be one of 'DEBUG'"),
+            ("SPAN_LOGGER", "", "must be a logger name"),
+            ("VIEWER_URL", "billing.example.com/ops", "must be None or the trace viewer's URL"),
+        ],
+    )
+    def test_bad_values_are_named(self, key, value, constraint):
+        (problem,) = validate({key: value})
+        assert problem.startswith(f"OBSERVABILITY[{key!r}] {constraint}")
+        assert problem.endswith(f"got {value!r}")

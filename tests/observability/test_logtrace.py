@@ -72,7 +72,7 @@ def test_trace_shows_every_file_in_order_with_header(filled, capsys):
     assert code == 0
     assert "POST /api/v1/payments/  status=201" in out
     assert "user=john_doe" in out and "ip=10.0.0.7" in out
-    assert "records: requests: 2, general: 3" in out
+    assert "records: requests: 2, general: 4" in out  # with the gateway's span
     body = [line for line in out.splitlines() if line.startswith("[")]
     assert "API Request started" in body[0] and "API Request completed" in body[-1]
     assert all(ids["pay"] in line for line in body)

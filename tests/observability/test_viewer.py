@@ -243,10 +243,10 @@ def test_story_header_timeline_and_records(filled, staff_client):
     assert "POST /api/v1/payments/" in text
     assert "john_doe (ID " in text and "10.0.0.7" in text
     records = parsed.find("li", "record")
-    assert len(records) == 5  # started, 2 billing events, a metric, completed
+    assert len(records) == 6  # started, the gateway's span, 2 billing events, a metric, completed
     offsets = [float(li["data-offset-ms"]) for li in records]
     assert offsets == sorted(offsets) and offsets[0] == 0
-    assert [li["data-lane"] for li in records][0::4] == ["requests", "requests"]
+    assert [li["data-lane"] for li in records][0::5] == ["requests", "requests"]
     figure = parsed.find("figure")[0]
     assert figure["id"] == "timeline" and figure["data-lanes"] == "requests general"
     assert float(figure["data-threshold-ms"]) == 1000.0

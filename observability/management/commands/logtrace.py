@@ -28,6 +28,7 @@ from observability.logtrace import (
     list_requests,
     parse_when,
     story,
+    waterfall,
 )
 from observability.logtrace.hosts import is_root
 from observability.logtrace.tasks import summarise_tasks, task_records
@@ -217,6 +218,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"--- request {number} of {len(requests)}")
             self._print_summary(rid, summary)
             self._print_tasks(group)
+            self._print_waterfall(summary, group)
             for record in group:
                 self._print_record(record)
         return True
@@ -250,6 +252,17 @@ class Command(BaseCommand):
     def _print_tasks(self, group: list[Record]) -> None:
         for task in summarise_tasks(group):
             self.stdout.write(f"  {escape(task.line())}")
+
+    def _print_waterfall(self, summary: Summary, group: list[Record]) -> None:
+        """Its spans, queries and calls as bars, and where the time went (when it has any)."""
+        found = waterfall.rows(group, summary.first)
+        if not found:
+            return
+        total_ms = (summary.seconds or 0.0) * 1000
+        split = waterfall.where_the_time_went(group, total_ms, found)
+        for line in waterfall.as_text(found, split):
+            self.stdout.write(escape(line))
+        self.stdout.write("")
 
     def _print_warnings(self, rid: str, found: Story) -> None:
         """What the header must say before any request: the ID was shared, or seen reused."""

@@ -160,18 +160,128 @@
     figure.classList.add("drawn");
   }
 
+  // The waterfall: the request as one bar, then a row per span, call or query shape, each
+  // run a bar on the same axis. The rows are the list the server rendered (data-segments:
+  // "start:duration ..." in ms); a click or a hover shows the row's records below.
+  var ROW = 22;
+  var LABEL = 260;
+
+  function showRecords(indexes, on) {
+    indexes.forEach(function (index) {
+      var item = document.getElementById("record-" + index);
+      if (item) {
+        item.classList.toggle("highlight", on);
+      }
+    });
+  }
+
+  function drawWaterfall(figure) {
+    var items = Array.prototype.slice.call(figure.querySelectorAll("ol.waterfall-rows > li.bar"));
+    var rows = items.map(function (item) {
+      var segments = (item.dataset.segments || "").split(" ").filter(Boolean).map(function (pair) {
+        var parts = pair.split(":");
+        return [parseFloat(parts[0]) || 0, parseFloat(parts[1]) || 0];
+      });
+      return {
+        item: item,
+        kind: item.dataset.kind || "span",
+        depth: parseInt(item.dataset.depth, 10) || 1,
+        segments: segments,
+        records: (item.dataset.records || "").split(" ").filter(Boolean),
+        text: item.textContent.replace(/\s+/g, " ").trim(),
+      };
+    });
+    var end = Math.max(parseFloat(figure.dataset.spanMs) || 0, 1);
+    rows.forEach(function (row) {
+      row.segments.forEach(function (s) {
+        end = Math.max(end, s[0] + s[1]);
+      });
+    });
+    var style = window.getComputedStyle(figure);
+    var inner = figure.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    var width = Math.max(Math.floor(inner) || 0, 640);
+    var plot = width - LABEL - PAD;
+    var height = AXIS + (rows.length + 1) * ROW + PAD;
+    function x(ms) {
+      return LABEL + (Math.min(Math.max(ms, 0), end) / end) * plot;
+    }
+    var old = figure.querySelector("svg");
+    if (old) {
+      old.remove();
+    }
+    var svg = node("svg", {
+      class: "waterfall-svg",
+      viewBox: "0 0 " + width + " " + height,
+      width: width,
+      height: height,
+      role: "img",
+      "aria-label": "Waterfall of " + rows.length + " spans, calls and queries",
+    });
+    var step = niceStep(end);
+    for (var t = 0; t <= end + step / 1000; t += step) {
+      svg.appendChild(node("line", { class: "tick", x1: x(t), x2: x(t), y1: AXIS - 6, y2: height - PAD }));
+      svg.appendChild(node("text", { class: "tick-label", x: x(t), y: AXIS - 10 }, label(t)));
+    }
+    svg.appendChild(node("text", { class: "row-name", x: 8, y: AXIS + ROW / 2 + 4 }, "request"));
+    svg.appendChild(node("rect", { class: "bar-rect kind-request", x: x(0), y: AXIS + 4, width: Math.max(x(end) - x(0), 2), height: ROW - 8 }));
+    rows.forEach(function (row, i) {
+      var top = AXIS + (i + 1) * ROW;
+      var group = node("g", { class: "bar-row kind-" + row.kind, "data-row": i, tabindex: 0 });
+      group.appendChild(node("rect", { class: "row-band row-" + (i % 2), x: 0, y: top, width: width, height: ROW }));
+      var name = row.item.querySelector(".bar-label");
+      group.appendChild(node("text", { class: "row-name", x: 8 + (row.depth - 1) * 12, y: top + ROW / 2 + 4 }, name ? name.textContent : row.kind));
+      row.segments.forEach(function (s) {
+        group.appendChild(node("rect", {
+          class: "bar-rect kind-" + row.kind + (row.item.classList.contains("failed") ? " failed" : ""),
+          x: x(s[0]),
+          y: top + 4,
+          width: Math.max(x(s[0] + s[1]) - x(s[0]), 2),
+          height: ROW - 8,
+        }));
+      });
+      group.appendChild(node("title", {}, row.text));
+      group.addEventListener("mouseenter", function () {
+        showRecords(row.records, true);
+      });
+      group.addEventListener("mouseleave", function () {
+        showRecords(row.records, false);
+      });
+      group.addEventListener("click", function () {
+        var first = document.getElementById("record-" + row.records[0]);
+        if (first) {
+          first.scrollIntoView({ block: "center" });
+        }
+        showRecords(row.records, true);
+        window.setTimeout(function () {
+          showRecords(row.records, false);
+        }, 1500);
+      });
+      svg.appendChild(group);
+    });
+    figure.insertBefore(svg, figure.querySelector("ol.waterfall-rows"));
+    figure.dataset.bars = String(rows.length);
+    figure.classList.add("drawn");
+  }
+
   function start() {
     var figure = document.getElementById("timeline");
-    if (!figure) {
+    var fall = document.getElementById("waterfall");
+    if (!figure && !fall) {
       return;
     }
-    draw(figure);
+    function redraw() {
+      if (figure) {
+        draw(figure);
+      }
+      if (fall) {
+        drawWaterfall(fall);
+      }
+    }
+    redraw();
     var pending = null;
     window.addEventListener("resize", function () {
       window.clearTimeout(pending);
-      pending = window.setTimeout(function () {
-        draw(figure);
-      }, 150);
+      pending = window.setTimeout(redraw, 150);
     });
   }
 
