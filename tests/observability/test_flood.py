@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from observability.guard.flood import guard
 from observability.http import emit
 from observability.testing import drain_logs
 from tests.conftest import parse_tokens
+from tests.polling import poll_until, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # Frozen in the future: the writer's own tick may read the real clock, which is then
@@ -111,12 +111,9 @@ def test_clients_and_event_types_are_counted_apart(logs, limited):
 def test_a_window_ends_on_the_writer_tick_without_a_later_event(logs, settings):
     settings.OBSERVABILITY = {"FLOOD_LIMIT": 3, "FLOOD_WINDOW": 0.2}
     failed_logins(25)
-    deadline = time.monotonic() + 10
-    summaries: list[str] = []
-    while time.monotonic() < deadline and not summaries:
-        time.sleep(0.05)
-        summaries = event_lines(logs, "login_failed")[1]
-    assert summaries, "no summary was written when the window ended"
+    wait_for(
+        lambda: event_lines(logs, "login_failed")[1], "a summary written when the window ended"
+    )
     individual, summaries = event_lines(logs, "login_failed")
     assert total(individual, summaries) == 25
 
@@ -555,10 +552,8 @@ def test_a_descendant_made_later_is_guarded_even_when_it_writes_only_to_its_own_
             seen.append(record)
 
     def adopted(logger: logging.Logger) -> bool:
-        deadline = time.monotonic() + 10
-        while guard not in logger.filters and time.monotonic() < deadline:
-            time.sleep(0.02)  # polled: the writer's tick (every 50 ms) looks over new loggers
-        return guard in logger.filters
+        # polled: the writer's tick (every 50 ms) looks over new loggers
+        return poll_until(lambda: guard in logger.filters, interval=0.02)
 
     name = late_name("django.security")
     assert adopted(logging.getLogger(f"{name}.first"))  # its parent: a placeholder, seen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import shutil
 import uuid
@@ -25,6 +26,7 @@ from tests.observability.loglines import (
     text_line,
     write,
 )
+from tests.polling import poll_until
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -264,7 +266,6 @@ def test_follow_prints_new_records_of_the_request(tmp_path):
     import os
     import subprocess
     import sys
-    import time
 
     (tmp_path / "billing_api_requests.log").write_text("")
     env = {**os.environ, "LOG_BASE_DIR": str(tmp_path)}
@@ -291,16 +292,19 @@ def test_follow_prints_new_records_of_the_request(tmp_path):
             "2026-11-26 10:00:00,000 INFO [billing.api] API Request started - x | request_id={rid} "
             "user_id=- username=- ip={ip} method=GET path=/x/\n"
         )
-        deadline = time.monotonic() + 60
-        out = ""
-        n = 0
-        while time.monotonic() < deadline and "[requests] " not in out:
-            n += 1
+        printed: list[str] = []
+        pairs = itertools.count(1)
+
+        def followed() -> bool:
+            n = next(pairs)
             with open(tmp_path / "billing_api_requests.log", "a", encoding="utf-8") as handle:
                 handle.write(line.format(rid=f"f-{n}", ip="10.0.0.1"))
                 handle.write(line.format(rid=f"f-{n}", ip="10.0.0.9"))
-            time.sleep(0.2)  # a poll interval, not a wait for something: the loop checks
-            out += (proc.stdout.read() or b"").decode()
+            printed.append((proc.stdout.read() or b"").decode())
+            return "[requests] " in "".join(printed)
+
+        poll_until(followed, timeout=60, interval=0.2)
+        out = "".join(printed)
     finally:
         proc.kill()
         proc.wait(10)

@@ -8,9 +8,7 @@ gunicorn workers are in tests/e2e/test_shared_state.py.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,6 +25,7 @@ from observability.conf import obs_settings, validate
 from observability.http import seen_ids as seen_ids_module
 from observability.http.seen_ids import seen_ids
 from tests.conftest import parse_tokens, token_for
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_reuse")]
 
@@ -52,17 +51,6 @@ def reused_events(logs, request_id: str) -> list[dict[str, str]]:
 def span_of(response: Any) -> str:
     """The request's own span ID, as the response's traceresponse header tells the client."""
     return str(response["traceresponse"].split("-")[2])
-
-
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    """Poll until `check()` is truthy (a check made off the request thread), at most 10 s."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    pytest.fail(f"{what}: not within 10 s")
 
 
 @pytest.fixture

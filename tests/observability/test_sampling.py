@@ -7,7 +7,6 @@ import random
 import subprocess
 import sys
 import threading
-import time
 import uuid
 import zlib
 from collections import defaultdict
@@ -23,6 +22,7 @@ from observability.testing import drain_logs
 from tests import urls as test_urls
 from tests.conftest import parse_tokens
 from tests.observability import urls_volume
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.urls("tests.observability.urls_volume")
 ROOT = Path(__file__).resolve().parents[2]
@@ -256,13 +256,11 @@ class TestRequestsInFlight:
         return thread
 
     def wait_for_line(self, logs, rid: str, text: str) -> list[str]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def written() -> list[str] | None:
             lines = logs.for_request(rid)
-            if any(text in line for line in lines):
-                return lines
-            time.sleep(0.02)
-        pytest.fail(f"no {text!r} line for {rid} within 10 s")
+            return lines if any(text in line for line in lines) else None
+
+        return wait_for(written, f"the {text!r} line of {rid} in the requests file")
 
     def test_a_hung_request_is_written_once_past_the_slow_threshold(self, logs, settings):
         settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 0.2}

@@ -20,6 +20,7 @@ from observability.viewer.headers import CONTENT_SECURITY_POLICY
 from tests import urls as test_urls
 from tests.conftest import parse_tokens, token_for
 from tests.observability.loglines import T0, json_line, request_lines, text_line, write
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -272,7 +273,9 @@ def test_shared_request_id_says_so_and_keeps_records_apart(log_dir, staff_client
     client = Client()
     for _ in range(2):
         client.get("/t/plain/", HTTP_X_REQUEST_ID="shared-id-1")
-        time.sleep(0.005)  # lines have milliseconds: two requests in one are not told apart
+        # lines have milliseconds: two requests in one are not told apart
+        done = time.time_ns() // 1_000_000
+        wait_for(lambda done=done: time.time_ns() // 1_000_000 > done, "the next millisecond")
     log_dir.lines("requests")
     response = staff_client.get(f"{LIST}shared-id-1/")
     parsed = page(response)
