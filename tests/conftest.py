@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,32 @@ def logs(tmp_path) -> LogDir:
     log_dir = configure_logs(directory)
     yield log_dir
     flush_logs(10)
+
+
+#: A slow-request threshold no request of a test reaches (an hour), so that a loaded machine
+#: adds no "Slow API request" line to a test that counts lines. A test of slowness sets its
+#: own threshold and makes the request slow with a frozen clock or a view it holds.
+NEVER_SLOW = 3600.0
+NOT_SLOW = {"SLOW_REQUEST_THRESHOLD": NEVER_SLOW}
+
+
+@pytest.fixture(autouse=True)
+def _never_slow(settings):
+    """The project's settings with the unreachable threshold; a test that replaces
+    OBSERVABILITY starts its dict with **NOT_SLOW."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, **NOT_SLOW}
+
+
+@contextmanager
+def slow_threshold(settings, seconds: float) -> Iterator[None]:
+    """SLOW_REQUEST_THRESHOLD is `seconds` for what runs inside only: a test of slowness makes
+    its slow request under a frozen clock here, its other requests stay never slow."""
+    before = settings.OBSERVABILITY
+    settings.OBSERVABILITY = {**before, "SLOW_REQUEST_THRESHOLD": seconds}
+    try:
+        yield
+    finally:
+        settings.OBSERVABILITY = before
 
 
 @pytest.fixture(autouse=True)

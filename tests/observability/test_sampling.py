@@ -20,7 +20,7 @@ from freezegun import freeze_time
 from observability.http.sampling import held_lines, keeps
 from observability.testing import drain_logs
 from tests import urls as test_urls
-from tests.conftest import parse_tokens
+from tests.conftest import NOT_SLOW, parse_tokens, slow_threshold
 from tests.observability import urls_volume
 from tests.polling import wait_for
 
@@ -47,7 +47,7 @@ def assert_whole_pair(lines: list[str]) -> None:
 
 def test_kept_fraction_of_fast_successes_is_within_a_binomial_bound(logs, settings):
     rate, count = 0.2, 2000
-    settings.OBSERVABILITY = {"SAMPLE_RATE": rate}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": rate}
     client = Client()
     ids = [f"sampling-{n:05d}" for n in range(count)]
     for rid in ids:
@@ -137,7 +137,7 @@ def within_binomial_bound(kept: int, count: int, rate: float) -> bool:
 def test_ids_a_client_chose_offline_to_be_dropped_are_kept_at_the_rate(logs, settings):
     """A client that picks IDs the public hash drops still gets the rate of them written."""
     rate, count = 0.2, 1000
-    settings.OBSERVABILITY = {"SAMPLE_RATE": rate}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": rate}
     settings.SECRET_KEY = SECRET_A
     chosen = [
         rid for rid in (f"hide-{n:06d}" for n in range(5 * count)) if not public_keeps(rid, rate)
@@ -179,12 +179,12 @@ def test_the_decision_of_one_id_is_stable_and_keyed_by_the_secret(settings):
 
 
 def test_every_error_and_slow_request_is_written_at_rate_zero(logs, settings):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}
     client = Client(raise_request_exception=False)
     fast = [client.get("/t/plain/")["X-Request-ID"] for _ in range(30)]
     missing = [client.get(f"/t/nope-{n}/")["X-Request-ID"] for n in range(20)]
     failed = [client.get("/t/boom/")["X-Request-ID"] for _ in range(5)]
-    with freeze_time("2026-01-20 10:30:00") as freezer:
+    with freeze_time("2026-01-20 10:30:00") as freezer, slow_threshold(settings, 1.0):
         test_urls.clock.update(freezer=freezer, advance=1.5)
         try:
             slow = client.get("/t/plain/")["X-Request-ID"]
@@ -215,7 +215,7 @@ def test_rate_one_writes_every_request_without_a_sample_rate_field(logs):
 
 
 def test_records_of_the_application_are_written_whatever_the_rate(logs, settings):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}
     rid = Client().get("/t/plain/")["X-Request-ID"]
     assert logs.for_request(rid) == []
     assert any(
@@ -224,7 +224,7 @@ def test_records_of_the_application_are_written_whatever_the_rate(logs, settings
 
 
 def test_logtrace_shows_a_sampled_request_like_any_other(logs, settings, capsys):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.5}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.5}
     rid = next(f"trace-{n}" for n in range(100) if keeps(f"trace-{n}", 0.5))
     Client().get("/t/plain/?page=2", HTTP_X_REQUEST_ID=rid)
     logs.lines("requests")
@@ -263,7 +263,7 @@ class TestRequestsInFlight:
         return wait_for(written, f"the {text!r} line of {rid} in the requests file")
 
     def test_a_hung_request_is_written_once_past_the_slow_threshold(self, logs, settings):
-        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 0.2}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 0.2}
         thread = self.start_blocking("hung-request-1")
         lines = self.wait_for_line(logs, "hung-request-1", STARTED)
         assert len(lines) == 1  # started, still running: no terminal line yet
@@ -276,7 +276,7 @@ class TestRequestsInFlight:
         assert len(held_lines) == 0
 
     def test_draining_writes_the_held_line_and_the_request_then_ends_whole(self, logs, settings):
-        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 60}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 60}
         thread = self.start_blocking("in-flight-1")
         assert logs.for_request("in-flight-1") == []
         assert drain_logs(10)  # what SIGTERM does before the server's own handler

@@ -18,7 +18,7 @@ from freezegun import freeze_time
 
 from observability.viewer.headers import CONTENT_SECURITY_POLICY
 from tests import urls as test_urls
-from tests.conftest import parse_tokens, token_for
+from tests.conftest import NOT_SLOW, parse_tokens, slow_threshold, token_for
 from tests.observability.loglines import T0, json_line, request_lines, text_line, write
 from tests.polling import wait_for
 
@@ -81,7 +81,7 @@ def superuser(db):
 
 
 @pytest.fixture
-def filled(log_dir, user):
+def filled(log_dir, user, settings):
     """Real requests: john_doe's payment, an anonymous call, a failure, a slow one, a 404."""
     client = Client(REMOTE_ADDR="10.0.0.7")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
@@ -99,7 +99,7 @@ def filled(log_dir, user):
         ],
         "missing": client.get("/api/v1/payments/999/", **auth)["X-Request-ID"],
     }
-    with freeze_time("2026-11-26 12:00:00") as freezer:
+    with freeze_time("2026-11-26 12:00:00") as freezer, slow_threshold(settings, 1.0):
         test_urls.clock.update(freezer=freezer, advance=2.0)
         ids["slow"] = client.get("/t/plain/")["X-Request-ID"]
     test_urls.clock.update(freezer=None, advance=0.0)
@@ -235,9 +235,10 @@ def test_json_logs_and_gzipped_backups_are_read(tmp_path, settings, staff_client
 # --- One request's story ------------------------------------------------------------------
 
 
-def test_story_header_timeline_and_records(filled, staff_client):
+def test_story_header_timeline_and_records(filled, staff_client, settings):
     _, ids = filled
-    response = staff_client.get(f"{LIST}{ids['pay']}/")
+    with slow_threshold(settings, 1.0):  # the threshold the timeline draws
+        response = staff_client.get(f"{LIST}{ids['pay']}/")
     assert response.status_code == 200
     parsed = page(response)
     text = " ".join(parsed.text.split())
@@ -463,7 +464,7 @@ def test_billing_records_have_read_only_admin_pages(filled, superuser):
 
 
 def test_a_reused_id_of_a_sampled_out_request_is_shown_apart(log_dir, user, staff_client, settings):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}  # every fast success is sampled out
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}  # every fast success is sampled out
     rid = f"pay-{uuid.uuid4().hex[:12]}"
     paid = Client().post(
         "/api/v1/payments/",
@@ -554,7 +555,7 @@ def test_audit_events_past_the_flood_limit_are_counted_never_dropped(filled, sta
     from observability.testing import drain_logs
 
     logs, _ = filled
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 3, "FLOOD_WINDOW": 600}
+    settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 3, "FLOOD_WINDOW": 600}
     client = Client(REMOTE_ADDR="192.0.2.51")
     client.force_login(staff)
     for n in range(8):
