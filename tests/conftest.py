@@ -138,7 +138,7 @@ def slow_threshold(settings, seconds: float) -> Iterator[None]:
     """SLOW_REQUEST_THRESHOLD is `seconds` for what runs inside only: a test of slowness makes
     its slow request under a frozen clock here, its other requests stay never slow."""
     before = settings.OBSERVABILITY
-    settings.OBSERVABILITY = {**before, "SLOW_REQUEST_THRESHOLD": seconds}
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SLOW_REQUEST_THRESHOLD": seconds}
     try:
         yield
     finally:

@@ -2,6 +2,9 @@
 
 - A fixed sleep (`time.sleep`, `asyncio.sleep`): a test waits for the exact thing it expects
   through tests/polling.py, never for a time that a busy machine can make too short.
+- A test's OBSERVABILITY without the never-reached slow threshold: a dict assigned to
+  `settings.OBSERVABILITY` starts with `**NOT_SLOW` (tests/conftest.py) or the settings it
+  extends, else a request that a loaded machine makes last over a second adds a line.
 - A wall-clock assertion: an `assert` comparing a value of `time.time()`, `time.monotonic()`
   or `time.perf_counter()` (or a name computed from one) with anything: a loaded machine
   crosses any such bound. Slowness is tested with a frozen clock (freezegun) or a view that
@@ -100,6 +103,13 @@ class Finder(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Assign(self, node: ast.Assign) -> None:
+        if any(self.is_observability(target) for target in node.targets) and not self.not_slow(
+            node.value
+        ):
+            self.problems.append(
+                f"{self.path}:{node.lineno} OBSERVABILITY without **NOT_SLOW first: a loaded"
+                " machine makes a request slow (set a slow test's threshold with slow_threshold)"
+            )
         if self.reads_clock(node.value):
             for target in node.targets:
                 for sub in ast.walk(target):
@@ -118,7 +128,22 @@ class Finder(ast.NodeVisitor):
             self.clocked[-1].add(node.target.id)
         self.generic_visit(node)
 
-    # the two patterns
+    @staticmethod
+    def is_observability(target: ast.expr) -> bool:
+        return isinstance(target, ast.Attribute) and target.attr == "OBSERVABILITY"
+
+    def not_slow(self, value: ast.expr) -> bool:
+        """A dict starting with **NOT_SLOW or **<settings>.OBSERVABILITY, or a saved value."""
+        if isinstance(value, ast.Name):
+            return True
+        if not isinstance(value, ast.Dict) or not value.keys or value.keys[0] is not None:
+            return False
+        first = value.values[0]
+        return (isinstance(first, ast.Name) and first.id == "NOT_SLOW") or self.is_observability(
+            first
+        )
+
+    # the patterns
     def visit_Call(self, node: ast.Call) -> None:
         target = self.called(node)
         if target in SLEEPS and not self.allowed():
@@ -221,6 +246,23 @@ def test_a_planted_wall_clock_assertion_is_found(snippet):
 @pytest.mark.parametrize(
     "snippet",
     [
+        "def test_x(settings):\n    settings.OBSERVABILITY = {'SAMPLE_RATE': 0.0}\n",
+        "def test_x(settings):\n    settings.OBSERVABILITY = {}\n",
+        "def test_x(settings):\n    settings.OBSERVABILITY = {'A': 1, **NOT_SLOW}\n",
+        "def test_x(settings):\n    settings.OBSERVABILITY = NAMES | {}\n",
+    ],
+)
+def test_a_planted_observability_without_the_unreached_threshold_is_found(snippet):
+    (problem,) = problems_in(snippet)
+    assert "OBSERVABILITY without **NOT_SLOW first" in problem
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "def test_x(settings):\n    settings.OBSERVABILITY = {**NOT_SLOW, 'SAMPLE_RATE': 0}\n",
+        "def test_x(settings):\n    settings.OBSERVABILITY = {**settings.OBSERVABILITY, 'A': 1}\n",
+        "def restore(settings, before):\n    settings.OBSERVABILITY = before\n",
         # waits through the helper, a frozen clock's reading, a time stamp in an ID
         "from tests.polling import wait_for\ndef test_x():\n    wait_for(ready, 'ready')\n",
         "import time\ndef test_x():\n    key = f'order-{time.time_ns()}'\n    assert key\n",

@@ -140,7 +140,7 @@ class TestNamesFromSettings:
     def renamed(self, settings, tmp_path):
         from tests.conftest import configure_logs
 
-        settings.OBSERVABILITY = self.NAMES
+        settings.OBSERVABILITY = {**NOT_SLOW, **self.NAMES}
         log_dir = configure_logs(tmp_path / "logs", observability=self.NAMES)
         yield log_dir
         configure_logs(tmp_path / "after")
