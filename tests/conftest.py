@@ -17,6 +17,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from observability import build_logging
 from observability.lines.textline import parse as parse_text_line
 from observability.testing import flush_logs, reset_context, reset_flood_control
+from tests.polling import DEADLINE
 
 FILES = {
     "general": "billing_api.log",
@@ -37,7 +38,7 @@ class LogDir:
         return self.path / FILES.get(name, name)
 
     def lines(self, name: str) -> list[str]:
-        assert flush_logs(10), "the log writer did not drain"
+        assert flush_logs(DEADLINE), "the log writer did not drain"
         path = self.file(name)
         if not path.exists():
             return []
@@ -47,7 +48,7 @@ class LogDir:
         return "\n".join(self.lines(name))
 
     def everything(self) -> str:
-        assert flush_logs(10)
+        assert flush_logs(DEADLINE)
         return "\n".join(
             p.read_text(encoding="utf-8", errors="replace")
             for p in sorted(self.path.glob("*.log*"))
@@ -58,7 +59,7 @@ class LogDir:
 
 
 def configure_logs(path: Path, **kwargs) -> LogDir:
-    flush_logs(10)
+    flush_logs(DEADLINE)
     options = {"base_dir": path, "debug": False, "console": False, **kwargs}
     logging.config.dictConfig(build_logging(**options))
     return LogDir(path)
@@ -116,7 +117,7 @@ def logs(tmp_path) -> LogDir:
     directory = tmp_path / "logs"
     log_dir = configure_logs(directory)
     yield log_dir
-    flush_logs(10)
+    flush_logs(DEADLINE)
 
 
 #: A slow-request threshold no request of a test reaches (an hour), so that a loaded machine

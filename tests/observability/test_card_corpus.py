@@ -24,6 +24,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from tests.conftest import NOT_SLOW, configure_logs
+from tests.polling import DEADLINE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -120,7 +121,7 @@ def send_everywhere(written: str) -> None:
 def everything_written(directory: Path, capfd) -> str:
     from observability import flush_logs
 
-    assert flush_logs(10)
+    assert flush_logs(DEADLINE)
     text = "".join(p.read_text(errors="replace") for p in sorted(directory.glob("*.log*")))
     return text + capfd.readouterr().err
 

@@ -15,6 +15,7 @@ from observability.middleware import RequestLoggingMiddleware
 from observability.monitoring.metrics import file_label, render
 from observability.tracing.routes import readable_route
 from tests.conftest import NOT_SLOW, token_for
+from tests.polling import DEADLINE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -168,18 +169,18 @@ class TestRequests:
 
         def view(request):
             entered.set()
-            assert release.wait(10)
+            assert release.wait(DEADLINE)
             return HttpResponse("done")
 
         middleware = RequestLoggingMiddleware(view)
         thread = threading.Thread(target=middleware, args=(RequestFactory().put("/t/slow-put/"),))
         thread.start()
         try:
-            assert entered.wait(10)
+            assert entered.wait(DEADLINE)
             during = scrape()["http_server_active_requests"][(("http_request_method", "PUT"),)]
         finally:
             release.set()
-            thread.join(10)
+            thread.join(DEADLINE)
         after = scrape()["http_server_active_requests"][(("http_request_method", "PUT"),)]
         assert (during, after) == (1, 0)
 

@@ -25,7 +25,7 @@ from observability.conf import obs_settings, validate
 from observability.http import seen_ids as seen_ids_module
 from observability.http.seen_ids import seen_ids
 from tests.conftest import parse_tokens, token_for
-from tests.polling import wait_for
+from tests.polling import DEADLINE, wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_reuse")]
 
@@ -245,7 +245,7 @@ class BlockingCache(LocMemCache):
 
     def add(self, *args: Any, **kwargs: Any) -> bool:
         type(self).entered.set()
-        type(self).gate.wait(20)
+        type(self).gate.wait(2 * DEADLINE)
         return super().add(*args, **kwargs)
 
 
@@ -265,7 +265,7 @@ async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_w
     try:
         first = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
         assert first.status_code == 200
-        assert BlockingCache.entered.wait(10)  # the helper thread is stuck in the cache
+        assert BlockingCache.entered.wait(DEADLINE)  # the helper thread is stuck in the cache
         lost = seen_ids.lost
         for _ in range(20):
             response = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
@@ -273,7 +273,7 @@ async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_w
         assert seen_ids.lost - lost == 15  # 5 checks wait; the others are dropped, counted
     finally:
         BlockingCache.gate.set()
-    assert seen_ids.wait(10)
+    assert seen_ids.wait(DEADLINE)
     err = capfd.readouterr().err
     assert "cache 'hung' failed (helper thread behind)" in err
 

@@ -22,7 +22,7 @@ from observability.testing import drain_logs
 from tests import urls as test_urls
 from tests.conftest import NOT_SLOW, parse_tokens, slow_threshold
 from tests.observability import urls_volume
-from tests.polling import wait_for
+from tests.polling import DEADLINE, wait_for
 
 pytestmark = pytest.mark.urls("tests.observability.urls_volume")
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,7 +252,7 @@ class TestRequestsInFlight:
             target=lambda: Client().get("/t/block/", HTTP_X_REQUEST_ID=rid), daemon=True
         )
         thread.start()
-        assert urls_volume.running.wait(10)
+        assert urls_volume.running.wait(DEADLINE)
         return thread
 
     def wait_for_line(self, logs, rid: str, text: str) -> list[str]:
@@ -268,7 +268,7 @@ class TestRequestsInFlight:
         lines = self.wait_for_line(logs, "hung-request-1", STARTED)
         assert len(lines) == 1  # started, still running: no terminal line yet
         urls_volume.release.set()
-        thread.join(10)
+        thread.join(DEADLINE)
         lines = logs.for_request("hung-request-1")
         assert len(lines) == 3
         assert_whole_pair(lines)
@@ -279,10 +279,10 @@ class TestRequestsInFlight:
         settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 60}
         thread = self.start_blocking("in-flight-1")
         assert logs.for_request("in-flight-1") == []
-        assert drain_logs(10)  # what SIGTERM does before the server's own handler
+        assert drain_logs(DEADLINE)  # what SIGTERM does before the server's own handler
         assert len(logs.for_request("in-flight-1")) == 1
         urls_volume.release.set()
-        thread.join(10)
+        thread.join(DEADLINE)
         lines = logs.for_request("in-flight-1")
         assert len(lines) == 2  # fast, but its started line is out: the pair is completed
         assert_whole_pair(lines)

@@ -20,7 +20,7 @@ from observability.viewer.headers import CONTENT_SECURITY_POLICY
 from tests import urls as test_urls
 from tests.conftest import NOT_SLOW, parse_tokens, slow_threshold, token_for
 from tests.observability.loglines import T0, json_line, request_lines, text_line, write
-from tests.polling import wait_for
+from tests.polling import DEADLINE, wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -565,7 +565,7 @@ def test_audit_events_past_the_flood_limit_are_counted_never_dropped(filled, sta
         Client(REMOTE_ADDR="192.0.2.51").post(
             "/api/v1/auth/token/", {"username": "x", "password": "y"}
         )
-    assert drain_logs(10)
+    assert drain_logs(DEADLINE)
     lines = [parse_tokens(line) for line in logs.lines("security")]
     searched = [t for t in lines if t.get("event_type") == "request_log_searched"]
     one_by_one = [t for t in searched if "repeated" not in t]
