@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from observability.testing import (
     reset_flood_control,
     reset_shared_counts,
 )
+from tests.polling import DEADLINE
 
 FILES = {
     "general": "billing_api.log",
@@ -40,7 +43,7 @@ class LogDir:
         return self.path / FILES.get(name, name)
 
     def lines(self, name: str) -> list[str]:
-        assert flush_logs(10), "the log writer did not drain"
+        assert flush_logs(DEADLINE), "the log writer did not drain"
         path = self.file(name)
         if not path.exists():
             return []
@@ -50,7 +53,7 @@ class LogDir:
         return "\n".join(self.lines(name))
 
     def everything(self) -> str:
-        assert flush_logs(10)
+        assert flush_logs(DEADLINE)
         return "\n".join(
             p.read_text(encoding="utf-8", errors="replace")
             for p in sorted(self.path.glob("*.log*"))
@@ -61,7 +64,7 @@ class LogDir:
 
 
 def configure_logs(path: Path, **kwargs) -> LogDir:
-    flush_logs(10)
+    flush_logs(DEADLINE)
     options = {"base_dir": path, "debug": False, "console": False, **kwargs}
     logging.config.dictConfig(build_logging(**options))
     return LogDir(path)
@@ -119,7 +122,33 @@ def logs(tmp_path) -> LogDir:
     directory = tmp_path / "logs"
     log_dir = configure_logs(directory)
     yield log_dir
-    flush_logs(10)
+    flush_logs(DEADLINE)
+
+
+#: A slow-request threshold no request of a test reaches (an hour), so that a loaded machine
+#: adds no "Slow API request" line to a test that counts lines. A test of slowness sets its
+#: own threshold and makes the request slow with a frozen clock or a view it holds.
+NEVER_SLOW = 3600.0
+NOT_SLOW = {"SLOW_REQUEST_THRESHOLD": NEVER_SLOW}
+
+
+@pytest.fixture(autouse=True)
+def _never_slow(settings):
+    """The project's settings with the unreachable threshold; a test that replaces
+    OBSERVABILITY starts its dict with **NOT_SLOW."""
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, **NOT_SLOW}
+
+
+@contextmanager
+def slow_threshold(settings, seconds: float) -> Iterator[None]:
+    """SLOW_REQUEST_THRESHOLD is `seconds` for what runs inside only: a test of slowness makes
+    its slow request under a frozen clock here, its other requests stay never slow."""
+    before = settings.OBSERVABILITY
+    settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SLOW_REQUEST_THRESHOLD": seconds}
+    try:
+        yield
+    finally:
+        settings.OBSERVABILITY = before
 
 
 @pytest.fixture(autouse=True)

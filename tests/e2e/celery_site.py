@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.servers import BIN, ROOT, Server, free_port, gunicorn, prepare_db, server_env
+from tests.polling import poll_until
 
 REDIS = shutil.which("redis-server")
 
@@ -53,11 +54,14 @@ class Redis:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", str(self.directory)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not _answers(self.port):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
-            time.sleep(0.05)
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited")
+            return _answers(self.port)
+
+        if not poll_until(up, timeout=30):
+            raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -156,8 +160,8 @@ class Site:
     def wait_for(self, ready, what: str, timeout: float = 30.0, *, restart: bool = False):
         """Poll `ready` until it gives something true; `restart`: a worker that died is
         started again (as a supervisor would), its last output kept in worker_crashes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def check():
             value = ready()
             if value:
                 return value
@@ -167,7 +171,11 @@ class Site:
                 self.worker_crashes.append(self.worker.output())
                 self.worker.stop()
                 self.worker = Worker(self.env, self.tmp)
-            time.sleep(0.1)
+            return None
+
+        value = poll_until(check, timeout=timeout, interval=0.1)
+        if value:
+            return value
         raise AssertionError(f"timed out waiting for {what}; worker: {self.worker.output()}")
 
     def logtrace(self, *args: str) -> str:

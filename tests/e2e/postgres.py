@@ -12,9 +12,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.polling import poll_until
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -115,13 +116,10 @@ class ThrowawayPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wait_until_down(url: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while probe(url, timeout=1) is None:
-        if time.monotonic() > deadline:
-            msg = f"{where(url)} still answers after {timeout}s"
-            raise RuntimeError(msg)
-        time.sleep(0.1)
+def wait_until_down(url: str, timeout: float = 30) -> None:
+    if not poll_until(lambda: probe(url, timeout=1) is not None, timeout, interval=0.1):
+        msg = f"{where(url)} still answers after {timeout}s"
+        raise RuntimeError(msg)
 
 
 if __name__ == "__main__":

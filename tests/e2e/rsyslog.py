@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +21,7 @@ from typing import TypeVar
 import pytest
 
 from deploy.rsyslog import render
+from tests import polling
 from tests.e2e.servers import free_port
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
@@ -61,14 +61,7 @@ def _module(name: str) -> bool:
 
 def wait_for(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
     """Poll `check` until it returns something true; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    return polling.wait_for(check, what, timeout=timeout)
 
 
 def port_open(port: int) -> bool:

@@ -9,14 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tests.polling import poll_until
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+NEVER_SLOW = "3600"  # seconds: no request of a test lasts an hour
 
 
 def free_port() -> int:
@@ -34,6 +36,10 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         "LOG_CONSOLE": "0",
         "DATABASE_URL": f"sqlite:///{tmp / 'e2e.sqlite3'}",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # No request of a test is slow unless the test says so (SLOW_REQUEST_THRESHOLD in
+        # `extra`, with a view that waits as long as the test needs): a loaded machine can
+        # make any request cross a threshold of real time, and add a warning line.
+        "SLOW_REQUEST_THRESHOLD": NEVER_SLOW,
         # Temporary files of the server (gunicorn's metrics directory among them) stay in
         # the test's directory, also when a test kills the server.
         "TMPDIR": str(tmp),
@@ -65,22 +71,22 @@ class Server:
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=self.log, stderr=self.log, start_new_session=True
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()}")
-            try:
-                with urllib.request.urlopen(self.base + "/health/", timeout=2):
-                    return
-            except urllib.error.HTTPError as err:
-                if err.code in ready:
-                    return
-                time.sleep(0.1)
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.1)
-        output = self.output()  # before stop() closes the file
-        self.stop()
-        raise RuntimeError(f"server did not start: {output}")
+        if not poll_until(lambda: self.answers(ready), timeout=60, interval=0.1):
+            output = self.output()  # before stop() closes the file
+            self.stop()
+            raise RuntimeError(f"server did not start: {output}")
+
+    def answers(self, ready: tuple[int, ...]) -> bool:
+        """/health/ answers with a status in `ready`; the server's exit is an error."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited: {self.output()}")
+        try:
+            with urllib.request.urlopen(self.base + "/health/", timeout=2):
+                return True
+        except urllib.error.HTTPError as err:
+            return err.code in ready
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
 
     def output(self) -> str:
         self.log.flush()

@@ -36,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.deploy.test_prometheus import VARIABLES, dashboard_exprs, seconds
 from tests.deploy.tools import ALERTMANAGER_CONFIG, DASHBOARD, PROMETHEUS_CONFIG, RULES, program
 from tests.e2e.servers import Server, free_port, gunicorn, prepare_db, server_env
+from tests.polling import poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -135,16 +136,8 @@ def poll(
     condition: Callable[[], Any], timeout: float, *, between: Callable[[], Any] | None = None
 ) -> Any:
     """condition() until it is truthy, at most `timeout` seconds; `between` runs between tries
-    (traffic, instead of sleeping). Returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        if between is not None:
-            between()
-        else:
-            time.sleep(0.2)  # a poll's pace, not a wait for something
+    (traffic, instead of pausing). Returns the last value."""
+    return poll_until(condition, timeout, interval=0.2, between=between)
 
 
 def scaled(duration: str) -> str:

@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import parse_tokens
 from tests.e2e.servers import gunicorn, prepare_db, read_all, server_env
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -104,19 +105,17 @@ def statuses(results) -> dict[int, int]:
 
 def security_events(log_dir: Path, source: str, expected: dict[str, int]) -> list[dict]:
     """This client's login events, once at least `expected` of each type are on disk."""
-    deadline = time.monotonic() + 30
-    while True:
+
+    def written() -> list[dict] | None:
         events = [
             parse_tokens(line)
             for line in read_all(log_dir, "billing_api_security.log")
             if f"ip={source} " in line and "login_" in line
         ]
         found = {kind: sum(e["event_type"] == kind for e in events) for kind in expected}
-        if all(found[kind] >= n for kind, n in expected.items()):
-            return events
-        if time.monotonic() > deadline:
-            pytest.fail(f"events not written: {found}, expected {expected}")
-        time.sleep(0.05)
+        return events if all(found[kind] >= n for kind, n in expected.items()) else None
+
+    return wait_for(written, f"the login events {expected} of {source} in the security file")
 
 
 def hammer(server, source: str):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from tests.e2e.servers import BIN, Server, free_port, read_all
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -75,13 +75,7 @@ def lifecycle(log_dir: Path) -> list[dict]:
 
 
 def poll(check, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(check, what, timeout=timeout)
 
 
 def test_the_opentelemetry_recipe_runs_as_written(tmp_path, env):

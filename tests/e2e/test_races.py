@@ -27,6 +27,7 @@ import pytest
 
 from observability.logtrace import Record, parse_line
 from tests.e2e.servers import Server, gunicorn, prepare_db, read_all, server_env
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
@@ -144,22 +145,26 @@ class Race:
             if f"request_id={prefix}" in line and text in line
         ]
 
-    def wait_logged(self, request_ids: list[str], timeout: float = 20) -> None:
-        """Wait until every request's terminal line is on disk: its earlier records are too."""
-        wanted = set(request_ids)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = set()
-            for line in read_all(self.log_dir, "billing_api_requests.log"):
-                record = parse_line(line)
-                if record and record.message.startswith(
-                    ("API Request completed", "API Request failed")
-                ):
-                    done.add(record.fields.get("request_id"))
-            if wanted <= done:
-                return
-            time.sleep(0.2)
-        pytest.fail(f"{len(wanted - done)} requests have no terminal line after {timeout}s")
+    def wait_events(self, prefix: str, expected: dict[str, int]) -> list[Record]:
+        """The billing events of `prefix`'s requests once at least `expected` of each type
+        are in billing_api.log itself: the writer groups a batch by file, so another file's
+        lines (a terminal line in the requests file) say nothing of this one."""
+
+        def logged() -> list[Record] | None:
+            events = self.events(prefix)
+            found = Counter(r.fields["event_type"] for r in events)
+            return events if found >= Counter(expected) else None
+
+        return wait_for(logged, f"{expected} events of {prefix}* in billing_api.log")
+
+    def wait_lines(self, name: str, prefix: str, text: str, count: int) -> list[str]:
+        """At least `count` lines of `prefix`'s requests holding `text` in the file `name`."""
+
+        def written() -> list[str] | None:
+            lines = self.lines(name, prefix, text)
+            return lines if len(lines) >= count else None
+
+        return wait_for(written, f"{count} {text!r} lines of {prefix}* in {name}")
 
 
 @pytest.fixture(scope="module", params=sorted(SERVER_KINDS))
@@ -243,12 +248,19 @@ def test_same_idempotency_key_creates_one_payment_and_one_charge(race):
 
     # The log: one creation, one charge, one event per refused request naming the winner.
     ids = [r[0] for r in results]
-    race.wait_logged(ids)
-    events = Counter(r.fields["event_type"] for r in race.events(prefix))
-    replays = [r for r in race.events(prefix) if r.fields["event_type"] == "payment_replayed"]
-    refused = [
-        r for r in race.events(prefix) if r.fields["event_type"] == "payment_in_flight_refused"
-    ]
+    logged = race.wait_events(
+        prefix,
+        {
+            "payment_created": 1,
+            "payment_succeeded": 1,
+            "payment_replayed": statuses[200],
+            "payment_in_flight_refused": statuses[409],
+        },
+    )
+    race.wait_lines("billing_api.log", prefix, "payment_processing", 1)
+    events = Counter(r.fields["event_type"] for r in logged)
+    replays = [r for r in logged if r.fields["event_type"] == "payment_replayed"]
+    refused = [r for r in logged if r.fields["event_type"] == "payment_in_flight_refused"]
     assert events["payment_created"] == 1
     assert events["payment_succeeded"] == 1
     # payment_processing is measured once per gateway charge, right after it
@@ -308,12 +320,12 @@ def test_concurrent_subscriptions_to_one_plan_one_wins(race):
     assert [(row[1], row[0]) for row in rows] == winners
     assert {row[2] for row in rows} == {"cancelled"}
 
-    race.wait_logged([r[0] for r in all_results])
-    events = race.events(prefix)
-    assert Counter(r.fields["event_type"] for r in events) == {
+    expected = {
         "subscription_created": rounds,
         "subscription_duplicate_refused": rounds * (clients - 1),
     }
+    events = race.wait_events(prefix, expected)
+    assert Counter(r.fields["event_type"] for r in events) == expected
     winner_of_round = {rid.rsplit("-", 1)[0]: (rid, sub_id) for rid, sub_id in winners}
     for record in events:
         if record.fields["event_type"] == "subscription_duplicate_refused":
@@ -371,12 +383,9 @@ def test_concurrent_partial_refunds_never_exceed_the_payment(race):
     assert winners == {rid for rid, status, _ in results if status == 201}
     last_winner = refunds[-1][2]
 
-    race.wait_logged([r[0] for r in results])
-    events = race.events(prefix)
-    assert Counter(r.fields["event_type"] for r in events) == {
-        "refund_created": 14,
-        "refund_refused": 26,
-    }
+    expected = {"refund_created": 14, "refund_refused": 26}
+    events = race.wait_events(prefix, expected)
+    assert Counter(r.fields["event_type"] for r in events) == expected
     for record in events:
         assert record.fields["payment_id"] == str(payment_id), record.raw
         if record.fields["event_type"] == "refund_refused":
@@ -492,14 +501,17 @@ def test_concurrent_retries_of_a_stale_key_reconcile_once(race):
 
     # Each request wrote one answer (a replay or a refusal) after any reconciliation of its own.
     ids = {rid for _, rid, _, _, _ in results}
-    deadline = time.monotonic() + 20
-    while {
-        r.fields["request_id"]
-        for r in race.events(prefix)
-        if r.fields["event_type"] in ("payment_replayed", "payment_in_flight_refused")
-    } < ids:
-        assert time.monotonic() < deadline, "the retries' events are not all in billing_api.log"
-        time.sleep(0.1)
+    wait_for(
+        lambda: (
+            ids
+            <= {
+                r.fields["request_id"]
+                for r in race.events(prefix)
+                if r.fields["event_type"] in ("payment_replayed", "payment_in_flight_refused")
+            }
+        ),
+        "every retry's event in billing_api.log",
+    )
     events = race.events(prefix)
     reconciled = [r for r in events if r.fields["event_type"] == "payment_reconciled"]
     assert sorted((r.fields["payment_id"], r.fields["gateway"]) for r in reconciled) == sorted(

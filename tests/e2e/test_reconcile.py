@@ -36,6 +36,7 @@ import pytest
 
 from observability.logtrace import parse_line
 from tests.e2e.servers import ROOT, gunicorn, prepare_db, read_all, server_env
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -108,17 +109,6 @@ class Site:
         return self.rows(
             "SELECT reference FROM billing_sandboxcharge WHERE idempotency_key = ?", gateway_key
         )
-
-
-def wait_for(condition, what: str, timeout: float = 30, interval: float = 0.05):
-    """Poll `condition` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"{what}: not after {timeout} s")
 
 
 @pytest.fixture(scope="module")

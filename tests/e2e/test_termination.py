@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from tests.e2e.servers import (
     uvicorn,
 )
 from tests.e2e.test_servers import check_lifecycle
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,18 +32,19 @@ def runserver(tmp: Path, *extra: str, env: dict[str, str]) -> Server:
     return Server(args, env, port)
 
 
-def wait_for_group_exit(pgid: int, timeout: float = 20) -> None:
+def wait_for_group_exit(pgid: int, timeout: float = 30) -> None:
     """Every process of the group has exited (the reloader's child drains after its parent)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def exited() -> bool:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return
+            return True
         with contextlib.suppress(ChildProcessError):
             os.waitpid(-pgid, os.WNOHANG)
-        time.sleep(0.05)
-    pytest.fail(f"process group {pgid} still running {timeout} s after SIGTERM")
+        return False
+
+    wait_for(exited, f"every process of group {pgid} gone after SIGTERM", timeout)
 
 
 def burst_then_sigterm(server: Server, env: dict[str, str], *, group: bool = False) -> None:

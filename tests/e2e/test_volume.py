@@ -6,7 +6,6 @@ import http.client
 import re
 import signal
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,15 +13,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.servers import Server, gunicorn, prepare_db, read_all, server_env, uvicorn
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
 PAYMENT = "api/v1/payments/<int:pk>/"
+GENERAL = "billing_api.log"
+REQUESTS = "billing_api_requests.log"
 
 
 @pytest.fixture
 def env(tmp_path):
-    environment = server_env(tmp_path, SLOW_REQUEST_THRESHOLD="60")
+    environment = server_env(tmp_path)
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     prepare_db(environment)
     return environment
@@ -170,7 +172,11 @@ def test_login_flood_through_gunicorn_keeps_the_security_file_small_and_exact(tm
     attempts = 2000
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    env.update(DJANGO_SETTINGS_MODULE="tests.e2e.settings_volume", TMPDIR=str(tmp))
+    # A window far longer than the flood: on a loaded machine 2,000 logins can outlast the
+    # default 60 s and cross a second window end (more lines than the bound below).
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.e2e.settings_volume", TMPDIR=str(tmp), FLOOD_WINDOW="3600"
+    )
     server = gunicorn(tmp_path, "-w", "4", env=env)
     try:
         (metrics_dir,) = tmp.glob("billing-prometheus-*")  # made by config/gunicorn.conf.py
@@ -222,6 +228,7 @@ def test_sigterm_writes_the_held_started_line_of_a_request_in_flight(tmp_path, e
     server = gunicorn(tmp_path, "-w", "2", env=env)
     log_dir = Path(env["LOG_BASE_DIR"])
     outcome = {}
+    release = tmp_path / "release-the-ledger"
     try:
         token = server.token()
         for _ in range(10):
@@ -229,23 +236,28 @@ def test_sigterm_writes_the_held_started_line_of_a_request_in_flight(tmp_path, e
 
         def slow_call():
             outcome["status"] = server.request(
-                "GET", "/t/slow-report/?s=2", token=token, headers={"X-Request-ID": "in-flight-9"}
+                "GET",
+                f"/t/slow-report/?until={release}",
+                token=token,
+                headers={"X-Request-ID": "in-flight-9"},
             )[0]
 
         caller = threading.Thread(target=slow_call)
         caller.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            general = read_all(log_dir, "billing_api.log")
-            if any("request_id=in-flight-9 " in line for line in general):
-                break  # the view is running (its first record is on disk)
-            time.sleep(0.05)
-        else:
-            pytest.fail("the slow view never started")
-        assert not any(
-            "in-flight-9" in line for line in read_all(log_dir, "billing_api_requests.log")
+        wait_for(  # the view is running (its first record is on disk), held until released
+            lambda: any("request_id=in-flight-9 " in line for line in read_all(log_dir, GENERAL)),
+            "the slow view's first record in billing_api.log",
         )
+        assert not any("in-flight-9" in line for line in read_all(log_dir, REQUESTS))
+        server.proc.send_signal(signal.SIGTERM)
+        # SIGTERM writes the held started line while the request is still in flight ...
+        wait_for(
+            lambda: any("request_id=in-flight-9 " in line for line in read_all(log_dir, REQUESTS)),
+            "the held started line in billing_api_requests.log after SIGTERM",
+        )
+        release.touch()  # ... and only then does the view answer
     finally:
+        release.touch()
         assert server.stop(signal.SIGTERM) == 0
     caller.join(30)
     assert outcome.get("status") == 200  # the worker finished it before exiting

@@ -21,7 +21,7 @@ from freezegun import freeze_time
 from observability import StructuredLogger, log_performance_metric, request_context
 from observability.guard.flood import guard
 from tests import urls as test_urls
-from tests.conftest import token_for
+from tests.conftest import NOT_SLOW, slow_threshold, token_for
 
 PAYMENTS = "/api/v1/payments/"
 
@@ -38,7 +38,7 @@ def _pay(client: Client, auth: dict[str, str], method: str, key: str | None = No
     )
 
 
-def requests_of_a_customer(user) -> None:
+def requests_of_a_customer(user, settings) -> None:
     client = Client(REMOTE_ADDR="10.0.0.7", HTTP_USER_AGENT="curl/8.5.0")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
     paid = _pay(client, auth, "pm_card_visa", key="order-1").json()["id"]
@@ -57,8 +57,8 @@ def requests_of_a_customer(user) -> None:
     client.get(PAYMENTS, HTTP_AUTHORIZATION="Bearer not-a-token")  # a 401
     client.get(PAYMENTS, HTTP_TRACEPARENT="00-4111111111111111aaaaaaaaaaaaaaaa-00f067aa0ba902b7-01")
     Client(raise_request_exception=False).get("/t/boom/")  # a 500 with its traceback
-    with freeze_time("2026-11-26 12:00:00") as freezer:  # a slow request
-        test_urls.clock.update(freezer=freezer, advance=2.0)
+    with slow_threshold(settings, 1.0), freeze_time("2026-11-26 12:00:00") as freezer:
+        test_urls.clock.update(freezer=freezer, advance=2.0)  # a slow request: 2 s on a 1 s bar
         try:
             client.get("/t/plain/")
         finally:
@@ -111,7 +111,11 @@ def application_records() -> None:
 
 def a_flood_of_failed_logins(settings) -> None:
     """FLOOD_LIMIT + many failed logins from one address: a summary line with their count."""
-    settings.OBSERVABILITY = {**getattr(settings, "OBSERVABILITY", {}), "FLOOD_LIMIT": 3}
+    settings.OBSERVABILITY = {
+        **NOT_SLOW,
+        **getattr(settings, "OBSERVABILITY", {}),
+        "FLOOD_LIMIT": 3,
+    }
     client = Client(REMOTE_ADDR="198.51.100.4")
     for n in range(8):
         client.post(
@@ -132,7 +136,7 @@ def audited_views(staff) -> None:
 
 
 def write_every_kind_of_line(settings, user, staff) -> None:
-    requests_of_a_customer(user)
+    requests_of_a_customer(user, settings)
     a_failed_charge_reconciled_by_the_sweep(user)
     logins(user)
     application_records()

@@ -1003,6 +1003,7 @@ from observability.masking.escaping import (  # noqa: E402
     VALUE_LIMIT,
 )
 from tests.observability.test_card_corpus import digit_runs_after_marker, longest_common_run  # noqa: E402
+from tests.polling import DEADLINE  # noqa: E402
 
 
 def _request_id_of(response) -> str:
@@ -1196,7 +1197,7 @@ def drive_logtrace(logs, texts):
     out = io.StringIO()
     for text in texts:
         response = Client(raise_request_exception=False).get("/t/raise/", {"c": text})
-        assert flush_logs(10)
+        assert flush_logs(DEADLINE)
         call_command("logtrace", _request_id_of(response), "--dir", str(logs.path), stdout=out)
     return out.getvalue()
 

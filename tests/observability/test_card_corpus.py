@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.conftest import configure_logs
+from tests.conftest import NOT_SLOW, configure_logs
+from tests.polling import DEADLINE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -120,7 +121,7 @@ def send_everywhere(written: str) -> None:
 def everything_written(directory: Path, capfd) -> str:
     from observability import flush_logs
 
-    assert flush_logs(10)
+    assert flush_logs(DEADLINE)
     text = "".join(p.read_text(errors="replace") for p in sorted(directory.glob("*.log*")))
     return text + capfd.readouterr().err
 
@@ -162,7 +163,7 @@ def test_no_more_than_four_digits_survive_anywhere(capfd, debug_sql, log_format,
 )
 def test_positive_control_with_masking_off(capfd, debug_sql, settings, log_format, card):
     """The same check sees the whole number when the policy is switched off."""
-    settings.OBSERVABILITY = {"REDACT": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "REDACT": False}
     digits, written = card
     output = run_example(capfd, log_format, written)
     assert any(

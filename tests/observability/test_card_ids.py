@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from observability.masking.percent import holds_card
 from observability.tracing import ids
-from tests.conftest import parse_tokens
+from tests.conftest import NOT_SLOW, parse_tokens
 from tests.observability.test_redaction import surviving
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
@@ -66,6 +66,7 @@ def test_traceparent_holding_a_card_is_not_adopted(logs, capsys, trace_id, paren
 
 def test_traceparent_from_a_trusted_proxy_is_always_adopted(logs, settings):
     settings.OBSERVABILITY = {
+        **NOT_SLOW,
         "TRUST_INCOMING_TRACEPARENT": "proxies",
         "TRUSTED_PROXIES": ["10.0.0.0/8"],
     }

@@ -15,7 +15,7 @@ from django.test import Client
 
 from observability.tracing import client_ip
 from observability.tracing.client_ip import get_client_ip
-from tests.conftest import parse_tokens
+from tests.conftest import NOT_SLOW, parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -52,7 +52,7 @@ class TestReadFromTheRight:
     def test_a_long_header_never_lets_the_client_choose_its_ip(
         self, logs, settings, length, proxies
     ):
-        settings.OBSERVABILITY = {"TRUSTED_PROXIES": proxies}
+        settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": proxies}
         header = forwarded_by_proxy(written(CHOSEN, length))
         response = Client(REMOTE_ADDR=PROXY).get("/t/plain/", HTTP_X_FORWARDED_FOR=header)
         lines = request_lines(logs, response)
@@ -61,7 +61,7 @@ class TestReadFromTheRight:
 
     @pytest.mark.parametrize("length", LENGTHS)
     def test_a_long_header_never_opens_the_metrics(self, logs, settings, length):
-        settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}  # METRICS_ALLOWED_IPS: loopback
+        settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": 1}  # METRICS_ALLOWED_IPS: loopback
         header = forwarded_by_proxy(written(CHOSEN, length))
         response = Client(REMOTE_ADDR=PROXY).get("/metrics", HTTP_X_FORWARDED_FOR=header)
         assert response.status_code == 404
@@ -160,7 +160,7 @@ class TestOtherForwardingHeaders:
 
     @pytest.mark.parametrize("proxies", [0, 1, ["10.0.0.0/8"]])
     def test_they_never_change_the_ip(self, logs, settings, proxies):
-        settings.OBSERVABILITY = {"TRUSTED_PROXIES": proxies}
+        settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": proxies}
         client = Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=CLIENT, **self.HEADERS)
         response = client.get("/t/plain/")
         assert ips(request_lines(logs, response)) == {CLIENT if proxies else PROXY}
@@ -189,6 +189,7 @@ class TestIpv4Mapped:
 
     def test_incoming_ids_are_taken_from_a_dual_stack_trusted_proxy_only(self, logs, settings):
         settings.OBSERVABILITY = {
+            **NOT_SLOW,
             "TRUSTED_PROXIES": ["10.0.0.0/8"],
             "TRUST_INCOMING_REQUEST_ID": "proxies",
         }
@@ -197,7 +198,7 @@ class TestIpv4Mapped:
             assert (client.get("/t/plain/")["X-Request-ID"] == f"caller-{adopted}") is adopted
 
     def test_a_client_written_mapped_loopback_never_opens_the_metrics(self, settings):
-        settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}
+        settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": 1}
         header = forwarded_by_proxy("::ffff:127.0.0.1")
         response = Client(REMOTE_ADDR=PROXY).get("/metrics", HTTP_X_FORWARDED_FOR=header)
         assert response.status_code == 404
@@ -306,7 +307,7 @@ class TestScriptName:
 
     @pytest.mark.parametrize("script_name", ["/health", "/health/", "/metrics"])
     def test_a_script_name_cannot_hide_a_login_attempt(self, logs, settings, script_name):
-        settings.OBSERVABILITY = {"EXCLUDE_PATHS": ["/health/", "/metrics"]}
+        settings.OBSERVABILITY = {**NOT_SLOW, "EXCLUDE_PATHS": ["/health/", "/metrics"]}
         response = self.login(SCRIPT_NAME=script_name)
         assert response.status_code == 401
         lines = request_lines(logs, response)
@@ -316,7 +317,7 @@ class TestScriptName:
         assert fields["status"] == "401" and fields["route"] == "api/v1/auth/token/"
 
     def test_exclude_patterns_read_the_routed_path_too(self, logs, settings):
-        settings.OBSERVABILITY = {"EXCLUDE_PATTERNS": [r"^/health"]}
+        settings.OBSERVABILITY = {**NOT_SLOW, "EXCLUDE_PATTERNS": [r"^/health"]}
         response = self.login(SCRIPT_NAME="/health")
         assert len(request_lines(logs, response)) >= 2
 
@@ -360,7 +361,7 @@ class TestCardLikeAddresses:
     @pytest.mark.parametrize(("remote", "hop"), CARD_LIKE)
     def test_no_card_number_in_the_ip_of_any_line(self, logs, settings, remote, hop):
         proxies = 0 if hop == 0 else 1
-        settings.OBSERVABILITY = {"TRUSTED_PROXIES": proxies}
+        settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": proxies}
         extra = {} if hop == 0 else {"HTTP_X_FORWARDED_FOR": hop}
         client = Client(REMOTE_ADDR=remote, **extra)
         response = client.get("/t/plain/")
@@ -378,7 +379,7 @@ class TestCardLikeAddresses:
         "address", ["192.168.1.100", "2001:db8::1", "2001:4860:4860::8888", "fe80::1%eth0"]
     )
     def test_ordinary_addresses_stay_as_they_are(self, logs, settings, address):
-        settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}
+        settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": 1}
         response = Client(REMOTE_ADDR=PROXY).get("/t/plain/", HTTP_X_FORWARDED_FOR=address)
         lines = request_lines(logs, response)
         assert ips(lines) == {address}
@@ -404,7 +405,7 @@ class TestCardLikeAddresses:
         """A positive control, and the per-address cache follows the settings."""
         address = "4539:1488:3436:4670::"
         first = Client(REMOTE_ADDR=address).get("/t/plain/")
-        settings.OBSERVABILITY = {"REDACT": False}
+        settings.OBSERVABILITY = {**NOT_SLOW, "REDACT": False}
         second = Client(REMOTE_ADDR=address).get("/t/plain/")
         (masked,) = ips(request_lines(logs, first))
         assert masked != address and not card_runs(masked)
@@ -412,6 +413,7 @@ class TestCardLikeAddresses:
 
     def test_the_real_address_still_decides_access_to_the_metrics(self, settings):
         settings.OBSERVABILITY = {
+            **NOT_SLOW,
             "TRUSTED_PROXIES": 1,
             "METRICS_ALLOWED_IPS": ["4539:1488:3436:4670::/64"],
         }

@@ -9,20 +9,24 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, Client, override_settings
 
 from observability.conf import DEFAULTS, obs_settings, validate
-from tests.conftest import configure_logs, parse_tokens
+from tests.conftest import NOT_SLOW, configure_logs, parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
 
 def test_enabled_false_logs_nothing_and_sets_no_header(logs, settings):
-    settings.OBSERVABILITY = {"ENABLED": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "ENABLED": False}
     response = Client().get("/t/plain/")
     assert "X-Request-ID" not in response
     assert logs.lines("requests") == []
 
 
 def test_request_id_header_and_response_header_names(logs, settings):
-    settings.OBSERVABILITY = {"REQUEST_ID_HEADER": "X-Correlation-ID", "RESPONSE_HEADER": "X-Trace"}
+    settings.OBSERVABILITY = {
+        **NOT_SLOW,
+        "REQUEST_ID_HEADER": "X-Correlation-ID",
+        "RESPONSE_HEADER": "X-Trace",
+    }
     response = Client().get(
         "/t/plain/", HTTP_X_CORRELATION_ID="corr-1", HTTP_X_REQUEST_ID="ignored"
     )
@@ -32,18 +36,18 @@ def test_request_id_header_and_response_header_names(logs, settings):
 
 
 def test_response_header_none_sends_no_header(logs, settings):
-    settings.OBSERVABILITY = {"RESPONSE_HEADER": None}
+    settings.OBSERVABILITY = {**NOT_SLOW, "RESPONSE_HEADER": None}
     assert "X-Request-ID" not in Client().get("/t/plain/")
 
 
 def test_untrusted_incoming_id_is_replaced(logs, settings):
-    settings.OBSERVABILITY = {"TRUST_INCOMING_REQUEST_ID": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TRUST_INCOMING_REQUEST_ID": False}
     response = Client().get("/t/plain/", HTTP_X_REQUEST_ID="client-chosen")
     assert response["X-Request-ID"] != "client-chosen"
 
 
 def test_request_logger_flag(logs, settings):
-    settings.OBSERVABILITY = {"REQUEST_LOGGER": "billing.views"}
+    settings.OBSERVABILITY = {**NOT_SLOW, "REQUEST_LOGGER": "billing.views"}
     response = Client().get("/t/plain/")
     rid = response["X-Request-ID"]
     assert logs.for_request(rid, "requests") == []
@@ -51,7 +55,7 @@ def test_request_logger_flag(logs, settings):
 
 
 def test_security_logger_flag(logs, settings):
-    settings.OBSERVABILITY = {"SECURITY_LOGGER": "billing"}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SECURITY_LOGGER": "billing"}
     Client().get("/t/plain/", HTTP_X_REQUEST_ID="bad id")
     assert logs.lines("security") == []
     assert any("request_id_rejected" in line for line in logs.lines("general"))
@@ -59,7 +63,7 @@ def test_security_logger_flag(logs, settings):
 
 def test_exclude_paths_skip_lifecycle_but_keep_header(logs, settings):
     assert Client().get("/health/")["X-Request-ID"]
-    settings.OBSERVABILITY = {"EXCLUDE_PATHS": ["/t/"]}
+    settings.OBSERVABILITY = {**NOT_SLOW, "EXCLUDE_PATHS": ["/t/"]}
     response = Client().get("/t/plain/")
     assert response["X-Request-ID"]
     assert not any("/health/" in line or "/t/plain/" in line for line in logs.lines("requests"))
@@ -69,7 +73,7 @@ def test_exclude_paths_skip_lifecycle_but_keep_header(logs, settings):
 
 def test_log_query_string_flag(logs, settings):
     Client().get("/t/plain/?page=2")
-    settings.OBSERVABILITY = {"LOG_QUERY_STRING": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "LOG_QUERY_STRING": False}
     Client().get("/t/plain/?page=3")
     started = [line for line in logs.lines("requests") if "started" in line]
     assert "Path: /t/plain/?page=2 " in started[0]
@@ -77,14 +81,14 @@ def test_log_query_string_flag(logs, settings):
 
 
 def test_log_user_agent_flag(logs, settings):
-    settings.OBSERVABILITY = {"LOG_USER_AGENT": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "LOG_USER_AGENT": False}
     Client().get("/t/plain/", HTTP_USER_AGENT="secret-agent")
     assert "secret-agent" not in logs.text("requests")
 
 
 def test_client_error_level_flag(logs, settings):
     Client().get("/api/v1/nope/")
-    settings.OBSERVABILITY = {"CLIENT_ERROR_LEVEL": "WARNING"}
+    settings.OBSERVABILITY = {**NOT_SLOW, "CLIENT_ERROR_LEVEL": "WARNING"}
     Client().get("/api/v1/nope/")
     completed = [line for line in logs.lines("requests") if "completed" in line]
     assert " INFO [billing.api] API Request completed - Status: 404" in completed[0]
@@ -94,7 +98,7 @@ def test_client_error_level_flag(logs, settings):
 def test_trusted_proxies_flag(logs, settings):
     headers = {"HTTP_X_FORWARDED_FOR": "203.0.113.9, 198.51.100.7", "REMOTE_ADDR": "10.0.0.2"}
     Client().get("/t/plain/", **headers)
-    settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": 1}
     Client().get("/t/plain/", **headers)
     ips = [parse_tokens(line)["ip"] for line in logs.lines("requests") if "started" in line]
     assert ips == ["10.0.0.2", "198.51.100.7"]
@@ -103,9 +107,9 @@ def test_trusted_proxies_flag(logs, settings):
 def test_redact_flags(logs, settings):
     logger = logging.getLogger("billing")
     logger.info("note", extra={"ticket": "abc"})
-    settings.OBSERVABILITY = {"REDACT_KEYS": ["ticket"]}
+    settings.OBSERVABILITY = {**NOT_SLOW, "REDACT_KEYS": ["ticket"]}
     logger.info("note", extra={"ticket": "abc"})
-    settings.OBSERVABILITY = {"REDACT": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "REDACT": False}
     logger.info("card 4111 1111 1111 1111", extra={"password": "pw"})
     lines = [line for line in logs.lines("general") if "note" in line or "card" in line]
     assert "ticket=abc" in lines[0]
@@ -114,7 +118,7 @@ def test_redact_flags(logs, settings):
 
 
 def test_slow_threshold_flag_is_read(settings):
-    settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 2.5}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SLOW_REQUEST_THRESHOLD": 2.5}
     assert obs_settings.SLOW_REQUEST_THRESHOLD == 2.5
 
 
@@ -136,7 +140,7 @@ class TestNamesFromSettings:
     def renamed(self, settings, tmp_path):
         from tests.conftest import configure_logs
 
-        settings.OBSERVABILITY = self.NAMES
+        settings.OBSERVABILITY = {**NOT_SLOW, **self.NAMES}
         log_dir = configure_logs(tmp_path / "logs", observability=self.NAMES)
         yield log_dir
         configure_logs(tmp_path / "after")
@@ -201,7 +205,11 @@ def test_trace_context_flags_are_validated(key, value):
 
 
 def test_trace_context_flags_are_read(settings):
-    settings.OBSERVABILITY = {"TRUST_INCOMING_TRACEPARENT": False, "TRACE_RESPONSE_HEADER": None}
+    settings.OBSERVABILITY = {
+        **NOT_SLOW,
+        "TRUST_INCOMING_TRACEPARENT": False,
+        "TRACE_RESPONSE_HEADER": None,
+    }
     assert obs_settings.TRUST_INCOMING_TRACEPARENT is False
     assert obs_settings.TRACE_RESPONSE_HEADER is None
 
@@ -210,13 +218,17 @@ class TestVolumeFlags:
     """Per-line levels, exclusion patterns, sampling, flood control and metrics switches."""
 
     def test_started_level_none_writes_only_the_terminal_line(self, logs, settings):
-        settings.OBSERVABILITY = {"STARTED_LEVEL": None}
+        settings.OBSERVABILITY = {**NOT_SLOW, "STARTED_LEVEL": None}
         rid = Client().get("/t/plain/")["X-Request-ID"]
         (line,) = logs.for_request(rid)
         assert "API Request completed" in line
 
     def test_started_and_completed_levels(self, logs, settings):
-        settings.OBSERVABILITY = {"STARTED_LEVEL": "DEBUG", "COMPLETED_LEVEL": "WARNING"}
+        settings.OBSERVABILITY = {
+            **NOT_SLOW,
+            "STARTED_LEVEL": "DEBUG",
+            "COMPLETED_LEVEL": "WARNING",
+        }
         logging.getLogger("billing.api").setLevel(logging.DEBUG)
         try:
             rid = Client().get("/t/plain/")["X-Request-ID"]
@@ -228,20 +240,24 @@ class TestVolumeFlags:
         assert " WARNING [billing.api] API Request completed - Status: 200" in line
 
     def test_completed_level_below_the_logger_level_writes_no_half_pair(self, logs, settings):
-        settings.OBSERVABILITY = {"COMPLETED_LEVEL": "DEBUG"}
+        settings.OBSERVABILITY = {**NOT_SLOW, "COMPLETED_LEVEL": "DEBUG"}
         ok = Client().get("/t/plain/")["X-Request-ID"]
         missing = Client().get("/t/nope/")["X-Request-ID"]
         assert logs.for_request(ok) == []  # neither line of a success
         assert len(logs.for_request(missing)) == 2  # a 4xx keeps both
 
     def test_slow_request_level(self, logs, settings):
-        settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 0, "SLOW_REQUEST_LEVEL": "ERROR"}
+        settings.OBSERVABILITY = {
+            **NOT_SLOW,
+            "SLOW_REQUEST_THRESHOLD": 0,
+            "SLOW_REQUEST_LEVEL": "ERROR",
+        }
         rid = Client().get("/t/plain/")["X-Request-ID"]
         (slow,) = [line for line in logs.lines("errors") if f"request_id={rid} " in line]
         assert " ERROR [billing.api] Slow API request detected" in slow
 
     def test_exclude_patterns_are_regular_expressions(self, logs, settings):
-        settings.OBSERVABILITY = {"EXCLUDE_PATTERNS": [r"^/t/pl[a-z]+/$", r"\.png$"]}
+        settings.OBSERVABILITY = {**NOT_SLOW, "EXCLUDE_PATTERNS": [r"^/t/pl[a-z]+/$", r"\.png$"]}
         plain = Client().get("/t/plain/")
         other = Client().get("/t/plain/x.png")
         kept = Client().get("/t/nope/")
@@ -253,7 +269,7 @@ class TestVolumeFlags:
         assert current.EXCLUDE_PATTERNS[0].pattern == r"^/t/pl[a-z]+/$"  # compiled once
 
     def test_sample_rate_zero_keeps_only_what_must_be_kept(self, logs, settings):
-        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}
         assert logs.for_request(Client().get("/t/plain/")["X-Request-ID"]) == []
         assert len(logs.for_request(Client().get("/t/nope/")["X-Request-ID"])) == 2
 
@@ -261,6 +277,7 @@ class TestVolumeFlags:
         from observability.testing import drain_logs
 
         settings.OBSERVABILITY = {
+            **NOT_SLOW,
             "FLOOD_LIMIT": 2,
             "FLOOD_WINDOW": 30,
             "FLOOD_LOGGERS": ["billing.views"],
@@ -276,7 +293,7 @@ class TestVolumeFlags:
     def test_flood_limit_zero_turns_flood_control_off(self, logs, settings):
         from observability import log_security_event
 
-        settings.OBSERVABILITY = {"FLOOD_LIMIT": 0}
+        settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 0}
         for _ in range(30):
             log_security_event(event_type="probe", severity="warning")
         assert len([line for line in logs.lines("security") if "probe" in line]) == 30
@@ -293,15 +310,15 @@ class TestVolumeFlags:
             name = "http_server_request_duration_seconds_count"
             return REGISTRY.get_sample_value(name, labels) or 0
 
-        settings.OBSERVABILITY = {"METRICS": False}
+        settings.OBSERVABILITY = {**NOT_SLOW, "METRICS": False}
         before = count()
         Client().get("/t/plain/")
         assert count() == before
         assert Client().get("/metrics").status_code == 404
-        settings.OBSERVABILITY = {"METRICS_ALLOWED_IPS": ["10.0.0.0/8"]}
+        settings.OBSERVABILITY = {**NOT_SLOW, "METRICS_ALLOWED_IPS": ["10.0.0.0/8"]}
         assert Client().get("/metrics").status_code == 404
         assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 200
-        settings.OBSERVABILITY = {"METRICS_TOKEN": "t0ken-for-the-scraper-123"}
+        settings.OBSERVABILITY = {**NOT_SLOW, "METRICS_TOKEN": "t0ken-for-the-scraper-123"}
         refused = Client(REMOTE_ADDR="203.0.113.5").get("/metrics")
         assert refused.status_code == 404
         scraper = Client(
@@ -484,7 +501,7 @@ class TestDecoratorWithoutMiddleware:
 
     @pytest.fixture(autouse=True)
     def _middleware_off(self, settings):
-        settings.OBSERVABILITY = {"ENABLED": False}
+        settings.OBSERVABILITY = {**NOT_SLOW, "ENABLED": False}
 
     def test_drf_view_under_api_view(self, logs):
         response = Client().post("/t/decorated/", {}, content_type="application/json")
@@ -519,14 +536,20 @@ class TestDecoratorWithoutMiddleware:
 def test_viewer_admin_links_maps_event_fields_to_admin_pages(settings):
     from observability.viewer.links import admin_links
 
-    settings.OBSERVABILITY = {"VIEWER_ADMIN_LINKS": {"invoice_ref": "admin:billing_payment_change"}}
+    settings.OBSERVABILITY = {
+        **NOT_SLOW,
+        "VIEWER_ADMIN_LINKS": {"invoice_ref": "admin:billing_payment_change"},
+    }
     links = admin_links({"invoice_ref": ["7", "../x"], "payment_id": ["8"]})
     assert [(link.label, link.url) for link in links] == [
         ("invoice ref 7", "/admin/billing/payment/7/change/")
     ]
-    settings.OBSERVABILITY = {"VIEWER_ADMIN_LINKS": {"thing_id": "admin:nothing_here_change"}}
+    settings.OBSERVABILITY = {
+        **NOT_SLOW,
+        "VIEWER_ADMIN_LINKS": {"thing_id": "admin:nothing_here_change"},
+    }
     assert admin_links({"thing_id": ["1"]}) == []  # not registered: no link, no error
-    settings.OBSERVABILITY = {}
+    settings.OBSERVABILITY = {**NOT_SLOW}
     default = admin_links({"payment_id": ["8"], "refund_id": ["2"], "user_id": ["3"]})
     assert [link.url for link in default] == [
         "/admin/billing/payment/8/change/",
@@ -546,9 +569,9 @@ def test_task_flags_celery_and_task_logger(settings, logs):
     from observability.background.tasks import TaskLines
     from observability.conf import obs_settings
 
-    settings.OBSERVABILITY = {}
+    settings.OBSERVABILITY = {**NOT_SLOW}
     assert obs_settings.CELERY is False  # the library's default: off until asked for
-    settings.OBSERVABILITY = {"TASK_LOGGER": "billing.jobs"}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TASK_LOGGER": "billing.jobs"}
     logging.getLogger("billing.jobs").propagate = True
     TaskLines("probe.task", 1).start()
     assert "[billing.jobs] Task probe.task started (attempt 1)" in logs.text("general")
@@ -563,7 +586,11 @@ class TestInsideARequest:
     def test_span_logger_and_level(self, logs, settings):
         from observability import request_context, span
 
-        settings.OBSERVABILITY = {"SPAN_LOGGER": "billing.inside", "SPAN_LEVEL": "WARNING"}
+        settings.OBSERVABILITY = {
+            **NOT_SLOW,
+            "SPAN_LOGGER": "billing.inside",
+            "SPAN_LEVEL": "WARNING",
+        }
         with request_context(), span("flagged"):
             pass
         (line,) = [x for x in logs.lines("general") if "span_name=flagged" in x]

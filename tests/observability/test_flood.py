@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from observability.guard import flood
 from observability.guard.flood import guard
 from observability.http import emit
 from observability.testing import drain_logs
-from tests.conftest import parse_tokens
+from tests.conftest import NOT_SLOW, parse_tokens
+from tests.polling import poll_until, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # Frozen in the future: the writer's own tick may read the real clock, which is then
@@ -51,13 +51,14 @@ def total(individual: list[str], summaries: list[str]) -> int:
 
 @pytest.fixture
 def limited(settings):
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 5, "FLOOD_WINDOW": 60}
+    settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 5, "FLOOD_WINDOW": 60}
 
 
 @pytest.fixture
 def keys_only(settings):
     """The per-key table alone: no network or global budget (flood_shared) on top."""
     settings.OBSERVABILITY = {
+        **NOT_SLOW,
         "FLOOD_LIMIT": 5,
         "FLOOD_WINDOW": 60,
         "FLOOD_NETWORK_LIMIT": 0,
@@ -120,14 +121,11 @@ def test_clients_and_event_types_are_counted_apart(logs, limited):
 
 
 def test_a_window_ends_on_the_writer_tick_without_a_later_event(logs, settings):
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 3, "FLOOD_WINDOW": 0.2}
+    settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 3, "FLOOD_WINDOW": 0.2}
     failed_logins(25)
-    deadline = time.monotonic() + 10
-    summaries: list[str] = []
-    while time.monotonic() < deadline and not summaries:
-        time.sleep(0.05)
-        summaries = event_lines(logs, "login_failed")[1]
-    assert summaries, "no summary was written when the window ended"
+    wait_for(
+        lambda: event_lines(logs, "login_failed")[1], "a summary written when the window ended"
+    )
     individual, summaries = event_lines(logs, "login_failed")
     assert total(individual, summaries) == 25
 
@@ -143,7 +141,7 @@ def test_draining_writes_pending_summaries(logs, limited):
 
 
 def test_an_error_storm_of_a_named_logger_is_summarised_per_call_site(logs, settings):
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 4, "FLOOD_LOGGERS": ["billing.views"]}
+    settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 4, "FLOOD_LOGGERS": ["billing.views"]}
     logger = logging.getLogger("billing.views")
     for n in range(60):
         with request_context(ip=f"192.0.2.{n}"):  # many clients, one code path
@@ -186,13 +184,13 @@ def test_too_many_clients_close_the_oldest_keys_and_each_keeps_its_own(logs, lim
 
 
 def test_the_guard_follows_the_security_logger_setting(logs, settings):
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "SECURITY_LOGGER": "billing"}
+    settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 2, "SECURITY_LOGGER": "billing"}
     assert guard in logging.getLogger("billing").filters
     # billing.security is now a descendant of the guarded logger: guarded too (finding 2)
     assert guard in logging.getLogger("billing.security").filters
     assert guard in logging.getLogger("billing.views").filters
     assert guard not in logging.getLogger("billing.api").filters  # lifecycle lines: never
-    settings.OBSERVABILITY = {}
+    settings.OBSERVABILITY = {**NOT_SLOW}
     assert guard in logging.getLogger("billing.security").filters
     assert guard not in logging.getLogger("billing").filters
     assert guard not in logging.getLogger("billing.views").filters
@@ -278,7 +276,7 @@ def test_every_descendant_of_a_security_logger_is_flood_controlled(
     """Django logs on children of django.security; a child made after start-up counts too.
     With the library's defaults (no FLOOD_LOGGERS) as with this project's settings."""
     base = {} if observability == "defaults" else dict(settings.OBSERVABILITY)
-    settings.OBSERVABILITY = {**base, "FLOOD_LIMIT": 5, "FLOOD_WINDOW": 60}
+    settings.OBSERVABILITY = {**NOT_SLOW, **base, "FLOOD_LIMIT": 5, "FLOOD_WINDOW": 60}
     if name.startswith("late:"):
         name = late_name(name.removeprefix("late:"))
     logger = logging.getLogger(name)
@@ -407,7 +405,7 @@ def test_the_fast_path_stays_with_flood_control_on_every_handler(tmp_path, limit
 
 @pytest.mark.django_db
 def test_lifecycle_lines_are_never_flood_controlled_under_a_guarded_parent(logs, settings):
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_LOGGERS": ["billing"]}
+    settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 2, "FLOOD_LOGGERS": ["billing"]}
     assert guard not in logging.getLogger("billing.api").filters
     assert emit.plan(logging.getLogger("billing.api"), logging.INFO) is not None
     client = Client(raise_request_exception=False)
@@ -498,7 +496,12 @@ def test_one_source_cannot_hold_more_than_its_share_of_keys(logs, keys_only, mon
 
 
 def test_the_client_prefixes_are_settings(logs, settings):
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_IPV6_PREFIX": 48, "FLOOD_IPV4_PREFIX": 24}
+    settings.OBSERVABILITY = {
+        **NOT_SLOW,
+        "FLOOD_LIMIT": 2,
+        "FLOOD_IPV6_PREFIX": 48,
+        "FLOOD_IPV4_PREFIX": 24,
+    }
     for n in range(10):
         failed_logins(1, ip=f"2001:db8:7:{n:x}::1")
         failed_logins(1, ip=f"198.51.100.{n}")
@@ -566,10 +569,8 @@ def test_a_descendant_made_later_is_guarded_even_when_it_writes_only_to_its_own_
             seen.append(record)
 
     def adopted(logger: logging.Logger) -> bool:
-        deadline = time.monotonic() + 10
-        while guard not in logger.filters and time.monotonic() < deadline:
-            time.sleep(0.02)  # polled: the writer's tick (every 50 ms) looks over new loggers
-        return guard in logger.filters
+        # polled: the writer's tick (every 50 ms) looks over new loggers
+        return poll_until(lambda: guard in logger.filters, interval=0.02)
 
     name = late_name("django.security")
     assert adopted(logging.getLogger(f"{name}.first"))  # its parent: a placeholder, seen

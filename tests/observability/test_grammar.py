@@ -19,6 +19,7 @@ from observability.formatters import ApiFormatter, DetailedFormatter, JsonFormat
 from observability.lines.textline import render_key
 from observability.logtrace import parse_line
 from observability.masking.escaping import escape, escape_traceback, unescape_traceback
+from tests.polling import DEADLINE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -237,7 +238,7 @@ FORGED_UA = (
 def run_logtrace(*args) -> str:
     from observability import flush_logs
 
-    assert flush_logs(10)
+    assert flush_logs(DEADLINE)
     out = io.StringIO()
     with contextlib.suppress(SystemExit):
         call_command("logtrace", *args, stdout=out, stderr=io.StringIO())

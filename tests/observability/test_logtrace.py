@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import shutil
 import uuid
@@ -16,7 +17,7 @@ from freezegun import freeze_time
 
 from observability.logtrace import LEVELS, Filters, parse_line
 from tests import urls as test_urls
-from tests.conftest import configure_logs, token_for
+from tests.conftest import NOT_SLOW, configure_logs, slow_threshold, token_for
 from tests.observability.loglines import (
     T0,
     ecs_line,
@@ -25,6 +26,7 @@ from tests.observability.loglines import (
     text_line,
     write,
 )
+from tests.polling import poll_until
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -42,7 +44,7 @@ def run(capsys, *args) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def filled(logs, user):
+def filled(logs, user, settings):
     """A few requests: one by john_doe, one anonymous, one failing, one slow."""
     client = Client(REMOTE_ADDR="10.0.0.7")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
@@ -58,7 +60,7 @@ def filled(logs, user):
             "X-Request-ID"
         ],
     }
-    with freeze_time("2026-11-26 12:00:00") as freezer:
+    with freeze_time("2026-11-26 12:00:00") as freezer, slow_threshold(settings, 1.0):
         test_urls.clock.update(freezer=freezer, advance=2.0)
         ids["slow"] = client.get("/t/plain/")["X-Request-ID"]
     test_urls.clock.update(freezer=None, advance=0.0)
@@ -264,7 +266,6 @@ def test_follow_prints_new_records_of_the_request(tmp_path):
     import os
     import subprocess
     import sys
-    import time
 
     (tmp_path / "billing_api_requests.log").write_text("")
     env = {**os.environ, "LOG_BASE_DIR": str(tmp_path)}
@@ -291,16 +292,19 @@ def test_follow_prints_new_records_of_the_request(tmp_path):
             "2026-11-26 10:00:00,000 INFO [billing.api] API Request started - x | request_id={rid} "
             "user_id=- username=- ip={ip} method=GET path=/x/\n"
         )
-        deadline = time.monotonic() + 60
-        out = ""
-        n = 0
-        while time.monotonic() < deadline and "[requests] " not in out:
-            n += 1
+        printed: list[str] = []
+        pairs = itertools.count(1)
+
+        def followed() -> bool:
+            n = next(pairs)
             with open(tmp_path / "billing_api_requests.log", "a", encoding="utf-8") as handle:
                 handle.write(line.format(rid=f"f-{n}", ip="10.0.0.1"))
                 handle.write(line.format(rid=f"f-{n}", ip="10.0.0.9"))
-            time.sleep(0.2)  # a poll interval, not a wait for something: the loop checks
-            out += (proc.stdout.read() or b"").decode()
+            printed.append((proc.stdout.read() or b"").decode())
+            return "[requests] " in "".join(printed)
+
+        poll_until(followed, timeout=60, interval=0.2)
+        out = "".join(printed)
     finally:
         proc.kill()
         proc.wait(10)
@@ -316,7 +320,7 @@ def reused_after_sampling(logs, user, settings):
     """john_doe's payment (a fast 201, sampled out: no lifecycle lines), then an anonymous
     client sends its request ID and gets a 401: the two overlap in no file but the general
     one, where only their span IDs tell them apart."""
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}
     rid = f"pay-{uuid.uuid4().hex[:12]}"
     paid = Client().post(
         "/api/v1/payments/",
@@ -389,9 +393,9 @@ def test_a_request_id_reused_event_is_said_in_the_header(tmp_path, capsys, fmt):
     assert [e["fields"]["event_type"] for e in data["reused_events"]] == ["request_id_reused"]
 
 
-def test_level_keeps_the_status_duration_and_user_in_the_header(logs, user, capsys):
+def test_level_keeps_the_status_duration_and_user_in_the_header(logs, user, capsys, settings):
     """`<id> --level WARNING` shows only the warnings, under the request's whole header."""
-    with freeze_time("2026-11-26 12:00:00") as freezer:
+    with freeze_time("2026-11-26 12:00:00") as freezer, slow_threshold(settings, 1.0):
         test_urls.clock.update(freezer=freezer, advance=2.0)
         rid = Client().get("/t/whoami/", HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")[
             "X-Request-ID"

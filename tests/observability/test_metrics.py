@@ -14,7 +14,8 @@ from observability import log_security_event
 from observability.middleware import RequestLoggingMiddleware
 from observability.monitoring.metrics import file_label, render
 from observability.tracing.routes import readable_route
-from tests.conftest import token_for
+from tests.conftest import NOT_SLOW, token_for
+from tests.polling import DEADLINE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -168,18 +169,18 @@ class TestRequests:
 
         def view(request):
             entered.set()
-            assert release.wait(10)
+            assert release.wait(DEADLINE)
             return HttpResponse("done")
 
         middleware = RequestLoggingMiddleware(view)
         thread = threading.Thread(target=middleware, args=(RequestFactory().put("/t/slow-put/"),))
         thread.start()
         try:
-            assert entered.wait(10)
+            assert entered.wait(DEADLINE)
             during = scrape()["http_server_active_requests"][(("http_request_method", "PUT"),)]
         finally:
             release.set()
-            thread.join(10)
+            thread.join(DEADLINE)
         after = scrape()["http_server_active_requests"][(("http_request_method", "PUT"),)]
         assert (during, after) == (1, 0)
 
@@ -246,7 +247,7 @@ class TestLayer:
     ):
         key = (("event_type", "login_failed"), ("severity", "warning"))
         before = scrape().get("observability_security_events_total", {}).get(key, 0)
-        settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_WINDOW": 3600}
+        settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 2, "FLOOD_WINDOW": 3600}
         for _ in range(10):
             log_security_event(event_type="login_failed", severity="WARNING")
         written = [line for line in logs.lines("security") if "login_failed" in line]
@@ -262,7 +263,7 @@ class TestLayer:
         before = scrape()
         events_before = before.get("observability_security_events_total", {}).get(key, 0)
         summaries_before = before.get("observability_flood_summaries_total", {}).get((), 0)
-        settings.OBSERVABILITY = {"FLOOD_LIMIT": 2, "FLOOD_WINDOW": 3600}
+        settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 2, "FLOOD_WINDOW": 3600}
         for _ in range(10):
             Client().get("/t/plain/", HTTP_HOST="evil.example")
         written = [line for line in logs.lines("security") if "Invalid HTTP_HOST" in line]
@@ -285,7 +286,7 @@ class TestLayer:
 
     def test_sampled_out_requests_are_counted(self, logs, settings):
         before = scrape()["observability_requests_sampled_out_total"][()]
-        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}
         for _ in range(5):
             assert Client().get("/t/plain/").status_code == 200
         Client().get("/no/such/page/")  # a 404 is always written
@@ -294,10 +295,10 @@ class TestLayer:
     def test_slow_requests_are_counted_by_route(self, logs, settings):
         key = (("http_route", "t/plain/"),)
         before = scrape().get("observability_slow_requests_total", {}).get(key, 0)
-        settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 0}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SLOW_REQUEST_THRESHOLD": 0}
         for _ in range(4):
             Client().get("/t/plain/")
-        settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 60}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SLOW_REQUEST_THRESHOLD": 60}
         Client().get("/t/plain/")
         assert scrape()["observability_slow_requests_total"][key] - before == 4
         assert sum(1 for line in logs.lines("requests") if "Slow API request" in line) == 4
@@ -371,7 +372,7 @@ class TestAccess:
 
     def test_the_bearer_token_opens_it_from_anywhere(self, settings, logs):
         token = "metrics-token-0123456789abcdef"
-        settings.OBSERVABILITY = {"METRICS_TOKEN": token}
+        settings.OBSERVABILITY = {**NOT_SLOW, "METRICS_TOKEN": token}
         far = "198.51.100.20"
         assert (
             Client(REMOTE_ADDR=far, HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -385,12 +386,12 @@ class TestAccess:
         assert token not in logs.everything()
 
     def test_an_api_jwt_is_not_a_metrics_token(self, settings, user):
-        settings.OBSERVABILITY = {"METRICS_TOKEN": "metrics-token-0123456789abcdef"}
+        settings.OBSERVABILITY = {**NOT_SLOW, "METRICS_TOKEN": "metrics-token-0123456789abcdef"}
         client = Client(REMOTE_ADDR="198.51.100.20", HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
         assert client.get("/metrics").status_code == 404
 
     def test_allowed_networks_include_ipv4_mapped_addresses(self, settings):
-        settings.OBSERVABILITY = {"METRICS_ALLOWED_IPS": ["10.20.0.0/16"]}
+        settings.OBSERVABILITY = {**NOT_SLOW, "METRICS_ALLOWED_IPS": ["10.20.0.0/16"]}
         assert Client(REMOTE_ADDR="10.20.3.4").get("/metrics").status_code == 200
         assert Client(REMOTE_ADDR="::ffff:10.20.3.4").get("/metrics").status_code == 200
         assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 404

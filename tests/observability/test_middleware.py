@@ -8,8 +8,9 @@ import pytest
 from django.test import AsyncClient, Client
 from freezegun import freeze_time
 
+from observability.conf import DEFAULTS
 from tests import urls as test_urls
-from tests.conftest import parse_tokens, token_for
+from tests.conftest import NOT_SLOW, parse_tokens, token_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -188,7 +189,11 @@ def test_exactly_one_pair_with_middleware_and_decorator(logs):
 
 class TestSlowRequests:
     @pytest.fixture
-    def frozen(self):
+    def frozen(self, settings):
+        """Every request of these tests runs under a frozen clock: its duration is exactly
+        what the view advances it by, so the layer's default threshold (1 s) is tested."""
+        default = DEFAULTS["SLOW_REQUEST_THRESHOLD"]
+        settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SLOW_REQUEST_THRESHOLD": default}
         with freeze_time("2026-01-20 10:30:00") as freezer:
             test_urls.clock["freezer"] = freezer
             yield freezer
@@ -216,7 +221,7 @@ class TestSlowRequests:
         assert self.slow_lines(logs, Client().get("/t/plain/")) == []
 
     def test_threshold_flag_changes_the_limit(self, logs, frozen, settings):
-        settings.OBSERVABILITY = {"SLOW_REQUEST_THRESHOLD": 0.25}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SLOW_REQUEST_THRESHOLD": 0.25}
         test_urls.clock["advance"] = 0.3
         (line,) = self.slow_lines(logs, Client().get("/t/plain/"))
         assert "threshold=0.25" in line

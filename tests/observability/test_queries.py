@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient, Client
 
 from billing.models import Plan, Subscription
-from tests.conftest import configure_logs, parse_tokens
+from tests.conftest import NOT_SLOW, configure_logs, parse_tokens
 from tests.observability import urls_spans
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_spans")]
@@ -156,7 +156,7 @@ async def test_an_async_views_queries_in_sync_to_async_are_counted(logs):
 
 
 def test_a_slow_query_is_a_warning_with_its_duration_and_shape(logs, settings):
-    settings.OBSERVABILITY = {"SLOW_QUERY_THRESHOLD": 1e-9}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SLOW_QUERY_THRESHOLD": 1e-9}
     response = Client().get("/s/three/")
     rid, _ = terminal(logs, response)
     slow = records(logs, rid, "slow_query")
@@ -166,7 +166,7 @@ def test_a_slow_query_is_a_warning_with_its_duration_and_shape(logs, settings):
 
 
 def test_the_repeated_query_thresholds_are_settings(logs, settings):
-    settings.OBSERVABILITY = {"REPEATED_QUERY_COUNT": 2, "REPEATED_QUERY_TIME": 3600.0}
+    settings.OBSERVABILITY = {**NOT_SLOW, "REPEATED_QUERY_COUNT": 2, "REPEATED_QUERY_TIME": 3600.0}
     Client().get("/s/three/")
     response = Client().get("/s/n-plus-one/")  # no rows: one query
     rid, _ = terminal(logs, response)
@@ -174,7 +174,7 @@ def test_the_repeated_query_thresholds_are_settings(logs, settings):
 
 
 def test_off_means_no_counts(logs, settings):
-    settings.OBSERVABILITY = {"DB_QUERIES": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "DB_QUERIES": False}
     response = Client().get("/s/three/")
     _, fields = terminal(logs, response)
     assert "db_queries" not in fields and "db_time" not in fields

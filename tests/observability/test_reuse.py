@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,6 +28,7 @@ from observability.http import seen_ids as seen_ids_module
 from observability.http.seen_ids import seen_ids
 from observability.tracing.ids import new_ids
 from tests.conftest import parse_tokens, token_for
+from tests.polling import DEADLINE, wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.observability.urls_reuse")]
 
@@ -55,17 +54,6 @@ def reused_events(logs, request_id: str) -> list[dict[str, str]]:
 def span_of(response: Any) -> str:
     """The request's own span ID, as the response's traceresponse header tells the client."""
     return str(response["traceresponse"].split("-")[2])
-
-
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    """Poll until `check()` is truthy (a check made off the request thread), at most 10 s."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    pytest.fail(f"{what}: not within 10 s")
 
 
 @pytest.fixture
@@ -317,7 +305,7 @@ class BlockingCache(LocMemCache):
 
     def add(self, *args: Any, **kwargs: Any) -> bool:
         type(self).entered.set()
-        type(self).gate.wait(20)
+        type(self).gate.wait(2 * DEADLINE)
         return super().add(*args, **kwargs)
 
 
@@ -341,7 +329,7 @@ async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_w
     try:
         first = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
         assert first.status_code == 200
-        assert BlockingCache.entered.wait(10)  # the helper thread is stuck in the cache
+        assert BlockingCache.entered.wait(DEADLINE)  # the helper thread is stuck in the cache
         lost = seen_ids.lost
         for _ in range(20):
             response = await client.get("/t/async/", headers={"X-Request-ID": unique_id("hung")})
@@ -349,7 +337,7 @@ async def test_a_hung_cache_neither_holds_requests_on_an_event_loop_nor_queues_w
         assert seen_ids.lost - lost == 15  # 5 checks wait; the others are dropped, counted
     finally:
         BlockingCache.gate.set()
-    assert seen_ids.wait(10)
+    assert seen_ids.wait(DEADLINE)
     err = capfd.readouterr().err
     assert "cache 'hung' failed (helper thread behind)" in err
 

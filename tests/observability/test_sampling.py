@@ -7,7 +7,6 @@ import random
 import subprocess
 import sys
 import threading
-import time
 import uuid
 import zlib
 from collections import defaultdict
@@ -21,8 +20,9 @@ from freezegun import freeze_time
 from observability.http.sampling import held_lines, keeps
 from observability.testing import drain_logs
 from tests import urls as test_urls
-from tests.conftest import parse_tokens
+from tests.conftest import NOT_SLOW, parse_tokens, slow_threshold
 from tests.observability import urls_volume
+from tests.polling import DEADLINE, wait_for
 
 pytestmark = pytest.mark.urls("tests.observability.urls_volume")
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def assert_whole_pair(lines: list[str]) -> None:
 
 def test_kept_fraction_of_fast_successes_is_within_a_binomial_bound(logs, settings):
     rate, count = 0.2, 2000
-    settings.OBSERVABILITY = {"SAMPLE_RATE": rate}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": rate}
     client = Client()
     ids = [f"sampling-{n:05d}" for n in range(count)]
     for rid in ids:
@@ -137,7 +137,7 @@ def within_binomial_bound(kept: int, count: int, rate: float) -> bool:
 def test_ids_a_client_chose_offline_to_be_dropped_are_kept_at_the_rate(logs, settings):
     """A client that picks IDs the public hash drops still gets the rate of them written."""
     rate, count = 0.2, 1000
-    settings.OBSERVABILITY = {"SAMPLE_RATE": rate}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": rate}
     settings.SECRET_KEY = SECRET_A
     chosen = [
         rid for rid in (f"hide-{n:06d}" for n in range(5 * count)) if not public_keeps(rid, rate)
@@ -179,12 +179,12 @@ def test_the_decision_of_one_id_is_stable_and_keyed_by_the_secret(settings):
 
 
 def test_every_error_and_slow_request_is_written_at_rate_zero(logs, settings):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}
     client = Client(raise_request_exception=False)
     fast = [client.get("/t/plain/")["X-Request-ID"] for _ in range(30)]
     missing = [client.get(f"/t/nope-{n}/")["X-Request-ID"] for n in range(20)]
     failed = [client.get("/t/boom/")["X-Request-ID"] for _ in range(5)]
-    with freeze_time("2026-01-20 10:30:00") as freezer:
+    with freeze_time("2026-01-20 10:30:00") as freezer, slow_threshold(settings, 1.0):
         test_urls.clock.update(freezer=freezer, advance=1.5)
         try:
             slow = client.get("/t/plain/")["X-Request-ID"]
@@ -215,7 +215,7 @@ def test_rate_one_writes_every_request_without_a_sample_rate_field(logs):
 
 
 def test_records_of_the_application_are_written_whatever_the_rate(logs, settings):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}
     rid = Client().get("/t/plain/")["X-Request-ID"]
     assert logs.for_request(rid) == []
     assert any(
@@ -224,7 +224,7 @@ def test_records_of_the_application_are_written_whatever_the_rate(logs, settings
 
 
 def test_logtrace_shows_a_sampled_request_like_any_other(logs, settings, capsys):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.5}
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.5}
     rid = next(f"trace-{n}" for n in range(100) if keeps(f"trace-{n}", 0.5))
     Client().get("/t/plain/?page=2", HTTP_X_REQUEST_ID=rid)
     logs.lines("requests")
@@ -252,25 +252,23 @@ class TestRequestsInFlight:
             target=lambda: Client().get("/t/block/", HTTP_X_REQUEST_ID=rid), daemon=True
         )
         thread.start()
-        assert urls_volume.running.wait(10)
+        assert urls_volume.running.wait(DEADLINE)
         return thread
 
     def wait_for_line(self, logs, rid: str, text: str) -> list[str]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def written() -> list[str] | None:
             lines = logs.for_request(rid)
-            if any(text in line for line in lines):
-                return lines
-            time.sleep(0.02)
-        pytest.fail(f"no {text!r} line for {rid} within 10 s")
+            return lines if any(text in line for line in lines) else None
+
+        return wait_for(written, f"the {text!r} line of {rid} in the requests file")
 
     def test_a_hung_request_is_written_once_past_the_slow_threshold(self, logs, settings):
-        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 0.2}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 0.2}
         thread = self.start_blocking("hung-request-1")
         lines = self.wait_for_line(logs, "hung-request-1", STARTED)
         assert len(lines) == 1  # started, still running: no terminal line yet
         urls_volume.release.set()
-        thread.join(10)
+        thread.join(DEADLINE)
         lines = logs.for_request("hung-request-1")
         assert len(lines) == 3
         assert_whole_pair(lines)
@@ -278,13 +276,13 @@ class TestRequestsInFlight:
         assert len(held_lines) == 0
 
     def test_draining_writes_the_held_line_and_the_request_then_ends_whole(self, logs, settings):
-        settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 60}
+        settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0, "SLOW_REQUEST_THRESHOLD": 60}
         thread = self.start_blocking("in-flight-1")
         assert logs.for_request("in-flight-1") == []
-        assert drain_logs(10)  # what SIGTERM does before the server's own handler
+        assert drain_logs(DEADLINE)  # what SIGTERM does before the server's own handler
         assert len(logs.for_request("in-flight-1")) == 1
         urls_volume.release.set()
-        thread.join(10)
+        thread.join(DEADLINE)
         lines = logs.for_request("in-flight-1")
         assert len(lines) == 2  # fast, but its started line is out: the pair is completed
         assert_whole_pair(lines)

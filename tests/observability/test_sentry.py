@@ -8,6 +8,7 @@ from django.test import AsyncClient, Client
 from django.urls import include, path
 
 from observability import request_context
+from tests.conftest import NOT_SLOW
 
 sentry_sdk = pytest.importorskip("sentry_sdk")
 from sentry_sdk.transport import Transport  # noqa: E402
@@ -64,7 +65,7 @@ def sentry():
 
 
 def test_an_error_sentry_captures_carries_the_request_id_and_trace_id(logs, sentry, settings):
-    settings.OBSERVABILITY = {"VIEWER_URL": "https://billing.example.com/ops/requests/"}
+    settings.OBSERVABILITY = {**NOT_SLOW, "VIEWER_URL": "https://billing.example.com/ops/requests/"}
     response = Client().get("/sentry/fail/")
     (event,) = sentry.events
     rid = response["X-Request-ID"]

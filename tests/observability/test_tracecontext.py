@@ -15,7 +15,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from observability import outgoing_headers, request_context
 from observability.tracing.tracecontext import parse_traceparent, valid_tracestate
-from tests.conftest import parse_tokens
+from tests.conftest import NOT_SLOW, parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -194,13 +194,14 @@ def test_invalid_traceparent_starts_a_fresh_trace(logs, hostile):
 
 
 def test_traceparent_ignored_when_not_trusted(logs, settings):
-    settings.OBSERVABILITY = {"TRUST_INCOMING_TRACEPARENT": False}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TRUST_INCOMING_TRACEPARENT": False}
     response = Client().get("/t/plain/", HTTP_TRACEPARENT=VALID)
     assert TRACE not in response["traceresponse"]
 
 
 def test_traceparent_trusted_only_from_proxies(logs, settings):
     settings.OBSERVABILITY = {
+        **NOT_SLOW,
         "TRUST_INCOMING_TRACEPARENT": "proxies",
         "TRUSTED_PROXIES": ["10.0.0.0/8"],
     }
@@ -210,10 +211,10 @@ def test_traceparent_trusted_only_from_proxies(logs, settings):
 
 
 def test_traceresponse_header_can_be_renamed_or_switched_off(logs, settings):
-    settings.OBSERVABILITY = {"TRACE_RESPONSE_HEADER": "X-Trace"}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TRACE_RESPONSE_HEADER": "X-Trace"}
     response = Client().get("/t/plain/")
     assert response["X-Trace"].startswith("00-") and "traceresponse" not in response
-    settings.OBSERVABILITY = {"TRACE_RESPONSE_HEADER": None}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TRACE_RESPONSE_HEADER": None}
     response = Client().get("/t/plain/")
     assert "traceresponse" not in response and "X-Trace" not in response
 

@@ -13,7 +13,7 @@ from django.test import Client
 
 from observability.conf import obs_settings
 from observability.tracing import ids
-from tests.conftest import parse_tokens
+from tests.conftest import NOT_SLOW, parse_tokens
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -127,6 +127,7 @@ class TestTrustOnlyFromProxies:
     @pytest.fixture
     def proxied(self, settings):
         settings.OBSERVABILITY = {
+            **NOT_SLOW,
             "TRUST_INCOMING_REQUEST_ID": "proxies",
             "TRUSTED_PROXIES": ["10.0.0.0/8"],
         }
@@ -167,7 +168,7 @@ def test_method_that_is_not_an_http_token_is_logged_as_a_marker(logs, method):
     ],
 )
 def test_zone_ids_never_carry_text_into_the_ip(logs, settings, forwarded):
-    settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": 1}
     response = Client(REMOTE_ADDR="10.0.0.1").get("/t/plain/", HTTP_X_FORWARDED_FOR=forwarded)
     started = next(line for line in logs.for_request(response["X-Request-ID"]) if "started" in line)
     assert "IP: 10.0.0.1," in started
@@ -176,7 +177,7 @@ def test_zone_ids_never_carry_text_into_the_ip(logs, settings, forwarded):
 
 
 def test_a_short_safe_zone_id_is_kept(logs, settings):
-    settings.OBSERVABILITY = {"TRUSTED_PROXIES": 1}
+    settings.OBSERVABILITY = {**NOT_SLOW, "TRUSTED_PROXIES": 1}
     response = Client(REMOTE_ADDR="10.0.0.1").get("/t/plain/", HTTP_X_FORWARDED_FOR="fe80::1%eth0")
     line = logs.for_request(response["X-Request-ID"])[0]
     assert parse_tokens(line)["ip"] == "fe80::1%eth0"

@@ -18,8 +18,9 @@ from freezegun import freeze_time
 
 from observability.viewer.headers import CONTENT_SECURITY_POLICY
 from tests import urls as test_urls
-from tests.conftest import parse_tokens, token_for
+from tests.conftest import NOT_SLOW, parse_tokens, slow_threshold, token_for
 from tests.observability.loglines import T0, json_line, request_lines, text_line, write
+from tests.polling import DEADLINE, wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -80,7 +81,7 @@ def superuser(db):
 
 
 @pytest.fixture
-def filled(log_dir, user):
+def filled(log_dir, user, settings):
     """Real requests: john_doe's payment, an anonymous call, a failure, a slow one, a 404."""
     client = Client(REMOTE_ADDR="10.0.0.7")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
@@ -98,7 +99,7 @@ def filled(log_dir, user):
         ],
         "missing": client.get("/api/v1/payments/999/", **auth)["X-Request-ID"],
     }
-    with freeze_time("2026-11-26 12:00:00") as freezer:
+    with freeze_time("2026-11-26 12:00:00") as freezer, slow_threshold(settings, 1.0):
         test_urls.clock.update(freezer=freezer, advance=2.0)
         ids["slow"] = client.get("/t/plain/")["X-Request-ID"]
     test_urls.clock.update(freezer=None, advance=0.0)
@@ -234,9 +235,10 @@ def test_json_logs_and_gzipped_backups_are_read(tmp_path, settings, staff_client
 # --- One request's story ------------------------------------------------------------------
 
 
-def test_story_header_timeline_and_records(filled, staff_client):
+def test_story_header_timeline_and_records(filled, staff_client, settings):
     _, ids = filled
-    response = staff_client.get(f"{LIST}{ids['pay']}/")
+    with slow_threshold(settings, 1.0):  # the threshold the timeline draws
+        response = staff_client.get(f"{LIST}{ids['pay']}/")
     assert response.status_code == 200
     parsed = page(response)
     text = " ".join(parsed.text.split())
@@ -272,7 +274,9 @@ def test_shared_request_id_says_so_and_keeps_records_apart(log_dir, staff_client
     client = Client()
     for _ in range(2):
         client.get("/t/plain/", HTTP_X_REQUEST_ID="shared-id-1")
-        time.sleep(0.005)  # lines have milliseconds: two requests in one are not told apart
+        # lines have milliseconds: two requests in one are not told apart
+        done = time.time_ns() // 1_000_000
+        wait_for(lambda done=done: time.time_ns() // 1_000_000 > done, "the next millisecond")
     log_dir.lines("requests")
     response = staff_client.get(f"{LIST}shared-id-1/")
     parsed = page(response)
@@ -460,7 +464,7 @@ def test_billing_records_have_read_only_admin_pages(filled, superuser):
 
 
 def test_a_reused_id_of_a_sampled_out_request_is_shown_apart(log_dir, user, staff_client, settings):
-    settings.OBSERVABILITY = {"SAMPLE_RATE": 0.0}  # every fast success is sampled out
+    settings.OBSERVABILITY = {**NOT_SLOW, "SAMPLE_RATE": 0.0}  # every fast success is sampled out
     rid = f"pay-{uuid.uuid4().hex[:12]}"
     paid = Client().post(
         "/api/v1/payments/",
@@ -593,7 +597,7 @@ def test_audit_events_past_the_flood_limit_are_counted_never_dropped(filled, sta
     from observability.testing import drain_logs
 
     logs, _ = filled
-    settings.OBSERVABILITY = {"FLOOD_LIMIT": 3, "FLOOD_WINDOW": 600}
+    settings.OBSERVABILITY = {**NOT_SLOW, "FLOOD_LIMIT": 3, "FLOOD_WINDOW": 600}
     client = Client(REMOTE_ADDR="192.0.2.51")
     client.force_login(staff)
     for n in range(8):
@@ -603,7 +607,7 @@ def test_audit_events_past_the_flood_limit_are_counted_never_dropped(filled, sta
         Client(REMOTE_ADDR="192.0.2.51").post(
             "/api/v1/auth/token/", {"username": "x", "password": "y"}
         )
-    assert drain_logs(10)
+    assert drain_logs(DEADLINE)
     lines = [parse_tokens(line) for line in logs.lines("security")]
     searched = [t for t in lines if t.get("event_type") == "request_log_searched"]
     one_by_one = [t for t in searched if "repeated" not in t]

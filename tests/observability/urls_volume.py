@@ -5,6 +5,7 @@ import threading
 from django.http import HttpResponse
 from django.urls import include, path
 
+from tests.polling import DEADLINE
 from tests.urls import handler404, handler500
 
 __all__ = ["handler404", "handler500", "release", "running", "urlpatterns"]
@@ -15,7 +16,7 @@ release = threading.Event()
 
 def blocking_view(request):
     running.set()
-    release.wait(20)
+    release.wait(2 * DEADLINE)  # the test releases it; bounded all the same
     return HttpResponse("done")
 
 
