@@ -252,16 +252,17 @@ def test_staff_read_the_overview_chart_counts_and_top_error_group(server, browse
     from selenium.webdriver.support.ui import WebDriverWait
 
     token = server.token()
-    ids = []
+    expected: dict[str, list[tuple[str, str]]] = {}
     for _ in range(3):
         status, headers, _ = server.request("POST", "/t/failing-charge/", {}, token)
         assert status == 500
-        ids.append(headers["X-Request-ID"])
+        expected[headers["X-Request-ID"]] = [(REQUESTS, "API Request failed"), (ERRORS, "")]
     for _ in range(4):
         status, headers, _ = server.request("GET", "/api/v1/payments/", token=token)
         assert status == 200
-        ids.append(headers["X-Request-ID"])
-    wait_for_lines(server.log_dir, ids)
+        expected[headers["X-Request-ID"]] = [(REQUESTS, "API Request completed")]
+    ids = list(expected)
+    wait_for_lines(server.log_dir, expected)
 
     b = browser
     wait = WebDriverWait(b, WAIT)
@@ -330,7 +331,9 @@ def test_a_declined_payments_waterfall_shows_the_gateway_took_the_time(slow_gate
     status, headers, _ = server.request("POST", "/api/v1/payments/", body, server.token())
     assert status == 402
     rid = headers["X-Request-ID"]
-    wait_for_lines(server.log_dir, [rid])
+    wait_for_lines(
+        server.log_dir, {rid: [(REQUESTS, "API Request"), (GENERAL, "Span gateway.charge")]}
+    )
 
     b = browser
     wait = WebDriverWait(b, WAIT)
