@@ -68,10 +68,24 @@ class World:
         """`count` requests on `host` (a listing, a 404, a login); their request IDs."""
         server = self.servers[host]
         ids = []
+        logged = []
         for n in range(count):
             path = ("/api/v1/plans/", "/api/v1/nowhere/", "/health/")[n % 3]
             _, headers, _ = server.request("GET", path)
             ids.append(headers.get("X-Request-ID", ""))
+            if path != "/health/":  # EXCLUDE_PATHS: no lifecycle lines
+                logged.append(ids[-1])
+        # The writer runs after the response: until each request's terminal line is in the
+        # host's own file, "every line of the host arrived" would not yet count it.
+        for rid in logged:
+            needle = f"request_id={rid} ".encode()
+            wait_for(
+                lambda needle=needle: any(
+                    needle in line and b"API Request " in line and b" started" not in line
+                    for line in host_lines(self.logs[host], "billing_api_requests.log")
+                ),
+                f"the terminal line of {rid} in {host}'s own requests file",
+            )
         return ids
 
     def wait_arrived(self, *hosts: str, timeout: float = 30.0) -> None:
