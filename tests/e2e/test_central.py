@@ -88,7 +88,7 @@ class World:
             )
         return ids
 
-    def wait_arrived(self, *hosts: str, timeout: float = 30.0) -> None:
+    def wait_arrived(self, *hosts: str, timeout: float = 90.0) -> None:
         for host in hosts or HOSTS:
             wait_for(
                 lambda h=host: arrived(self.central, h, self.logs[h]),
@@ -179,7 +179,7 @@ def test_central_outage_of_ten_seconds_loses_nothing(world):
             world.traffic(host, 1)
             sent += 1
     world.central.start()
-    world.wait_arrived(timeout=45)
+    world.wait_arrived(timeout=120)
     only_host_lines(world)
     assert sent > 20
     print(f"duplicates after the outage: {dup_counts(world)}")
@@ -207,7 +207,7 @@ def test_agent_killed_resumes_from_its_state_and_loses_nothing(world):
     finally:
         stop.set()
         sender.join(30)
-    world.wait_arrived("app-a", timeout=45)
+    world.wait_arrived("app-a", timeout=120)
     only_host_lines(world)
     print(f"duplicates after the SIGKILL: {dup_counts(world)}")
     # a line stored twice is shown once: the story of a request whose lines arrived twice
@@ -234,7 +234,7 @@ def test_rotation_while_the_agent_is_stopped_loses_nothing(world):
     wait_for(rotated, "app-b's requests file to rotate while its agent is stopped")
     world.traffic("app-b", 3)
     world.agents["app-b"].start()
-    world.wait_arrived("app-b", timeout=45)
+    world.wait_arrived("app-b", timeout=120)
     only_host_lines(world)
 
 
