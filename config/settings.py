@@ -370,8 +370,7 @@ OBSERVABILITY = {
     or ("development" if DEBUG else "production"),
     # Each client (IPv4 address, IPv6 /64) has at most this many of its IDs remembered an
     # hour: one client sending ever new IDs cannot push another client's out of the cache.
-    # Off unless set: on PostgreSQL its slot per incoming ID stalls concurrent requests (~30 s).
-    "SEEN_IDS_PER_CLIENT": env_int("SEEN_IDS_PER_CLIENT", None, minimum=1),
+    "SEEN_IDS_PER_CLIENT": env_int("SEEN_IDS_PER_CLIENT", 1000, minimum=1),
     "SEEN_IDS_QUOTA_CACHE": "request_id_quotas",
     # Celery tasks carry the request's story (observability.background; "Background work").
     "CELERY": True,

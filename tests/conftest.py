@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,12 +181,38 @@ def _fresh_cache(request, monkeypatch):
         return
     request.getfixturevalue("_django_db_helper")  # pytest-django's database access
     from django.core.cache import cache, caches
+    from django.db import connection, connections
 
     from observability.conf import obs_settings
 
-    cache.clear()
-    if obs_settings.SEEN_IDS_QUOTA_CACHE:  # the clients' counts of remembered IDs
-        caches[obs_settings.SEEN_IDS_QUOTA_CACHE].clear()
+    def clear() -> None:
+        cache.clear()
+        if obs_settings.SEEN_IDS_QUOTA_CACHE:  # the clients' counts of remembered IDs
+            caches[obs_settings.SEEN_IDS_QUOTA_CACHE].clear()
+
+    if connection.vendor == "sqlite" or not connection.in_atomic_block:
+        clear()
+        return
+    # PostgreSQL: the test's transaction is open (pytest-django's own autouse fixture comes
+    # first), and rows it deletes stay locked until the test ends, so the real servers of the
+    # end-to-end tests, on this same database, would wait for the test to end before adding
+    # the same keys (a client's quota slots: ~30 s stalls, then timeouts). Cleared on a
+    # connection of its own instead, committed at once.
+    errors: list[BaseException] = []
+
+    def clear_and_close() -> None:
+        try:
+            clear()
+        except BaseException as exc:  # raised in the test's thread below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=clear_and_close, name="fresh-cache")
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture(autouse=True)

@@ -158,11 +158,6 @@ def quota_events(logs) -> list[dict[str, str]]:
     ]
 
 
-@pytest.mark.xfail(
-    "postgresql" in django_settings.DATABASES["default"]["ENGINE"],
-    reason="known issue: the seen-IDs quota's slots stall on PostgreSQL (README, SEEN_IDS_PER_CLIENT)",
-    strict=False,
-)
 def test_one_client_cannot_push_another_clients_id_out_of_the_cache(logs, settings, db_cache):
     """A small table (30 rows): one client sending 300 new IDs used to make the database
     cache delete a third of its rows again and again, the victim's ID among them, so a reuse
@@ -193,11 +188,6 @@ def test_one_client_cannot_push_another_clients_id_out_of_the_cache(logs, settin
     assert len(cache_rows(db_cache)) <= 30
 
 
-@pytest.mark.xfail(
-    "postgresql" in django_settings.DATABASES["default"]["ENGINE"],
-    reason="known issue: the seen-IDs quota's slots stall on PostgreSQL (README, SEEN_IDS_PER_CLIENT)",
-    strict=False,
-)
 def test_the_quota_is_per_client_and_held_over_every_process(logs, settings):
     """The counts are in their own shared cache: a process that starts later (a new worker)
     reads them; another client keeps its own quota."""
@@ -232,9 +222,9 @@ def test_requests_without_an_incoming_id_never_reach_the_cache(logs, monkeypatch
         assert client.get("/t/plain/").status_code == 200
     assert calls == []
     client.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("counted"))
-    # A first use: one slot of the client's quota (SEEN_IDS_PER_CLIENT, when set), one atomic
-    # add of the ID; a get only when one fails.
-    assert calls == (["add", "add"] if obs_settings.SEEN_IDS_PER_CLIENT else ["add"])
+    # A first use: one slot of the client's quota (SEEN_IDS_PER_CLIENT), one atomic add of
+    # the ID; a get only when one fails.
+    assert calls == ["add", "add"]
 
 
 @pytest.mark.parametrize(
