@@ -126,11 +126,12 @@ def logs(tmp_path) -> LogDir:
     flush_logs(DEADLINE)
 
 
-#: A slow-request threshold no request of a test reaches (an hour), so that a loaded machine
-#: adds no "Slow API request" line to a test that counts lines. A test of slowness sets its
-#: own threshold and makes the request slow with a frozen clock or a view it holds.
+#: A slow-request (and slow-query) threshold no request of a test reaches (an hour), so that
+#: a loaded machine adds no "Slow API request" or slow_query line to a test that counts lines.
+#: A test of slowness sets its own threshold and makes the request slow with a frozen clock or
+#: a view it holds.
 NEVER_SLOW = 3600.0
-NOT_SLOW = {"SLOW_REQUEST_THRESHOLD": NEVER_SLOW}
+NOT_SLOW = {"SLOW_REQUEST_THRESHOLD": NEVER_SLOW, "SLOW_QUERY_THRESHOLD": NEVER_SLOW}
 
 
 @pytest.fixture(autouse=True)
