@@ -38,7 +38,7 @@ from observability.logtrace.linefields import (
 )
 from observability.logtrace.query import EMPTY
 from observability.logtrace.records import REQUESTS, Record, parse_line, quick_time
-from observability.logtrace.requests import duration_of
+from observability.logtrace.summary import duration_of
 from observability.logtrace.tally import Overview, Tally, top_groups, top_routes
 
 SECURITY = "security"

@@ -279,15 +279,15 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
             (":1", ""),
         )
     },
-    "observability/management/commands/logtrace.py::Command._print_record::f'[{escape(record.file):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (
+    "observability/management/logtrace_output.py::Printer._record::f'[{escape(record.file):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (
         NOT_CLIENT,
         "a time's microseconds cut to milliseconds (the end of the text is the time)",
     ),
-    "observability/management/commands/logtrace.py::Command._print_summary::f\"request {e(rid)}\\n {e(summary.method)} {e(summary.path)} status={e(summary.status)} duration={e(summary.duration)}s {' '.join(flags)}\\n user={e(summary.username)} (ID {e(summary.user_id)}) ip={e(summary.ip)}\\n {summary.first:%Y-%m-%d %H:%M:%S.%f}\"[:-3]": (
+    "observability/management/logtrace_output.py::Printer._summary::f\"request {e(rid)}\\n {e(summary.method)} {e(summary.path)} status={e(summary.status)} duration={e(summary.duration)}s {' '.join(flags)}\\n user={e(summary.username)} (ID {e(summary.user_id)}) ip={e(summary.ip)}\\n {summary.first:%Y-%m-%d %H:%M:%S.%f}\"[:-3]": (
         NOT_CLIENT,
         "a time's microseconds cut to milliseconds (the end of the text is the time)",
     ),
-    "observability/management/commands/logtrace.py::_time::f'{when:%H:%M:%S.%f}'[:-3]": (
+    "observability/management/logtrace_output.py::_time::f'{when:%H:%M:%S.%f}'[:-3]": (
         NOT_CLIENT,
         "a time's microseconds cut to milliseconds",
     ),
@@ -485,7 +485,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
     ),
-    "observability/logtrace/listing.py::_Needles.held_by::raw[:1]": (
+    "observability/logtrace/prefilter.py::Needles.held_by::raw[:1]": (
         NOT_CLIENT,
         "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
     ),
@@ -509,11 +509,11 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
     ),
-    "observability/logtrace/requests.py::Summary.status_class::self.status[:1]": (
+    "observability/logtrace/summary.py::Summary.status_class::self.status[:1]": (
         NOT_CLIENT,
         "bytes, lines or lists read back from our own files (masked when written), split, not cut for output",
     ),
-    "observability/management/commands/logtrace.py::Command._print_record::record.raw[:len(record.raw) - len(tb) - 3]": (
+    "observability/management/logtrace_output.py::Printer._record::record.raw[:len(record.raw) - len(tb) - 3]": (
         MASKED,
         "a line read back from our files, masked when written; only its traceback part is dropped",
     ),
@@ -1321,7 +1321,7 @@ SITE_DRIVERS = {
     "observability/guard/flood.py::FloodGuard._example": "flood_example",
     "observability/json_formatter.py::JsonFormatter.render": "json",
     "observability/json_formatter.py::_json_value": "json",
-    "observability/management/commands/logtrace.py": "logtrace",
+    "observability/management/logtrace_output.py": "logtrace",
     "observability/tracing/request.py::request_fields": "path",
     "observability/tracing/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT'": "user_agent",
     "observability/tracing/request.py::started_details::redactor.query_string": "query",

@@ -669,7 +669,7 @@ def lines_run(call) -> int:
 def test_splitting_an_id_shared_by_many_requests_is_linear(spans):
     """A client can send one ID with thousands of requests: the split stays linear."""
     from observability.logtrace import parse_line
-    from observability.logtrace.requests import split_by_request
+    from observability.logtrace.splitting import split_by_request
 
     def records(count: int):
         out = []
