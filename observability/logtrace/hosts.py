@@ -44,11 +44,8 @@ def is_root(directory: Path) -> bool:
 def identity(record: Record) -> tuple[str, str, str]:
     """What makes a record one: its host, its file (without a backup's number), its
     record_id (the whole line for a line that has none)."""
-    for name in _IDENTITY_FIELDS:
-        value = record.fields.get(name)
-        if value:
-            return record.host, record.lane, str(value)
-    return record.host, record.lane, record.raw
+    record_id = _record_id(record)
+    return record.host, record.lane, record.raw if record_id is None else record_id
 
 
 class RecordKeys:
@@ -66,9 +63,45 @@ class RecordKeys:
 
 
 def unique(records: Iterable[Record]) -> list[Record]:
-    """`records` with each record once (the first of its deliveries)."""
+    """`records` with each record once (the first of its deliveries), and a record written
+    to several files (an error in the general and the errors file) once, naming them all
+    (`also_in`)."""
     keys = RecordKeys()
-    return [record for record in records if keys.first_time(record)]
+    kept: list[Record] = []
+    shown_at: dict[tuple[str, str], int] = {}  # (host, record_id): where kept holds it
+    for record in records:
+        if not keys.first_time(record):
+            continue
+        record_id = _record_id(record)
+        if record_id is None:
+            kept.append(record)
+            continue
+        at = shown_at.setdefault((record.host, record_id), len(kept))
+        if at == len(kept):
+            kept.append(record)
+            continue
+        shown = kept[at]
+        if record.lane == shown.lane:
+            continue
+        if _COPIES.get(record.lane, 0) < _COPIES.get(shown.lane, 0):
+            # The requests or general file's line is the one shown, the others named.
+            record.also_in, shown.also_in = (*shown.also_in, shown.file), ()
+            kept[at] = shown = record
+        else:
+            shown.also_in = (*shown.also_in, record.file)
+    return kept
+
+
+#: Files that hold copies of records another file holds too: shown after it, by name.
+_COPIES = {"errors": 1, "debug": 2}
+
+
+def _record_id(record: Record) -> str | None:
+    for name in _IDENTITY_FIELDS:
+        value = record.fields.get(name)
+        if value:
+            return str(value)
+    return None
 
 
 def newest_first_everywhere(

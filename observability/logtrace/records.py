@@ -33,6 +33,12 @@ class Record:
     raw: str
     order: int = 0
     host: str = ""  # the host folder it was read from, in a central root ("": one directory)
+    also_in: tuple[str, ...] = ()  # the other files the same record was written to
+
+    @property
+    def files(self) -> str:
+        """Every file the record was written to: `general+errors`."""
+        return "+".join((self.file, *self.also_in))
 
     @property
     def request_id(self) -> str:
@@ -52,6 +58,7 @@ class Record:
         return {
             **({"host": self.host} if self.host else {}),
             "file": self.file,
+            **({"also_in": list(self.also_in)} if self.also_in else {}),
             "timestamp": self.time.isoformat(timespec="milliseconds"),
             "level": self.level,
             "logger": self.logger,

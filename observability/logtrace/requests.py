@@ -56,7 +56,8 @@ def _read(
             record.host = host
         records += found
         partial = partial or cut
-    records = unique(records)  # a record delivered twice (at-least-once shipping) once
+    # A record delivered twice (at-least-once shipping) once; one written to two files once.
+    records = unique(records)
     for order, record in enumerate(records, 1):
         record.order = order
     records.sort(key=lambda r: (r.time, _rank(r.message), r.order))

@@ -54,7 +54,8 @@ class Summary:
         fields = record.fields
         self.first = min(self.first, record.time)
         self.last = max(self.last, record.time)
-        self.counts[record.file] = self.counts.get(record.file, 0) + 1
+        for file in (record.file, *record.also_in):
+            self.counts[file] = self.counts.get(file, 0) + 1
         self.max_level = max(self.max_level, LEVELS.get(record.level, 0))
         if self.host == EMPTY and record.host:
             self.host = record.host

@@ -202,13 +202,13 @@ class Printer:
         json_line = record.is_json
         if json_line:
             text = (
-                f"[{escape(record.file):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
+                f"[{escape(record.files):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}"[:-3]
                 + f" {escape(record.level)} [{escape(record.logger)}] {escape(record.message)}"
             )
         tb = record.traceback
         if not json_line:
             head = record.raw[: len(record.raw) - len(tb) - 3] if tb else record.raw
-            text = f"[{escape(record.file):8}] {escape(head)}"
+            text = f"[{escape(record.files):8}] {escape(head)}"
         if record.host:
             text = f"[{escape(record.host)}] {text}"
         if self.colour:

@@ -88,7 +88,7 @@ def test_traceback_kept_whole_with_its_record(filled, capsys):
     assert "FAILED" in out
     assert "| Traceback (most recent call last):" in out
     assert "| ValueError: kaboom" in out
-    assert "[errors  ]" in out
+    assert "[general+errors] " in out and "[requests+errors] " in out  # one record, both files
 
 
 def test_records_split_across_rotated_backup_and_live_file(tmp_path, capsys, user):

@@ -56,7 +56,9 @@ def test_json_counts_every_record_in_every_file_with_numbers_as_numbers(
         data = json.loads(run(capsys, rid, "--dir", str(logs.path), "--json"))
         expected = lines_holding(logs, rid)
         assert data["summary"]["records"] == expected, name
-        assert len(data["records"]) == sum(expected.values()), name
+        # A record written to two files is one, naming the other (also_in).
+        written = [1 + len(record.get("also_in", [])) for record in data["records"]]
+        assert sum(written) == sum(expected.values()), name
         summary = data["summary"]
         assert isinstance(summary["status"], int) and isinstance(summary["duration"], float)
         for record in data["records"]:
@@ -86,3 +88,18 @@ def test_level_warning_keeps_the_whole_header(slow_declined, capsys, user):
     assert data["summary"]["status"] == 402 and data["summary"]["username"] == "john_doe"
     assert data["requests"][0]["summary"]["status"] == 402
     assert all(r["level"] in ("WARNING", "ERROR", "CRITICAL") for r in data["records"])
+
+
+def test_a_record_written_to_two_files_is_shown_once_naming_both(slow_declined, capsys):
+    """The failed request's terminal line is in the requests and the errors file, Django's
+    error in the general and the errors file: each is one record, naming the other file."""
+    logs, ids = slow_declined
+    data = json.loads(run(capsys, ids["failed"], "--dir", str(logs.path), "--json"))
+    failed = [r for r in data["records"] if r["message"].startswith("API Request failed")]
+    assert [(r["file"], r.get("also_in")) for r in failed] == [("requests", ["errors"])]
+    errors = [r for r in data["records"] if "errors" in (r["file"], *r.get("also_in", []))]
+    assert len({r["fields"]["record_id"] for r in errors}) == len(errors) == 2
+    assert data["summary"]["records"]["errors"] == 2
+    text = run(capsys, ids["failed"], "--dir", str(logs.path))
+    assert sum("API Request failed" in line for line in text.splitlines()) == 1
+    assert "[requests+errors] " in text

@@ -268,6 +268,10 @@ def test_traceback_is_folded_under_its_record(filled, staff_client):
     assert "<summary>Traceback: ValueError: kaboom</summary>" in folded
     assert "Traceback (most recent call last):\n" in folded  # real line breaks in <pre>
     assert "failed" in page(response).text
+    # Written to two files, shown once: the failed line and Django's error name both files.
+    assert html.count('<span class="file">requests+errors</span>') == 1
+    assert html.count('<span class="file">general+errors</span>') == 1
+    assert '<span class="file">errors</span>' not in html
 
 
 def test_shared_request_id_says_so_and_keeps_records_apart(log_dir, staff_client):
