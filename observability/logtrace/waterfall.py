@@ -1,11 +1,13 @@
-"""One request as a waterfall: its spans, queries and outgoing calls as bars on its time axis.
+"""One request as a waterfall: its spans, queries, outgoing calls and tasks as bars on one axis.
 
 A span record (observability.spans.span) is written when its block ends and carries its
 `duration`: it ran from `duration` before its time to its time. Queries of one shape are
 one row (`x30 SELECT …`), each run a segment of it; spans and calls are a row each, nested
-under the span that holds them (`parent_span_id`). `where_the_time_went()` splits the
-request's duration into the database (the terminal line's `db_time`), outgoing calls and
-the rest: our own code (and the framework's).
+under the span that holds them (`parent_span_id`). A task the request published is a row
+from its run's outcome line (succeeded, failed or retried, with its duration) on the same
+axis: a task that ran after the response is a bar past the request's end.
+`where_the_time_went()` splits the request's duration into the database (the terminal
+line's `db_time`), outgoing calls and the rest: our own code (and the framework's).
 
 The viewer draws these rows (observability/static/.../timeline.js); `logtrace` prints them.
 """
@@ -20,13 +22,15 @@ from observability.lines import messages
 from observability.logtrace.records import Record
 
 KINDS = {"span": "span", "db_query": "query", "http_call": "call"}
+#: A task's run ends with one of these lines (observability.background.tasks), its duration on it.
+TASK_ENDS = frozenset({"succeeded", "failed", "retried"})
 
 
 @dataclass
 class Row:
     """One bar (or, for a query shape run many times, one row of segments)."""
 
-    kind: str  # span | query | call
+    kind: str  # span | query | call | task
     label: str
     segments: list[tuple[float, float]]  # (start ms, duration ms) on the request's axis
     indexes: list[int]  # the records' places in the list the row was made from
@@ -100,6 +104,9 @@ def _number(value: Any) -> float | None:
 def _label(kind: str, fields: dict[str, Any]) -> str:
     if kind == "span":
         return str(fields.get("span_name", "span"))
+    if kind == "task":
+        name, attempt = fields.get("task_name", "-"), fields.get("attempt", "-")
+        return f"{name} (attempt {attempt}) -> {fields.get('task_event')}"
     if kind == "call":
         status = fields.get("call_status")
         outcome = fields.get("error") if status in (None, "-") else status
@@ -116,6 +123,8 @@ def rows(records: list[Record], start: datetime) -> list[Row]:
     for index, record in enumerate(records):
         fields = record.fields
         kind = KINDS.get(str(fields.get("event_type")))
+        if kind is None and fields.get("task_event") in TASK_ENDS:
+            kind = "task"  # a task the request set off: its run, however long after
         duration = _number(fields.get("duration"))
         if kind is None or duration is None:
             continue
@@ -129,6 +138,8 @@ def rows(records: list[Record], start: datetime) -> list[Row]:
         segment = (max(end - ms, 0.0), ms)
         parent = str(fields.get("parent_span_id") or "")
         error = str(fields.get("error") or "")
+        if kind == "task" and fields.get("task_event") == "failed":
+            error = "failed"
         if kind == "query":
             key = (_label(kind, fields), parent)
             row = shapes.get(key)
@@ -139,7 +150,8 @@ def rows(records: list[Record], start: datetime) -> list[Row]:
                 continue
             row = shapes[key] = Row(kind, key[0], [segment], [index], parent=parent, error=error)
         else:
-            span_id = str(fields.get("child_span_id") or "")
+            # A call names the span it sent; a task's run is its own span.
+            span_id = str(fields.get("span_id" if kind == "task" else "child_span_id") or "")
             label = _label(kind, fields)
             row = Row(kind, label, [segment], [index], span_id, parent, error=error)
         found.append(row)
@@ -181,6 +193,9 @@ def where_the_time_went(records: list[Record], total_ms: float, found: list[Row]
     )
 
 
+_CELLS = {"span": "=", "query": "#", "call": "~", "task": "+"}
+
+
 def as_text(found: list[Row], split: TimeSplit, width: int = 40) -> list[str]:
     """The waterfall as text lines: a bar per row on a `width`-character axis."""
     total = max(split.total_ms, max((row.end_ms for row in found), default=0.0), 1e-9)
@@ -195,7 +210,7 @@ def as_text(found: list[Row], split: TimeSplit, width: int = 40) -> list[str]:
             first = min(int(begin / total * width), width - 1)
             last = min(max(int((begin + duration) / total * width), first + 1), width)
             for cell in range(first, last):
-                cells[cell] = "=" if row.kind == "span" else "#" if row.kind == "query" else "~"
+                cells[cell] = _CELLS.get(row.kind, "~")
         count = f"x{row.count} " if row.count > 1 else ""
         error = f" !{row.error}" if row.error else ""
         indent = "  " * (row.depth - 1)

@@ -187,7 +187,7 @@ class Printer:
             self.stdout.write(f"  {escape(task.line())}")
 
     def _waterfall(self, summary: Summary, group: list[Record]) -> None:
-        """Its spans, queries and calls as bars, and where the time went (when it has any)."""
+        """Its spans, queries, calls and tasks as bars, and where the time went (if any)."""
         found = waterfall.rows(group, summary.first)
         if not found:
             return

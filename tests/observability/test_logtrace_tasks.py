@@ -193,3 +193,33 @@ def test_a_line_the_sweep_wrote_in_the_requests_name_is_no_second_request(story_
     out = run(capsys, RID, "--dir", str(story_dir))
     assert "shared by" not in out and "--- request" not in out
     assert out.count("Task billing.webhook_deliver published") == 1
+
+
+def test_the_tasks_a_request_set_off_are_rows_of_its_waterfall(tmp_path, capsys):
+    """Each run of a task (its outcome line and duration) is a bar on the request's axis,
+    after the request's own bar when it ran after the response; a failed run says so."""
+    directory = tmp_path / "logs"
+    write(
+        directory / "billing_api_requests.log",
+        request_lines(RID, T0, method="POST", path="/api/v1/payments/", span_id="1" * 16),
+    )
+    outcome = {"attempt": 1, "duration": 0.5}
+    write(
+        directory / "billing_api.log",
+        [
+            task_line(1, "Task billing.webhook_deliver started (attempt 1)", task_event="started"),
+            task_line(
+                1.5,
+                "Task billing.webhook_deliver failed in 0.500s (attempt 1): boom",
+                "ERROR",
+                task_event="failed",
+                **outcome,
+            ),
+        ],
+    )
+    out = run(capsys, RID, "--dir", str(directory))
+    [row] = [line for line in out.splitlines() if line.lstrip().startswith("task |")]
+    assert "500.0 ms billing.webhook_deliver (attempt 1) -> failed !failed" in row
+    bar = row[row.index("|") + 1 : row.rindex("|")]
+    assert bar.strip(" ") == "+" * len(bar.strip(" ")) and bar.endswith("+")  # last on the axis
+    assert bar.startswith(" ")  # it began after the request did
