@@ -14,7 +14,9 @@ group. Of the security file every line is an event of its `event_type` (a flood-
 summary stands for its `repeated=` count).
 
 A `Budget` bounds the work whatever the files hold: past it the overview is `partial` and
-covers the newest minutes only (`covered_from`).
+covers the newest minutes only (`covered_from`). A central root (OBSERVABILITY['LOG_ROOT'],
+one folder per host) is read host by host, each host's files within the budget, and the
+counts are of every host together.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from observability.lines import messages
 from observability.lines.textline import SEPARATOR
 from observability.logtrace.errorgroups import error_kind
 from observability.logtrace.files import lines_backwards, log_files
+from observability.logtrace.hosts import places
 from observability.logtrace.linefields import (
     epoch_ms,
     event_count,
@@ -245,10 +248,11 @@ def overview(
     start = end - timedelta(minutes=minutes)
     tally = Tally(start, minutes, threshold)
     reader = _Reader(tally, end, budget or Budget(), base)
-    reader.scan(
-        directory, REQUESTS, reader.request_text, reader.request_record, (_COMPLETED, _FAILED)
-    )
-    reader.scan(directory, SECURITY, reader.security_text, reader.security_record)
+    for _, folder in places(directory):  # one directory, or each host of a central root
+        reader.scan(
+            folder, REQUESTS, reader.request_text, reader.request_record, (_COMPLETED, _FAILED)
+        )
+        reader.scan(folder, SECURITY, reader.security_text, reader.security_record)
     by_p95, by_errors = top_routes(tally.routes())
     security = sorted(tally.security.items(), key=lambda item: (-item[1], item[0]))
     return Overview(
