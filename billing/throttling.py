@@ -22,28 +22,23 @@ refused by one throttle spends nothing from the other. Refused attempts never re
 password hasher.
 
 The counts live in Django's default cache, which every worker process (and host) shares.
-Each attempt takes a *slot*, a key of its own (``<bucket>:<window>:<n>``), with
-``cache.add()``: atomic on the database cache (an INSERT on its primary key) and on Redis
-(SET NX), so two workers can never take the same slot and the limit holds in total, not
-per worker, even for concurrent requests (a read-modify-write of a counter or of DRF's
-history list would let racing requests through). Windows are fixed (whole minutes for a
-`/min` rate), so a client's burst across a window's end can reach twice the rate; the
-average stays at the rate. ``Retry-After`` is the time left in the window.
+Each attempt takes a slot of a ``SlotWindow`` (billing.slot_window), a cache key of its own
+taken with ``cache.add()``, so the limit holds in total, not per worker, even for concurrent
+requests (a read-modify-write of a counter or of DRF's history list would let racing
+requests through). Windows are fixed (whole minutes for a `/min` rate), so a client's burst
+across a window's end can reach twice the rate; the average stays at the rate.
+``Retry-After`` is the time left in the window.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
-import math
 import time
-import unicodedata
 from dataclasses import dataclass
 from typing import cast
 
 from django.core.cache import cache as default_cache
-from django.core.cache.backends.base import BaseCache
 from django.db import DatabaseError
 from django.http import HttpRequest
 from rest_framework import exceptions, status
@@ -51,102 +46,22 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from observability import client_address_of
+from billing.login_identity import body_username, client_network, username_key
+from billing.slot_window import SlotWindow
 
 logger = logging.getLogger("billing.throttling")
 
 CLIENT_SCOPE = "login_client"
 USERNAME_SCOPE = "login_username"
-#: Slots read per cache query; every sane rate fits in one read.
-CHUNK = 256
 MESSAGES = {
     CLIENT_SCOPE: "Too many login attempts from your address.",
     USERNAME_SCOPE: "Too many login attempts for this username from your address.",
 }
 
 
-UNKNOWN = "-"  # no address to tell (a test client's, a socket's without one)
-
-
-def client_network(request: HttpRequest) -> str:
-    """The client a throttle counts: an IPv4 address, or the /64 of an IPv6 address.
-
-    The address itself, never as the logs show it (masked, a card-like one reads as none).
-    """
-    address = client_address_of(request)
-    if address is None:
-        return UNKNOWN
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-def username_key(value: object) -> str | None:
-    """The username as the login serializer and form read it, case-folded; None if none.
-
-    DRF's CharField takes str, int and float (not bool) and strips whitespace; the admin's
-    form also applies NFKC. Coarser than the database's own comparison, never finer.
-    """
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    name = unicodedata.normalize("NFKC", str(value).strip()).casefold()
-    return name or None
-
-
 def _digest(*parts: str) -> str:
     joined = "\x00".join(parts).encode("utf-8", "surrogatepass")
     return hashlib.sha256(joined).hexdigest()[:32]
-
-
-class SlotWindow:
-    """At most `limit` slots per fixed window of `duration` seconds, in a shared cache."""
-
-    def __init__(
-        self, cache: BaseCache, bucket: str, limit: int, duration: int, now: float
-    ) -> None:
-        self.cache = cache
-        self.limit = limit
-        window = int(now // duration)
-        self.ends = (window + 1) * duration
-        self.prefix = f"{bucket}:{window}"
-        self.timeout = math.ceil(self.ends - now) + 1  # gone soon after the window
-
-    def _keys(self, start: int) -> list[str]:
-        return [f"{self.prefix}:{n}" for n in range(start, min(start + CHUNK, self.limit))]
-
-    def free(self, start: int = 0) -> tuple[int, list[str]]:
-        """(where the chunk starts, its free slots) of the first chunk with a free slot."""
-        for first in range(start, self.limit, CHUNK):
-            keys = self._keys(first)
-            taken = self.cache.get_many(keys)
-            free = [key for key in keys if key not in taken]
-            if free:
-                return first, free
-        return self.limit, []
-
-    def claim(self, first: int, free: list[str]) -> str | None:
-        """Take one of `free` (from free()), or a later one if racers took them; None: full."""
-        while free:
-            for key in free:
-                if self.cache.add(key, 1, self.timeout):
-                    return key
-            first, free = self.free(first + CHUNK)
-        return None
-
-    def release(self, key: str) -> None:
-        self.cache.delete(key)
-
-    def reset(self) -> None:
-        for first in range(0, self.limit, CHUNK):
-            taken = self.cache.get_many(self._keys(first))
-            if not taken:
-                return
-            self.cache.delete_many(list(taken))
-
-    def retry_after(self, now: float) -> int:
-        return max(1, math.ceil(self.ends - now))
 
 
 class LoginThrottle(SimpleRateThrottle):
@@ -224,12 +139,6 @@ class LoginClientThrottle(LoginThrottle):
 
 
 _FROM_BODY = object()
-
-
-def body_username(request: HttpRequest) -> object:
-    """The `username` of a login's JSON body (DRF request), or None."""
-    data = getattr(request, "data", None)
-    return data.get("username") if isinstance(data, dict) else None
 
 
 class LoginUsernameThrottle(LoginThrottle):

@@ -23,6 +23,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from billing import selectors, services
 from billing.exceptions import InvalidRequest
 from billing.logging_utils import log_security_event
+from billing.login_identity import body_username
 from billing.models import Payment, Plan, Subscription
 from billing.permissions import IsStaff, ReadOrStaffWrite
 from billing.serializers import (
@@ -39,7 +40,6 @@ from billing.throttling import (
     LoginThrottle,
     LoginThrottled,
     LoginUsernameThrottle,
-    body_username,
     claim_all,
     forget_username,
 )

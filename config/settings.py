@@ -14,23 +14,18 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from config.caches import shared_caches
 from config.env import (
     env_bool,
     env_broker_url,
     env_choice,
-    env_fraction,
     env_int,
     env_list,
-    env_mode,
-    env_networks,
-    env_proxies,
     env_rate,
     env_seconds,
-    env_secret,
     invalid,
-    package_version,
 )
-from observability.logconfig import build_logging
+from config.logs import logging_config, observability_flags
 
 # Django's generic classes subscriptable at run time (billing.admin's ModelAdmin[Payment]),
 # as mypy reads them through django-stubs.
@@ -140,65 +135,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- Cache (shared by every worker process) -------------------------------------
-# Login throttles and the tracing layer's shared memory (request IDs already seen) must be
-# the same in every gunicorn/uvicorn worker, and on every host: a per-process cache would
-# let a client spread its attempts over the workers. The database cache works with no other
-# service (its table is made by `manage.py createcachetable`, which `make migrate` runs);
-# set CACHE_URL=redis://127.0.0.1:6379/1 to use Redis instead.
-# https://docs.djangoproject.com/en/5.2/topics/cache/#database-caching
+# The database cache by default; CACHE_URL=redis://127.0.0.1:6379/1 for Redis. Why each
+# cache is shared, and why three: config/caches.py.
 CACHE_URL = os.environ.get("CACHE_URL", "").strip()
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     raise invalid("CACHE_URL", "must be a redis:// or rediss:// URL", CACHE_URL)
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-        if CACHE_URL
-        else {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "billing_cache",
-            # Past MAX_ENTRIES rows (Django's default: 300) each write deletes a third of the
-            # table, live login counts included: a busy minute would hand attackers their
-            # budget back. Each login attempt holds two rows for at most its window.
-            "OPTIONS": {"MAX_ENTRIES": 100_000},
-        }
-    ),
-    # Incoming request IDs already seen (OBSERVABILITY['SEEN_IDS_CACHE']): a table of their
-    # own, so a client sending many IDs pushes out only other IDs (a full database cache
-    # deletes a third of its rows), never the login throttles. 10,000 IDs is an hour of them
-    # at ~3 requests/s carrying one (each write counts the table's rows); Redis beyond that,
-    # with short socket timeouts: a hung Redis costs the check, not a hung request.
-    "request_ids": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CACHE_URL,
-            "KEY_PREFIX": "request-ids",
-            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
-        }
-        if CACHE_URL
-        else {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "billing_request_ids",
-            "OPTIONS": {"MAX_ENTRIES": 10_000},
-        }
-    ),
-    # How many IDs each client has had remembered this window (OBSERVABILITY
-    # ['SEEN_IDS_PER_CLIENT']): a slot a row, in a table of their own, so that filling the
-    # seen IDs never pushes the counts out (nor the counts the IDs).
-    "request_id_quotas": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CACHE_URL,
-            "KEY_PREFIX": "request-id-quotas",
-            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
-        }
-        if CACHE_URL
-        else {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "billing_request_id_quotas",
-            "OPTIONS": {"MAX_ENTRIES": 20_000},
-        }
-    ),
-}
+CACHES = shared_caches(CACHE_URL)
 
 # --- Internationalisation ----------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -334,61 +276,19 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Observability -------------------------------------------------------------
-# The request-tracing layer's flags; every key and its default is in the README.
-OBSERVABILITY = {
-    "SLOW_REQUEST_THRESHOLD": env_seconds("SLOW_REQUEST_THRESHOLD", 1.0),
-    "TRUSTED_PROXIES": env_proxies("TRUSTED_PROXIES"),
-    # Static files (served by WhiteNoise) and Prometheus' scrapes get a request ID but no
-    # lifecycle lines.
-    "EXCLUDE_PATHS": ("/health/", "/static/", "/metrics"),
-    # At volume (README, "Running at volume"): the fraction of fast successes written,
-    # and flood control of repeated security and authentication records.
-    "SAMPLE_RATE": env_fraction("SAMPLE_RATE", 1.0),
-    "FLOOD_LIMIT": env_int("FLOOD_LIMIT", 10, minimum=0),
-    "FLOOD_WINDOW": env_seconds("FLOOD_WINDOW", 60.0, positive=True),
-    "FLOOD_LOGGERS": ("common.jwt_auth", "django.security"),
-    # Beyond each client's FLOOD_LIMIT: a network's and everyone's lines a window, counted
-    # in the default cache every worker shares (a botnet cannot rotate the history away).
-    "FLOOD_NETWORK_LIMIT": env_int("FLOOD_NETWORK_LIMIT", 100, minimum=0),
-    "FLOOD_GLOBAL_LIMIT": env_int("FLOOD_GLOBAL_LIMIT", 300, minimum=0),
-    "FLOOD_CACHE": "default",
-    # /metrics: Prometheus on these addresses, or anywhere with the bearer token.
-    "METRICS_ALLOWED_IPS": env_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1"),
-    "METRICS_TOKEN": env_secret("METRICS_TOKEN"),
-    # A reused incoming X-Request-ID is flagged by whichever worker sees it again.
-    "SEEN_IDS_CACHE": "request_ids",
-    # Log files are private (PCI scope): 0640 files, 0750 directories the layer creates
-    "LOG_FILE_MODE": env_mode("LOG_FILE_MODE", 0o640),
-    "LOG_DIR_MODE": env_mode("LOG_DIR_MODE", 0o750),
-    # Who writes the lines (ECS service.name / .version / .environment)
-    "SERVICE_NAME": os.environ.get("SERVICE_NAME", "").strip()
-    or os.environ.get("OTEL_SERVICE_NAME", "").strip()
-    or "billing-api",
-    "SERVICE_VERSION": os.environ.get("SERVICE_VERSION", "").strip()
-    or package_version("billing-api"),
-    "SERVICE_ENVIRONMENT": os.environ.get("SERVICE_ENVIRONMENT", "").strip()
-    or ("development" if DEBUG else "production"),
-    # Each client (IPv4 address, IPv6 /64) has at most this many of its IDs remembered an
-    # hour: one client sending ever new IDs cannot push another client's out of the cache.
-    "SEEN_IDS_PER_CLIENT": env_int("SEEN_IDS_PER_CLIENT", 1000, minimum=1),
-    "SEEN_IDS_QUOTA_CACHE": "request_id_quotas",
-    # Celery tasks carry the request's story (observability.background; "Background work").
-    "CELERY": True,
-}
+# The request-tracing layer's flags (config/logs.py); every key and its default is in
+# the README.
+OBSERVABILITY = observability_flags(debug=DEBUG)
 
 # --- Logging ------------------------------------------------------------------
 # Built once by observability; the five files live under LOG_BASE_DIR (seed default /tmp).
 LOG_BASE_DIR = os.environ.get("LOG_BASE_DIR", "").strip() or "/tmp"
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json", "ecs")).lower()
-LOGGING = build_logging(
+LOGGING = logging_config(
     base_dir=LOG_BASE_DIR,
     debug=DEBUG,
     level=LOG_LEVEL.upper(),
     log_format=LOG_FORMAT,
-    console=env_bool("LOG_CONSOLE", True),
-    max_bytes=env_int("LOG_MAX_BYTES", None, minimum=0),
-    backup_count=env_int("LOG_BACKUP_COUNT", None, minimum=0),
-    queue_size=env_int("LOG_QUEUE_SIZE", 10000, minimum=1),
     observability=OBSERVABILITY,
 )

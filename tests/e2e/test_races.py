@@ -410,7 +410,7 @@ def dead_worker_payment(race: Race, key: str, *, gateway_charged: bool) -> tuple
     its lease, and at the gateway's side (its own table) the charge or nothing.
     tests/e2e/test_reconcile.py kills a real worker; here the rows are written directly so
     that many retries can race for one stale payment on every server kind and database."""
-    from billing.services import _payment_request_hash
+    from billing.services.request_hash import payment_request_hash
 
     body = {
         "amount": Decimal("30.00"),
@@ -432,7 +432,7 @@ def dead_worker_payment(race: Race, key: str, *, gateway_charged: bool) -> tuple
         "",
         "pm_card_visa",
         key,
-        _payment_request_hash(**body),
+        payment_request_hash(**body),
         gateway_key,
         then,
         then,

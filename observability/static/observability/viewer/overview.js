@@ -1,10 +1,11 @@
 // Draw the overview's chart: requests, errors and slow requests a minute, one panel each on a
 // shared time axis (UTC). The numbers come from the figure's data-* attributes (numbers only,
 // rendered by the server); every text goes in through textContent, never through HTML.
+import { node } from "./svg.js";
+
 (function () {
   "use strict";
 
-  var SVG = "http://www.w3.org/2000/svg";
   var GUTTER = 56; // room for each panel's name and its largest value
   var PAD = 12;
   var AXIS = 22;
@@ -15,17 +16,6 @@
     { key: "errors", name: "errors" },
     { key: "slow", name: "slow" },
   ];
-
-  function node(name, attrs, text) {
-    var element = document.createElementNS(SVG, name);
-    Object.keys(attrs || {}).forEach(function (key) {
-      element.setAttribute(key, String(attrs[key]));
-    });
-    if (text !== undefined) {
-      element.textContent = text;
-    }
-    return element;
-  }
 
   function numbers(text) {
     return (text || "").split(",").filter(function (part) {

@@ -2,25 +2,15 @@
 // coloured by level, with the slow threshold marked. The data is read from the records list
 // the server rendered (data-* attributes); every text goes in through textContent, never
 // through HTML, so what the logs hold is shown and never run.
+import { node } from "./svg.js";
+
 (function () {
   "use strict";
 
-  var SVG = "http://www.w3.org/2000/svg";
   var GUTTER = 104; // room for the lane names (a task's: task:<8 characters>)
   var PAD = 16;
   var AXIS = 26;
   var LANE = 30;
-
-  function node(name, attrs, text) {
-    var element = document.createElementNS(SVG, name);
-    Object.keys(attrs || {}).forEach(function (key) {
-      element.setAttribute(key, String(attrs[key]));
-    });
-    if (text !== undefined) {
-      element.textContent = text;
-    }
-    return element;
-  }
 
   function label(ms) {
     if (ms >= 1000) {

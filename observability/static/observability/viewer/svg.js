@@ -1,0 +1,14 @@
+// The viewer's SVG helper, one home for both drawings (overview.js and timeline.js import it):
+// an SVG element with its attributes, its text set through textContent, never through HTML.
+var SVG = "http://www.w3.org/2000/svg";
+
+export function node(name, attrs, text) {
+  var element = document.createElementNS(SVG, name);
+  Object.keys(attrs || {}).forEach(function (key) {
+    element.setAttribute(key, String(attrs[key]));
+  });
+  if (text !== undefined) {
+    element.textContent = text;
+  }
+  return element;
+}
