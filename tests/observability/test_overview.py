@@ -267,3 +267,15 @@ def test_json_lines_are_parsed_only_when_they_end_a_request_and_within_their_bud
     assert found.total_requests == 100 and found.lines_parsed == 100  # not the started lines
     capped = overview(tmp_path, minutes=60, threshold=1.0, now=NOW, budget=Budget(parsed_whole=30))
     assert capped.partial and capped.total_requests == 30 and capped.lines_parsed == 30
+
+
+def test_a_central_root_is_read_host_by_host_and_counted_together(tmp_path):
+    """OBSERVABILITY['LOG_ROOT'] holds one folder per host (rsyslog's central layout): the
+    overview counts every host's requests, errors and security events together."""
+    for host in ("web-1", "web-2"):
+        seed(tmp_path / host, "text")
+    found = overview(tmp_path, minutes=60, threshold=1.0, now=NOW, base="/app")
+    assert found.total_requests == pytest.approx(120)
+    assert found.total_errors == 10 and found.total_slow == 2
+    assert found.error_groups[0].count == 6
+    assert found.security == [("login_failed", 86), ("token_verified", 4)]
