@@ -19,12 +19,31 @@ from config.env import (
     env_secret,
     package_version,
 )
+from observability.conf_checks import log_file_names
 from observability.logconfig import build_logging
+
+#: The loggers the seed names (billing_logger is "billing", the lifecycle lines "billing.api").
+SEED_LOGGERS = {
+    "APP_LOGGER": "billing",
+    "REQUEST_LOGGER": "billing.api",
+    "SECURITY_LOGGER": "billing.security",
+    "EVENTS_LOGGER": "billing.events",
+    "PERFORMANCE_LOGGER": "billing.performance",
+    "VIEWS_LOGGER": "billing.views",
+    "AUTH_LOGGER": "common.jwt_auth",
+    "TASK_LOGGER": "billing.tasks",
+    "SPAN_LOGGER": "billing.spans",
+}
+#: The seed's five files under LOG_BASE_DIR: billing_api.log, billing_api_requests.log ...
+SEED_LOG_FILES = log_file_names("billing_api")
 
 
 def observability_flags(*, debug: bool) -> dict[str, Any]:
     """OBSERVABILITY: the request-tracing layer's flags."""
     return {
+        # The seed's names: its loggers and its five files (the library's defaults are neutral).
+        **SEED_LOGGERS,
+        "LOG_FILES": SEED_LOG_FILES,
         "SLOW_REQUEST_THRESHOLD": env_seconds("SLOW_REQUEST_THRESHOLD", 1.0),
         "TRUSTED_PROXIES": env_proxies("TRUSTED_PROXIES"),
         # Static files (served by WhiteNoise) and Prometheus' scrapes get a request ID but no

@@ -21,14 +21,18 @@ RATE_SECONDS = {"s": 1, "min": 60, "hour": 3600, "day": 86400}
 MAX_SEEN_IDS_WINDOW = 7 * 86400
 #: A client's quota of remembered IDs at most: each is a slot (a row) in the quota cache.
 MAX_SEEN_IDS_PER_CLIENT = 1_000_000
-#: The five files, by the tag logtrace shows beside their lines (the seed's names).
-DEFAULT_LOG_FILES = {
-    "general": "billing_api.log",
-    "debug": "billing_api_debug.log",
-    "errors": "billing_api_errors.log",
-    "requests": "billing_api_requests.log",
-    "security": "billing_api_security.log",
-}
+#: The five files' tags, as logtrace shows them beside their lines.
+LOG_FILE_TAGS = ("general", "debug", "errors", "requests", "security")
+
+
+def log_file_names(prefix: str) -> dict[str, str]:
+    """The five files named after `prefix`: `<prefix>.log` (general), `<prefix>_<tag>.log`."""
+    return {tag: prefix + ("" if tag == "general" else f"_{tag}") + ".log" for tag in LOG_FILE_TAGS}
+
+
+#: Neutral names (`app.log`, `app_requests.log` ...): a project names its own, as this one
+#: keeps the seed's `billing_api*.log` (config/logs.py: log_file_names("billing_api")).
+DEFAULT_LOG_FILES = log_file_names("app")
 
 
 DEFAULT_REDACT_KEYS = (

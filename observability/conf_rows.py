@@ -54,15 +54,16 @@ ROWS: tuple[Row, ...] = (
     Row("RESPONSE_HEADER", "X-Request-ID", optional_header, _OPTIONAL_HEADER),
     Row("TRUST_INCOMING_TRACEPARENT", True, trust, _TRUST),
     Row("TRACE_RESPONSE_HEADER", "traceresponse", optional_header, _OPTIONAL_HEADER),
-    # The seed's logger names; build_logging() configures whatever names are set here.
-    Row("APP_LOGGER", "billing", is_logger_name, _LOGGER),
-    Row("REQUEST_LOGGER", "billing.api", is_logger_name, _LOGGER),
-    Row("SECURITY_LOGGER", "billing.security", is_logger_name, _LOGGER),
-    Row("EVENTS_LOGGER", "billing.events", is_logger_name, _LOGGER),
-    Row("PERFORMANCE_LOGGER", "billing.performance", is_logger_name, _LOGGER),
-    Row("VIEWS_LOGGER", "billing.views", is_logger_name, _LOGGER),
-    Row("AUTH_LOGGER", "common.jwt_auth", is_logger_name, _LOGGER),
-    Row("TASK_LOGGER", "billing.tasks", is_logger_name, _LOGGER),
+    # Neutral logger names; a project sets its own (this one the seed's `billing.*`, in
+    # config/logs.py). build_logging() configures whatever names are set here.
+    Row("APP_LOGGER", "app", is_logger_name, _LOGGER),
+    Row("REQUEST_LOGGER", "app.requests", is_logger_name, _LOGGER),
+    Row("SECURITY_LOGGER", "app.security", is_logger_name, _LOGGER),
+    Row("EVENTS_LOGGER", "app.events", is_logger_name, _LOGGER),
+    Row("PERFORMANCE_LOGGER", "app.performance", is_logger_name, _LOGGER),
+    Row("VIEWS_LOGGER", "app.views", is_logger_name, _LOGGER),
+    Row("AUTH_LOGGER", "app.auth", is_logger_name, _LOGGER),
+    Row("TASK_LOGGER", "app.tasks", is_logger_name, _LOGGER),
     Row(
         "LOG_FILES",
         DEFAULT_LOG_FILES,
@@ -147,7 +148,7 @@ ROWS: tuple[Row, ...] = (
         for name in ("SERVICE_NAME", "SERVICE_VERSION", "SERVICE_ENVIRONMENT")
     ),
     # --- Inside a request: spans, database queries (README, "Inside a request")
-    Row("SPAN_LOGGER", "billing.spans", is_logger_name, _LOGGER),
+    Row("SPAN_LOGGER", "app.spans", is_logger_name, _LOGGER),
     Row("SPAN_LEVEL", "INFO", lambda v: v in LEVEL_NAMES, _LEVEL),
     Row("DB_QUERIES", True, is_bool, _BOOL),
     Row(

@@ -1,16 +1,17 @@
-"""Build the LOGGING dict once: five files under LOG_BASE_DIR, the seed's loggers and formatters.
+"""Build the LOGGING dict once: five files under LOG_BASE_DIR, the loggers and formatters.
 
     LOGGING = build_logging(base_dir=LOG_BASE_DIR, debug=DEBUG, observability=OBSERVABILITY)
 
-File and logger names come from the OBSERVABILITY settings (LOG_FILES, *_LOGGER), whose
-defaults are the seed's:
+File and logger names come from the OBSERVABILITY settings (LOG_FILES, *_LOGGER). Their
+defaults are neutral (`app.log`, logger `app.requests` ...); this project sets the seed's
+(config/logs.py):
 
-| file                      | receives                                          | size x backups |
+| file (this project)       | receives                                          | size x backups |
 | billing_api.log           | general records, INFO and up                      | 10 MB x 5      |
 | billing_api_debug.log     | everything from DEBUG (only when debug is on)     | 10 MB x 3      |
 | billing_api_errors.log    | ERROR and up from every logger, with tracebacks   | 5 MB x 10      |
-| billing_api_requests.log  | the request lifecycle lines (billing.api)         | 10 MB x 5      |
-| billing_api_security.log  | security events, django.security, common.jwt_auth | 5 MB x 10      |
+| billing_api_requests.log  | the request lifecycle lines (REQUEST_LOGGER)      | 10 MB x 5      |
+| billing_api_security.log  | security events, django.security, AUTH_LOGGER     | 5 MB x 10      |
 """
 
 from __future__ import annotations

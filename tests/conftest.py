@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from config.logs import SEED_LOG_FILES, SEED_LOGGERS
 from observability import build_logging
 from observability.lines.textline import parse as parse_text_line
 from observability.testing import (
@@ -25,13 +26,8 @@ from observability.testing import (
 )
 from tests.polling import DEADLINE
 
-FILES = {
-    "general": "billing_api.log",
-    "debug": "billing_api_debug.log",
-    "errors": "billing_api_errors.log",
-    "requests": "billing_api_requests.log",
-    "security": "billing_api_security.log",
-}
+#: The seed's five file names, by tag.
+FILES = SEED_LOG_FILES
 
 
 class LogDir:
@@ -66,7 +62,13 @@ class LogDir:
 
 def configure_logs(path: Path, **kwargs) -> LogDir:
     flush_logs(DEADLINE)
+    from django.conf import settings
+
+    # The project's logger and file names (the seed's), as config/settings.py builds LOGGING;
+    # a test's own flags over them.
+    observability = {**settings.OBSERVABILITY, **kwargs.pop("observability", {})}
     options = {"base_dir": path, "debug": False, "console": False, **kwargs}
+    options["observability"] = observability
     logging.config.dictConfig(build_logging(**options))
     return LogDir(path)
 
@@ -131,7 +133,14 @@ def logs(tmp_path) -> LogDir:
 #: A test of slowness sets its own threshold and makes the request slow with a frozen clock or
 #: a view it holds.
 NEVER_SLOW = 3600.0
-NOT_SLOW = {"SLOW_REQUEST_THRESHOLD": NEVER_SLOW, "SLOW_QUERY_THRESHOLD": NEVER_SLOW}
+#: Also the project's logger and file names (the seed's: the library's own are neutral), so a
+#: test's own OBSERVABILITY writes where the project does.
+NOT_SLOW = {
+    **SEED_LOGGERS,
+    "LOG_FILES": SEED_LOG_FILES,
+    "SLOW_REQUEST_THRESHOLD": NEVER_SLOW,
+    "SLOW_QUERY_THRESHOLD": NEVER_SLOW,
+}
 
 
 @pytest.fixture(autouse=True)

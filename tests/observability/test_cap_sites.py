@@ -279,7 +279,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
             (":1", ""),
         )
     },
-    "observability/management/logtrace_output.py::Printer._record::f'[{escape(record.file):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (
+    "observability/management/logtrace_output.py::Printer._record::f'[{escape(record.files):8}] {record.time:%Y-%m-%d %H:%M:%S,%f}'[:-3]": (
         NOT_CLIENT,
         "a time's microseconds cut to milliseconds (the end of the text is the time)",
     ),

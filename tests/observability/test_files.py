@@ -33,7 +33,7 @@ from observability.formatters import (
     VerboseFormatter,
 )
 from observability.output.records import RECORD_ID_ATTR
-from tests.conftest import configure_logs, parse_tokens, token_for
+from tests.conftest import NOT_SLOW, configure_logs, parse_tokens, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -111,10 +111,12 @@ class TestFileRouting:
     def test_debug_file_only_with_debug(self, tmp_path):
         assert "debug_file" not in build_logging(base_dir=tmp_path, debug=False)["handlers"]
         config = build_logging(base_dir=tmp_path, debug=True)
+        assert config["handlers"]["debug_file"]["filename"].endswith("/app_debug.log")  # neutral
+        config = build_logging(base_dir=tmp_path, debug=True, observability=NOT_SLOW)
         assert config["handlers"]["debug_file"]["filename"].endswith("billing_api_debug.log")
 
     def test_seed_sizes_and_root_entry(self, tmp_path):
-        config = build_logging(base_dir=tmp_path)
+        config = build_logging(base_dir=tmp_path, observability=NOT_SLOW)  # the project's names
         sizes = {
             h["filename"].rsplit("/", 1)[1]: (h["maxBytes"], h["backupCount"])
             for h in config["handlers"].values()

@@ -55,3 +55,14 @@ def test_each_simple_default_is_the_rows_own():
         and cells[row.name] != shown(row.name, row.default)
     }
     assert not wrong
+
+
+def test_the_librarys_defaults_do_not_speak_billing():
+    """Logger and file names are the host project's to choose: the library's defaults are
+    neutral, and this project sets the seed's (config/logs.py)."""
+    from django.conf import settings
+
+    billing = [row.name for row in ROWS if "billing" in repr(row.default).lower()]
+    assert billing == []
+    assert settings.OBSERVABILITY["APP_LOGGER"] == "billing"
+    assert settings.OBSERVABILITY["LOG_FILES"]["requests"] == "billing_api_requests.log"
