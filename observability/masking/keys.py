@@ -1,15 +1,18 @@
 """The key policy: which keys are sensitive (a REDACT_KEYS entry as a word of the key, in
-any case or spelling) and where a key's value ends in `key=value`, `key: value` and
-`"key": "value"` text."""
+any case or spelling), where a key's value ends in `key=value`, `key: value` and
+`"key": "value"` text, and those values masked (`KeyPolicy`)."""
 
 from __future__ import annotations
 
 import re
 import string
 from collections.abc import Iterable
+from functools import lru_cache
 
-from observability.masking.cards import _matched
+from observability.masking.card_tokens import _matched
 
+#: What a secret value becomes.
+REDACTED = "[REDACTED]"
 # What follows a key: its closing quote or bracket, then `=` or `:`.
 _SEPARATOR_SOURCE = r"""(?:\]|\\?["'])?\s*+[:=]\s*+"""
 _SEPARATOR = re.compile(_SEPARATOR_SOURCE)
@@ -86,4 +89,51 @@ def _normalise(key: str) -> str:
     return _NON_WORD.sub("_", _CAMEL.sub("_", key).lower()).strip("_")
 
 
-# --- the policy for the current settings ---------------------------------------------
+# --- the policy for one list of keys ------------------------------------------------
+
+
+class KeyPolicy:
+    """Which keys are sensitive, compiled for one list of key names, and their values masked."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        words = sorted({_normalise(key) for key in keys if key}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(word) for word in words) or r"(?!)"
+        self._key = re.compile(rf"(?:^|_)(?:{alternatives})(?:_|$)")
+        # A sensitive key, lower-cased without _ and -, contains one of these words: a
+        # substring test per word is far cheaper than a regex over ordinary text.
+        squashed = {word.replace("_", "") for word in words}
+        self._squashed_words = tuple(
+            sorted(word for word in squashed if not any(o != word and o in word for o in squashed))
+        )
+        # On ASCII-lower-cased text: a key run (starting where one starts) that holds one of
+        # the words, its letters maybe split by _ or -, then a separator. Keys without such
+        # a word never reach Python; is_sensitive_key() decides for the others.
+        fuzzy = _letters_trie(self._squashed_words) if self._squashed_words else "(?!)"
+        self._pair_key = re.compile(
+            rf"(?<![a-z0-9_\-])(?=[a-z0-9_\-]*?{fuzzy})([a-z0-9_\-]++){_SEPARATOR_SOURCE}"
+        )
+        self.is_sensitive_key = lru_cache(maxsize=4096)(self._is_sensitive_key)
+
+    def _is_sensitive_key(self, key: str) -> bool:
+        normalised = _normalise(key)
+        return normalised not in PUBLIC_KEYS and self._key.search(normalised) is not None
+
+    def _mask_pairs(self, text: str) -> str:
+        keys = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        pieces: list[str] = []
+        last = resume = 0
+        while (match := self._pair_key.search(keys, resume)) is not None:
+            resume = match.end()
+            if not self.is_sensitive_key(text[match.start(1) : match.end(1)]):
+                continue  # its value may hold a pair of its own: `Error: api_key=...`
+            position: int | None = resume
+            while position is not None:
+                start, end, after = _value_span(text, position)
+                if start < end and text[start:end] != REDACTED:
+                    pieces.append(text[last:start])
+                    pieces.append(REDACTED)
+                    last = end
+                position = _next_value(text, start, end, after)
+            resume = after
+        pieces.append(text[last:])
+        return "".join(pieces)

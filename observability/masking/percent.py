@@ -9,7 +9,8 @@ import re
 import string
 from bisect import bisect_right
 
-from observability.masking.cards import _MASK, _THIRTEEN_DIGITS, _card_spans, _replace
+from observability.masking.card_tokens import _THIRTEEN_DIGITS
+from observability.masking.cards import _MASK, _card_spans, _replace
 
 
 def mask_cards(text: str) -> str:
@@ -167,6 +168,3 @@ def _percent_card_spans(text: str) -> list[tuple[int, int, str]]:
         if "%" not in reading or not _may_hold_percent_card(reading):
             break
     return found
-
-
-# ---------------------------------------------------------------------------- cut and cap

@@ -20,87 +20,40 @@ r"""One redaction policy: card numbers, JWTs, credentials and secret values neve
 
 Masking is idempotent and runs before any length cap (`limit`), so a cap can never cut
 a card in two and leave the first part unmasked.
-Why the card engine is linear and cheap: `observability.masking.cards`.
+Why the card engine is linear and cheap: `observability.masking.cards`. Which keys are
+sensitive and where their values end: `observability.masking.keys`. A text longer than
+MAX_SCAN is cut first (`observability.masking.cut`); a query string's parts are masked
+together (`observability.masking.query`).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from django.core.exceptions import ImproperlyConfigured
 
 from observability.conf import DEFAULT_REDACT_KEYS, obs_settings, on_reload
-from observability.masking.cards import (
-    _LAST_LETTER,
-    _MASK,
-    _PARTIAL_ESCAPE,
-    _RUN_CHARS_REVERSED,
-    _RUN_START,
-    _matched,
-)
-from observability.masking.keys import (
-    _ASCII_LOWER,
-    _SEPARATOR_SOURCE,
-    PUBLIC_KEYS,
-    _letters_trie,
-    _next_value,
-    _normalise,
-    _value_span,
-)
-from observability.masking.percent import _all_card_spans, mask_cards
+from observability.masking.cut import _B64, cut
+from observability.masking.keys import REDACTED, KeyPolicy
+from observability.masking.percent import mask_cards
+from observability.masking.query import encode, mask_straddling_cards
 
-REDACTED = "[REDACTED]"
 #: Characters of one text that are scanned; the rest is dropped (and counted in the marker).
 MAX_SCAN = 1 << 20
 MEMO_TEXT_LENGTH = 384  # ASCII texts up to this long are remembered masked ...
 MEMO_SIZE = 4096  # ... this many at most
 _MAX_DEPTH = 8
-_B64 = "A-Za-z0-9_*\\-"  # '*': a card masked inside a JWT (****1111) must not hide the rest
 # The first `eyJ` of a base64url run, then two more segments (and any after them). Only a
 # run's start can begin a match, so a run without a JWT is scanned once, not once per `eyJ`.
 _JWT = re.compile(
     rf"(?<![{_B64}])((?:(?!eyJ)[{_B64}])*+)eyJ[{_B64}]*+\.[{_B64}]++\.[{_B64}]*+"
     rf"(?:\.[{_B64}]*+)*+"
 )
-_B64_DOT_REVERSED = re.compile(rf"[{_B64}.]*+")
 _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic|token)(\s++)[A-Za-z0-9._~+/=*\-]{6,}+")
-
-# Re-encoding a query string: characters kept as they are, for readable lines.
-_QUERY_SAFE = "*[]/:@!$'(),;"
-
-
-def _cut(text: str) -> str:
-    """Cut `text` to MAX_SCAN and mask whole what the cut may have split.
-
-    The rest of a digit run that reaches the cut is never scanned, so the visible part
-    of it is masked whatever it holds (`****`, no digits kept); likewise a JWT cut short.
-    """
-    text = text[:MAX_SCAN]
-    end = len(text)
-    partial = _PARTIAL_ESCAPE.search(text, max(0, end - 9))
-    if partial is not None:
-        end = partial.start()
-    # The run touching the cut starts after the last letter that is not part of an escape;
-    # look for that letter only where a run could be (cheap, backwards), then tokenise.
-    region = end - _matched(_RUN_CHARS_REVERSED, text[end - 1 :: -1] if end else "").end()
-    scan = _matched(_LAST_LETTER, text, region, end)
-    after_letter = scan.end(1) if scan.start(1) >= 0 else region
-    first = _RUN_START.search(text, after_letter, end)
-    if first is not None:
-        text = text[: first.start()] + _MASK
-    elif partial is not None:
-        text = text[:end] + _MASK
-    tail = len(text) - _matched(_B64_DOT_REVERSED, text[::-1]).end()
-    jwt = text.find("eyJ", tail)
-    if jwt >= 0:
-        text = text[:jwt] + REDACTED
-    return text
 
 
 def _cap(text: str, limit: int | None, dropped: int = 0) -> str:
@@ -114,57 +67,17 @@ def _cap(text: str, limit: int | None, dropped: int = 0) -> str:
 # ---------------------------------------------------------------------------- the policy
 
 
-class Redactor:
+class Redactor(KeyPolicy):
     """The policy, compiled for one list of sensitive key names."""
 
     is_null = False
 
     def __init__(self, keys: Iterable[str]) -> None:
-        words = sorted({_normalise(key) for key in keys if key}, key=len, reverse=True)
-        alternatives = "|".join(re.escape(word) for word in words) or r"(?!)"
-        self._key = re.compile(rf"(?:^|_)(?:{alternatives})(?:_|$)")
-        # A sensitive key, lower-cased without _ and -, contains one of these words: a
-        # substring test per word is far cheaper than a regex over ordinary text.
-        squashed = {word.replace("_", "") for word in words}
-        self._squashed_words = tuple(
-            sorted(word for word in squashed if not any(o != word and o in word for o in squashed))
-        )
-        # On ASCII-lower-cased text: a key run (starting where one starts) that holds one of
-        # the words, its letters maybe split by _ or -, then a separator. Keys without such
-        # a word never reach Python; is_sensitive_key() decides for the others.
-        fuzzy = _letters_trie(self._squashed_words) if self._squashed_words else "(?!)"
-        self._pair_key = re.compile(
-            rf"(?<![a-z0-9_\-])(?=[a-z0-9_\-]*?{fuzzy})([a-z0-9_\-]++){_SEPARATOR_SOURCE}"
-        )
-        self.is_sensitive_key = lru_cache(maxsize=4096)(self._is_sensitive_key)
+        super().__init__(keys)
         # Masked texts by (text, limit): user agents, paths and usernames repeat from one
         # request to the next. Short ASCII texts only (a few MB at most, full); emptied
         # when full, so a flood of new texts costs one insert each and never grows it.
         self._memo: dict[tuple[str, int | None], str] = {}
-
-    def _is_sensitive_key(self, key: str) -> bool:
-        normalised = _normalise(key)
-        return normalised not in PUBLIC_KEYS and self._key.search(normalised) is not None
-
-    def _mask_pairs(self, text: str) -> str:
-        keys = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
-        pieces: list[str] = []
-        last = resume = 0
-        while (match := self._pair_key.search(keys, resume)) is not None:
-            resume = match.end()
-            if not self.is_sensitive_key(text[match.start(1) : match.end(1)]):
-                continue  # its value may hold a pair of its own: `Error: api_key=...`
-            position: int | None = resume
-            while position is not None:
-                start, end, after = _value_span(text, position)
-                if start < end and text[start:end] != REDACTED:
-                    pieces.append(text[last:start])
-                    pieces.append(REDACTED)
-                    last = end
-                position = _next_value(text, start, end, after)
-            resume = after
-        pieces.append(text[last:])
-        return "".join(pieces)
 
     def _mask(self, text: str) -> str:
         text = mask_cards(text)
@@ -197,7 +110,7 @@ class Redactor:
         dropped = 0
         if len(text) > MAX_SCAN:
             dropped = len(text) - MAX_SCAN
-            text = _cut(text)
+            text = cut(text, MAX_SCAN)
         return _cap(self._mask(text), limit, dropped)
 
     def value(self, value: Any, depth: int = 0) -> Any:
@@ -255,27 +168,27 @@ class Redactor:
         dropped = 0
         if path is not None and len(path) > MAX_SCAN:
             dropped += len(path) - MAX_SCAN
-            path = _cut(path)
+            path = cut(path, MAX_SCAN)
         if len(query) > MAX_SCAN:
             dropped += len(query) - MAX_SCAN
-            query = _cut(query)
+            query = cut(query, MAX_SCAN)
         pairs = parse_qsl(query, keep_blank_values=True)
         parts = [part for pair in pairs for part in pair]
         separators = ["=", "&"] * len(pairs)
         if path is not None:
             parts.insert(0, path)
             separators.insert(0, "?")
-        _mask_straddling_cards(parts, separators)
+        mask_straddling_cards(parts, separators)
         if path is not None:
             path = parts.pop(0)
         if pairs:
             encoded = "&".join(
-                f"{_encode(self._mask(key))}="
-                + (REDACTED if self.is_sensitive_key(key) else _encode(self._mask(value)))
+                f"{encode(self._mask(key))}="
+                + (REDACTED if self.is_sensitive_key(key) else encode(self._mask(value)))
                 for key, value in zip(parts[::2], parts[1::2], strict=True)
             )
         else:  # only `&`s, or nothing
-            encoded = _encode(self._mask(unquote_plus(query)), safe="&=")
+            encoded = encode(self._mask(unquote_plus(query)), safe="&=")
         return _cap(encoded if path is None else f"{self._mask(path)}?{encoded}", limit, dropped)
 
 
@@ -301,40 +214,6 @@ class NullRedactor:
 
     def url(self, path: str, query: str, limit: int | None = None) -> str:
         return _cap(f"{path}?{query}" if query else path, limit)
-
-
-def _encode(text: str, safe: str = "") -> str:
-    return quote_plus(text, safe=_QUERY_SAFE + safe)
-
-
-def _mask_straddling_cards(parts: list[str], separators: list[str]) -> None:
-    """Mask, in place, card numbers that run across the `separators` between `parts`.
-
-    `parts` are a path and a query's keys and values, in order, each followed by its
-    separator (`?`, `=`, `&`). A span crossing a boundary is masked as a whole and put
-    into the first part it touches; the others lose their share. Each part is masked on
-    its own afterwards.
-    """
-    starts: list[int] = []
-    joined: list[str] = []
-    position = 0
-    for part, separator in zip(parts, separators, strict=True):
-        starts.append(position)
-        joined.append(part + separator)
-        position += len(part) + len(separator)
-    text = "".join(joined)
-    spans = []
-    for start, end, masked in _all_card_spans(text):
-        first = bisect_right(starts, start) - 1
-        last = bisect_right(starts, end - 1) - 1
-        if first != last:
-            spans.append((start, end, first, last, masked))
-    for start, end, first, last, masked in reversed(spans):  # right to left: offsets hold
-        for index in range(first, last + 1):
-            part = parts[index]
-            low = max(start - starts[index], 0)
-            high = min(end - starts[index], len(part))
-            parts[index] = part[:low] + (masked if index == first else "") + part[high:]
 
 
 _redactor: Redactor | NullRedactor | None = None

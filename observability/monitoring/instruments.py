@@ -2,48 +2,40 @@
 
 `monitoring.metrics` makes one `Instruments` per process and is the API the layer calls;
 this module holds the instruments (OpenTelemetry's HTTP server metrics and the layer's
-own), the bounded label values (`_OTHER`, `_static`, `_unmatched`), and the per-process
-readings published under several workers (`ProcessInstruments`).
+own) and the per-process readings published under several workers (`ProcessInstruments`);
+`monitoring.labels` bounds their label values (`_OTHER`, `_static`, `_unmatched`).
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import re
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlsplit
 
-from django.core.signals import setting_changed
 from prometheus_client import Counter, Gauge, Histogram
 
 from observability.conf import obs_settings
+from observability.monitoring.labels import (
+    EVENT_TYPE,
+    EVENT_TYPES_LIMIT,
+    METHODS,
+    OTHER,
+    QUEUE_FILE,
+    SEVERITIES,
+    file_label,
+)
 from observability.monitoring.system import read_process
 from observability.output.writer import BatchTarget, writer
-from observability.tracing.context import EMPTY
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: http.request.method's known values (RFC 9110 and PATCH); anything else is OTHER.
-METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
-)
-OTHER = "_OTHER"
-STATIC_ROUTE = "_static"
-UNMATCHED_ROUTE = "_unmatched"
-#: The dropped records' `file` when the shared queue was full (it is every file's).
-QUEUE_FILE = "_queue"
 #: http.server.request.duration's advised bucket boundaries, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 #: The view whose requests are scrapes, not traffic (route_of's name for it).
 SCRAPE_VIEW = "observability.metrics_view.metrics_view"
 PROCESS_INTERVAL = 1.0  # seconds between two readings of this process's CPU, memory, files
-SEVERITIES = frozenset({"debug", "info", "low", "warning", "medium", "error", "high", "critical"})
-_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-EVENT_TYPES_LIMIT = 100  # distinct event types a process labels; past it, OTHER
 
 
 def multiprocess_dir() -> str | None:
@@ -215,7 +207,7 @@ class Instruments:
 
     def security_event(self, event_type: str, severity: str) -> None:
         if event_type not in self.event_types:
-            if len(self.event_types) >= EVENT_TYPES_LIMIT or not _EVENT_TYPE.fullmatch(event_type):
+            if len(self.event_types) >= EVENT_TYPES_LIMIT or not EVENT_TYPE.fullmatch(event_type):
                 event_type = OTHER
             else:
                 self.event_types.add(event_type)
@@ -260,44 +252,3 @@ class Instruments:
             self.seen_failed[target] = target.dropped
         if self.process is not None:
             self.process.after_fork_in_child()
-
-
-def file_label(target: Any) -> str:
-    """The file a handler writes, as tagged in LOG_FILES ("requests_file" -> "requests")."""
-    name = getattr(target, "name", None)
-    if name:
-        return str(name).removesuffix("_file")
-    filename = getattr(target, "baseFilename", None)
-    return os.path.basename(filename) if filename else type(target).__name__
-
-
-def route_label(route: str, status: int, path: str) -> str:
-    """The http_route of a request: its pattern, or `_static` / `_unmatched` without one."""
-    if route != EMPTY:
-        return route
-    if status != 404 and path:
-        prefix = _static_prefix()
-        if prefix and path.startswith(prefix):
-            return STATIC_ROUTE  # WhiteNoise answered before the router ran
-    return UNMATCHED_ROUTE
-
-
-_static: list[str] = []  # the path prefix of STATIC_URL, once known
-
-
-def _static_prefix() -> str:
-    """STATIC_URL's path ("/static/"), "" when it has none; remembered until it changes."""
-    if not _static:
-        from django.conf import settings
-
-        path = urlsplit(str(getattr(settings, "STATIC_URL", None) or "")).path
-        _static.append("/" + path.lstrip("/") if path.strip("/") else "")
-    return _static[0]
-
-
-def _forget_static_prefix(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("STATIC_URL", "FORCE_SCRIPT_NAME"):
-        _static.clear()
-
-
-setting_changed.connect(_forget_static_prefix)

@@ -42,15 +42,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
 from observability.conf import obs_settings
-from observability.monitoring.instruments import (
-    METHODS,
-    OTHER,
-    SCRAPE_VIEW,
-    Instruments,
-    file_label,
-    multiprocess_dir,
-    route_label,
-)
+from observability.monitoring.instruments import SCRAPE_VIEW, Instruments, multiprocess_dir
+from observability.monitoring.labels import METHODS, OTHER, file_label, route_label
 from observability.monitoring.system import LogFilesystemCollector, log_directories
 from observability.output.writer import every_tick, report, writer
 from observability.tracing.context import request_scope

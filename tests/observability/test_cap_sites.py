@@ -383,13 +383,16 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "each argument masked whole, and the message masked whole before any argument is cut",
     ),
-    "observability/guard/flood.py::FloodGuard._close::key[:3]": (NOT_CLIENT, "a tuple key"),
+    "observability/guard/flood_windows.py::WindowTable._close::key[:3]": (
+        NOT_CLIENT,
+        "a tuple key",
+    ),
     "observability/guard/flood.py::FloodGuard.decide::key[:3]": (NOT_CLIENT, "a tuple key"),
-    "observability/guard/flood.py::FloodGuard.kind::probe[:dot]": (
+    "observability/guard/flood_loggers.py::GuardedLoggers.kind::probe[:dot]": (
         NOT_CLIENT,
         "a logger name's parents, looked up in the guarded names",
     ),
-    "observability/guard/flood.py::FloodGuard._example::get_redactor().text(message, ARG_LIMIT)": (
+    "observability/guard/flood_windows.py::WindowTable._example::get_redactor().text(message, ARG_LIMIT)": (
         MASKED,
         "the summarised record's message, masked whole by text() before its cap",
     ),
@@ -545,19 +548,19 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "REDACT off: the operator's choice to write text as it is",
     ),
-    "observability/masking/redaction.py::Redactor._mask_pairs::text[last:]": (
+    "observability/masking/keys.py::KeyPolicy._mask_pairs::text[last:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::Redactor._mask_pairs::text[last:start]": (
+    "observability/masking/keys.py::KeyPolicy._mask_pairs::text[last:start]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::Redactor._mask_pairs::text[match.start(1):match.end(1)]": (
+    "observability/masking/keys.py::KeyPolicy._mask_pairs::text[match.start(1):match.end(1)]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::Redactor._mask_pairs::text[start:end]": (
+    "observability/masking/keys.py::KeyPolicy._mask_pairs::text[start:end]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
@@ -597,27 +600,27 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "reads a region reversed to find where it ends; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_cut::text[::-1]": (
+    "observability/masking/cut.py::cut::text[::-1]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/masking/redaction.py::_cut::text[:MAX_SCAN]": (
+    "observability/masking/cut.py::cut::text[:limit]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/masking/redaction.py::_cut::text[:end]": (
+    "observability/masking/cut.py::cut::text[:end]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/masking/redaction.py::_cut::text[:first.start()]": (
+    "observability/masking/cut.py::cut::text[:first.start()]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/masking/redaction.py::_cut::text[:jwt]": (
+    "observability/masking/cut.py::cut::text[:jwt]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
-    "observability/masking/redaction.py::_cut::text[end - 1::-1]": (
+    "observability/masking/cut.py::cut::text[end - 1::-1]": (
         ENGINE,
         "cuts at MAX_SCAN and masks whole the digit run or JWT the cut touches",
     ),
@@ -653,11 +656,11 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_mask_straddling_cards::part[:low]": (
+    "observability/masking/query.py::mask_straddling_cards::part[:low]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
-    "observability/masking/redaction.py::_mask_straddling_cards::part[high:]": (
+    "observability/masking/query.py::mask_straddling_cards::part[high:]": (
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
@@ -1318,7 +1321,7 @@ SITE_DRIVERS = {
     "observability/masking/escaping.py::escape_traceback": "traceback",
     "observability/masking/escaping.py::cap_traceback": "traceback",
     "observability/filters.py": "arguments",
-    "observability/guard/flood.py::FloodGuard._example": "flood_example",
+    "observability/guard/flood_windows.py::WindowTable._example": "flood_example",
     "observability/json_formatter.py::JsonFormatter.render": "json",
     "observability/json_formatter.py::_json_value": "json",
     "observability/management/logtrace_output.py": "logtrace",

@@ -17,7 +17,7 @@ from django.test import Client
 from freezegun import freeze_time
 
 from observability import log_security_event, request_context
-from observability.guard import flood
+from observability.guard import flood_windows
 from observability.guard.flood import guard
 from observability.http import emit
 from observability.testing import drain_logs
@@ -172,7 +172,7 @@ def test_unguarded_loggers_are_untouched(logs, limited):
 def test_too_many_clients_close_the_oldest_keys_and_each_keeps_its_own(logs, limited, monkeypatch):
     """Past MAX_KEYS the oldest window is closed early (summarised), never merged into a
     `from *` key that would mute later clients (finding 11)."""
-    monkeypatch.setattr(flood, "MAX_KEYS", 3)
+    monkeypatch.setattr(flood_windows, "MAX_KEYS", 3)
     for n in range(10):
         failed_logins(7, ip=f"198.51.100.{n}")
     drain_logs()
@@ -459,7 +459,7 @@ def test_an_ipv4_mapped_address_is_its_ipv4_client(logs, limited):
 def test_many_ipv4_sources_never_exhaust_the_table(logs, keys_only, monkeypatch):
     """More sources than keys: the oldest keys are closed early (their counts summarised), so
     a later victim's events are still written one by one under its own address."""
-    monkeypatch.setattr(flood, "MAX_KEYS", 50)
+    monkeypatch.setattr(flood_windows, "MAX_KEYS", 50)
     sizes = set()
     for n in range(400):
         failed_logins(7, ip=f"10.{n >> 8}.{n & 0xFF}.1")
@@ -480,7 +480,7 @@ def test_many_ipv4_sources_never_exhaust_the_table(logs, keys_only, monkeypatch)
 def test_one_source_cannot_hold_more_than_its_share_of_keys(logs, keys_only, monkeypatch):
     """A client that makes its own event types (or call sites) holds at most
     MAX_KEYS_PER_SOURCE keys; its oldest are closed early, counts exact."""
-    monkeypatch.setattr(flood, "MAX_KEYS_PER_SOURCE", 8)
+    monkeypatch.setattr(flood_windows, "MAX_KEYS_PER_SOURCE", 8)
     sizes = set()
     for n in range(100):
         failed_logins(7, ip="203.0.113.50", event_type=f"probe_{n}")
@@ -593,8 +593,8 @@ def test_the_table_of_closed_windows_is_bounded_while_the_tick_is_late(logs, lim
     merged per event type (client "*"), counts exact."""
     from observability.output.writer import writer
 
-    monkeypatch.setattr(flood, "MAX_KEYS", 20)
-    monkeypatch.setattr(flood, "MAX_CLOSED", 20)
+    monkeypatch.setattr(flood_windows, "MAX_KEYS", 20)
+    monkeypatch.setattr(flood_windows, "MAX_CLOSED", 20)
     monkeypatch.setattr(writer, "hooks", [hook for hook in writer.hooks if hook != guard.sweep])
     for n in range(300):
         failed_logins(7, ip=f"10.1.{n >> 8}.{n & 0xFF}")
