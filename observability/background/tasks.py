@@ -177,6 +177,6 @@ class TaskLines:
             shown_delay,
             task_event="retried",
             duration=duration,
-            retry_delay=shown_delay,
+            retry_delay=None if delay is None else round(delay, 3),  # a number, or absent
         )
         return duration

@@ -135,8 +135,46 @@ def audited_views(staff) -> None:
     client.get("/ops/requests/some-id/")
 
 
+def background_tasks(user) -> None:
+    """A job publishes a task (its `published` line), which runs in the job's story
+    (started, succeeded) and publishes one of its own; another fails; one is retried."""
+    from celery import Celery
+    from celery.exceptions import Retry
+
+    from observability import request_context
+    from observability.background.celery import install
+    from observability.background.tasks import task_headers
+
+    app = Celery("scenarios", broker="memory://", set_as_current=False)
+
+    @app.task(name="scenario.deliver")
+    def deliver(**kwargs):
+        if kwargs.get("again"):
+            deliver.apply_async(task_id="5b2c9b1e-6c52-4e0a-9d0c-5a0d1f9e7a12")
+        return "ok"
+
+    @app.task(name="scenario.fail")
+    def fail(**kwargs):
+        raise ValueError("the gateway said no")
+
+    @app.task(bind=True, name="scenario.retry")
+    def again(self):
+        raise Retry("gateway busy", ValueError("gateway busy"), 1.5)
+
+    install(app)
+    with request_context(user_id=user.pk, username=user.username):
+        deliver.apply_async(task_id="5b2c9b1e-6c52-4e0a-9d0c-5a0d1f9e7a11")
+        headers = task_headers()
+    deliver.apply(
+        kwargs={"again": True}, task_id="5b2c9b1e-6c52-4e0a-9d0c-5a0d1f9e7a11", headers=headers
+    )
+    fail.apply(task_id="5b2c9b1e-6c52-4e0a-9d0c-5a0d1f9e7a13", headers=headers)
+    again.apply(task_id="5b2c9b1e-6c52-4e0a-9d0c-5a0d1f9e7a14", retries=1)
+
+
 def write_every_kind_of_line(settings, user, staff) -> None:
     requests_of_a_customer(user, settings)
+    background_tasks(user)
     a_failed_charge_reconciled_by_the_sweep(user)
     logins(user)
     application_records()

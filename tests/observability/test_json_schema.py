@@ -83,6 +83,11 @@ def test_every_line_of_every_kind_is_valid(json_lines, schema):
         "Billing Event: payment_reconciled",
         "in a background job",
         "outside any request",
+        "Task scenario.deliver published",
+        "Task scenario.deliver started",
+        "Task scenario.deliver succeeded",
+        "Task scenario.fail failed",
+        "Task scenario.retry retried",
     ):
         assert any(message.startswith(kind) for message in messages), kind
     assert any("repeated" in line for line in json_lines)  # flood summaries
