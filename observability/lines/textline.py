@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from observability.masking.escaping import MESSAGE_LIMIT, VALUE_LIMIT, escape_bar
+from observability.memo import Memo
 
 SEPARATOR = " | "
 #: An absent value (None) as text: the seed's grep recipes read `user_id=-`.
@@ -59,10 +60,7 @@ def render_value(value: Any) -> str:
         if len(value) <= _MEMO_TEXT_LENGTH and value.isascii():  # a user agent: quoted
             rendered = _rendered_texts.get(value)
             if rendered is None:
-                rendered = _render_text(value)
-                if len(_rendered_texts) >= _MEMO_SIZE:  # a flood of new ones: start again
-                    _rendered_texts.clear()
-                _rendered_texts[value] = rendered
+                rendered = _rendered_texts.keep(value, _render_text(value))
             return rendered
         return _render_text(value)
     if value is None:
@@ -85,7 +83,7 @@ def render_value(value: Any) -> str:
 # hostile texts (each escape four characters) the table stays under 8 MB.
 _MEMO_TEXT_LENGTH = 384
 _MEMO_SIZE = 4096
-_rendered_texts: dict[Any, str] = {None: ABSENT}
+_rendered_texts: Memo[Any, str] = Memo(_MEMO_SIZE, {None: ABSENT})
 
 
 def _render_text(text: str) -> str:
@@ -125,16 +123,13 @@ _templates: dict[tuple[str, ...], str] = {}
 # path, route, user agent) are looked up, not checked again. Short ones only, so that even
 # full of hostile texts (each escape four characters) the table stays under 8 MB; emptied
 # when full, so a flood of new texts (every request's IDs) costs one insert each.
-_texts: dict[Any, str] = {None: ABSENT}
+_texts: Memo[Any, str] = Memo(_MEMO_SIZE, {None: ABSENT})
 
 
 def _remembered(value: str) -> str:
     text = render_value(value)
     if len(value) <= _MEMO_TEXT_LENGTH:
-        if len(_texts) >= _MEMO_SIZE:
-            _texts.clear()
-            _texts[None] = ABSENT
-        _texts[value] = text
+        _texts.keep(value, text)
     return text
 
 

@@ -41,6 +41,7 @@ from observability.masking.cut import _B64, cut
 from observability.masking.keys import REDACTED, KeyPolicy
 from observability.masking.percent import mask_cards
 from observability.masking.query import encode, mask_straddling_cards
+from observability.memo import Memo
 
 #: Characters of one text that are scanned; the rest is dropped (and counted in the marker).
 MAX_SCAN = 1 << 20
@@ -77,7 +78,7 @@ class Redactor(KeyPolicy):
         # Masked texts by (text, limit): user agents, paths and usernames repeat from one
         # request to the next. Short ASCII texts only (a few MB at most, full); emptied
         # when full, so a flood of new texts costs one insert each and never grows it.
-        self._memo: dict[tuple[str, int | None], str] = {}
+        self._memo: Memo[tuple[str, int | None], str] = Memo(MEMO_SIZE)
 
     def _mask(self, text: str) -> str:
         text = mask_cards(text)
@@ -102,10 +103,7 @@ class Redactor(KeyPolicy):
             key = (text, limit)
             masked = self._memo.get(key)
             if masked is None:
-                masked = _cap(self._mask(text), limit, 0)
-                if len(self._memo) >= MEMO_SIZE:
-                    self._memo.clear()
-                self._memo[key] = masked
+                masked = self._memo.keep(key, _cap(self._mask(text), limit, 0))
             return masked
         dropped = 0
         if len(text) > MAX_SCAN:

@@ -20,6 +20,7 @@ from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connections, router
 
+from observability.memo import Memo
 from observability.tracing.keyed import keyed_digest
 
 #: (key, window) pairs whose next free slot a process remembers; past it, it forgets all.
@@ -37,7 +38,7 @@ class Slots:
 
     def __init__(self, purpose: str) -> None:
         self.purpose = purpose
-        self._hints: dict[tuple[str, int], int] = {}
+        self._hints: Memo[tuple[str, int], int] = Memo(MAX_HINTS)
         _every.append(self)
 
     def take(self, cache: BaseCache, key: str, limit: int, length: float) -> bool:
@@ -83,14 +84,11 @@ class Slots:
         return low
 
     def _remember(self, hint: tuple[str, int], slot: int) -> None:
-        hints = self._hints
-        if len(hints) >= MAX_HINTS and hint not in hints:
-            hints.clear()  # many keys: the cache still holds every count
-        hints[hint] = slot
+        self._hints.keep(hint, slot)  # many keys: start again, the cache holds every count
 
     def forget(self) -> None:
         """Forget this process's hints (tests; a forked child starts from the cache)."""
-        self._hints = {}
+        self._hints.reset()
 
 
 def forget_all() -> None:

@@ -22,6 +22,7 @@ from observability.lines.textline import render_field, render_fields, render_mes
 from observability.masking import redaction
 from observability.masking.escaping import UNSAFE_CHARS, VALUE_LIMIT, escape
 from observability.masking.redaction import Redactor
+from observability.memo import Memo
 
 # What the exact checks look for: a value is escaped for these, quoted for whitespace.
 NEEDS_WORK = re.compile(f'[{UNSAFE_CHARS}\\s"=|]')
@@ -82,8 +83,7 @@ def test_a_value_longer_than_the_cap_is_not_taken_as_plain():
 
 
 def test_rendered_values_are_remembered_within_a_bound(monkeypatch):
-    monkeypatch.setattr(textline, "_MEMO_SIZE", 8)
-    monkeypatch.setattr(textline, "_rendered_texts", {})
+    monkeypatch.setattr(textline, "_rendered_texts", Memo(8))
     agents = [f"Agent {n} (X11)" for n in range(50)]
     for agent in agents:
         assert render_value(agent) == f'"{agent}"'
