@@ -1,5 +1,2 @@
-"""The project's configuration; the Celery app is loaded with it so tasks find it."""
-
-from config.celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""The project's configuration. Its Celery app (config/celery.py) is made when Django's apps
+are ready (config/apps.py); `celery -A config` finds it as `config.celery.app`."""

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from config.caches import shared_caches
@@ -26,10 +25,6 @@ from config.env import (
     invalid,
 )
 from config.logs import logging_config, observability_flags
-
-# Django's generic classes subscriptable at run time (billing.admin's ModelAdmin[Payment]),
-# as mypy reads them through django-stubs.
-django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "observability",
     "billing",
+    "config.apps.ProjectConfig",  # makes the Celery app (config/celery.py) once apps are ready
 ]
 
 # RequestLoggingMiddleware is first so that every response, even one produced by

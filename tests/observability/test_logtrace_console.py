@@ -169,9 +169,10 @@ def test_without_a_project_it_reads_the_environments_log_dir(fresh_venv, tmp_pat
     file names; a reader that stops early (`| head -1`) gets no traceback."""
     logs = tmp_path / "logs"
     rid = f"noproject-{uuid.uuid4().hex[:8]}"
-    write(logs / "billing_api_requests.log", request_lines(rid, T0, status=201, slow=True))
+    # The library's neutral names: no project here names its own.
+    write(logs / "app_requests.log", request_lines(rid, T0, status=201, slow=True))
     many = [json_line(T0, f"step {n} " + "x" * 100, request_id=rid) for n in range(1500)]
-    write(logs / "billing_api.log", many)  # a story longer than a pipe holds
+    write(logs / "app.log", many)  # a story longer than a pipe holds
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
     env["LOG_BASE_DIR"] = str(logs)
     done = subprocess.run(
