@@ -19,4 +19,8 @@ class ProjectConfig(AppConfig):
     verbose_name = "Project configuration"
 
     def ready(self) -> None:
-        import config.celery  # noqa: F401 - the app `shared_task` binds to (current_app)
+        # First of the apps' ready(): the app `shared_task` and `current_app` mean in every
+        # thread (the default app), before anything asks Celery for a current app.
+        from config.celery import app
+
+        app.set_default()

@@ -47,6 +47,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 
 INSTALLED_APPS = [
+    "config.apps.ProjectConfig",  # first: the Celery app (config/celery.py) before any other
     "django.contrib.admin",  # its login guards the trace viewer under /ops/
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,7 +60,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "observability",
     "billing",
-    "config.apps.ProjectConfig",  # makes the Celery app (config/celery.py) once apps are ready
 ]
 
 # RequestLoggingMiddleware is first so that every response, even one produced by
