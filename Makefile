@@ -78,7 +78,7 @@ worker: migrate ## Run a Celery worker (prefork, $(WORKERS) processes) and beat 
 
 test: $(STAMP) browser monitoring redis rsyslog ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
-	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest
+	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest --durations=25
 	@$(MAKE) --no-print-directory test-pg
 
 test-pg: $(STAMP) ## The database tests (-m db, races included) again on PostgreSQL at TEST_DATABASE_URL
