@@ -188,7 +188,10 @@ def test_staff_find_a_failing_request_from_the_admin_and_read_its_timeline(serve
     assert len(records) >= 4  # started, the view's line, Django's error, failed
     assert len(marks) == len(records)
     lanes = [t.text for t in b.find_elements(By.CSS_SELECTOR, "#timeline svg .lane-name")]
-    assert lanes[0] == "requests" and "errors" in lanes
+    assert lanes[0] == "requests"
+    # A record written to two files is one mark and one entry, naming both files.
+    files = [r.find_element(By.CSS_SELECTOR, ".file").text for r in records]
+    assert "requests+errors" in files and "general+errors" in files
     traceback = b.find_element(By.CSS_SELECTOR, "details.traceback")
     pre = traceback.find_element(By.TAG_NAME, "pre")
     assert traceback.get_attribute("open") is None and not pre.is_displayed()
