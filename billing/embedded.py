@@ -102,9 +102,12 @@ class EmbeddedRunner:
         from celery import current_app
         from django.db import close_old_connections
 
-        # The tasks' modules (billing.tasks, CELERY_IMPORTS), as a worker imports them at
-        # its start: a web process has not necessarily imported them yet.
-        current_app.loader.import_default_modules()
+        # The tasks' modules (billing.tasks), as a worker imports them at its start: a web
+        # process has not necessarily imported them yet. Not through the loader's
+        # import_default_modules(): its signal also makes Celery's Django fixup run
+        # django.setup() again, which re-applies LOGGING in this live process (every handler
+        # closed and rebuilt under the requests' feet) and runs every system check.
+        current_app.autodiscover_tasks(force=True)
         while True:
             job = self._next()
             if job is None:

@@ -156,3 +156,18 @@ def test_a_card_as_task_id_parent_task_or_user_id_is_not_bound():
     assert fields["task_id"] == "-"
     assert "user_id" not in fields and "parent_task_id" not in fields
     assert CARD not in repr(fields)
+
+
+def test_a_task_without_headers_gets_a_fresh_request_id_of_its_own():
+    from observability.tracing.request import valid_request_id
+
+    first = task_context({}, task_id="t-1", task_name="probe", attempt=1)
+    second = task_context({}, task_id="t-2", task_name="probe", attempt=1)
+    assert valid_request_id(first["request_id"]) and first["request_id"] != "-"
+    assert first["request_id"] != second["request_id"]  # its own, not a shared default
+    assert "parent_span_id" not in first and "parent_task_id" not in first
+    assert len(first["trace_id"]) == 32 and len(first["span_id"]) == 16
+    record.apply(task_id="task-bare")  # beat's or cron's task: no headers at all
+    assert valid_request_id(seen[0]["request_id"])
+    assert seen[0]["request_id"] not in (first["request_id"], second["request_id"])
+    assert "parent_span_id" not in seen[0]
