@@ -35,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.test_prometheus import VARIABLES, dashboard_exprs, seconds
 from tests.deploy.tools import ALERTMANAGER_CONFIG, DASHBOARD, PROMETHEUS_CONFIG, RULES, program
+from tests.e2e.browser import WAIT, chromium, save_screenshot
 from tests.e2e.servers import Server, free_port, gunicorn, prepare_db, server_env
 from tests.polling import poll_until
 
@@ -165,6 +166,23 @@ def shortened_rules(directory: Path, free_ratio: float) -> list[Path]:
         copy.write_text(yaml.safe_dump(document, sort_keys=False))
         written.append(copy)
     return written
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    """(row, panel title, query) of every dashboard target, its variables filled in."""
+    board = json.loads(DASHBOARD.read_text())
+    row = ""
+    queries = []
+    for panel in board["panels"]:
+        if panel["type"] == "row":
+            row = panel["title"]
+            continue
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for name, value in {**VARIABLES, "$__rate_interval": "1m"}.items():
+                expr = expr.replace(name, value)
+            queries.append((row, panel["title"], expr))
+    return queries
 
 
 @dataclass
@@ -357,24 +375,71 @@ def test_every_rule_and_dashboard_query_is_answered_after_real_traffic(stack):
                 answer = stack.prometheus.query(rule["expr"])
                 assert answer["status"] == "success", (rule, answer)
     # Every dashboard query; those of the request panels return data.
-    board = json.loads(DASHBOARD.read_text())
-    row = ""
     empty = []
-    for panel in board["panels"]:
-        if panel["type"] == "row":
-            row = panel["title"]
-            continue
-        for target in panel["targets"]:
-            expr = target["expr"]
-            for name, value in {**VARIABLES, "$__rate_interval": "1m"}.items():
-                expr = expr.replace(name, value)
-            answer = stack.prometheus.query(expr)
-            assert answer["status"] == "success", (panel["title"], expr, answer)
-            if not answer["data"]["result"]:
-                empty.append((row, panel["title"], expr))
+    for row, title, expr in panel_queries():
+        answer = stack.prometheus.query(expr)
+        assert answer["status"] == "success", (title, expr, answer)
+        if not answer["data"]["result"]:
+            empty.append((row, title, expr))
     request_rows = {"Requests", "Errors", "Latency"}
     assert not [item for item in empty if item[0] in request_rows], empty
     assert len(dashboard_exprs()) > 20
+
+
+def test_prometheus_graphs_the_dashboards_request_panels(stack, tmp_path):
+    """Prometheus's own graph page (Grafana is not on these machines) draws two of the
+    dashboard's queries after traffic: requests per second and p90 latency, by route."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    queries = panel_queries()
+    shown = [
+        next(expr for _, title, expr in queries if title == "Requests per second by route"),
+        next(expr for _, _, expr in queries if expr.startswith("histogram_quantile(0.9,")),
+    ]
+
+    for _ in range(2):  # a slow route, for the latency graph
+        status, _, _ = stack.server.request("GET", "/t/slow-report/?s=0.25", token=stack.token)
+        assert status == 200
+
+    def answered() -> bool:
+        return all(stack.prometheus.query(expr)["data"]["result"] for expr in shown)
+
+    assert poll(answered, 30, between=lambda: stack.traffic(good=3))
+    # The graphs span the seconds Prometheus has scraped: one `up` sample a second.
+    (scrapes,) = stack.prometheus.query('count_over_time(up{job="billing-api"}[10m])')["data"][
+        "result"
+    ]
+    params = {}
+    for number, expr in enumerate(shown):
+        params.update({f"g{number}.expr": expr, f"g{number}.tab": "0"})
+        params[f"g{number}.range_input"] = f"{int(scrapes['value'][1]) + 2}s"
+    for b in chromium(tmp_path):
+        b.set_window_size(1280, 1900)
+        b.get(f"{stack.prometheus.base}/classic/graph?" + urllib.parse.urlencode(params))
+
+        def legends(d: Any) -> list[str]:
+            return [e.text for e in d.find_elements(By.CSS_SELECTOR, ".legend")]
+
+        # Both graphs drawn, their legends naming the routes the traffic hit.
+        WebDriverWait(b, WAIT).until(
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, ".graph_area svg path")) >= 2
+                and len(legends(d)) == 2
+                and all('http_route="api/v1/plans/"' in text for text in legends(d))
+                and 'http_route="t/slow-report/"' in legends(d)[1]
+            )
+        )
+        inputs = b.find_elements(By.CSS_SELECTOR, "textarea.expression_input")
+        assert [field.get_attribute("value") for field in inputs] == shown
+        assert not [e.text for e in b.find_elements(By.CSS_SELECTOR, ".alert-danger") if e.text]
+        # The whole query in view, and no caret, in the picture.
+        b.execute_script(
+            "for (const t of document.querySelectorAll('textarea')) {"
+            " t.style.height = t.scrollHeight + 2 + 'px'; }"
+            " document.activeElement.blur();"
+        )
+        save_screenshot(b, "prometheus-dashboard-queries.png")
 
 
 def test_the_process_metrics_of_both_workers_are_summed(stack):

@@ -1,62 +1,30 @@
 """The trace viewer in a real headless Chromium against a real gunicorn.
 
-Debian's `chromium` and `chromium-driver` (`make test` installs them when missing). Selenium is
-pointed at /usr/bin/chromedriver, so it never looks for, or downloads, a driver or a browser.
-Without them the test is skipped with a hint, except under CI=true where it fails.
+Debian's `chromium` and `chromium-driver` (tests/e2e/browser.py). Without them the test is
+skipped with a hint, except under CI=true where it fails.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import ROOT, gunicorn, prepare_db, read_all, server_env
+from tests.e2e.browser import WAIT, chromium, require_browser, save_screenshot
+from tests.e2e.servers import gunicorn, prepare_db, read_all, server_env
 from tests.polling import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,1150",
-)
-WAIT = 10  # seconds, for every wait on the page
 HOSTILE_UA = (
     '<script>window.__pwned = 1</script>"><img src=x onerror="window.__pwned = 2">'
     '<svg onload="window.__pwned = 3">'
 )
-README_SCREENSHOTS = ("trace-viewer.png", "trace-viewer-overview.png", "trace-viewer-waterfall.png")
 GENERAL = "billing_api.log"
 REQUESTS = "billing_api_requests.log"
 ERRORS = "billing_api_errors.log"
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
-
-
-def require_browser() -> None:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package")
-    if not missing:
-        return
-    hint = f"no headless browser ({', '.join(missing)}): apt-get install chromium chromium-driver"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(hint)
-    pytest.skip(hint)
 
 
 @pytest.fixture
@@ -74,22 +42,7 @@ def server(tmp_path):
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(WAIT * 2)
-    driver.set_script_timeout(WAIT)
-    yield driver
-    driver.quit()
+    yield from chromium(tmp_path)
 
 
 def wait_for_lines(log_dir: Path, expected: dict[str, list[tuple[str, str]]]) -> None:
@@ -382,14 +335,3 @@ def test_a_declined_payments_waterfall_shows_the_gateway_took_the_time(slow_gate
     assert len(highlighted) == 1 and "Span gateway.charge" in highlighted[0].text
     save_screenshot(b, "trace-viewer-waterfall.png")
     assert csp_violations(b) == []
-
-
-def save_screenshot(driver, name: str) -> Path:
-    """Keep a picture of the page as a test artifact (test-artifacts/, or TEST_ARTIFACTS_DIR)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    driver.execute_script("window.scrollTo(0, 0)")
-    assert driver.save_screenshot(str(path)), f"no screenshot at {path}"
-    if os.environ.get("UPDATE_README_SCREENSHOT") and name in README_SCREENSHOTS:
-        shutil.copyfile(path, ROOT / "docs" / name)
-    return path
