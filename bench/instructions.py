@@ -94,22 +94,40 @@ def loop(count: int, method: str) -> None:
     # layer costs. Frozen, the start-up heap is never walked again.
     gc.collect()
     gc.freeze()
+    # bench/attribution.py: every Python frame from here on runs through its calling-context
+    # node's own trampoline (bench/calltree.py), so callgrind counts each function's share.
+    nodes_file = os.environ.get("BENCH_CALLTREE")
+    tree = None
+    if nodes_file:
+        from bench import calltree
+
+        tree = calltree.load()
+        tree.start()
     for _ in range(count):
         request()
     try:
         from observability import flush_logs
     except ImportError:
-        return
-    flush_logs(60)
+        pass
+    else:
+        flush_logs(60)
+    if tree is not None:
+        tree.stop()
+        tree.dump(nodes_file)
 
 
-def count_instructions(variant: str, method: str, count: int, out: Path) -> int:
+def count_instructions(
+    variant: str, method: str, count: int, out: Path, nodes_file: Path | None = None
+) -> int:
+    """Run the loop under callgrind; its total Ir. With `nodes_file`, per Python function too."""
     env = {
         **os.environ,
         "BENCH_VARIANT": variant,
         "BENCH_LOG_DIR": tempfile.mkdtemp(prefix=f"bench-ir-{variant}-"),
         "PYTHONHASHSEED": "0",
     }
+    if nodes_file is not None:
+        env["BENCH_CALLTREE"] = str(nodes_file)
     subprocess.run(
         [
             "valgrind",
