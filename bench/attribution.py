@@ -8,12 +8,15 @@ Two kinds of run, both bench/instructions.py's loop (PERF-NOTES's method: per re
 (count at 300 requests - count at 100) / 200, the writer thread drained, its clock stopped):
 
 - plain runs: the instructions per request of each variant (bare, ours, the three peers),
-  as bench/instructions.py counts them;
+  as bench/instructions.py counts them, and the share of CPython's cyclic garbage
+  collector (callgrind's inclusive cost of gc_collect_main: collections come with
+  allocations, so a layer that allocates more pays for more of them);
 - attributed runs (bare and ours): every Python frame runs through a trampoline of its own
   node in the calling-context tree (bench/calltree.py), so each function's inclusive and
   self instructions are known at each place it is called from. CPython then stops inlining
   Python-to-Python calls, so these runs cost more per request than plain ones: the tables
-  give their own totals, and the shares are what to read.
+  give their own totals, and the shares are what to read. They run with the collector
+  off: its walk would be charged to whichever function happened to allocate last.
 
 Each node's self instructions are charged to a group: our code by module (the module's own
 bytecode and the C it calls), and code of Django, the standard library or
@@ -187,33 +190,38 @@ def thousand(value: float) -> str:
     return f"{value / 1e3:,.1f} k"
 
 
-def plain_totals(variants: Iterable[str], work: Path) -> dict[tuple[str, str], float]:
+#: A variant's (instructions, of which cyclic GC) per request, by (variant, method).
+Totals = dict[tuple[str, str], tuple[float, float]]
+GC = "gc_collect_main"  # CPython's collector: its inclusive cost is every collection's
+
+
+def plain_totals(variants: Iterable[str], work: Path) -> Totals:
     jobs = [(v, m, c) for m in METHODS for v in variants for c in (LOW, HIGH)]
 
-    def run(job: tuple[str, str, int]) -> int:
+    def run(job: tuple[str, str, int]) -> tuple[int, int]:
         variant, method, count = job
-        return count_instructions(
-            variant, method, count, work / f"plain-{variant}-{method}-{count}.out"
-        )
+        out = work / f"plain-{variant}-{method}-{count}.out"
+        total = count_instructions(variant, method, count, out)
+        collections, _ = calltree.callee_costs(out, lambda name: name == GC)
+        return total, collections.get(GC, 0)
 
     with ThreadPoolExecutor(JOBS) as pool:
         counts = dict(zip(jobs, pool.map(run, jobs), strict=True))
     totals = {}
     for variant in variants:
         for method in METHODS:
-            totals[variant, method] = (
-                counts[variant, method, HIGH] - counts[variant, method, LOW]
-            ) / (HIGH - LOW)
-            print(
-                json.dumps(
-                    {
-                        "variant": variant,
-                        "method": method,
-                        "instructions": round(totals[variant, method]),
-                    }
-                ),
-                flush=True,
+            (low, low_gc), (high, high_gc) = (
+                counts[variant, method, LOW],
+                counts[variant, method, HIGH],
             )
+            span = HIGH - LOW
+            totals[variant, method] = ((high - low) / span, (high_gc - low_gc) / span)
+            result = {
+                "variant": variant,
+                "method": method,
+                "instructions": round((high - low) / span),
+            }
+            print(json.dumps(result), flush=True)
     return totals
 
 
@@ -243,18 +251,27 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 Runs = dict[tuple[str, str], tuple[Costs, float]]
 
 
-def totals_section(totals: dict[tuple[str, str], float]) -> list[str]:
+def totals_section(totals: Totals) -> list[str]:
     out = ["## Instructions per request, every variant (plain runs)", ""]
     rows = []
     for variant in (v for v in VARIANTS if (v, METHODS[0]) in totals):
         row = [variant]
         for method in METHODS:
-            value, bare = totals[variant, method], totals.get(("bare", method))
-            row += [million(value), f"{value / bare:.3f}" if bare else "-"]
+            (value, collections), bare = totals[variant, method], totals.get(("bare", method))
+            row += [
+                million(value),
+                f"{value / bare[0]:.3f}" if bare else "-",
+                thousand(collections),
+            ]
         rows.append(row)
-    out += table(["variant", *[f"{m}{c}" for m in METHODS for c in ("", " ratio")]], rows)
+    header = [f"{m}{c}" for m in METHODS for c in ("", " ratio", " of which cyclic GC")]
+    out += table(["variant", *header], rows)
     if ("bare", METHODS[0]) in totals and ("ours", METHODS[0]) in totals:
-        extra = ", ".join(f"{m} {thousand(totals['ours', m] - totals['bare', m])}" for m in METHODS)
+        extra = ", ".join(
+            f"{m} {thousand(totals['ours', m][0] - totals['bare', m][0])} "
+            f"(cyclic GC {thousand(totals['ours', m][1] - totals['bare', m][1])})"
+            for m in METHODS
+        )
         out += [f"Ours over bare: {extra} instructions per request.", ""]
     return out
 
@@ -275,7 +292,9 @@ def groups_section(runs: Runs) -> list[str]:
         "## Where ours' extra goes (attributed runs, self instructions per request, ours - bare)",
         "",
         "Attributed runs cost more than plain ones (every Python call goes through its "
-        f"trampoline, none is inlined): {attributed_totals}.",
+        f"trampoline, none is inlined): {attributed_totals}. They run without the cyclic "
+        "garbage collector (a collection's cost would fall on whichever function allocated "
+        "last): its share is the plain runs' column above.",
         "",
     ]
     groups = [name for _, name in OUR_GROUPS] + [OUTSIDE]
@@ -362,7 +381,7 @@ def functions_section(method: str, runs: Runs) -> list[str]:
     return out
 
 
-def report(totals: dict[tuple[str, str], float], runs: Runs) -> str:
+def report(totals: Totals, runs: Runs) -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()

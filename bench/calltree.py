@@ -18,6 +18,7 @@ import subprocess
 import sysconfig
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -119,24 +120,27 @@ class Node:
 _NAMED = re.compile(r"^(c?fn)=\((\d+)\)(?: (.*))?$")
 
 
-def trampoline_costs(callgrind_out: Path) -> tuple[dict[int, int], int]:
-    """Each trampoline's inclusive Ir (the calls to it), and the run's total."""
+def callee_costs(callgrind_out: Path, wanted: Callable[[str], bool]) -> tuple[dict[str, int], int]:
+    """The inclusive Ir of the calls to each function `wanted` names, and the run's total.
+
+    Callgrind writes a call as `cfn=` (the callee), `calls=` and a line whose second number
+    is the call's inclusive cost; names are written once, then referred to as `(id)`.
+    """
     names: dict[str, str] = {}
-    costs: dict[int, int] = defaultdict(int)
+    costs: dict[str, int] = defaultdict(int)
     total = 0
-    callee: str | None = None
+    callee = ""
     after_calls = False
     with callgrind_out.open() as lines:
         for line in lines:
             if after_calls:
                 after_calls = False
-                if callee is not None and callee.startswith("ct_"):
-                    costs[int(callee[3:])] += int(line.split()[1])
+                if wanted(callee):
+                    costs[callee] += int(line.split()[1])
                 continue
             if line.startswith("calls="):
                 after_calls = True
-                continue
-            if line.startswith(("fn=", "cfn=")):
+            elif line.startswith(("fn=", "cfn=")):
                 match = _NAMED.match(line.rstrip("\n"))
                 if match is None:
                     continue
@@ -144,10 +148,16 @@ def trampoline_costs(callgrind_out: Path) -> tuple[dict[int, int], int]:
                 if name is not None:
                     names[ident] = name
                 if kind == "cfn":
-                    callee = names.get(ident)
+                    callee = names.get(ident, "")
             elif line.startswith(("totals:", "summary:")):
                 total = int(line.split()[1])
     return dict(costs), total
+
+
+def trampoline_costs(callgrind_out: Path) -> tuple[dict[int, int], int]:
+    """Each trampoline's inclusive Ir (the calls to it), and the run's total."""
+    costs, total = callee_costs(callgrind_out, lambda name: name.startswith("ct_"))
+    return {int(name[3:]): cost for name, cost in costs.items()}, total
 
 
 def read_tree(nodes_file: Path, callgrind_out: Path) -> tuple[Node, int]:

@@ -102,6 +102,9 @@ def loop(count: int, method: str) -> None:
         from bench import calltree
 
         tree = calltree.load()
+        # No automatic collection either: it would charge its walk of every young object to
+        # whichever function allocated last (bench/attribution.py counts it on its own).
+        gc.disable()
         tree.start()
     for _ in range(count):
         request()
