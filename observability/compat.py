@@ -8,7 +8,9 @@
 - Django's `HttpResponse.headers` (`ResponseHeaders`) stores `lower name -> (name, value)`
   in `_store`;
 - concurrent-log-handler's `emit()` calls `handleError()` inside its `except` block
-  (`observability.output.rotation` re-raises there, so the writer counts the failure).
+  (`observability.output.rotation` re-raises there, so the writer counts the failure);
+- OpenTelemetry's `opentelemetry.trace` keeps the global tracer provider, once set, as
+  `_TRACER_PROVIDER` (None before).
 """
 
 from __future__ import annotations
@@ -55,3 +57,13 @@ def set_header(response: Any, name: str, value: str) -> None:
 
 
 _lowered: dict[str, str] = {}
+
+
+def set_tracer_provider_of(trace_module: Any) -> Any:
+    """OpenTelemetry's global tracer provider once one is set, else None.
+
+    `get_tracer_provider()` answers a stand-in (ProxyTracerProvider) until then, but looks
+    in os.environ on every call to learn whether one is named there (several thousand
+    instructions, once per request that logs a record).
+    """
+    return getattr(trace_module, "_TRACER_PROVIDER", None)

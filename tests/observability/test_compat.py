@@ -13,7 +13,12 @@ from django.test import RequestFactory
 from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.request import Request
 
-from observability.compat import django_request, resolved_user, set_header
+from observability.compat import (
+    django_request,
+    resolved_user,
+    set_header,
+    set_tracer_provider_of,
+)
 from observability.output.rotation import BatchRotatingFile
 
 
@@ -78,3 +83,13 @@ def test_concurrent_log_handler_reports_a_failed_write_through_handle_error(tmp_
             target.write_lines("a line")
     finally:
         logging.Handler.close(target)
+
+
+def test_opentelemetry_keeps_the_global_tracer_provider_as_underscore_tracer_provider():
+    trace = pytest.importorskip("opentelemetry.trace")
+    assert hasattr(trace, "_TRACER_PROVIDER")
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider):  # none set yet (tests run in any order)
+        assert set_tracer_provider_of(trace) is None
+    else:
+        assert set_tracer_provider_of(trace) is provider
