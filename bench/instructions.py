@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import importlib
 import itertools
 import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,12 +102,14 @@ def loop(count: int, method: str) -> None:
             pass
         response.close()
 
-    for _ in range(WARMUP):
-        request()
     # The writer thread runs when this one waits (at the final flush), never because the
     # interpreter switched threads on a timer: how often that happens depends on how slow
-    # the machine is, and each switch costs instructions in both threads.
+    # the machine is, and each switch costs instructions in both threads. From the warm-up
+    # on: a switch there moves what is allocated where, and the run's count with it (the
+    # interpreter's method cache and the context's HAMT go by addresses).
     sys.setswitchinterval(1000.0)
+    for _ in range(WARMUP):
+        request()
     # A full collection walks every object Django made at start-up (tens of millions of
     # instructions): whether one falls in a run would swing its count by more than the
     # layer costs. Frozen, the start-up heap is never walked again.
@@ -140,10 +144,16 @@ def count_instructions(
     variant: str, method: str, count: int, out: Path, nodes_file: Path | None = None
 ) -> int:
     """Run the loop under callgrind; its total Ir. With `nodes_file`, per Python function too."""
+    # The same log directory, empty, for every run of a (variant, method, count) in this
+    # checkout: a random name would hash differently from run to run, and old files rotate.
+    checkout = hashlib.sha256(os.getcwd().encode()).hexdigest()[:12]
+    logs = Path(tempfile.gettempdir()) / f"bench-ir-logs-{checkout}" / f"{variant}-{method}-{count}"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
     env = {
         **os.environ,
         "BENCH_VARIANT": variant,
-        "BENCH_LOG_DIR": tempfile.mkdtemp(prefix=f"bench-ir-{variant}-"),
+        "BENCH_LOG_DIR": str(logs),
         "PYTHONHASHSEED": "0",
     }
     if nodes_file is not None:
