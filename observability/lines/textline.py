@@ -128,16 +128,6 @@ _templates: dict[tuple[str, ...], str] = {}
 _texts: dict[Any, str] = {None: ABSENT}
 
 
-def _remembered(value: str) -> str:
-    text = render_value(value)
-    if len(value) <= _MEMO_TEXT_LENGTH:
-        if len(_texts) >= _MEMO_SIZE:
-            _texts.clear()
-            _texts[None] = ABSENT
-        _texts[value] = text
-    return text
-
-
 def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """` k1=v1 k2=v2 ...`: the text of render_field for each pair, joined.
 
@@ -159,8 +149,17 @@ def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
             if text is None:
                 value = values[index]
                 kind = type(value)
-                if kind is str:
-                    texts[index] = _remembered(value)
+                if kind is str:  # render_value's first test, inlined: a new ID is plain
+                    if value and len(value) <= VALUE_LIMIT and _plain_value(value):
+                        text = value
+                    else:
+                        text = render_value(value)
+                    if len(value) <= _MEMO_TEXT_LENGTH:
+                        if len(_texts) >= _MEMO_SIZE:
+                            _texts.clear()
+                            _texts[None] = ABSENT
+                        _texts[value] = text
+                    texts[index] = text
                 elif kind is int or kind is float:
                     texts[index] = str(value)
                 else:
