@@ -63,31 +63,20 @@ class RequestContextFilter(logging.Filter):
 def attach_context(record: logging.LogRecord, context: Mapping[str, Any]) -> None:
     """Put a context on a record: its snapshot for our formatters, each field as an
     attribute ("-" when absent) unless `extra` set it, OpenTelemetry's attributes."""
-    global _dashed
     attrs = record.__dict__
     attrs[CONTEXT_SNAPSHOT_ATTR] = context
-    last, dashed = _dashed
-    if last is not context:  # a request's records share its context: made once for them
-        dashed = {key: EMPTY if value is None else value for key, value in context.items()}
-        _dashed = (context, dashed)
-    if attrs.keys().isdisjoint(dashed):  # the usual record: no context field in `extra`
-        attrs.update(dashed)
-    else:
-        given = []  # context fields the call gave in `extra`: theirs win
-        for key, value in dashed.items():
-            if key in attrs:
-                given.append(key)
-            else:
-                attrs[key] = value
+    given = None
+    for key, value in context.items():
+        if key not in attrs:
+            attrs[key] = EMPTY if value is None else value
+        elif given is None:
+            given = [key]
+        else:
+            given.append(key)
+    if given is not None:  # context fields the call gave in `extra`: theirs win
         attrs[GIVEN_ATTR] = given
     if otel.INSTALLED and "otelTraceID" not in attrs:
         attrs.update(otel.record_attrs(attrs["trace_id"], attrs["span_id"], current_flags()))
-
-
-#: (the last context attached, its fields with "-" for None): one attribute, so that a
-#: thread reading it while another writes it never pairs the wrong two. The context is an
-#: immutable snapshot, held here, so its identity stands for its contents.
-_dashed: tuple[Mapping[str, Any] | None, dict[str, Any]] = (None, {})
 
 
 def _format_exception(record: logging.LogRecord) -> str:
