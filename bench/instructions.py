@@ -12,6 +12,11 @@ endpoint, and one POST that validates a serializer and logs one line.
     python bench/instructions.py                 # bare and ours, GET and POST
     python bench/instructions.py ours            # some variants
     BENCH_INSTRUCTIONS_ANNOTATE=1 python bench/instructions.py ours   # + the top functions
+    BENCH_PADS=0,1,2,3 python bench/instructions.py ours   # the mean over four heap layouts
+
+A change anywhere in the code moves where the heap falls, and with it a count by up to a
+few thousand instructions a request (CPython's method cache and the context's HAMT go by
+addresses): compare changes smaller than that with BENCH_PADS.
 
 It imports `observability` from the current directory, so it can be run in a checkout of
 any commit to compare two of them. Run this file from inside the checkout (its directory is
@@ -42,6 +47,8 @@ HERE = Path(__file__).resolve()
 VARIANTS = ["bare", "ours", "django-guid", "django-log-request-id", "django-structlog"]
 METHODS = tuple(os.environ.get("BENCH_METHODS", "GET,POST").split(","))
 LOW, HIGH, WARMUP = 100, 300, 50
+#: The heap layouts a count is the mean of (see BENCH_PAD in loop()).
+PADS = tuple(int(pad) for pad in os.environ.get("BENCH_PADS", "0").split(","))
 BODY = b'{"amount": "19.99", "currency": "USD", "description": "Pro plan"}'
 
 
@@ -54,6 +61,11 @@ def loop(count: int, method: str) -> None:
     """Run in the measured process: warm up, then `count` requests, then drain the writer."""
     # The same "random" bytes every run: IDs are checked for card-like digit runs, and
     # how much that check reads depends on the digits drawn.
+    # BENCH_PAD: objects made before anything else move every later allocation. The
+    # interpreter's method cache and the context's HAMT go by addresses, so any change to
+    # the code (even one the requests never run) moves a count by a few thousand a request;
+    # the mean over a few pads (BENCH_PADS) tells a change's effect from where the heap fell.
+    padding = [bytes(n % 509) for n in range(int(os.environ.get("BENCH_PAD", "0")) * 331)]
     rng = random.Random(12345)
     os.urandom = rng.randbytes
     # Clocks that move by the call, not by the wall: on a busy machine a run under callgrind
@@ -129,6 +141,7 @@ def loop(count: int, method: str) -> None:
         tree.start()
     for _ in range(count):
         request()
+    del padding
     try:
         from observability import flush_logs
     except ImportError:
@@ -141,13 +154,17 @@ def loop(count: int, method: str) -> None:
 
 
 def count_instructions(
-    variant: str, method: str, count: int, out: Path, nodes_file: Path | None = None
+    variant: str, method: str, count: int, out: Path, nodes_file: Path | None = None, pad: int = 0
 ) -> int:
     """Run the loop under callgrind; its total Ir. With `nodes_file`, per Python function too."""
     # The same log directory, empty, for every run of a (variant, method, count) in this
     # checkout: a random name would hash differently from run to run, and old files rotate.
     checkout = hashlib.sha256(os.getcwd().encode()).hexdigest()[:12]
-    logs = Path(tempfile.gettempdir()) / f"bench-ir-logs-{checkout}" / f"{variant}-{method}-{count}"
+    logs = (
+        Path(tempfile.gettempdir())
+        / f"bench-ir-logs-{checkout}"
+        / f"{variant}-{method}-{count}-{pad}"
+    )
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
     env = {
@@ -155,6 +172,7 @@ def count_instructions(
         "BENCH_VARIANT": variant,
         "BENCH_LOG_DIR": str(logs),
         "PYTHONHASHSEED": "0",
+        "BENCH_PAD": str(pad),
     }
     if nodes_file is not None:
         env["BENCH_CALLTREE"] = str(nodes_file)
@@ -197,15 +215,23 @@ def main(variants: list[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ir-"))
     for method in METHODS:
         for variant in variants:
-            low = count_instructions(variant, method, LOW, work / f"{variant}-{method}-low.out")
-            high_out = work / f"{variant}-{method}-high.out"
-            high = count_instructions(variant, method, HIGH, high_out)
-            per_request = (high - low) / (HIGH - LOW)
-            result = {"variant": variant, "method": method, "instructions": round(per_request)}
+            counts = []
+            for pad in PADS:
+                name = f"{variant}-{method}-{pad}"
+                low = count_instructions(variant, method, LOW, work / f"{name}-low.out", pad=pad)
+                high_out = work / f"{name}-high.out"
+                high = count_instructions(variant, method, HIGH, high_out, pad=pad)
+                counts.append((high - low) / (HIGH - LOW))
+                if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
+                    print("\n".join(top_functions(high_out)), flush=True)
+            result = {
+                "variant": variant,
+                "method": method,
+                "instructions": round(sum(counts) / len(counts)),
+                "pads": [round(value) for value in counts],
+            }
             results.append(result)
             print(json.dumps(result), flush=True)
-            if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
-                print("\n".join(top_functions(high_out)), flush=True)
     bare = {r["method"]: r["instructions"] for r in results if r["variant"] == "bare"}
     table = ["| variant | GET | ratio | POST | ratio |", "| --- | --- | --- | --- | --- |"]
     for variant in variants:
