@@ -3,14 +3,20 @@
 PERF-NOTES's method: Django's WSGI handler called in a loop in one process, after 50
 warm-up requests; per request = (count at 300 requests - count at 100) / 200, so start-up
 cancels out; the writer thread's work is included (it is drained before exit). The
-writer's clock is stopped (it wakes for a batch or a flush, never every 50 ms), so the
-count does not grow with how long a run took on a busy machine; the heap made at start-up
+writer's clock is stopped (it wakes for a batch or a flush, never every 50 ms), and
+`time.time` and `time.perf_counter` move 50 µs a read, so the count does not grow with how
+long a run took on a busy machine; the heap made at start-up
 is frozen after the warm-up (gc.freeze), so no full collection walks it during a run. One DRF GET
 endpoint, and one POST that validates a serializer and logs one line.
 
     python bench/instructions.py                 # bare and ours, GET and POST
     python bench/instructions.py ours            # some variants
     BENCH_INSTRUCTIONS_ANNOTATE=1 python bench/instructions.py ours   # + the top functions
+    BENCH_PADS=0,1,2,3 python bench/instructions.py ours   # the mean over four heap layouts
+
+A change anywhere in the code moves where the heap falls, and with it a count by up to a
+few thousand instructions a request (CPython's method cache and the context's HAMT go by
+addresses): compare changes smaller than that with BENCH_PADS.
 
 It imports `observability` from the current directory, so it can be run in a checkout of
 any commit to compare two of them. Run this file from inside the checkout (its directory is
@@ -20,30 +26,55 @@ import re-read it, a count that changes from run to run). Prints one JSON line p
 
 from __future__ import annotations
 
+import functools
 import gc
+import hashlib
 import importlib
+import itertools
 import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
 VARIANTS = ["bare", "ours", "django-guid", "django-log-request-id", "django-structlog"]
 METHODS = tuple(os.environ.get("BENCH_METHODS", "GET,POST").split(","))
 LOW, HIGH, WARMUP = 100, 300, 50
+#: The heap layouts a count is the mean of (see BENCH_PAD in loop()).
+PADS = tuple(int(pad) for pad in os.environ.get("BENCH_PADS", "0").split(","))
 BODY = b'{"amount": "19.99", "currency": "USD", "description": "Pro plan"}'
+
+
+def _ticking(start: float, step: float = 50e-6) -> Callable[[], float]:
+    """A clock read in C, as the real one (a Python function would add a frame per read)."""
+    return functools.partial(next, itertools.count(start, step))
 
 
 def loop(count: int, method: str) -> None:
     """Run in the measured process: warm up, then `count` requests, then drain the writer."""
     # The same "random" bytes every run: IDs are checked for card-like digit runs, and
     # how much that check reads depends on the digits drawn.
+    # BENCH_PAD: objects made before anything else move every later allocation. The
+    # interpreter's method cache and the context's HAMT go by addresses, so any change to
+    # the code (even one the requests never run) moves a count by a few thousand a request;
+    # the mean over a few pads (BENCH_PADS) tells a change's effect from where the heap fell.
+    padding = [bytes(n % 509) for n in range(int(os.environ.get("BENCH_PAD", "0")) * 331)]
     rng = random.Random(12345)
     os.urandom = rng.randbytes
+    # Clocks that move by the call, not by the wall: on a busy machine a run under callgrind
+    # takes minutes, and with real clocks the count grew with them (the text formatters
+    # strftime once a second, a duration's digits vary, a stall could make a request slow).
+    # Each read moves the clock 50 µs: a second passes every 20,000 reads, as a fast server's
+    # would, and every run of the same code reads the same times.
+    time.time = _ticking(1.8e9)
+    time.perf_counter = _ticking(1000.0)
     sys.path.insert(0, os.getcwd())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
@@ -83,33 +114,68 @@ def loop(count: int, method: str) -> None:
             pass
         response.close()
 
-    for _ in range(WARMUP):
-        request()
     # The writer thread runs when this one waits (at the final flush), never because the
     # interpreter switched threads on a timer: how often that happens depends on how slow
-    # the machine is, and each switch costs instructions in both threads.
+    # the machine is, and each switch costs instructions in both threads. From the warm-up
+    # on: a switch there moves what is allocated where, and the run's count with it (the
+    # interpreter's method cache and the context's HAMT go by addresses).
     sys.setswitchinterval(1000.0)
+    for _ in range(WARMUP):
+        request()
     # A full collection walks every object Django made at start-up (tens of millions of
     # instructions): whether one falls in a run would swing its count by more than the
     # layer costs. Frozen, the start-up heap is never walked again.
     gc.collect()
     gc.freeze()
+    # bench/attribution.py: every Python frame from here on runs through its calling-context
+    # node's own trampoline (bench/calltree.py), so callgrind counts each function's share.
+    nodes_file = os.environ.get("BENCH_CALLTREE")
+    tree = None
+    if nodes_file:
+        from bench import calltree
+
+        tree = calltree.load()
+        # No automatic collection either: it would charge its walk of every young object to
+        # whichever function allocated last (bench/attribution.py counts it on its own).
+        gc.disable()
+        tree.start()
     for _ in range(count):
         request()
+    del padding
     try:
         from observability import flush_logs
     except ImportError:
-        return
-    flush_logs(60)
+        pass
+    else:
+        flush_logs(60)
+    if tree is not None:
+        tree.stop()
+        tree.dump(nodes_file)
 
 
-def count_instructions(variant: str, method: str, count: int, out: Path) -> int:
+def count_instructions(
+    variant: str, method: str, count: int, out: Path, nodes_file: Path | None = None, pad: int = 0
+) -> int:
+    """Run the loop under callgrind; its total Ir. With `nodes_file`, per Python function too."""
+    # The same log directory, empty, for every run of a (variant, method, count) in this
+    # checkout: a random name would hash differently from run to run, and old files rotate.
+    checkout = hashlib.sha256(os.getcwd().encode()).hexdigest()[:12]
+    logs = (
+        Path(tempfile.gettempdir())
+        / f"bench-ir-logs-{checkout}"
+        / f"{variant}-{method}-{count}-{pad}"
+    )
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
     env = {
         **os.environ,
         "BENCH_VARIANT": variant,
-        "BENCH_LOG_DIR": tempfile.mkdtemp(prefix=f"bench-ir-{variant}-"),
+        "BENCH_LOG_DIR": str(logs),
         "PYTHONHASHSEED": "0",
+        "BENCH_PAD": str(pad),
     }
+    if nodes_file is not None:
+        env["BENCH_CALLTREE"] = str(nodes_file)
     subprocess.run(
         [
             "valgrind",
@@ -149,15 +215,23 @@ def main(variants: list[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ir-"))
     for method in METHODS:
         for variant in variants:
-            low = count_instructions(variant, method, LOW, work / f"{variant}-{method}-low.out")
-            high_out = work / f"{variant}-{method}-high.out"
-            high = count_instructions(variant, method, HIGH, high_out)
-            per_request = (high - low) / (HIGH - LOW)
-            result = {"variant": variant, "method": method, "instructions": round(per_request)}
+            counts = []
+            for pad in PADS:
+                name = f"{variant}-{method}-{pad}"
+                low = count_instructions(variant, method, LOW, work / f"{name}-low.out", pad=pad)
+                high_out = work / f"{name}-high.out"
+                high = count_instructions(variant, method, HIGH, high_out, pad=pad)
+                counts.append((high - low) / (HIGH - LOW))
+                if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
+                    print("\n".join(top_functions(high_out)), flush=True)
+            result = {
+                "variant": variant,
+                "method": method,
+                "instructions": round(sum(counts) / len(counts)),
+                "pads": [round(value) for value in counts],
+            }
             results.append(result)
             print(json.dumps(result), flush=True)
-            if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
-                print("\n".join(top_functions(high_out)), flush=True)
     bare = {r["method"]: r["instructions"] for r in results if r["variant"] == "bare"}
     table = ["| variant | GET | ratio | POST | ratio |", "| --- | --- | --- | --- | --- |"]
     for variant in variants:

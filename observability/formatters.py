@@ -151,8 +151,11 @@ class TextFormatter(logging.Formatter):
         fields_text = render_fields(tuple(fields), tuple(fields.values())) if fields else ""
         if len(context) != CONTEXT_COUNT or line.details or line.host is not None:
             fields_text += self._more_fields(line)
-        if self.meta_fields:
-            fields_text += "".join([render_field(key, META[key](line)) for key in self.meta_fields])
+        meta_fields = self.meta_fields
+        if meta_fields:  # one call: a record's module, process and thread are texts seen before
+            fields_text += render_fields(
+                meta_fields, tuple([META[key](line) for key in meta_fields])
+            )
         text = f"{head} |{context_text}{fields_text} record_id={line.record_id}"
         if line.exc_text:
             return f"{text}{SEPARATOR}{escape_traceback(line.exc_text)}"

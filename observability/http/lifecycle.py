@@ -44,7 +44,7 @@ from observability.tracing.context import (
     current,
     request_scope,
     reset_context,
-    set_context,
+    set_whole_context,
 )
 from observability.tracing.ids import new_ids, new_span_id
 from observability.tracing.request import (
@@ -52,7 +52,7 @@ from observability.tracing.request import (
     incoming_request_id,
     incoming_trace,
     known_user,
-    request_fields,
+    request_context,
     response_size,
     route_of,
     started_details,
@@ -70,7 +70,7 @@ EXC_ATTR = "_observability_exc_info"
 class RequestState:
     """What the start of a request hands to its end."""
 
-    fields: dict[str, Any]
+    fields: dict[str, Any]  # the request's context itself: never changed once set
     started: float
     logged: bool
     flags: str
@@ -105,8 +105,7 @@ def begin(request: Any) -> RequestState:
             # Drawn for this trace: with it, `traceresponse` must not read as a card either.
             span_id = new_span_id(trace_id)
             parent_id = parent.parent_id
-    fields = {"request_id": request_id, "trace_id": trace_id, "span_id": span_id}
-    fields.update(request_fields(request))
+    fields = request_context(request, request_id, trace_id, span_id)
     # The path the router matches: SCRIPT_NAME is a prefix a proxy (or a client) adds.
     logged = not excluded(plain.path_info)
     state = RequestState(
@@ -144,7 +143,7 @@ class RequestLifecycle(Emitter):
         scope = _scopes.get((self.owner, state.flags)) if state.tracestate is None else None
         if scope is None:
             scope = Scope(self.owner, state.flags, state.tracestate)
-        self._tokens = (set_context(state.fields), request_scope.set(scope))
+        self._tokens = (set_whole_context(state.fields), request_scope.set(scope))
         self._sentry = sentry_scope(state.fields)
         self.sample = sample_for(state.fields["request_id"], self.logger, state.started)
         self._log_started()

@@ -60,7 +60,17 @@ class CallSite:
 
     @property
     def module(self) -> str:
-        return os.path.splitext(os.path.basename(self.pathname))[0]
+        pathname = self.pathname
+        module = _modules.get(pathname) if type(pathname) is str else None
+        if module is None:
+            module = os.path.splitext(os.path.basename(pathname))[0]
+            if type(pathname) is str and len(_modules) < 1024:  # a process's files are few
+                _modules[pathname] = module
+        return module
+
+
+#: Module names by source file: a layout that shows `module` needs one for every record.
+_modules: dict[str, str] = {}
 
 
 @functools.lru_cache(maxsize=256)

@@ -126,13 +126,6 @@ _templates: dict[tuple[str, ...], str] = {}
 _texts: Memo[Any, str] = Memo(_MEMO_SIZE, {None: ABSENT})
 
 
-def _remembered(value: str) -> str:
-    text = render_value(value)
-    if len(value) <= _MEMO_TEXT_LENGTH:
-        _texts.keep(value, text)
-    return text
-
-
 def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """` k1=v1 k2=v2 ...`: the text of render_field for each pair, joined.
 
@@ -154,8 +147,14 @@ def render_fields(keys: tuple[str, ...], values: tuple[Any, ...]) -> str:
             if text is None:
                 value = values[index]
                 kind = type(value)
-                if kind is str:
-                    texts[index] = _remembered(value)
+                if kind is str:  # render_value's first test, inlined: a new ID is plain
+                    if value and len(value) <= VALUE_LIMIT and _plain_value(value):
+                        text = value
+                    else:
+                        text = render_value(value)
+                    if len(value) <= _MEMO_TEXT_LENGTH:
+                        _texts.keep(value, text)
+                    texts[index] = text
                 elif kind is int or kind is float:
                     texts[index] = str(value)
                 else:

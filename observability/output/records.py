@@ -45,6 +45,8 @@ def extra_keys(record: logging.LogRecord) -> list[str]:
     `details` is not one when it is a mapping: it is the details' own namespace.
     """
     attrs = record.__dict__
+    if NOT_EXTRA.issuperset(attrs):  # the usual record, without extra: one C loop says so
+        return []
     return [
         key
         for key in attrs

@@ -92,8 +92,11 @@ class LogWriter:
             return
         queue.append((target, record))
         # Wake the listener only for a batch's worth: waking it per record would make the
-        # request thread and the listener trade the GIL on every log call.
+        # request thread and the listener trade the GIL on every log call. Once: until the
+        # listener runs (it may wait for the GIL a while), later records need not set the
+        # event again (each set() takes its lock and notifies).
         if self._idle and len(queue) >= WAKE_AT:
+            self._idle = False
             self._wake.set()
 
     def _drop(self, count: int) -> None:

@@ -81,6 +81,12 @@ def set_context(fields: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any
     return _context.set({**_EMPTY_CONTEXT, **fields})
 
 
+def set_whole_context(context: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any]]:
+    """Set a context that holds every CONTEXT_FIELDS key already, in their order, and that
+    nobody changes once set (the lifecycle's): as it is, without set_context's copy."""
+    return _context.set(context)
+
+
 def reset_context(token: contextvars.Token[Mapping[str, Any]]) -> None:
     _context.reset(token)
 

@@ -14,6 +14,8 @@ import functools
 import os
 from typing import Any
 
+from observability.compat import set_tracer_provider_of
+
 try:
     from opentelemetry import context as _context
     from opentelemetry import trace as _trace
@@ -45,8 +47,18 @@ def active_span() -> tuple[str, str, str] | None:
 
 def service_name() -> str:
     """The service name OpenTelemetry reports: its resource's, else OTEL_SERVICE_NAME."""
-    provider: Any = _trace.get_tracer_provider() if _trace is not None else None
+    if _trace is None:
+        return _provider_service_name(None)
+    provider: Any = set_tracer_provider_of(_trace)
+    if provider is None and not _asked:
+        # Once: a provider the environment names (OTEL_PYTHON_TRACER_PROVIDER) is loaded
+        # by this call; until one is set, the stand-in's name is OTEL_SERVICE_NAME's.
+        _asked.append(True)
+        provider = _trace.get_tracer_provider()
     return _provider_service_name(provider)
+
+
+_asked: list[bool] = []  # get_tracer_provider() was called once (it reads os.environ)
 
 
 @functools.lru_cache(maxsize=4)

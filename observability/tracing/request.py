@@ -138,6 +138,25 @@ def request_fields(request: Any) -> dict[str, Any]:
     return fields
 
 
+def request_context(request: Any, request_id: str, trace_id: str, span_id: str) -> dict[str, Any]:
+    """A request's whole context: every CONTEXT_FIELDS key, in its order (the lifecycle sets
+    this dict as the context as it is, without a copy): the IDs, the user when known (None
+    otherwise), and what request_fields() reads."""
+    meta = getattr(request, "META", {})
+    user = known_user(request)
+    user_id, username = (None, None) if user is None else _user_values(user)
+    return {
+        "request_id": request_id,
+        "user_id": user_id,
+        "username": username,
+        "ip": get_client_ip(meta, obs_settings.TRUSTED_PROXIES),
+        "method": method_of(request),
+        "path": get_redactor().text(getattr(request, "path", EMPTY), PATH_LIMIT),
+        "trace_id": trace_id,
+        "span_id": span_id,
+    }
+
+
 def client_address_of(request: HttpRequest) -> Address | None:
     """The client's IP address, as TRUSTED_PROXIES reads it; None when there is none to tell.
 
@@ -155,11 +174,13 @@ def bind_user(user: Any) -> None:
 
 def user_fields(user: Any) -> dict[str, Any]:
     """user_id and username of an authenticated user; reads attributes, never queries."""
+    user_id, username = _user_values(user)
+    return {"user_id": user_id, "username": username}
+
+
+def _user_values(user: Any) -> tuple[Any, str]:
     username = user.get_username() if hasattr(user, "get_username") else str(user.pk)
-    return {
-        "user_id": user.pk,
-        "username": get_redactor().text(str(username), USERNAME_LIMIT),
-    }
+    return user.pk, get_redactor().text(str(username), USERNAME_LIMIT)
 
 
 def known_user(request: Any) -> Any:

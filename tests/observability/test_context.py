@@ -11,6 +11,7 @@ import pytest
 from django.test import AsyncClient, Client
 
 from observability import bind, carry_context, get_context, get_request_id, request_context
+from observability.tracing.context import CONTEXT_FIELDS
 from tests.conftest import parse_tokens, token_for
 
 pytestmark = [pytest.mark.urls("tests.urls")]
@@ -63,6 +64,14 @@ async def test_concurrent_async_requests_with_different_users(logs, user, other_
         if "whoami for" in line:
             tokens_ = parse_tokens(line)
             assert tokens_["username"] in line.split(" | ")[0]  # the record's own user
+
+
+async def test_a_requests_context_holds_every_field_in_their_order(logs):
+    response = await AsyncClient().get("/t/async/", headers={"X-Request-ID": "order-1"})
+    context = response.json()["context"]
+    assert list(context) == list(CONTEXT_FIELDS)
+    assert context["request_id"] == "order-1"
+    assert context["user_id"] == context["username"] == "-"
 
 
 async def test_sync_to_async_view_part_sees_the_request_context(logs):
