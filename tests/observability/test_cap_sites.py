@@ -696,6 +696,10 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         ENGINE,
         "splits and rejoins the text it masks, or reads digits and escapes; nothing is dropped",
     ),
+    "observability/tracing/request.py::request_context::get_redactor().text(getattr(request, 'path', EMPTY), PATH_LIMIT)": (
+        MASKED,
+        "Redactor masks the whole value, then caps it",
+    ),
     "observability/tracing/request.py::request_fields::redactor.text(getattr(plain, 'path', EMPTY), PATH_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
@@ -712,7 +716,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
-    "observability/tracing/request.py::user_fields::get_redactor().text(str(username), USERNAME_LIMIT)": (
+    "observability/tracing/request.py::_user_values::get_redactor().text(str(username), USERNAME_LIMIT)": (
         MASKED,
         "Redactor masks the whole value, then caps it",
     ),
@@ -1325,11 +1329,12 @@ SITE_DRIVERS = {
     "observability/json_formatter.py::JsonFormatter.render": "json",
     "observability/json_formatter.py::_json_value": "json",
     "observability/management/logtrace_output.py": "logtrace",
+    "observability/tracing/request.py::request_context": "path",
     "observability/tracing/request.py::request_fields": "path",
     "observability/tracing/request.py::started_details::get_redactor().text(meta.get('HTTP_USER_AGENT'": "user_agent",
     "observability/tracing/request.py::started_details::redactor.query_string": "query",
     "observability/tracing/request.py::started_details::redactor.url": "url",
-    "observability/tracing/request.py::user_fields": "username",
+    "observability/tracing/request.py::_user_values": "username",
     "observability/templates": "viewer",
     "observability/viewer/views.py::_query": "viewer_query",
     "observability/logtrace/errorgroups.py": "overview",
