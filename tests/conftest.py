@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import freezegun
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -28,6 +29,10 @@ from tests.polling import DEADLINE
 
 #: The seed's five file names, by tag.
 FILES = SEED_LOG_FILES
+
+# A frozen clock must not freeze pytest's own (`--durations` would report the frozen
+# epoch as a test's setup time).
+freezegun.configure(extend_ignore_list=["_pytest.timing", "_pytest.runner"])
 
 
 class LogDir:

@@ -147,17 +147,17 @@ def background_tasks(user) -> None:
 
     app = Celery("scenarios", broker="memory://", set_as_current=False)
 
-    @app.task(name="scenario.deliver")
+    @app.task(name="scenario.deliver", shared=False)
     def deliver(**kwargs):
         if kwargs.get("again"):
             deliver.apply_async(task_id="5b2c9b1e-6c52-4e0a-9d0c-5a0d1f9e7a12")
         return "ok"
 
-    @app.task(name="scenario.fail")
+    @app.task(name="scenario.fail", shared=False)
     def fail(**kwargs):
         raise ValueError("the gateway said no")
 
-    @app.task(bind=True, name="scenario.retry")
+    @app.task(bind=True, name="scenario.retry", shared=False)
     def again(self):
         raise Retry("gateway busy", ValueError("gateway busy"), 1.5)
 
