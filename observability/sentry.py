@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from observability.compat import sentry_client_active
 from observability.conf import obs_settings
 
 _INSTALLED = importlib.util.find_spec("sentry_sdk") is not None
@@ -33,10 +32,9 @@ def request_scope(fields: Mapping[str, Any]) -> AbstractContextManager[Any] | No
     sentry_sdk = _sdk
     if sentry_sdk is None:
         import sentry_sdk
-        import sentry_sdk.scope
 
         _sdk = sentry_sdk
-    if not sentry_client_active(sentry_sdk.scope):
+    if not sentry_sdk.is_initialized():
         return None
     forked: AbstractContextManager[Any] = sentry_sdk.isolation_scope()
     scope = forked.__enter__()
