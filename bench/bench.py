@@ -6,12 +6,15 @@
 2. One record on the request thread (listener held back), all-in (listener running), and a
    synchronous RotatingFileHandler write.
 3. RSS of a process after 1k and after 100k requests through the layer.
-4. Real servers (gunicorn 1 and 2 workers, uvicorn) under wrk on 127.0.0.1: req/s and
-   p50/p99 latency, bare vs this layer.
-5. logtrace on ~100 MB of generated logs.
-6. Per phase (bench/phases_bench.py), and each phase beside its floor, the least Python
+4. Real servers (gunicorn sync and uvicorn, one worker each) under wrk on 127.0.0.1, the
+   server and wrk pinned to separate cores: req/s and p50/p99 latency of every variant
+   (bare, this layer, the three peers), interleaved round by round.
+5. Instructions per request of every variant (bench/instructions.py all, callgrind):
+   figures a busy machine does not move (skipped without valgrind).
+6. logtrace on ~100 MB of generated logs.
+7. Per phase (bench/phases_bench.py), and each phase beside its floor, the least Python
    doing the same job unchecked (bench/floors_bench.py).
-7. Volume (bench/volume_bench.py): the per-request cost of metrics and sampling, lines and
+8. Volume (bench/volume_bench.py): the per-request cost of metrics and sampling, lines and
    bytes per 1,000 requests at SAMPLE_RATE 1.0 and 0.1, a login flood with and without
    flood control.
 """
@@ -60,8 +63,19 @@ def run_json(args: list[str], env: dict[str, str]) -> dict:
 
 def in_process() -> None:
     say("## In-process (Django WSGI handler, DRF endpoint, real rotating files)")
-    say(f"{ROUNDS} interleaved rounds x {REQUESTS} requests per variant; median (min-max).")
+    say(
+        f"{ROUNDS} interleaved rounds x {REQUESTS} requests per variant and method; CPU µs per "
+        "request of the whole process (the writer thread included: on a shared machine, time "
+        "spent waiting for a core is not counted); median (min-max); each round's ratio is to "
+        "the same round's bare run. GET: /api/v1/ping/; POST: a serializer validated and "
+        "one line logged by the view."
+    )
     say()
+    for method in ("GET", "POST"):
+        in_process_method(method)
+
+
+def in_process_method(method: str) -> None:
     results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for _ in range(ROUNDS):
         for variant in VARIANTS:
@@ -71,20 +85,37 @@ def in_process() -> None:
                 "BENCH_VARIANT": variant,
                 "BENCH_LOG_DIR": logs,
                 "BENCH_REQUESTS": str(REQUESTS),
+                "BENCH_METHOD": method,
             }
             results[variant].append(run_json([PY, "bench/inprocess.py"], env))
             shutil.rmtree(logs, ignore_errors=True)
-    bare = statistics.median(r["us_per_request"] for r in results["bare"])
-    say("| variant | µs/request | ratio to bare | lines/request | bytes/request |")
+    bare = [r["cpu_us_per_request"] for r in results["bare"]]
+
+    def ratios_of(variant: str) -> list[float]:
+        return [r["cpu_us_per_request"] / b for r, b in zip(results[variant], bare, strict=True)]
+
+    say(f"**{method}**")
+    say()
+    say("| variant | CPU µs/request | ratio to bare | lines/request | bytes/request |")
     say("| --- | --- | --- | --- | --- |")
     for variant in VARIANTS:
         runs = results[variant]
-        us = [r["us_per_request"] for r in runs]
-        ratios = [u / bare for u in us]
+        us = [r["cpu_us_per_request"] for r in runs]
         say(
-            f"| {variant} | {spread(us)} | {spread(ratios, '{:.2f}')}x | "
+            f"| {variant} | {spread(us)} | {spread(ratios_of(variant), '{:.2f}')}x | "
             f"{runs[0]['lines_per_request']:.1f} | {runs[0]['bytes_per_request']:.0f} |"
         )
+    say()
+    ours = ratios_of("ours")
+    for peer in VARIANTS[2:]:
+        theirs = ratios_of(peer)
+        if max(ours) < min(theirs):
+            verdict = "lower, the ranges apart"
+        elif min(ours) > max(theirs):
+            verdict = "higher, the ranges apart"
+        else:
+            verdict = "the ranges overlap: no order"
+        say(f"- {method}, this layer against {peer} (ratio to bare, {ROUNDS} rounds): {verdict}")
     say()
 
 
@@ -164,7 +195,11 @@ def serve(kind: str, variant: str, logs: str) -> tuple[subprocess.Popen, int]:
             "warning",
         ]
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        pinned(args, SERVER_CORE),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -179,14 +214,17 @@ def serve(kind: str, variant: str, logs: str) -> tuple[subprocess.Popen, int]:
 
 def wrk(port: int) -> dict[str, float]:
     done = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            "-c16",
-            f"-d{WRK_SECONDS}s",
-            "--latency",
-            f"http://127.0.0.1:{port}/api/v1/ping/",
-        ],
+        pinned(
+            [
+                "wrk",
+                "-t1",
+                "-c8",
+                f"-d{WRK_SECONDS}s",
+                "--latency",
+                f"http://127.0.0.1:{port}/api/v1/ping/",
+            ],
+            WRK_CORE,
+        ),
         capture_output=True,
         text=True,
         timeout=WRK_SECONDS + 60,
@@ -205,22 +243,40 @@ def wrk(port: int) -> dict[str, float]:
     }
 
 
+def pinned(args: list[str], core: int | None) -> list[str]:
+    """The command on one core (taskset), when there are two to keep apart."""
+    if core is None or shutil.which("taskset") is None:
+        return args
+    return ["taskset", "-c", str(core), *args]
+
+
+#: The server on core 0 and wrk on core 1, so the load generator never takes the server's
+#: CPU (on one core: neither is pinned, and the ratios say less).
+SERVER_CORE, WRK_CORE = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
+
+
 def servers() -> None:
-    say("## Real servers (wrk -t2 -c16 on 127.0.0.1, DRF endpoint)")
+    say("## Real servers (one worker, wrk -t1 -c8 on 127.0.0.1, DRF endpoint)")
     if shutil.which("wrk") is None:
         say("wrk is not installed: skipped.")
         return
     rounds = int(os.environ.get("BENCH_SERVER_ROUNDS", "2"))
-    say(f"{rounds} interleaved rounds of {WRK_SECONDS}s each; median.")
-    say()
-    say(
-        "| server | bare req/s | ours req/s | req/s ratio | p50 ms bare / ours | p99 ms bare / ours |"
+    where = (
+        f"server pinned to core {SERVER_CORE}, wrk to core {WRK_CORE}"
+        if SERVER_CORE is not None
+        else "one core: server and wrk share it"
     )
-    say("| --- | --- | --- | --- | --- | --- |")
-    for kind in ("gunicorn-1", "gunicorn-2", "uvicorn"):
-        found: dict[str, list[dict]] = {"bare": [], "ours": []}
+    say(
+        f"Every variant, {rounds} interleaved rounds of {WRK_SECONDS}s each; {where}; "
+        "median req/s and latency, each variant's ratio to bare."
+    )
+    say()
+    say("| server | variant | req/s | ratio to bare | p50 ms | p99 ms | p99 to bare |")
+    say("| --- | --- | --- | --- | --- | --- | --- |")
+    for kind in ("gunicorn-1", "uvicorn"):
+        found: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
         for _ in range(rounds):
-            for variant in ("bare", "ours"):
+            for variant in VARIANTS:
                 logs = tempfile.mkdtemp(prefix="bench-srv-")
                 proc, port = serve(kind, variant, logs)
                 try:
@@ -233,13 +289,29 @@ def servers() -> None:
             v: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
             for v, runs in found.items()
         }
-        say(
-            f"| {kind} | {med['bare']['rps']:.0f} | {med['ours']['rps']:.0f} | "
-            f"{med['ours']['rps'] / med['bare']['rps']:.2f} | "
-            f"{med['bare']['p50']:.2f} / {med['ours']['p50']:.2f} | "
-            f"{med['bare']['p99']:.2f} / {med['ours']['p99']:.2f} |"
-        )
+        for variant in VARIANTS:
+            m = med[variant]
+            say(
+                f"| {kind} | {variant} | {m['rps']:.0f} | {m['rps'] / med['bare']['rps']:.2f} | "
+                f"{m['p50']:.2f} | {m['p99']:.2f} | {m['p99'] / med['bare']['p99']:.2f} |"
+            )
     say()
+
+
+def instructions() -> None:
+    """bench/instructions.py for every variant: counts that a busy machine does not move."""
+    if shutil.which("valgrind") is None:
+        say("## Instructions per request")
+        say("valgrind is not installed: skipped (apt-get install valgrind).")
+        say()
+        return
+    script_table(
+        "Instructions per request (callgrind, every variant, PERF-NOTES's method)",
+        "bench/instructions.py",
+        timeout=7200,
+        args=["all"],
+        json_lines=True,
+    )
 
 
 def logtrace() -> None:
@@ -250,10 +322,19 @@ def viewer() -> None:
     script_table("Trace viewer on ~100 MB of logs", "bench/viewer_bench.py", timeout=1800)
 
 
-def script_table(title: str | None, script: str, timeout: int = 900) -> None:
-    """A section a script prints: a markdown table, then (with a title) one JSON line."""
+def script_table(
+    title: str | None,
+    script: str,
+    timeout: int = 900,
+    args: list[str] | None = None,
+    json_lines: bool = False,
+) -> None:
+    """A section a script prints: a markdown table, then (with a title) one JSON line.
+
+    With `json_lines`, the script prints JSON lines first, then its table: only the table.
+    """
     done = subprocess.run(
-        [PY, script],
+        [PY, script, *(args or [])],
         cwd=ROOT,
         env=dict(os.environ),
         capture_output=True,
@@ -263,10 +344,13 @@ def script_table(title: str | None, script: str, timeout: int = 900) -> None:
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     lines = done.stdout.rstrip("\n").splitlines()
+    if json_lines:
+        lines = [line for line in lines if not line.startswith("{")]
+    elif title is not None:
+        lines = lines[:-1]
     if title is not None:
         say(f"## {title}")
         say()
-        lines = lines[:-1]
     for line in lines:
         say(line)
     say()
@@ -307,7 +391,8 @@ def main() -> None:
     say()
     sections = os.environ.get(
         "BENCH_ONLY",
-        "phases,floors,inprocess,records,memory,servers,logtrace,viewer,tracecontext,tasks,queries,volume",
+        "phases,floors,inprocess,records,memory,servers,instructions,logtrace,viewer,"
+        "tracecontext,tasks,queries,volume",
     ).split(",")
     for name, section in (
         ("phases", phases),
@@ -320,6 +405,7 @@ def main() -> None:
         ("records", per_record),
         ("memory", memory),
         ("servers", servers),
+        ("instructions", instructions),
         ("logtrace", logtrace),
         ("volume", volume),
     ):

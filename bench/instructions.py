@@ -11,6 +11,7 @@ endpoint, and one POST that validates a serializer and logs one line.
 
     python bench/instructions.py                 # bare and ours, GET and POST
     python bench/instructions.py ours            # some variants
+    python bench/instructions.py all             # bare, ours and the three peers side by side
     BENCH_INSTRUCTIONS_ANNOTATE=1 python bench/instructions.py ours   # + the top functions
     BENCH_PADS=0,1,2,3 python bench/instructions.py ours   # the mean over four heap layouts
 
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -49,6 +51,8 @@ METHODS = tuple(os.environ.get("BENCH_METHODS", "GET,POST").split(","))
 LOW, HIGH, WARMUP = 100, 300, 50
 #: The heap layouts a count is the mean of (see BENCH_PAD in loop()).
 PADS = tuple(int(pad) for pad in os.environ.get("BENCH_PADS", "0").split(","))
+#: Runs under callgrind at once (each is one process, one core).
+JOBS = int(os.environ.get("BENCH_JOBS", str(min(2, os.cpu_count() or 1))))
 BODY = b'{"amount": "19.99", "currency": "USD", "description": "Pro plan"}'
 
 
@@ -213,22 +217,39 @@ def top_functions(out: Path, limit: int = 25) -> list[str]:
 def main(variants: list[str]) -> None:
     results = []
     work = Path(tempfile.mkdtemp(prefix="bench-ir-"))
+    # Every (variant, method, pad, count) is a run of its own: BENCH_JOBS of them at once
+    # (counts do not depend on how busy the machine is, so running them side by side
+    # changes only how long the whole takes).
+    jobs = [
+        (variant, method, pad, count)
+        for method in METHODS
+        for variant in variants
+        for pad in PADS
+        for count in (LOW, HIGH)
+    ]
+
+    def run(job: tuple[str, str, int, int]) -> int:
+        variant, method, pad, count = job
+        return count_instructions(
+            variant, method, count, work / f"{variant}-{method}-{pad}-{count}.out", pad=pad
+        )
+
+    with ThreadPoolExecutor(JOBS) as pool:
+        counts = dict(zip(jobs, pool.map(run, jobs), strict=True))
     for method in METHODS:
         for variant in variants:
-            counts = []
-            for pad in PADS:
-                name = f"{variant}-{method}-{pad}"
-                low = count_instructions(variant, method, LOW, work / f"{name}-low.out", pad=pad)
-                high_out = work / f"{name}-high.out"
-                high = count_instructions(variant, method, HIGH, high_out, pad=pad)
-                counts.append((high - low) / (HIGH - LOW))
-                if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
-                    print("\n".join(top_functions(high_out)), flush=True)
+            per_pad = [
+                (counts[variant, method, pad, HIGH] - counts[variant, method, pad, LOW])
+                / (HIGH - LOW)
+                for pad in PADS
+            ]
+            if os.environ.get("BENCH_INSTRUCTIONS_ANNOTATE"):
+                print("\n".join(top_functions(work / f"{variant}-{method}-{PADS[0]}-{HIGH}.out")))
             result = {
                 "variant": variant,
                 "method": method,
-                "instructions": round(sum(counts) / len(counts)),
-                "pads": [round(value) for value in counts],
+                "instructions": round(sum(per_pad) / len(per_pad)),
+                "pads": [round(value) for value in per_pad],
             }
             results.append(result)
             print(json.dumps(result), flush=True)
@@ -272,6 +293,8 @@ if __name__ == "__main__":
         loop(int(sys.argv[2]), sys.argv[3])
     else:
         chosen = sys.argv[1:] or ["bare", "ours"]
+        if chosen == ["all"]:
+            chosen = VARIANTS
         unknown = set(chosen) - set(VARIANTS)
         if unknown:
             sys.exit(
