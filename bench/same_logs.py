@@ -77,6 +77,13 @@ def drive() -> None:
     from bench.inprocess import environ
     from observability import flush_logs
 
+    from observability.output import writer
+
+    # As bench/instructions.py: the writer thread wakes for a flush only, and the
+    # interpreter never switches threads on a timer, so records are given their identities
+    # in the same order in every run (the writer renders what is still a record).
+    writer.IDLE_WAIT = writer.TICK_INTERVAL = 3600.0
+    sys.setswitchinterval(1000.0)
     handler = WSGIHandler()
     statuses = []
 
