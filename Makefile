@@ -25,7 +25,7 @@ CENTRAL_DIR ?= $(CURDIR)/.central
 CENTRAL_PORT ?= 20514
 CENTRAL_HOST ?= $(shell hostname -s 2>/dev/null | tr 'A-Z_' 'a-z-' | grep -E '^[a-z0-9-]+$$' || echo local)
 
-.PHONY: help venv run serve-asgi worker test test-pg test-fast compiled test-compiled browser monitoring redis rsyslog central central-logs lint fmt bench demo migrate clean
+.PHONY: help venv run serve-asgi worker test test-pg test-fast browser monitoring redis rsyslog central central-logs lint fmt bench demo migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -161,39 +161,6 @@ redis: ## Install redis-server (Debian) for the background-work tests, when miss
 test-fast: $(STAMP) monitoring ## The suite without the real-server end-to-end tests, on SQLite
 	$(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/db.sqlite3" LOG_BASE_DIR="$$(mktemp -d)" $(PY) -m pytest -m 'not e2e'
 
-# The request path compiled with mypyc (README, "Performance"; setup.py lists the modules):
-# a venv and a copy of the tree of its own, rebuilt from this checkout every time, so an
-# edited .py never hides behind a stale extension; .venv and this checkout stay pure Python.
-CVENV := .venv-compiled
-CSRC := $(CVENV)/src
-CPY := $(CURDIR)/$(CVENV)/bin/python
-
-define copy-tree
-	mkdir -p $(CSRC) && find $(CSRC) -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
-	git ls-files -z --cached --others --exclude-standard \
-	  | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(CSRC)
-endef
-
-# The project installed editable from the copy (pure at first): its dependencies, and
-# `observability` importable from any directory in that venv.
-$(CVENV)/.installed: pyproject.toml setup.py
-	@test -x $(CPY) || $(PY_SYS) -m venv $(CVENV)
-	$(CPY) -m pip install --quiet --upgrade pip 'setuptools>=68'
-	$(copy-tree)
-	$(CPY) -m pip install --quiet -e '$(CSRC)[dev]'
-	@touch $@
-
-compiled: $(CVENV)/.installed ## Build .venv-compiled: this tree copied to .venv-compiled/src, its request path compiled (mypyc)
-	$(copy-tree)
-	cd $(CSRC) && $(TEST_ENV) OBSERVABILITY_MYPYC=1 nice -n 10 $(CPY) setup.py --quiet build_ext --inplace >build.log 2>&1 \
-	  || { tail -n 30 $(CSRC)/build.log; exit 1; }
-	cd $(CSRC) && OBSERVABILITY_EXPECT_COMPILED=1 $(TEST_ENV) $(CPY) -m pytest -q tests/observability/test_compiled_build.py
-
-test-compiled: compiled ## The suite without the end-to-end tests against .venv-compiled, then its log files against .venv's
-	cd $(CSRC) && OBSERVABILITY_EXPECT_COMPILED=1 $(TEST_ENV) DATABASE_URL="sqlite:///$(CURDIR)/$(CSRC)/db.sqlite3" \
-	  LOG_BASE_DIR="$$(mktemp -d)" $(CPY) -m pytest -m 'not e2e'
-	$(PY) bench/same_logs.py --pure $(PY) --compiled $(CPY) --compiled-tree $(CSRC)
-
 # mypy loads config.settings (django-stubs' plugin reads the models): it needs a SECRET_KEY.
 lint: $(STAMP) ## ruff check, format check, and mypy (strict) on observability/ and billing/
 	$(VENV)/bin/ruff check .
@@ -217,4 +184,4 @@ demo: migrate ## Demo data and requests worth exploring (a failure, a slow one, 
 	@SECRET_KEY="$$(cat .secret_key)" LOG_CONSOLE=0 $(PY) manage.py seed_demo --traffic --base-url $(BASE_URL)
 
 clean: ## Remove the venv, the SQLite file and caches
-	rm -rf $(VENV) $(CVENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis .secret_key
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis .secret_key

@@ -171,7 +171,7 @@ def totals(count: int = 30000) -> dict[str, float]:
     for _ in range(2000):
         middleware(REQUEST)
     flush_logs()
-    listener = writer._worker.native_id if writer._worker is not None else None
+    listener = writer._thread.native_id if writer._thread is not None else None
     before_writer = task_cpu(listener) if listener else 0.0
     batches = []
     for _ in range(count // 1000):  # flushed every 1000: the queue never fills

@@ -188,10 +188,10 @@ class ApiFormatter(TextFormatter):
 class VerboseFormatter(TextFormatter):
     """The general and security files: adds the module, process and thread."""
 
-    meta_fields: tuple[str, ...] = ("module", "process", "threadName")
+    meta_fields = ("module", "process", "threadName")
 
 
 class DetailedFormatter(TextFormatter):
     """The errors and debug files: adds where the record was emitted."""
 
-    meta_fields: tuple[str, ...] = ("pathname", "lineno", "funcName", "process", "threadName")
+    meta_fields = ("pathname", "lineno", "funcName", "process", "threadName")

@@ -90,7 +90,7 @@ class Emitter:
                 (caller.f_code, caller.f_lasti),
             )
             if held:  # written later, maybe on another thread: it keeps this one
-                line._thread_or_name = threading.current_thread()
+                line._thread = threading.current_thread()
                 self.sample.hold(functools.partial(deliver, handlers, line))
                 return
             for handler in handlers:  # deliver(), inlined: this runs twice a request

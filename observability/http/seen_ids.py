@@ -123,7 +123,7 @@ class SeenIds:
     def _reset(self) -> None:
         self._pending: collections.deque[_Check | threading.Event] = collections.deque()
         self._wake = threading.Event()
-        self._worker: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.lost = 0  # checks an error or a full queue cost
         self._reported: dict[tuple[str, str], float] = {}
@@ -178,14 +178,14 @@ class SeenIds:
             self._lose(item[1], "helper thread behind")
             return
         self._pending.append(item)
-        thread = self._worker
+        thread = self._thread
         if thread is None or not thread.is_alive():
             with self._start_lock:
-                if self._worker is thread:
+                if self._thread is thread:
                     thread = threading.Thread(target=self._run, name="observability-seen-ids")
                     thread.daemon = True
                     thread.start()
-                    self._worker = thread
+                    self._thread = thread
         self._wake.set()
 
     def _run(self) -> None:
@@ -231,7 +231,7 @@ class SeenIds:
 
     def wait(self, timeout: float = DRAIN_TIMEOUT) -> bool:
         """Wait until the checks handed to the helper so far are done; False on timeout."""
-        if self._worker is None or self._worker is threading.current_thread():
+        if self._thread is None or self._thread is threading.current_thread():
             return not self._pending
         done = threading.Event()
         self._submit(done)
@@ -239,7 +239,7 @@ class SeenIds:
 
     def drain(self, final: bool) -> None:
         """The log writer's last tick: the pending checks write their events first."""
-        if final and self._worker is not None:
+        if final and self._thread is not None:
             self.wait()
 
     def after_fork_in_child(self) -> None:

@@ -88,7 +88,7 @@ class Line:
 
     __slots__ = (
         "_site",
-        "_thread_or_name",
+        "_thread",
         "context",
         "details",
         "exc_text",
@@ -125,8 +125,8 @@ class Line:
         self.context = context
         self.fields = fields
         self._site = site
-        self.process: int = _pid if process is None else process
-        self._thread_or_name = thread
+        self.process = _pid if process is None else process
+        self._thread = thread
         self.details = details
         self.exc_text = exc_text
         self.record_id = record_id or next(_record_ids)
@@ -148,9 +148,9 @@ class Line:
     def thread(self) -> str:
         """The name of the thread it was logged on (None when made: the current one, for a
         Line rendered at once; a held Line is given its thread)."""
-        thread = self._thread_or_name
+        thread = self._thread
         if thread is None:
-            thread = self._thread_or_name = threading.current_thread()
+            thread = self._thread = threading.current_thread()
         return thread if type(thread) is str else thread.name  # type: ignore[union-attr]
 
     @classmethod

@@ -68,7 +68,7 @@ class LogWriter:
         self._queue: collections.deque[tuple[BatchTarget | None, Any]] = collections.deque()
         self._wake = threading.Event()
         self._idle = False
-        self._worker: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.dropped = 0
         self._last_drop_report = 0.0
@@ -80,10 +80,10 @@ class LogWriter:
         """Queue a LogRecord (or a line the fast path formatted already) for `target`."""
         if self.synchronous:
             target.write_batch([record])  # stopping: nothing may wait in a queue now
-            if self._worker is None:
+            if self._thread is None:
                 self.tick()  # no listener to keep time: records do
             return
-        if self._worker is None and not self._start():
+        if self._thread is None and not self._start():
             target.write_batch([record])  # no listener (interpreter exiting): write in place
             return
         queue = self._queue
@@ -101,9 +101,9 @@ class LogWriter:
 
     def _drop(self, count: int) -> None:
         self.dropped += count
-        thread = self._worker
+        thread = self._thread
         if thread is not None and not thread.is_alive():
-            self._worker = None  # the listener died: the next record starts a new one
+            self._thread = None  # the listener died: the next record starts a new one
         now = time.monotonic()
         if now - self._last_drop_report >= REPORT_INTERVAL:
             self._last_drop_report = now
@@ -114,12 +114,12 @@ class LogWriter:
 
     def start(self) -> None:
         """Make sure the listener runs (it ticks even when writing in place)."""
-        if self._worker is None:
+        if self._thread is None:
             self._start()
 
     def _start(self) -> bool:
         with self._start_lock:
-            if self._worker is not None:
+            if self._thread is not None:
                 return True
             thread = threading.Thread(target=self._run, name="observability-log-writer")
             thread.daemon = True
@@ -127,7 +127,7 @@ class LogWriter:
                 thread.start()
             except RuntimeError:  # "can't create new thread at interpreter shutdown"
                 return False
-            self._worker = thread
+            self._thread = thread
             return True
 
     # --- the clock ---
@@ -186,14 +186,14 @@ class LogWriter:
                 return
 
     def is_listener(self) -> bool:
-        return self._worker is threading.current_thread()
+        return self._thread is threading.current_thread()
 
     def queued(self) -> int:
         return len(self._queue)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written; False on timeout."""
-        thread = self._worker
+        thread = self._thread
         if thread is None or not thread.is_alive() or thread is threading.current_thread():
             return not self._queue
         done = threading.Event()
@@ -208,7 +208,7 @@ class LogWriter:
         this never takes a hook's lock in the thread it interrupted.
         """
         deadline = time.monotonic() + timeout
-        thread = self._worker
+        thread = self._thread
         if thread is None or not thread.is_alive() or thread is threading.current_thread():
             self.run_hooks(final=True)
         else:
@@ -226,12 +226,12 @@ class LogWriter:
     def stop(self, timeout: float = 5.0) -> None:
         """Drain the queue and stop the listener (process exit, gunicorn worker exit)."""
         self.drain(timeout)
-        thread = self._worker
+        thread = self._thread
         if thread is not None and thread.is_alive():
             self._queue.append((None, None))
             self._wake.set()
             thread.join(timeout)
-        self._worker = None
+        self._thread = None
 
     def after_fork_in_child(self) -> None:
         # The parent writes what it had queued; the child starts empty with no thread.
