@@ -43,6 +43,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "8"))
 OUT: list[str] = []
+#: What the README's side-by-side summary is made of, filled by the sections as they run.
+SUMMARY: dict[str, dict[str, str]] = {}
 
 
 def say(line: str = "") -> None:
@@ -101,6 +103,9 @@ def in_process_method(method: str) -> None:
     for variant in VARIANTS:
         runs = results[variant]
         us = [r["cpu_us_per_request"] for r in runs]
+        SUMMARY.setdefault(variant, {})[f"in-process {method}"] = (
+            f"{spread(ratios_of(variant), '{:.2f}')}x"
+        )
         say(
             f"| {variant} | {spread(us)} | {spread(ratios_of(variant), '{:.2f}')}x | "
             f"{runs[0]['lines_per_request']:.1f} | {runs[0]['bytes_per_request']:.0f} |"
@@ -291,6 +296,10 @@ def servers() -> None:
         }
         for variant in VARIANTS:
             m = med[variant]
+            SUMMARY.setdefault(variant, {})[f"{kind} req/s"] = (
+                f"{m['rps'] / med['bare']['rps']:.2f}x"
+            )
+            SUMMARY.setdefault(variant, {})[f"{kind} p99"] = f"{m['p99'] / med['bare']['p99']:.2f}x"
             say(
                 f"| {kind} | {variant} | {m['rps']:.0f} | {m['rps'] / med['bare']['rps']:.2f} | "
                 f"{m['p50']:.2f} | {m['p99']:.2f} | {m['p99'] / med['bare']['p99']:.2f} |"
@@ -305,13 +314,18 @@ def instructions() -> None:
         say("valgrind is not installed: skipped (apt-get install valgrind).")
         say()
         return
-    script_table(
+    lines = script_table(
         "Instructions per request (callgrind, every variant, PERF-NOTES's method)",
         "bench/instructions.py",
         timeout=7200,
         args=["all"],
         json_lines=True,
     )
+    for line in lines:  # | variant | GET M | ratio | POST M | ratio |
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[0] in VARIANTS:
+            SUMMARY.setdefault(cells[0], {})["instructions GET"] = f"{cells[2]}x"
+            SUMMARY.setdefault(cells[0], {})["instructions POST"] = f"{cells[4]}x"
 
 
 def logtrace() -> None:
@@ -328,7 +342,7 @@ def script_table(
     timeout: int = 900,
     args: list[str] | None = None,
     json_lines: bool = False,
-) -> None:
+) -> list[str]:
     """A section a script prints: a markdown table, then (with a title) one JSON line.
 
     With `json_lines`, the script prints JSON lines first, then its table: only the table.
@@ -354,6 +368,7 @@ def script_table(
     for line in lines:
         say(line)
     say()
+    return lines
 
 
 def phases() -> None:
@@ -415,6 +430,51 @@ def main() -> None:
     results.mkdir(exist_ok=True)
     (results / "latest.md").write_text("\n".join(OUT) + "\n")
     print(f"\nwritten to {results / 'latest.md'}")
+    if {"inprocess", "servers", "instructions"} <= set(sections):
+        write_summary(results / "summary.md")
+
+
+#: The README's copy of bench/results/summary.md sits between these (tests/test_readme.py).
+SUMMARY_START = "<!-- bench/results/summary.md: written by make bench, never by hand -->"
+SUMMARY_END = "<!-- end of bench/results/summary.md -->"
+
+
+def write_summary(path: Path) -> None:
+    """The side-by-side table of this run, in bench/results/summary.md and the README."""
+    columns = [
+        "in-process GET",
+        "in-process POST",
+        "instructions GET",
+        "instructions POST",
+        "gunicorn-1 req/s",
+        "gunicorn-1 p99",
+        "uvicorn req/s",
+        "uvicorn p99",
+    ]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        f"One `make bench` run at commit {commit or 'unknown'}, {OUT[0].removeprefix('# make bench ')}: "
+        f"each figure is the variant's ratio to bare Django + DRF in the same run. In-process: "
+        f"CPU time, median (min-max) of {ROUNDS} interleaved rounds; instructions: callgrind; "
+        "servers: one worker, req/s (higher is better) and p99 latency (lower is better).",
+        "",
+        "| variant | " + " | ".join(columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
+    for variant in VARIANTS:
+        row = SUMMARY.get(variant, {})
+        lines.append(f"| {variant} | " + " | ".join(row.get(c, "-") for c in columns) + " |")
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    readme = ROOT / "README.md"
+    before = readme.read_text()
+    if SUMMARY_START in before and SUMMARY_END in before:
+        head, rest = before.split(SUMMARY_START, 1)
+        tail = rest.split(SUMMARY_END, 1)[1]
+        readme.write_text(f"{head}{SUMMARY_START}\n{text}{SUMMARY_END}{tail}")
+    print(f"written to {path} and the README's Performance section")
 
 
 if __name__ == "__main__":
