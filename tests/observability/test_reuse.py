@@ -38,8 +38,9 @@ SECRET_B = "reuse-test-secret-b-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def unique_id(label: str) -> str:
-    """An ID no other test (nor an earlier run on a kept database) has used."""
-    return f"{label}-{uuid.uuid4().hex[:12]}"
+    """An ID no other test (nor an earlier run on a kept database) has used, that can never
+    read as a card number (12 hex digits after a letter: "q3-" + 12 decimal digits could)."""
+    return f"{label}-x{uuid.uuid4().hex[:12]}"
 
 
 def reused_events(logs, request_id: str) -> list[dict[str, str]]:
