@@ -79,6 +79,8 @@ def test_trace_shows_every_file_in_order_with_header(filled, capsys):
     assert "API Request started" in body[0] and "API Request completed" in body[-1]
     assert all(ids["pay"] in line for line in body)
     assert not any(ids["anon"] in line for line in body)
+    header = out.splitlines()[:4]  # neither SLOW nor FAILED: no space left where they go
+    assert [line for line in header if line != line.rstrip()] == []
 
 
 def test_traceback_kept_whole_with_its_record(filled, capsys):
