@@ -1,7 +1,7 @@
 // Draw the overview's chart: requests, errors and slow requests a minute, one panel each on a
 // shared time axis (UTC). The numbers come from the figure's data-* attributes (numbers only,
 // rendered by the server); every text goes in through textContent, never through HTML.
-import { node } from "./svg.js";
+import { drawing, node } from "./svg.js";
 
 (function () {
   "use strict";
@@ -59,18 +59,7 @@ import { node } from "./svg.js";
       return GUTTER + i * slot;
     }
 
-    var old = figure.querySelector("svg");
-    if (old) {
-      old.remove();
-    }
-    var svg = node("svg", {
-      class: "overview-svg",
-      viewBox: "0 0 " + width + " " + height,
-      width: width,
-      height: height,
-      role: "img",
-      "aria-label": "Requests, errors and slow requests per minute over " + count + " minutes",
-    });
+    var svg = drawing(figure, "overview-svg", width, height, "Requests, errors and slow requests per minute over " + count + " minutes");
 
     SERIES.forEach(function (series, n) {
       var values = data[series.key];

@@ -12,3 +12,20 @@ export function node(name, attrs, text) {
   }
   return element;
 }
+
+// A new drawing for `figure`, in place of the one drawn before (a resize draws it again):
+// an accessible image of the given size, labelled for screen readers.
+export function drawing(figure, cls, width, height, label) {
+  var old = figure.querySelector("svg");
+  if (old) {
+    old.remove();
+  }
+  return node("svg", {
+    class: cls,
+    viewBox: "0 0 " + width + " " + height,
+    width: width,
+    height: height,
+    role: "img",
+    "aria-label": label,
+  });
+}

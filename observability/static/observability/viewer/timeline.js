@@ -2,7 +2,7 @@
 // coloured by level, with the slow threshold marked. The data is read from the records list
 // the server rendered (data-* attributes); every text goes in through textContent, never
 // through HTML, so what the logs hold is shown and never run.
-import { node } from "./svg.js";
+import { drawing, node } from "./svg.js";
 
 (function () {
   "use strict";
@@ -59,18 +59,7 @@ import { node } from "./svg.js";
       return GUTTER + (Math.min(Math.max(ms, 0), end) / end) * plot;
     }
 
-    var old = figure.querySelector("svg");
-    if (old) {
-      old.remove();
-    }
-    var svg = node("svg", {
-      class: "timeline-svg",
-      viewBox: "0 0 " + width + " " + height,
-      width: width,
-      height: height,
-      role: "img",
-      "aria-label": "Timeline of " + records.length + " records",
-    });
+    var svg = drawing(figure, "timeline-svg", width, height, "Timeline of " + records.length + " records");
 
     lanes.forEach(function (lane, i) {
       var top = AXIS + i * LANE;
