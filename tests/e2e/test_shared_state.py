@@ -6,10 +6,12 @@ tests send one ID until both workers have answered it, then read the security fi
 
 from __future__ import annotations
 
+import email.utils
 import http.cookiejar
 import re
 import shutil
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from tests.conftest import parse_tokens
 from tests.e2e.servers import free_port, gunicorn, read_all
+from tests.e2e.settings_viewer_rate import VIEWER_PAGES
 from tests.e2e.worker_pid import PID_HEADER
 
 pytestmark = pytest.mark.e2e
@@ -271,3 +274,39 @@ def test_one_client_cannot_push_a_victims_id_out_of_the_shared_memory(tmp_path, 
     refused, summarised = _events(log_dir, "request_id_quota_exceeded")
     # 600 + the reuse, 20 remembered: every other one refused, counted once over two workers.
     assert len(refused) + summarised == 581
+
+
+def test_the_viewer_rate_is_one_count_over_both_workers(tmp_path, cache_env):
+    """VIEWER_RATE 8/day, two workers: one staff member's pages are counted once, in the
+    shared cache, wherever each lands. Pages are asked for until both workers have refused
+    one: 8 were shown in all (a count per process would show up to 16), and each refusal
+    is a 429 with Retry-After and its own audit event, from both processes."""
+    cache_env["DJANGO_SETTINGS_MODULE"] = "tests.e2e.settings_viewer_rate"
+    server = gunicorn(tmp_path, "-w", "2", env=cache_env)
+    answers: list[tuple[str, int, str]] = []  # (worker, status, day of the response's Date)
+    try:
+        opener = staff_opener(server)
+        for n in range(MAX_TRIES):
+            try:
+                with opener.open(f"{server.base}/ops/requests/?page={n}", timeout=30) as response:
+                    status, headers = response.status, response.headers
+            except urllib.error.HTTPError as refused:
+                status, headers = refused.code, refused.headers
+                assert status == 429 and int(headers["Retry-After"]) >= 1, status
+            day = email.utils.parsedate_to_datetime(headers["Date"]).date().isoformat()
+            answers.append((headers[PID_HEADER], status, day))
+            if len({pid for pid, code, _ in answers if code == 429}) == 2:
+                break
+        else:
+            pytest.fail(f"both workers did not refuse a page in {MAX_TRIES}: {answers}")
+    finally:
+        assert server.stop() == 0
+    shown = [answer for answer in answers if answer[1] == 200]
+    days = {day for _, _, day in answers}
+    if len(days) == 1:
+        assert len(shown) == VIEWER_PAGES, answers
+    else:  # the run crossed midnight UTC: a new window, a new count
+        assert len(shown) <= 2 * VIEWER_PAGES, answers
+    events, summarised = _events(Path(cache_env["LOG_BASE_DIR"]), "request_viewer_throttled")
+    assert len(events) + summarised == len(answers) - len(shown)
+    assert len({event["process"] for event in events}) == 2
