@@ -123,6 +123,38 @@ def test_an_id_first_seen_by_one_worker_is_flagged_by_the_other(tmp_path, cache_
     assert other_span in {event["span_id"] for event in mine}
 
 
+def test_a_traceparent_first_seen_by_one_worker_is_flagged_by_the_other(tmp_path, cache_env):
+    """One (trace, parent span) sent again and again, each time under a fresh request ID:
+    every use after the first is a traceparent_reused event naming the first use's span,
+    the other worker's first sight of it included."""
+    from observability.tracing.ids import new_ids
+
+    trace = new_ids()[1]  # random, and never card-like (such a traceparent is refused)
+    header = f"00-{trace}-00f067aa0ba902b7-01"
+    server = gunicorn(tmp_path, "-w", "2", env=cache_env)
+    try:
+
+        def send():
+            status, headers, _ = server.request(
+                "GET", "/api/v1/plans/", headers={"traceparent": header}
+            )
+            assert status == 401
+            return headers
+
+        first = send()
+        served = [(first[PID_HEADER], span_of(first))]
+        served += until_the_other_worker(server, first[PID_HEADER], send)
+    finally:
+        assert server.stop() == 0
+    events, summarised = _events(Path(cache_env["LOG_BASE_DIR"]), "traceparent_reused")
+    mine = [event for event in events if event.get("trace_id") == trace]
+    assert len(mine) + summarised == len(served) - 1
+    assert {event["first_span_id"] for event in mine} == {served[0][1]}
+    other_pid, other_span = served[-1]
+    assert other_pid != served[0][0]
+    assert other_span in {event["span_id"] for event in mine}
+
+
 def test_a_sampled_out_first_request_still_flags_the_reuse_on_another_worker(tmp_path, env):
     """SAMPLE_RATE 0: the victim's payment leaves no lifecycle line; the attacker's 401s under
     its ID, on either worker, are each flagged with the victim's span."""
