@@ -182,6 +182,58 @@ def test_payments_made_while_the_broker_is_down_are_all_delivered_once_it_is_bac
     assert "not published" in site.text("billing_api.log")  # the outage was logged
 
 
+class HungBroker:
+    """A port that completes the TCP handshake (the kernel's backlog) and never answers: a
+    broker that hangs. Closing it resets the connections it held."""
+
+    def __enter__(self) -> HungBroker:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def test_a_hung_broker_costs_a_request_the_publish_timeout_and_loses_nothing(site, endpoint):
+    """A web server whose broker accepts the connection and never answers: each payment is
+    still a 201 (the publish gives up after CELERY_PUBLISH_TIMEOUT, 1 s here, and says so
+    with the payment's request ID), its outbox row stays due, and the sweep (the site's
+    beat, on the same database) has the webhook delivered with the payment's story."""
+    receiver, _ = endpoint([])
+    rids = [new_id("hung") for _ in range(2)]
+    answers = []
+    with HungBroker() as broker:
+        web = gunicorn(site.logs.parent, env={**site.env, "CELERY_BROKER_URL": broker.url})
+        try:
+            token = web.token()
+            for rid in rids:
+                status, _, body = web.request(
+                    "POST", "/api/v1/payments/", BODY, token=token, headers={"X-Request-ID": rid}
+                )
+                answers.append((status, json.loads(body)))
+        finally:
+            broker.__exit__()  # the publisher thread's read ends: the server stops at once
+            web.stop()
+    assert [status for status, _ in answers] == [201, 201], answers
+    rid_of = {payment["id"]: rid for rid, (_, payment) in zip(rids, answers, strict=True)}
+    site.wait_for(
+        lambda: set(rid_of) <= {json.loads(c.body)["data"]["id"] for c in receiver.snapshot()},
+        "both payments' webhooks, published by the sweep",
+        timeout=60,
+    )
+    for call in receiver.snapshot():
+        assert call.headers["X-Request-ID"] == rid_of[json.loads(call.body)["data"]["id"]]
+    hung = [
+        line
+        for line in site.text("billing_api.log").splitlines()
+        if "not published within 1.0 s (the broker hangs)" in line
+    ]
+    assert all(any(f"request_id={rid} " in line for line in hung) for rid in rids), hung
+
+
 def test_a_card_in_a_tasks_arguments_or_exception_never_reaches_a_file(site):
     client = Celery("e2e-client", broker=site.redis.url)
     rid = new_id("card")
