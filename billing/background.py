@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.signals import request_started
 
 from billing.embedded import runner
-from observability import carry_context, task_headers
+from observability import carry_context, new_task_id, task_headers
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ def publish(task: Any, *, kwargs: dict[str, Any]) -> None:
         runner.submit(task.name, kwargs, headers=task_headers())
         return
     timeout = settings.CELERY_PUBLISH_TIMEOUT
-    future = _publisher().submit(carry_context(task.apply_async), kwargs=kwargs, retry=False)
+    future = _publisher().submit(
+        carry_context(task.apply_async), kwargs=kwargs, retry=False, task_id=new_task_id()
+    )
     try:
         future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:

@@ -15,11 +15,10 @@ import logging
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from observability import log_published
+from observability import log_published, new_task_id
 
 logger = logging.getLogger(__name__)
 SWEEP_TASK = "billing.webhook_sweep"
@@ -67,7 +66,7 @@ class EmbeddedRunner:
         retries: int = 0,
     ) -> str:
         if task_id is None:  # a new task (not a retry): the publisher's line names it
-            task_id = str(uuid.uuid4())
+            task_id = new_task_id()
             log_published(name, task_id)
         job = Job(
             time.monotonic() + delay, next(self._order), name, kwargs, headers, task_id, retries
@@ -90,7 +89,7 @@ class EmbeddedRunner:
                 now = time.monotonic()
                 if now >= self._next_sweep:
                     self._next_sweep = now + settings.WEBHOOK_SWEEP_INTERVAL
-                    return Job(now, -1, SWEEP_TASK, {}, {}, str(uuid.uuid4()))
+                    return Job(now, -1, SWEEP_TASK, {}, {}, new_task_id())
                 if self._jobs and self._jobs[0].due <= now:
                     return heapq.heappop(self._jobs)
                 wake = self._next_sweep

@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from observability.background.tasks import log_published, task_headers
+    from observability.background.tasks import log_published, new_task_id, task_headers
     from observability.decorators import (
         log_api_request,
     )
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "span": "spans.span",
     "log_published": "background.tasks",
+    "new_task_id": "background.tasks",
     "task_headers": "background.tasks",
     "escape": "masking.escaping",
     "get_redactor": "masking.redaction",
@@ -137,6 +138,7 @@ __all__ = [
     "log_published",
     "log_security_event",
     "log_stats",
+    "new_task_id",
     "outgoing_headers",
     "performance_logger",
     "request_context",

@@ -282,3 +282,25 @@ def test_with_no_broker_a_task_published_in_a_request_runs_on_the_runners_thread
     assert [call.headers["X-Request-ID"] for call in calls] == [response["X-Request-ID"]]
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status_code, delivery.request_id) == (200, response["X-Request-ID"])
+
+
+def test_the_runner_gives_each_task_an_id_that_never_reads_as_a_card_number(
+    runner, task_records, user, client_for, monkeypatch
+):
+    """The runner takes its task IDs from observability's new_task_id() (a plain uuid4()
+    reads as a card number 0.7% of the time, and such an ID is never written)."""
+    from billing import embedded
+
+    monkeypatch.setattr(embedded, "new_task_id", lambda: "task-from-new-task-id")
+    with Receiver() as receiver:
+        WebhookEndpoint.objects.create(url=receiver.url)
+        assert _pay(client_for(user)).status_code == 201
+        runner.gate.set()
+        wait_for(
+            lambda: task_records.of("billing.webhook_deliver", "succeeded"),
+            "the delivery task succeeded",
+        )
+    (published,) = task_records.of("billing.webhook_deliver", "published")
+    assert published.published_task_id == "task-from-new-task-id"
+    started = task_records.of("billing.webhook_deliver", "started")
+    assert [record.task_id for record in started] == ["task-from-new-task-id"]
