@@ -45,6 +45,8 @@ WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "8"))
 OUT: list[str] = []
 #: What the README's side-by-side summary is made of, filled by the sections as they run.
 SUMMARY: dict[str, dict[str, str]] = {}
+#: What this run says of the targets (issue 27), one line each, for summary.md.
+VERDICTS: list[str] = []
 
 
 def say(line: str = "") -> None:
@@ -121,6 +123,7 @@ def in_process_method(method: str) -> None:
         else:
             verdict = "the ranges overlap: no order"
         say(f"- {method}, this layer against {peer} (ratio to bare, {ROUNDS} rounds): {verdict}")
+        VERDICTS.append(f"In-process {method}, this layer against {peer}: {verdict}.")
     say()
 
 
@@ -304,6 +307,16 @@ def servers() -> None:
                 f"| {kind} | {variant} | {m['rps']:.0f} | {m['rps'] / med['bare']['rps']:.2f} | "
                 f"{m['p50']:.2f} | {m['p99']:.2f} | {m['p99'] / med['bare']['p99']:.2f} |"
             )
+        ours_rps = med["ours"]["rps"]
+        below = [v for v in VARIANTS[2:] if med[v]["rps"] > ours_rps]
+        p99 = med["ours"]["p99"] / med["bare"]["p99"]
+        VERDICTS.append(
+            f"{kind}: this layer's req/s is "
+            + (f"below {', '.join(below)}'s" if below else "at or above every peer's")
+            + f"; its p99 is {p99:.2f}x bare's ("
+            + ("within" if p99 <= 1.10 else "beyond")
+            + " 10%)."
+        )
     say()
 
 
@@ -326,6 +339,21 @@ def instructions() -> None:
         if len(cells) == 5 and cells[0] in VARIANTS:
             SUMMARY.setdefault(cells[0], {})["instructions GET"] = f"{cells[2]}x"
             SUMMARY.setdefault(cells[0], {})["instructions POST"] = f"{cells[4]}x"
+    for method in ("GET", "POST"):
+        column = f"instructions {method}"
+        ours = SUMMARY.get("ours", {}).get(column)
+        if ours is None:
+            continue
+        mine = float(ours.rstrip("x"))
+        below = [
+            v
+            for v in VARIANTS[2:]
+            if float(SUMMARY.get(v, {}).get(column, ours).rstrip("x")) < mine
+        ]
+        VERDICTS.append(
+            f"Instructions {method}: this layer's ratio is "
+            + (f"above {', '.join(below)}'s." if below else "below every peer's.")
+        )
 
 
 def logtrace() -> None:
@@ -466,6 +494,9 @@ def write_summary(path: Path) -> None:
     for variant in VARIANTS:
         row = SUMMARY.get(variant, {})
         lines.append(f"| {variant} | " + " | ".join(row.get(c, "-") for c in columns) + " |")
+    if VERDICTS:
+        lines += ["", "The targets, as this run reads them:", ""]
+        lines += [f"- {verdict}" for verdict in VERDICTS]
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     readme = ROOT / "README.md"
