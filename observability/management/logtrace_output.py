@@ -170,8 +170,8 @@ class Printer:
             f"  {e(summary.method)} {e(summary.path)}  status={e(summary.status)} "
             f"duration={e(summary.duration)}s{''.join(f' {flag}' for flag in flags)}\n"
             f"  user={e(summary.username)} (ID {e(summary.user_id)})  ip={e(summary.ip)}\n"
-            f"  {summary.first:%Y-%m-%d %H:%M:%S.%f}"[:-3]
-            + f" -> {_time(summary.last)} UTC  records: {counts}\n"
+            f"  {summary.first:%Y-%m-%d} {_time(summary.first)} -> {_time(summary.last)} UTC"
+            f"  records: {counts}\n"
             + (
                 ""
                 if summary.lifecycle

@@ -283,10 +283,6 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         NOT_CLIENT,
         "a time's microseconds cut to milliseconds (the end of the text is the time)",
     ),
-    "observability/management/logtrace_output.py::Printer._summary::f\"request {e(rid)}\\n {e(summary.method)} {e(summary.path)} status={e(summary.status)} duration={e(summary.duration)}s {' '.join(flags)}\\n user={e(summary.username)} (ID {e(summary.user_id)}) ip={e(summary.ip)}\\n {summary.first:%Y-%m-%d %H:%M:%S.%f}\"[:-3]": (
-        NOT_CLIENT,
-        "a time's microseconds cut to milliseconds (the end of the text is the time)",
-    ),
     "observability/management/logtrace_output.py::_time::f'{when:%H:%M:%S.%f}'[:-3]": (
         NOT_CLIENT,
         "a time's microseconds cut to milliseconds",
