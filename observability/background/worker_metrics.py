@@ -46,6 +46,7 @@ PATH = "/metrics"
 MAX_CONNECTIONS = 8  # connections served at once; one more is closed unanswered
 TIMEOUT = 10.0  # seconds a connection has to send its request (a slow client is dropped)
 _UID = "observability.background.worker_metrics"
+SERVER = ("Server", "worker-metrics")  # not wsgiref's default, which names Python's version
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 _served: tuple[_Server, threading.Thread] | None = None
@@ -55,7 +56,7 @@ _fork_hook = False
 def _answer(
     start_response: StartResponse, status: str, body: bytes, *extra: tuple[str, str]
 ) -> list[bytes]:
-    headers = [("Content-Type", "text/plain; charset=utf-8"), *extra]
+    headers = [SERVER, ("Content-Type", "text/plain; charset=utf-8"), *extra]
     start_response(status, [*headers, ("Content-Length", str(len(body)))])
     return [body]
 
@@ -85,6 +86,7 @@ def metrics_app(environ: dict[str, Any], start_response: StartResponse) -> Itera
     start_response(
         "200 OK",
         [
+            SERVER,
             ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
@@ -95,6 +97,7 @@ def metrics_app(environ: dict[str, Any], start_response: StartResponse) -> Itera
 
 class _Handler(WSGIRequestHandler):
     timeout = TIMEOUT
+    server_version, sys_version = SERVER[1], ""  # in http.server's own errors (a 414)
 
     def log_message(self, format: str, *args: Any) -> None:
         """No access line on stderr: a refusal is a security event, a scrape is not traffic."""

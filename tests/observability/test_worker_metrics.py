@@ -176,6 +176,8 @@ class TestServer:
             sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
             answer = b"".join(iter(lambda: sock.recv(65536), b""))
         assert answer.startswith(b"HTTP/1.0 200 ") and COUNT.encode() in answer
+        head = answer.split(b"\r\n\r\n", 1)[0]
+        assert b"\r\nServer: worker-metrics" in head and b"Python" not in head
 
     def test_a_forked_child_closes_its_copy_of_the_port(self):
         """A prefork pool process is forked from the worker's main process: it must not keep
