@@ -167,11 +167,12 @@ def parse_address(value: Any) -> tuple[str, int, bool] | None:
     if not colon or _PORT.fullmatch(port) is None or not 1 <= int(port) <= 65535:
         return None
     if host.startswith("[") and host.endswith("]"):
+        inside = host.removeprefix("[").removesuffix("]")
         try:
-            ipaddress.IPv6Address(host[1:-1])
+            ipaddress.IPv6Address(inside)
         except ValueError:
             return None
-        return host[1:-1], int(port), True
+        return inside, int(port), True
     if _HOST.fullmatch(host) is None:
         return None
     if host.replace(".", "").isdigit():  # all digits: an IPv4 address, or nothing
