@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+# Where `make worker` serves the worker's /metrics (empty: nowhere)
+CELERY_METRICS_ADDRESS ?= 127.0.0.1:9808
 LOG_BASE_DIR ?= /tmp
 export LOG_BASE_DIR
 TEST_ENV := SECRET_KEY=test-only-key-not-a-secret-0123456789abcdef DEBUG=0 LOG_CONSOLE=0
@@ -67,13 +69,18 @@ serve-asgi: migrate ## Serve the ASGI app (config.asgi) with uvicorn instead
 	  --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log --no-proxy-headers
 
 # Background work (README, "Background work"): with CELERY_BROKER_URL set, the web processes
-# publish tasks to that broker and this worker runs them; beat runs the outbox sweep.
-worker: migrate ## Run a Celery worker (prefork, $(WORKERS) processes) and beat on CELERY_BROKER_URL
+# publish tasks to that broker and this worker runs them; beat runs the outbox sweep. The
+# worker's main process serves its tasks' metrics on $(CELERY_METRICS_ADDRESS); its pool
+# children count them into a directory of this run's own (never the web's), removed after.
+worker: migrate ## Run a Celery worker (prefork, $(WORKERS) processes) and beat on CELERY_BROKER_URL; metrics on $(CELERY_METRICS_ADDRESS)
 	@if [ -z "$${CELERY_BROKER_URL:-}" ]; then \
 	  echo "make worker: set CELERY_BROKER_URL (redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//);"; \
 	  echo "without it, make run runs the tasks in the web processes (the embedded default)"; exit 2; fi
-	schedule_dir="$$(mktemp -d -t billing-beat-XXXXXX)"; trap 'rm -rf "$$schedule_dir"' EXIT; \
-	SECRET_KEY="$$(cat .secret_key)" $(VENV)/bin/celery -A config worker --beat \
+	schedule_dir="$$(mktemp -d -t billing-beat-XXXXXX)"; \
+	metrics_dir="$$(mktemp -d -t billing-worker-prometheus-XXXXXX)"; \
+	trap 'rm -rf "$$schedule_dir" "$$metrics_dir"' EXIT; \
+	SECRET_KEY="$$(cat .secret_key)" PROMETHEUS_MULTIPROC_DIR="$$metrics_dir" \
+	  CELERY_METRICS_ADDRESS="$(CELERY_METRICS_ADDRESS)" $(VENV)/bin/celery -A config worker --beat \
 	  --loglevel INFO --pool prefork --concurrency $(WORKERS) --schedule "$$schedule_dir/beat-schedule"
 
 test: $(STAMP) browser monitoring redis rsyslog ## The whole suite on SQLite, then the database tests on PostgreSQL (what CI runs)

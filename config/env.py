@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from observability.conf import MIN_TOKEN_LENGTH
+from observability.conf_checks import parse_address
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -116,6 +117,20 @@ def env_secret(name: str, *, min_length: int = MIN_TOKEN_LENGTH) -> str | None:
             f"without spaces, got {len(raw)} characters (not shown)"
         )
         raise ImproperlyConfigured(msg)
+    return raw
+
+
+def env_address(name: str) -> str | None:
+    """A listening address host:port (IPv6 as [::1]:9808), or None when unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if parse_address(raw) is None:
+        constraint = (
+            "must be an address host:port such as 127.0.0.1:9808 (port 1 to 65535; IPv6 as "
+            "[::1]:9808), or empty for none"
+        )
+        raise invalid(name, constraint, raw)
     return raw
 
 

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from config.env import (
+    env_address,
     env_bool,
     env_fraction,
     env_int,
@@ -82,6 +83,8 @@ def observability_flags(*, debug: bool) -> dict[str, Any]:
         "SEEN_IDS_QUOTA_CACHE": "request_id_quotas",
         # Celery tasks carry the request's story (observability.background; "Background work").
         "CELERY": True,
+        # The worker's own /metrics (its tasks' metrics): `make worker` sets 127.0.0.1:9808.
+        "CELERY_METRICS_ADDRESS": env_address("CELERY_METRICS_ADDRESS"),
     }
 
 

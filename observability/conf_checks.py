@@ -150,6 +150,39 @@ def valid_patterns(value: Any) -> bool:
     return True
 
 
+# A host name as a resolver takes it (RFC 1123 labels), or an IPv4 address.
+_HOST = re.compile(
+    r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def parse_address(value: Any) -> tuple[str, int, bool] | None:
+    """(host, port, is IPv6) of a listening address "host:port" or "[IPv6]:port" (port 1 to
+    65535); None when `value` is not one."""
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        return None
+    host, colon, port = value.rpartition(":")
+    if not colon or _PORT.fullmatch(port) is None or not 1 <= int(port) <= 65535:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        inside = host.removeprefix("[").removesuffix("]")
+        try:
+            ipaddress.IPv6Address(inside)
+        except ValueError:
+            return None
+        return inside, int(port), True
+    if _HOST.fullmatch(host) is None:
+        return None
+    if host.replace(".", "").isdigit():  # all digits: an IPv4 address, or nothing
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return None
+    return host, int(port), False
+
+
 def valid_token(value: Any) -> bool:
     return value is None or (
         isinstance(value, str)

@@ -25,6 +25,7 @@ from observability.conf_checks import (
     is_str_seq,
     optional_header,
     optional_name,
+    parse_address,
     trust,
     valid_log_files,
     valid_proxies,
@@ -185,6 +186,15 @@ ROWS: tuple[Row, ...] = (
     ),
     # --- Background tasks: Celery's signals carry the request's story (observability.background)
     Row("CELERY", False, is_bool, _BOOL),
+    # Where a Celery worker's main process serves its /metrics (observability.background.
+    # worker_metrics); None: nowhere.
+    Row(
+        "CELERY_METRICS_ADDRESS",
+        None,
+        lambda v: v is None or parse_address(v) is not None,
+        "must be None or an address host:port where the Celery worker serves /metrics, such "
+        "as '127.0.0.1:9808' (port 1 to 65535; IPv6 as '[::1]:9808')",
+    ),
 )
 
 BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}

@@ -10,6 +10,8 @@ Celery's signals, so tasks need no code of their own:
 - a worker process that dies under a task: the failed line, written by the parent process
   (the task's Request class) with the task's ID and its request's ID.
 - worker_process_shutdown: a prefork child drains its log queue before it `os._exit`s.
+- worker_ready / worker_shutdown: the worker's own /metrics on CELERY_METRICS_ADDRESS
+  (observability.background.worker_metrics).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
 
+from observability.background import worker_metrics
 from observability.background.tasks import (
     HEADER_FIELDS,
     TaskLines,
@@ -182,6 +185,7 @@ def install(app: Any = None) -> None:
     signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid=_UID)
     signals.worker_process_shutdown.connect(_on_child_shutdown, weak=False, dispatch_uid=_UID)
     signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid=_UID)
+    worker_metrics.install()
     target = app if app is not None else current_app
     target.Task.Request = _traced_request_class()
 

@@ -38,6 +38,9 @@ def load(monkeypatch, **env: str) -> dict:
         ("FLOOD_LIMIT", "-1", "must be an integer >= 0"),
         ("FLOOD_WINDOW", "0", "must be a number of seconds > 0"),
         ("METRICS_ALLOWED_IPS", "localhost", "comma-separated list of addresses or networks"),
+        ("CELERY_METRICS_ADDRESS", "9808", "must be an address host:port such as 127.0.0.1:9808"),
+        ("CELERY_METRICS_ADDRESS", "127.0.0.1:0", "(port 1 to 65535; IPv6 as [::1]:9808)"),
+        ("CELERY_METRICS_ADDRESS", "::1:9808", "must be an address host:port"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_variable_constraint_and_value(
@@ -63,6 +66,21 @@ def test_volume_variables_set_their_flags(monkeypatch):
     assert (observability["FLOOD_LIMIT"], observability["FLOOD_WINDOW"]) == (0, 30.0)
     assert observability["METRICS_ALLOWED_IPS"] == ["10.0.0.0/8", "192.0.2.7"]
     assert observability["METRICS_TOKEN"] == token
+    from observability.conf import validate
+
+    assert validate(observability) == []
+
+
+def test_the_worker_metrics_address_sets_its_flag(monkeypatch):
+    monkeypatch.delenv("CELERY_METRICS_ADDRESS", raising=False)
+    assert load(monkeypatch)["OBSERVABILITY"]["CELERY_METRICS_ADDRESS"] is None
+    for given, read in (
+        ("", None),
+        (" [::1]:9808 ", "[::1]:9808"),
+        ("0.0.0.0:9808", "0.0.0.0:9808"),
+    ):
+        observability = load(monkeypatch, CELERY_METRICS_ADDRESS=given)["OBSERVABILITY"]
+        assert observability["CELERY_METRICS_ADDRESS"] == read
     from observability.conf import validate
 
     assert validate(observability) == []

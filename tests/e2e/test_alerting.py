@@ -265,8 +265,10 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         prom_config["alerting"]["alertmanagers"][0]["static_configs"] = [
             {"targets": [f"127.0.0.1:{am_port}"]}
         ]
-        (job,) = prom_config["scrape_configs"]
+        # The web's job only (the rules are its); the worker's has no worker here.
+        (job,) = [j for j in prom_config["scrape_configs"] if j["job_name"] == "billing-api"]
         job["static_configs"] = [{"targets": [f"127.0.0.1:{server.port}"]}]
+        prom_config["scrape_configs"] = [job]
         prom_file = tmp / "prometheus" / "prometheus.yml"
         prom_file.write_text(yaml.safe_dump(prom_config))
         prometheus = Program(

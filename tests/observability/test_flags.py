@@ -580,6 +580,47 @@ def test_task_flags_celery_and_task_logger(settings, logs):
     ]
 
 
+@pytest.mark.parametrize(
+    "address", [None, "127.0.0.1:9808", "[::1]:9808", "localhost:9808", "0.0.0.0:1", "[::]:65535"]
+)
+def test_celery_metrics_address_takes_host_and_port(settings, address):
+    """OBSERVABILITY "CELERY_METRICS_ADDRESS": where the worker serves /metrics (None: nowhere,
+    the default)."""
+    assert DEFAULTS["CELERY_METRICS_ADDRESS"] is None
+    assert validate({"CELERY_METRICS_ADDRESS": address}) == []
+    settings.OBSERVABILITY = {**NOT_SLOW, "CELERY_METRICS_ADDRESS": address}
+    served_on = obs_settings.CELERY_METRICS_ADDRESS
+    assert served_on == address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "9808",
+        ":9808",
+        "127.0.0.1",
+        "127.0.0.1:0",
+        "127.0.0.1:65536",
+        "127.0.0.1:-1",
+        "::1:9808",  # IPv6 without its brackets
+        "[::1]",
+        "[not-v6]:9808",
+        "256.0.0.1:9808",
+        "host name:9808",
+        "127.0.0.1:9808\n",
+        "",
+        9808,
+        ("127.0.0.1", 9808),
+    ],
+)
+def test_a_bad_celery_metrics_address_is_named_with_the_rule_and_the_value(address):
+    assert validate({"CELERY_METRICS_ADDRESS": address}) == [
+        "OBSERVABILITY['CELERY_METRICS_ADDRESS'] must be None or an address host:port where "
+        "the Celery worker serves /metrics, such as '127.0.0.1:9808' (port 1 to 65535; IPv6 "
+        f"as '[::1]:9808'), got {address!r}"
+    ]
+
+
 class TestInsideARequest:
     """The flags of spans and queries (their effects on requests: test_queries, test_spans)."""
 
