@@ -426,6 +426,11 @@ def volume() -> None:
     script_table(None, "bench/volume_bench.py", timeout=1800)
 
 
+#: The machine's load average when the run started (1, 5, 15 minutes): a figure in time
+#: from a busy machine says less, and summary.md says how busy it was.
+LOAD_AT_START = os.getloadavg()
+
+
 def main() -> None:
     say(
         f"# make bench ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
@@ -486,7 +491,11 @@ def write_summary(path: Path) -> None:
         f"One `make bench` run at commit {commit or 'unknown'}, {OUT[0].removeprefix('# make bench ')}: "
         f"each figure is the variant's ratio to bare Django + DRF in the same run. In-process: "
         f"CPU time, median (min-max) of {ROUNDS} interleaved rounds; instructions: callgrind; "
-        "servers: one worker, req/s (higher is better) and p99 latency (lower is better).",
+        "servers: one worker, req/s (higher is better) and p99 latency (lower is better). "
+        f"Load average (1 min) {LOAD_AT_START[0]:.1f} when the run started and "
+        f"{os.getloadavg()[0]:.1f} when it ended, on {os.cpu_count()} cores: a load above "
+        "the core count means other work shared them, and the figures in time say less than "
+        "the instruction counts, which do not depend on it.",
         "",
         "| variant | " + " | ".join(columns) + " |",
         "| --- |" + " --- |" * len(columns),
