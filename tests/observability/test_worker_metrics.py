@@ -8,8 +8,10 @@ A real prefork worker serving it: tests/e2e/test_worker_metrics.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import select
 import socket
 import urllib.error
 import urllib.request
@@ -213,3 +215,37 @@ class TestServer:
         with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as silent:
             assert silent.recv(1) == b""  # the server hung up on it
         assert poll_until(lambda: get(port)[0] == 200)
+
+    def test_a_client_that_trickles_its_request_is_dropped_at_the_timeout(self, monkeypatch):
+        """TIMEOUT bounds the whole request, not each read of it: MAX_CONNECTIONS clients that
+        each send a byte of a long header more often than TIMEOUT would otherwise hold every
+        slot for ever (a connection never silent for TIMEOUT), and Prometheus be refused."""
+        monkeypatch.setattr(worker_metrics._Handler, "timeout", 1.0)
+        port = free_port()
+        assert serve(f"127.0.0.1:{port}") is not None
+        request = b"GET /metrics HTTP/1.0\r\nX-Pad: " + b"a" * 60_000
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS)]
+        sent = [0] * len(slow)
+        open_ = set(range(len(slow)))
+
+        def trickle() -> None:
+            """Wait up to 50 ms for the server to hang up on someone, then one more byte
+            from each client it has not hung up on."""
+            readable, _, _ = select.select([slow[i] for i in open_], [], [], 0.05)
+            for sock in readable:
+                with contextlib.suppress(OSError):
+                    if sock.recv(1) == b"":
+                        open_.discard(slow.index(sock))
+            for i in open_:
+                with contextlib.suppress(OSError):
+                    slow[i].sendall(request[sent[i] : sent[i] + 1])
+                    sent[i] += 1
+
+        try:
+            assert poll_until(lambda: not open_, between=trickle), (
+                f"{len(open_)} trickling clients still held after {max(sent)} bytes each"
+            )
+            assert get(port)[0] == 200
+        finally:
+            for sock in slow:
+                sock.close()
