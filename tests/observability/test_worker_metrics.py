@@ -111,6 +111,27 @@ class TestPolicy:
         assert status == "200 OK" and body == b"" and int(headers["Content-Length"]) > 0
         assert refusals(logs) == []
 
+    @pytest.mark.parametrize(
+        "accept",
+        [
+            "application/openmetrics-text; version=x",
+            "text/plain; version=1.x",
+            "application/openmetrics-text; version=4111111111111111",
+            "application/openmetrics-text; version=1.0.0.0",
+        ],
+    )
+    def test_an_accept_version_it_cannot_read_gets_the_text_format(self, accept, logs):
+        """A version prometheus-client cannot compare ("1.x": a TypeError, wsgiref's 500 with
+        Python's version in its Server header) or would echo in the Content-Type (a card
+        number): the text format 0.0.4, as for no Accept at all."""
+        status, headers, body = call(HTTP_ACCEPT=accept)
+        assert status == "200 OK" and COUNT.encode() in body
+        assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        openmetrics = "application/openmetrics-text;version=1.0.0;q=0.6,text/plain;q=0.3"
+        assert call(HTTP_ACCEPT=openmetrics)[1]["Content-Type"].startswith(
+            "application/openmetrics-text; version=1.0.0;"
+        )
+
     @pytest.mark.parametrize("path", ["/", "/metrics/", "/metrics/x", "/api/v1/payments/"])
     def test_any_other_path_is_a_404_without_metrics(self, path):
         status, _, body = call(path=path)
