@@ -66,7 +66,16 @@ def _answer(
 def metrics_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """The WSGI app: every process's metrics to whoever the web's /metrics serves; the 404 of
     an unknown path (and a security event) to anyone else; 405 to a method other than GET
-    and HEAD."""
+    and HEAD; a 500 of its own when the scrape fails (the exception on the errors file, not
+    wsgiref's answer: a traceback raw on stderr, a Server header naming Python's version)."""
+    try:
+        return _app(environ, start_response)
+    except Exception:
+        get_logger("APP_LOGGER").exception("Worker metrics: a scrape failed")
+        return _answer(start_response, "500 Internal Server Error", b"Internal Server Error\n")
+
+
+def _app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     if environ.get("PATH_INFO") != PATH:
         return _answer(start_response, "404 Not Found", b"Not Found\n")
     environ.pop("HTTP_X_FORWARDED_FOR", None)  # no proxy in front: the peer is the client
@@ -169,8 +178,8 @@ class _Server(socketserver.ThreadingMixIn, WSGIServer):
             self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that timed out or went away: nothing to report. (An exception of the app
-        itself is wsgiref's to answer: a 500, its traceback on the worker's stderr.)"""
+        """A client that timed out or went away: nothing to report. (The app answers its own
+        exceptions: metrics_app.)"""
 
 
 def serve(address: str) -> _Server | None:

@@ -270,3 +270,28 @@ class TestServer:
         finally:
             for sock in slow:
                 sock.close()
+
+    def test_a_scrape_that_fails_is_a_500_of_ours_and_a_masked_error_line(
+        self, monkeypatch, logs, capsys
+    ):
+        """Not wsgiref's 500 (a Server header naming Python's version, the traceback raw on
+        stderr): the app's own answer, and the exception on the errors file, masked."""
+
+        def broken(accept: str) -> tuple[bytes, str]:
+            raise ValueError("directory 4111111111111111 doesn't exist")
+
+        monkeypatch.setattr(worker_metrics, "render", broken)
+        port = free_port()
+        assert serve(f"127.0.0.1:{port}") is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        head = answer.split(b"\r\n\r\n", 1)[0]
+        assert head.startswith(b"HTTP/1.0 500 ")
+        assert b"\r\nServer: worker-metrics" in head and b"Python" not in head
+        (line,) = [x for x in logs.lines("errors") if "Worker metrics: a scrape failed" in x]
+        assert " ERROR " in line
+        assert "4111111111111111" not in logs.everything()
+        assert "ValueError" in logs.everything()
+        assert "4111111111111111" not in capsys.readouterr().err
+        assert get(port)[0] == 500  # the server goes on
