@@ -4,7 +4,7 @@ A worker serves no HTTP, so the task metrics it records would be on no /metrics 
 With OBSERVABILITY['CELERY_METRICS_ADDRESS'] = "host:port", the main process of `celery
 worker` serves GET /metrics there once the worker is ready (`worker_ready`; never in a pool
 child, never at import), on a daemon thread: the stdlib's wsgiref, a thread per connection,
-at most MAX_CONNECTIONS at once, each given TIMEOUT seconds to send its request. It stops on
+at most MAX_CONNECTIONS at once, each given TIMEOUT seconds to send its whole request. It stops on
 `worker_shutdown`. An address that cannot be bound is one ERROR line; the worker goes on.
 
 Under prefork the tasks run in child processes: their values reach the main process only
@@ -20,10 +20,12 @@ X-Forwarded-For is never read, whatever TRUSTED_PROXIES says.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
@@ -44,7 +46,7 @@ __all__ = ["MAX_CONNECTIONS", "TIMEOUT", "install", "metrics_app", "serve", "ser
 
 PATH = "/metrics"
 MAX_CONNECTIONS = 8  # connections served at once; one more is closed unanswered
-TIMEOUT = 10.0  # seconds a connection has to send its request (a slow client is dropped)
+TIMEOUT = 10.0  # seconds a connection has to send its whole request (a slow client is dropped)
 _UID = "observability.background.worker_metrics"
 SERVER = ("Server", "worker-metrics")  # not wsgiref's default, which names Python's version
 
@@ -64,7 +66,16 @@ def _answer(
 def metrics_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """The WSGI app: every process's metrics to whoever the web's /metrics serves; the 404 of
     an unknown path (and a security event) to anyone else; 405 to a method other than GET
-    and HEAD."""
+    and HEAD; a 500 of its own when the scrape fails (the exception on the errors file, not
+    wsgiref's answer: a traceback raw on stderr, a Server header naming Python's version)."""
+    try:
+        return _app(environ, start_response)
+    except Exception:
+        get_logger("APP_LOGGER").exception("Worker metrics: a scrape failed")
+        return _answer(start_response, "500 Internal Server Error", b"Internal Server Error\n")
+
+
+def _app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     if environ.get("PATH_INFO") != PATH:
         return _answer(start_response, "404 Not Found", b"Not Found\n")
     environ.pop("HTTP_X_FORWARDED_FOR", None)  # no proxy in front: the peer is the client
@@ -95,9 +106,39 @@ def metrics_app(environ: dict[str, Any], start_response: StartResponse) -> Itera
     return [] if request.method == "HEAD" else [body]
 
 
+class _Deadline(io.RawIOBase):
+    """The connection's bytes, each read given what is left of `seconds` from the first: a
+    client that sends its request a byte at a time, never silent for `seconds`, is dropped
+    when they are up all the same (a socket's timeout bounds one read only)."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        super().__init__()
+        self._sock, self._seconds = sock, seconds
+        self._end = time.monotonic() + seconds
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request was not sent in time")
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(self._seconds)  # the answer's writes: a timeout each
+
+
 class _Handler(WSGIRequestHandler):
     timeout = TIMEOUT
     server_version, sys_version = SERVER[1], ""  # in http.server's own errors (a 414)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket's own reader: ours reads it under the deadline
+        self.rfile = io.BufferedReader(_Deadline(self.connection, self.timeout))
 
     def log_message(self, format: str, *args: Any) -> None:
         """No access line on stderr: a refusal is a security event, a scrape is not traffic."""
@@ -137,8 +178,8 @@ class _Server(socketserver.ThreadingMixIn, WSGIServer):
             self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that timed out or went away: nothing to report. (An exception of the app
-        itself is wsgiref's to answer: a 500, its traceback on the worker's stderr.)"""
+        """A client that timed out or went away: nothing to report. (The app answers its own
+        exceptions: metrics_app.)"""
 
 
 def serve(address: str) -> _Server | None:

@@ -32,6 +32,7 @@ import atexit
 import contextlib
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -198,6 +199,20 @@ class _Exposition:
             yield from part.collect()
 
 
+_VERSION = re.compile(r"version=([^;,]*)")
+_READABLE_VERSION = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){0,2}")
+
+
+def _readable(accept: str) -> str:
+    """The Accept header for prometheus-client's negotiation, or "" (its text format 0.0.4)
+    when a version there is not a short dotted number: it compares "1.x" with (1, 0, 0), a
+    TypeError, and echoes any other in the Content-Type ("version=4111111111111111")."""
+    for version in _VERSION.findall(accept):
+        if _READABLE_VERSION.fullmatch(version.strip()) is None:
+            return ""
+    return accept
+
+
 def render(accept: str = "", request: Any = None) -> tuple[bytes, str]:
     """Every process's metrics in the format the Accept header asks for, and its content type.
 
@@ -221,7 +236,7 @@ def render(accept: str = "", request: Any = None) -> tuple[bytes, str]:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
         exposition = _Exposition(registry, LogFilesystemCollector(log_directories(writer.targets)))
-        encoder, content_type = choose_encoder(accept)
+        encoder, content_type = choose_encoder(_readable(accept))
         return encoder(cast("CollectorRegistry", exposition)), content_type
     finally:
         if made is not None and scrape is not None:

@@ -366,6 +366,14 @@ class TestAccess:
         (event,) = [line for line in logs.lines("security") if "metrics_access_refused" in line]
         assert "reason=address_not_allowed " in event and "ip=203.0.113.5 " in event
 
+    @pytest.mark.parametrize("version", ["1.x", "4111111111111111"])
+    def test_an_accept_version_it_cannot_read_gets_the_text_format(self, version, logs):
+        """Not a 500 (prometheus-client compares "1.x" with (1, 0, 0)), never an echo."""
+        accept = f"application/openmetrics-text; version={version}"
+        response = Client().get("/metrics", HTTP_ACCEPT=accept)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+
     def test_a_forwarded_header_does_not_open_the_door(self):
         client = Client(REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="127.0.0.1")
         assert client.get("/metrics").status_code == 404

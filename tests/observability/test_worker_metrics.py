@@ -8,8 +8,10 @@ A real prefork worker serving it: tests/e2e/test_worker_metrics.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import select
 import socket
 import urllib.error
 import urllib.request
@@ -108,6 +110,27 @@ class TestPolicy:
         status, headers, body = call("HEAD")
         assert status == "200 OK" and body == b"" and int(headers["Content-Length"]) > 0
         assert refusals(logs) == []
+
+    @pytest.mark.parametrize(
+        "accept",
+        [
+            "application/openmetrics-text; version=x",
+            "text/plain; version=1.x",
+            "application/openmetrics-text; version=4111111111111111",
+            "application/openmetrics-text; version=1.0.0.0",
+        ],
+    )
+    def test_an_accept_version_it_cannot_read_gets_the_text_format(self, accept, logs):
+        """A version prometheus-client cannot compare ("1.x": a TypeError, wsgiref's 500 with
+        Python's version in its Server header) or would echo in the Content-Type (a card
+        number): the text format 0.0.4, as for no Accept at all."""
+        status, headers, body = call(HTTP_ACCEPT=accept)
+        assert status == "200 OK" and COUNT.encode() in body
+        assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        openmetrics = "application/openmetrics-text;version=1.0.0;q=0.6,text/plain;q=0.3"
+        assert call(HTTP_ACCEPT=openmetrics)[1]["Content-Type"].startswith(
+            "application/openmetrics-text; version=1.0.0;"
+        )
 
     @pytest.mark.parametrize("path", ["/", "/metrics/", "/metrics/x", "/api/v1/payments/"])
     def test_any_other_path_is_a_404_without_metrics(self, path):
@@ -213,3 +236,62 @@ class TestServer:
         with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as silent:
             assert silent.recv(1) == b""  # the server hung up on it
         assert poll_until(lambda: get(port)[0] == 200)
+
+    def test_a_client_that_trickles_its_request_is_dropped_at_the_timeout(self, monkeypatch):
+        """TIMEOUT bounds the whole request, not each read of it: MAX_CONNECTIONS clients that
+        each send a byte of a long header more often than TIMEOUT would otherwise hold every
+        slot for ever (a connection never silent for TIMEOUT), and Prometheus be refused."""
+        monkeypatch.setattr(worker_metrics._Handler, "timeout", 1.0)
+        port = free_port()
+        assert serve(f"127.0.0.1:{port}") is not None
+        request = b"GET /metrics HTTP/1.0\r\nX-Pad: " + b"a" * 60_000
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS)]
+        sent = [0] * len(slow)
+        open_ = set(range(len(slow)))
+
+        def trickle() -> None:
+            """Wait up to 50 ms for the server to hang up on someone, then one more byte
+            from each client it has not hung up on."""
+            readable, _, _ = select.select([slow[i] for i in open_], [], [], 0.05)
+            for sock in readable:
+                with contextlib.suppress(OSError):
+                    if sock.recv(1) == b"":
+                        open_.discard(slow.index(sock))
+            for i in open_:
+                with contextlib.suppress(OSError):
+                    slow[i].sendall(request[sent[i] : sent[i] + 1])
+                    sent[i] += 1
+
+        try:
+            assert poll_until(lambda: not open_, between=trickle), (
+                f"{len(open_)} trickling clients still held after {max(sent)} bytes each"
+            )
+            assert get(port)[0] == 200
+        finally:
+            for sock in slow:
+                sock.close()
+
+    def test_a_scrape_that_fails_is_a_500_of_ours_and_a_masked_error_line(
+        self, monkeypatch, logs, capsys
+    ):
+        """Not wsgiref's 500 (a Server header naming Python's version, the traceback raw on
+        stderr): the app's own answer, and the exception on the errors file, masked."""
+
+        def broken(accept: str) -> tuple[bytes, str]:
+            raise ValueError("directory 4111111111111111 doesn't exist")
+
+        monkeypatch.setattr(worker_metrics, "render", broken)
+        port = free_port()
+        assert serve(f"127.0.0.1:{port}") is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        head = answer.split(b"\r\n\r\n", 1)[0]
+        assert head.startswith(b"HTTP/1.0 500 ")
+        assert b"\r\nServer: worker-metrics" in head and b"Python" not in head
+        (line,) = [x for x in logs.lines("errors") if "Worker metrics: a scrape failed" in x]
+        assert " ERROR " in line
+        assert "4111111111111111" not in logs.everything()
+        assert "ValueError" in logs.everything()
+        assert "4111111111111111" not in capsys.readouterr().err
+        assert get(port)[0] == 500  # the server goes on
