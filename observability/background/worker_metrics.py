@@ -174,8 +174,10 @@ class _Server(socketserver.ThreadingMixIn, WSGIServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            connections.close_all()  # a security event may have used the database cache
-            self.slots.release()
+            try:
+                connections.close_all()  # a security event may have used the database cache
+            finally:
+                self.slots.release()  # whatever closing did: a lost slot is never given back
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that timed out or went away: nothing to report. (The app answers its own
