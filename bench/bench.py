@@ -488,7 +488,7 @@ def write_summary(path: Path) -> None:
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     lines = [
-        f"One `make bench` run at commit {commit or 'unknown'}, {OUT[0].removeprefix('# make bench ')}: "
+        f"One `make bench` run at commit {commit or 'unknown'}, {OUT[0].removeprefix('# make bench ').strip('()')}: "
         f"each figure is the variant's ratio to bare Django + DRF in the same run. In-process: "
         f"CPU time, median (min-max) of {ROUNDS} interleaved rounds; instructions: callgrind; "
         "servers: one worker, req/s (higher is better) and p99 latency (lower is better). "
