@@ -47,17 +47,23 @@ def refusal(request: HttpRequest) -> str | None:
     return "wrong_token" if "HTTP_AUTHORIZATION" in meta else "address_not_allowed"
 
 
+def refused(request: HttpRequest) -> bool:
+    """Whether this client may not read the metrics; a refusal (metrics on) is audited as a
+    `metrics_access_refused` security event. The web's view and the worker's port ask it."""
+    reason = refusal(request)
+    if reason is not None and reason != "metrics_off":
+        log_security_event(
+            request=request,
+            event_type="metrics_access_refused",
+            severity="warning",
+            details={"reason": reason},
+        )
+    return reason is not None
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The metrics of every worker process, or a 404 for whoever may not read them."""
-    reason = refusal(request)
-    if reason is not None:
-        if reason != "metrics_off":
-            log_security_event(
-                request=request,
-                event_type="metrics_access_refused",
-                severity="warning",
-                details={"reason": reason},
-            )
+    if refused(request):
         raise Http404
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])

@@ -36,8 +36,7 @@ from prometheus_client import multiprocess
 
 from observability.conf import obs_settings
 from observability.conf_checks import parse_address
-from observability.events import log_security_event
-from observability.metrics_view import refusal
+from observability.metrics_view import refused
 from observability.monitoring.instruments import multiprocess_dir
 from observability.monitoring.metrics import render
 from observability.output.loggers import get_logger
@@ -80,15 +79,7 @@ def _app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byt
         return _answer(start_response, "404 Not Found", b"Not Found\n")
     environ.pop("HTTP_X_FORWARDED_FOR", None)  # no proxy in front: the peer is the client
     request = WSGIRequest(environ)
-    reason = refusal(request)
-    if reason is not None:
-        if reason != "metrics_off":
-            log_security_event(
-                request=request,
-                event_type="metrics_access_refused",
-                severity="warning",
-                details={"reason": reason},
-            )
+    if refused(request):  # audited there, as the web's /metrics
         return _answer(start_response, "404 Not Found", b"Not Found\n")
     if request.method not in ("GET", "HEAD"):
         allow = ("Allow", "GET, HEAD")
