@@ -60,6 +60,20 @@ def until_the_other_worker(server, first_pid: str, send) -> list[tuple[str, str]
     pytest.fail(f"worker {first_pid} answered all {MAX_TRIES} requests")
 
 
+def on_both_workers(server, headers: dict[str, str]) -> list[tuple[str, str]]:
+    """An anonymous GET with `headers` (a 401), sent until both workers have answered it:
+    the (pid, span) of every call, the first worker's first."""
+
+    def send():
+        status, answer, _ = server.request("GET", "/api/v1/plans/", headers=headers)
+        assert status == 401
+        return answer
+
+    first = send()
+    later = until_the_other_worker(server, first[PID_HEADER], send)
+    return [(first[PID_HEADER], span_of(first)), *later]
+
+
 @pytest.fixture(params=["database", "redis"])
 def cache_env(request, tmp_path, env):
     """The server's environment with the shared cache the parameter names."""
@@ -98,16 +112,7 @@ def test_an_id_first_seen_by_one_worker_is_flagged_by_the_other(tmp_path, cache_
             ),
         )
 
-        def send():
-            status, headers, _ = server.request(
-                "GET", "/api/v1/plans/", headers={"X-Request-ID": rid}
-            )
-            assert status == 401
-            return headers
-
-        first = send()
-        served = [(first[PID_HEADER], span_of(first))]
-        served += until_the_other_worker(server, first[PID_HEADER], send)
+        served = on_both_workers(server, {"X-Request-ID": rid})
     finally:
         assert server.stop() == 0
     log_dir = Path(cache_env["LOG_BASE_DIR"])
@@ -133,17 +138,7 @@ def test_a_traceparent_first_seen_by_one_worker_is_flagged_by_the_other(tmp_path
     header = f"00-{trace}-00f067aa0ba902b7-01"
     server = gunicorn(tmp_path, "-w", "2", env=cache_env)
     try:
-
-        def send():
-            status, headers, _ = server.request(
-                "GET", "/api/v1/plans/", headers={"traceparent": header}
-            )
-            assert status == 401
-            return headers
-
-        first = send()
-        served = [(first[PID_HEADER], span_of(first))]
-        served += until_the_other_worker(server, first[PID_HEADER], send)
+        served = on_both_workers(server, {"traceparent": header})
     finally:
         assert server.stop() == 0
     events, summarised = _events(Path(cache_env["LOG_BASE_DIR"]), "traceparent_reused")
