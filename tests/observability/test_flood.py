@@ -645,9 +645,10 @@ def shared(settings):
 def test_addresses_rotated_inside_a_24_share_its_network_budget(logs, shared):
     """200 addresses of one /24, one failed login each: each is a client of its own, but
     together they write FLOOD_NETWORK_LIMIT lines, and one summary counts the rest."""
-    for n in range(1, 201):
-        failed_logins(1, ip=f"203.0.113.{n}")
-    failed_logins(2, ip="198.51.100.9")  # another network still writes its own
+    with freeze_time(FUTURE):  # one window: the real clock could cross into the next
+        for n in range(1, 201):
+            failed_logins(1, ip=f"203.0.113.{n}")
+        failed_logins(2, ip="198.51.100.9")  # another network still writes its own
     drain_logs()
     individual, summaries = event_lines(logs, "login_failed")
     assert len([line for line in individual if "203.0.113." in line]) == 20
@@ -662,8 +663,9 @@ def test_addresses_rotated_inside_a_24_share_its_network_budget(logs, shared):
 def test_a_botnet_cannot_rotate_the_security_history_away(logs, shared):
     """500 addresses in 500 networks: FLOOD_GLOBAL_LIMIT lines in all, the rest counted in
     one summary per event type for every client ("*"), counts exact."""
-    for n in range(500):
-        failed_logins(1, ip=f"10.{n >> 8}.{n & 0xFF}.1")
+    with freeze_time(FUTURE):  # one window: the real clock could cross into the next
+        for n in range(500):
+            failed_logins(1, ip=f"10.{n >> 8}.{n & 0xFF}.1")
     drain_logs()
     individual, summaries = event_lines(logs, "login_failed")
     assert len(individual) == 60
@@ -676,11 +678,14 @@ def test_the_budgets_are_shared_by_every_process(logs, shared):
     """Another worker (nothing known but the cache) finds the budgets spent."""
     from observability.guard import flood_shared
 
-    for n in range(60):
-        failed_logins(1, ip=f"10.{n}.0.1")
-    flood_shared.forget()  # a new worker: no hint, and its own table empty
-    guard.forget()
-    failed_logins(1, ip="192.0.2.77")
+    # One window: on the real clock, the last login could fall in the next one (a flake
+    # seen: the 60 logins at 15:05:59.990, the last one at 15:06:00 was written).
+    with freeze_time(FUTURE):
+        for n in range(60):
+            failed_logins(1, ip=f"10.{n}.0.1")
+        flood_shared.forget()  # a new worker: no hint, and its own table empty
+        guard.forget()
+        failed_logins(1, ip="192.0.2.77")
     drain_logs()
     individual, summaries = event_lines(logs, "login_failed")
     assert len(individual) == 60 and total(individual, summaries) == 61
