@@ -186,20 +186,34 @@ class Agent(Rsyslogd):
         return self
 
 
+def _files(logs: Path, name: str) -> list[tuple[int, int, Path]]:
+    """The host's files of `name`, oldest first (backup number, then the live file as 0),
+    each with its inode: two equal listings around a read mean no rotation ran during it."""
+    found = []
+    for path in logs.glob(name + "*"):
+        suffix = path.name[len(name) :]
+        if suffix == "" or (suffix[:1] == "." and suffix[1:].isdigit()):
+            with contextlib.suppress(FileNotFoundError):  # renamed since the glob
+                found.append((int(suffix[1:] or 0), path.stat().st_ino, path))
+    return sorted(found, reverse=True)
+
+
 def host_lines(logs: Path, name: str) -> list[bytes]:
-    """Every line a host wrote to `name`: its backups (oldest first) and the live file."""
-    backups = []
-    for path in logs.glob(name + ".*"):
-        suffix = path.name[len(name) + 1 :]
-        if suffix.isdigit():
-            backups.append((int(suffix), path))
-    lines: list[bytes] = []
-    for _, path in sorted(backups, reverse=True):
-        lines += path.read_bytes().splitlines()
-    live = logs / name
-    if live.exists():
-        lines += live.read_bytes().splitlines()
-    return lines
+    """Every line a host wrote to `name`: its backups (oldest first) and the live file.
+
+    The host rotates while it is read (app-b every 32 KB): a listing taken before and after
+    the read must match, or the read starts again; a file renamed away mid-read as well."""
+    for _ in range(100):
+        before = _files(logs, name)
+        lines: list[bytes] = []
+        try:
+            for _, _, path in before:
+                lines += path.read_bytes().splitlines()
+        except FileNotFoundError:
+            continue
+        if _files(logs, name) == before:
+            return lines
+    raise AssertionError(f"{logs / name}: rotated during each of 100 reads")
 
 
 def arrived(central: Central, host: str, logs: Path) -> bool:

@@ -123,6 +123,17 @@ def world(tmp_path_factory):
     made.stop()
 
 
+@pytest.fixture(autouse=True)
+def restarted(world):
+    """A test that fails while it has the central or an agent stopped leaves them running for
+    the next tests: one failure, not a cascade of "not within" failures behind it."""
+    yield
+    for process in (world.central, *world.agents.values()):
+        if not process.running():
+            process.stop()
+            process.start()
+
+
 def duplicates(world: World, host: str) -> int:
     return sum(
         count - 1
