@@ -8,8 +8,10 @@ gunicorn workers are in tests/e2e/test_shared_state.py.
 from __future__ import annotations
 
 import io
+import random
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -151,6 +153,16 @@ def test_the_window_bounds_the_memory(logs, settings, db_cache):
     assert "2026-03-01 12:10:00" in str(expires)  # the entry's expiry: the window, not forever
 
 
+def one_window() -> Any:
+    """A clock frozen at the start of an hour of its own, years ahead. A client's quota counts
+    per window of SEEN_IDS_WINDOW (an hour) on the clock: on the real clock a test crossing
+    an hour's end would count in two windows. Ahead of the real clock, every entry earlier
+    tests left in the caches has expired; an hour drawn at random, so that a kept database's
+    counts from an earlier run are in another window."""
+    hour = random.SystemRandom().randrange(24 * 365 * 50)
+    return freeze_time(datetime(2040, 1, 1, tzinfo=UTC) + timedelta(hours=hour))
+
+
 def quota_events(logs) -> list[dict[str, str]]:
     return [
         parse_tokens(line)
@@ -173,16 +185,17 @@ def test_one_client_cannot_push_another_clients_id_out_of_the_cache(logs, settin
     settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_PER_CLIENT": 20}
     seen_ids_module.id_quota.forget()
     victim_id = unique_id("victim")
-    victim = Client(REMOTE_ADDR="198.51.100.7").get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
-    attacker = Client(REMOTE_ADDR="2001:db8:1:2::1")
-    for n in range(300):
-        # Addresses rotated inside one /64 are one client.
-        attacker.get(
-            "/t/plain/",
-            HTTP_X_REQUEST_ID=unique_id(f"flood{n}"),
-            REMOTE_ADDR=f"2001:db8:1:2::{n:x}",
-        )
-    attacker.get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
+    with one_window():
+        victim = Client(REMOTE_ADDR="198.51.100.7").get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
+        attacker = Client(REMOTE_ADDR="2001:db8:1:2::1")
+        for n in range(300):
+            # Addresses rotated inside one /64 are one client.
+            attacker.get(
+                "/t/plain/",
+                HTTP_X_REQUEST_ID=unique_id(f"flood{n}"),
+                REMOTE_ADDR=f"2001:db8:1:2::{n:x}",
+            )
+        attacker.get("/t/plain/", HTTP_X_REQUEST_ID=victim_id)
     events = reused_events(logs, victim_id)
     assert [event["first_span_id"] for event in events] == [span_of(victim)]
     assert quota_events(logs), "the client past its quota is a security event"
@@ -195,14 +208,15 @@ def test_the_quota_is_per_client_and_held_over_every_process(logs, settings):
     settings.OBSERVABILITY = {**settings.OBSERVABILITY, "SEEN_IDS_PER_CLIENT": 3}
     seen_ids_module.id_quota.forget()
     first = Client(REMOTE_ADDR="203.0.113.9")
-    for n in range(3):
-        first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id(f"q{n}"))
-    assert not quota_events(logs)
-    seen_ids_module.id_quota.forget()  # as a new worker: nothing known but the cache
-    over = first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("q3"))
-    (event,) = quota_events(logs)
-    assert event["request_id"] == over["X-Request-ID"] and event["quota"] == "3"
-    Client(REMOTE_ADDR="203.0.113.10").get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("other"))
+    with one_window():
+        for n in range(3):
+            first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id(f"q{n}"))
+        assert not quota_events(logs)
+        seen_ids_module.id_quota.forget()  # as a new worker: nothing known but the cache
+        over = first.get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("q3"))
+        (event,) = quota_events(logs)
+        assert event["request_id"] == over["X-Request-ID"] and event["quota"] == "3"
+        Client(REMOTE_ADDR="203.0.113.10").get("/t/plain/", HTTP_X_REQUEST_ID=unique_id("other"))
     assert len(quota_events(logs)) == 1
 
 
