@@ -51,8 +51,9 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
     }
 
 
-#: What a test's own directory puts in its environment: not part of what the database holds.
-PER_TEST = ("DATABASE_URL", "LOG_BASE_DIR", "TMPDIR")
+#: What differs from test to test in an environment and is not part of what the database
+#: holds: pytest's name of the running test, and (_per_test) the paths in its own directory.
+PER_TEST = ("DATABASE_URL", "LOG_BASE_DIR", "TMPDIR", "PYTEST_CURRENT_TEST")
 #: SQLite databases migrated and seeded once in this test run, by the rest of the environment.
 _templates: dict[str, Path] = {}
 
@@ -69,7 +70,11 @@ def prepare_db(env: dict[str, str]) -> None:
     if not url.startswith("sqlite:///") or target.exists():  # an existing one keeps its rows
         _manage(env)
         return
-    key = json.dumps({k: v for k, v in env.items() if k not in PER_TEST}, sort_keys=True)
+    own = env.get("TMPDIR") or str(target.parent)
+    key = json.dumps(
+        {k: v for k, v in env.items() if k not in PER_TEST and not v.startswith(own)},
+        sort_keys=True,
+    )
     template = _templates.get(key)
     if template is None:
         home = Path(tempfile.mkdtemp(prefix="e2e-template-"))
