@@ -52,7 +52,8 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 #: What differs from test to test in an environment and is not part of what the database
-#: holds: pytest's name of the running test, and (_per_test) the paths in its own directory.
+#: holds: pytest's name of the running test (prepare_db also leaves out every value under the
+#: test's own directory, TMPDIR).
 PER_TEST = ("DATABASE_URL", "LOG_BASE_DIR", "TMPDIR", "PYTEST_CURRENT_TEST")
 #: SQLite databases migrated and seeded once in this test run, by the rest of the environment.
 _templates: dict[str, Path] = {}
