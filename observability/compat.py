@@ -10,7 +10,11 @@
 - concurrent-log-handler's `emit()` calls `handleError()` inside its `except` block
   (`observability.output.rotation` re-raises there, so the writer counts the failure);
 - OpenTelemetry's `opentelemetry.trace` keeps the global tracer provider, once set, as
-  `_TRACER_PROVIDER` (None before).
+  `_TRACER_PROVIDER` (None before);
+- Sentry's `sentry_sdk.scope` keeps the current and isolation scopes in the ContextVars
+  `_current_scope` and `_isolation_scope` (None until made), the global one as
+  `_global_scope`: `Scope.get_client()` asks them in that order; a scope without a client
+  of its own holds a `NonRecordingClient`, never active.
 """
 
 from __future__ import annotations
@@ -67,3 +71,24 @@ def set_tracer_provider_of(trace_module: Any) -> Any:
     instructions, once per request that logs a record).
     """
     return getattr(trace_module, "_TRACER_PROVIDER", None)
+
+
+def sentry_client_active(scope_module: Any, non_recording: type) -> bool:
+    """`sentry_sdk.is_initialized()`, without its cost when Sentry is not initialized.
+
+    `Scope.get_client()` looks for an active client in the current, the isolation and the
+    global scope, and when none has one makes a new NonRecordingClient to answer with;
+    `is_initialized()` asks that client. This asks the same scopes in the same order, and
+    skips (without calling its `is_active()`) the NonRecordingClient a scope holds when it
+    has no client of its own: without Sentry, no call into sentry_sdk at all.
+    """
+    scopes = (
+        scope_module._current_scope.get(),
+        scope_module._isolation_scope.get(),
+        scope_module._global_scope,
+    )
+    for scope in scopes:
+        client = getattr(scope, "client", None)
+        if client is not None and type(client) is not non_recording and client.is_active():
+            return True
+    return False

@@ -18,23 +18,29 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
+from observability.compat import sentry_client_active
 from observability.conf import obs_settings
 
 _INSTALLED = importlib.util.find_spec("sentry_sdk") is not None
 _sdk: Any = None  # the sentry_sdk module, imported on the first request
+_scopes: Any = None  # sentry_sdk.scope
+_non_recording: type = type(None)  # sentry_sdk.client.NonRecordingClient
 
 
 def request_scope(fields: Mapping[str, Any]) -> AbstractContextManager[Any] | None:
     """Entered: the request's own isolation scope, tagged; None without an active Sentry."""
-    global _sdk
+    global _sdk, _scopes, _non_recording
     if not _INSTALLED:
         return None
     sentry_sdk = _sdk
     if sentry_sdk is None:
         import sentry_sdk
+        import sentry_sdk.client as sentry_client
+        import sentry_sdk.scope as sentry_scopes
 
+        _scopes, _non_recording = sentry_scopes, sentry_client.NonRecordingClient
         _sdk = sentry_sdk
-    if not sentry_sdk.is_initialized():
+    if not sentry_client_active(_scopes, _non_recording):
         return None
     forked: AbstractContextManager[Any] = sentry_sdk.isolation_scope()
     scope = forked.__enter__()

@@ -24,7 +24,7 @@ import contextvars
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db.backends.signals import connection_created
@@ -39,36 +39,55 @@ from observability.spans.sqlshape import shown
 MAX_TEXTS = 1000
 
 
-class QueryLog:
-    """One request's queries. Shared by the threads serving it: it lives in the context
-    on purpose (a copy of the context holds the same log). No lock: every change is one
-    operation the interpreter makes atomic (dict.setdefault, list.append)."""
+class QueryLog(dict[str, list[float]]):
+    """One request's queries: each SQL text -> the seconds of each of its runs.
 
-    __slots__ = ("level", "other", "sites", "slow", "texts", "threshold")
+    Shared by the threads serving the request: it lives in the context on purpose (a copy
+    of the context holds the same log). No lock: every change is one operation the
+    interpreter makes atomic (dict.setdefault, list.append), and start() sets the same
+    values whichever thread runs it. The settings are read at the first query (start()):
+    a request without queries costs this empty dictionary and the context's entry.
+    """
 
-    def __init__(self, threshold: int, level: int | None, slow: float | None) -> None:
-        self.threshold = threshold
-        self.level = level  # of the record per query; None: no such record
-        self.slow = math.inf if slow is None else slow  # SLOW_QUERY_THRESHOLD
-        self.texts: dict[str, list[float]] = {}  # sql -> each run's seconds
-        self.other: list[float] = []  # runs of texts past MAX_TEXTS
-        self.sites: dict[str, tuple[str, str]] = {}  # sql -> (site, function), once repeated
+    started = False
+    threshold = 0
+    level: int | None = None  # of the record per query; None: no such record
+    slow = math.inf  # SLOW_QUERY_THRESHOLD
+    other: list[float]  # runs of texts past MAX_TEXTS
+    sites: dict[str, tuple[str, str]]  # sql -> (site, function), once repeated
+
+    def start(self) -> None:
+        """Read the settings (and whether SPAN_LOGGER takes DB_QUERY_LEVEL) at the first query."""
+        attributes = vars(self)
+        attributes.setdefault("other", [])
+        attributes.setdefault("sites", {})
+        settings = obs_settings
+        level = level_of(settings.DB_QUERY_LEVEL)
+        if level is not None and not get_logger("SPAN_LOGGER").isEnabledFor(level):
+            level = None
+        slow = settings.SLOW_QUERY_THRESHOLD
+        self.threshold = settings.REPEATED_QUERY_COUNT
+        self.level = level
+        self.slow = math.inf if slow is None else slow
+        self.started = True
 
     def add(self, sql: str, seconds: float) -> bool:
         """Count one query; True when its text has run `threshold` times and has no site."""
-        runs = self.texts.get(sql)
+        if not self.started:
+            self.start()
+        runs = self.get(sql)
         if runs is None:
-            if len(self.texts) >= MAX_TEXTS:
+            if len(self) >= MAX_TEXTS:
                 self.other.append(seconds)
                 return False
-            runs = self.texts.setdefault(sql, [])
+            runs = self.setdefault(sql, [])
         runs.append(seconds)
         return len(runs) >= self.threshold and sql not in self.sites
 
     def totals(self) -> tuple[int, float]:
         """How many queries ran, and their seconds."""
         count, seconds = len(self.other), float(sum(self.other))
-        for runs in self.texts.values():
+        for runs in self.values():
             count += len(runs)
             seconds += sum(runs)
         return count, seconds
@@ -140,13 +159,9 @@ def _after(
 
 def begin() -> tuple[QueryLog, contextvars.Token[QueryLog | None]] | None:
     """A new log for this request's queries, in the context; None when DB_QUERIES is off."""
-    settings = obs_settings
-    if not settings.DB_QUERIES:
+    if not obs_settings.DB_QUERIES:
         return None
-    level = level_of(settings.DB_QUERY_LEVEL)
-    if level is not None and not get_logger("SPAN_LOGGER").isEnabledFor(level):
-        level = None
-    log = QueryLog(settings.REPEATED_QUERY_COUNT, level, settings.SLOW_QUERY_THRESHOLD)
+    log = QueryLog()
     return log, _log.set(log)
 
 
@@ -154,17 +169,21 @@ def stop(token: contextvars.Token[QueryLog | None]) -> None:
     _log.reset(token)
 
 
-def end(log: QueryLog) -> dict[str, Any]:
+#: The terminal line's fields of a request without queries (read only: callers copy it).
+NO_QUERIES: Mapping[str, Any] = {"db_queries": 0, "db_time": 0.0}
+
+
+def end(log: QueryLog) -> Mapping[str, Any]:
     """The `repeated_query` warnings, then the terminal line's fields."""
-    if not log.texts:  # a request without queries (`other` fills only once `texts` is full)
-        return {"db_queries": 0, "db_time": 0.0}
+    if not log:  # a request without queries (`other` fills only once the log is full)
+        return NO_QUERIES
     count, seconds = log.totals()
     fields = {"db_queries": count, "db_time": round(seconds, 6)}
     if not log.sites:
         return fields
     minimum = obs_settings.REPEATED_QUERY_TIME
     for sql, (site, function) in list(log.sites.items()):
-        runs = log.texts[sql]
+        runs = log[sql]
         count, seconds = len(runs), sum(runs)
         if seconds < minimum:
             continue

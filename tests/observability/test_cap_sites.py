@@ -776,6 +776,10 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
         MASKED,
         "a field's value, masked whole by RedactionFilter or when the request was read",
     ),
+    "observability/lines/textline.py::render_fields::parts[1::2]": (
+        NOT_CLIENT,
+        "a slice assigned, not read: every rendered value fills its gap whole, nothing is cut",
+    ),
     "observability/lines/textline.py::_unquote::value[1:-1]": (
         NOT_CLIENT,
         "parsing our own lines back (timestamps, quotes, partitions)",

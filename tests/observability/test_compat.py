@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from observability.compat import (
     django_request,
     resolved_user,
+    sentry_client_active,
     set_header,
     set_tracer_provider_of,
 )
@@ -93,3 +94,47 @@ def test_opentelemetry_keeps_the_global_tracer_provider_as_underscore_tracer_pro
         assert set_tracer_provider_of(trace) is None
     else:
         assert set_tracer_provider_of(trace) is provider
+
+
+def test_sentry_keeps_its_scopes_where_sentry_client_active_reads_them():
+    sentry_sdk = pytest.importorskip("sentry_sdk")
+    scopes = pytest.importorskip("sentry_sdk.scope")
+    from sentry_sdk.client import NonRecordingClient
+    from sentry_sdk.transport import Transport
+
+    class Quiet(Transport):
+        def capture_envelope(self, envelope):
+            pass
+
+    assert all(hasattr(scopes, name) for name in ("_current_scope", "_isolation_scope"))
+    assert hasattr(scopes, "_global_scope")
+    # The shortcut: without a client of its own, each scope holds a NonRecordingClient,
+    # which sentry_client_active() skips without asking it.
+    sentry_sdk.get_isolation_scope()  # made, if not yet
+    held = [scopes._current_scope.get(), scopes._isolation_scope.get(), scopes._global_scope]
+    assert [type(scope.client) for scope in held if scope is not None] == [
+        NonRecordingClient
+    ] * len([scope for scope in held if scope is not None])
+    assert sentry_client_active(scopes, NonRecordingClient) is sentry_sdk.is_initialized() is False
+    options = {
+        "dsn": "https://public@sentry.invalid/1",
+        "transport": Quiet(),
+        "default_integrations": False,  # logging stays as it was for the other tests
+        "auto_enabling_integrations": False,
+    }
+    with sentry_sdk.isolation_scope() as scope:  # a client of one isolation scope only
+        scope.set_client(sentry_sdk.Client(**options))
+        assert (
+            sentry_client_active(scopes, NonRecordingClient) is sentry_sdk.is_initialized() is True
+        )
+        scope.get_client().close()
+    assert sentry_client_active(scopes, NonRecordingClient) is sentry_sdk.is_initialized() is False
+    sentry_sdk.init(**options)
+    try:
+        assert (
+            sentry_client_active(scopes, NonRecordingClient) is sentry_sdk.is_initialized() is True
+        )
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
+    assert sentry_client_active(scopes, NonRecordingClient) is sentry_sdk.is_initialized() is False
