@@ -165,8 +165,8 @@ def begin() -> tuple[QueryLog, contextvars.Token[QueryLog | None]] | None:
     return log, _log.set(log)
 
 
-def stop(token: contextvars.Token[QueryLog | None]) -> None:
-    _log.reset(token)
+#: stop(token): the log before begin()'s back in the context (the ContextVar's own method).
+stop: Callable[[contextvars.Token[QueryLog | None]], None] = _log.reset
 
 
 #: The terminal line's fields of a request without queries (read only: callers copy it).

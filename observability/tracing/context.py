@@ -65,9 +65,9 @@ def get_context() -> dict[str, Any]:
     return {key: EMPTY if value is None else value for key, value in _context.get().items()}
 
 
-def current() -> Mapping[str, Any]:
-    """Return the current snapshot itself, read-only (no copy, for the hot path)."""
-    return _context.get()
+#: current() -> the current snapshot itself, read-only (no copy, for the hot path). The
+#: ContextVar's own method, not a function around it: four calls a request, no frame.
+current: Callable[[], Mapping[str, Any]] = _context.get
 
 
 def get_request_id(default: str | None = EMPTY) -> str | None:
@@ -81,14 +81,14 @@ def set_context(fields: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any
     return _context.set({**_EMPTY_CONTEXT, **fields})
 
 
-def set_whole_context(context: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any]]:
-    """Set a context that holds every CONTEXT_FIELDS key already, in their order, and that
-    nobody changes once set (the lifecycle's): as it is, without set_context's copy."""
-    return _context.set(context)
-
-
-def reset_context(token: contextvars.Token[Mapping[str, Any]]) -> None:
-    _context.reset(token)
+#: set_whole_context(context) -> token: set a context that holds every CONTEXT_FIELDS key
+#: already, in their order, and that nobody changes once set (the lifecycle's): as it is,
+#: without set_context's copy. reset_context(token) puts the one before back. Both are
+#: the ContextVar's own methods (no frame: once a request each).
+set_whole_context: Callable[[Mapping[str, Any]], contextvars.Token[Mapping[str, Any]]] = (
+    _context.set
+)
+reset_context: Callable[[contextvars.Token[Mapping[str, Any]]], None] = _context.reset
 
 
 def bind(**fields: Any) -> None:
