@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from observability.conf import obs_settings
+from observability.tracing.client_ip import address_of
 from observability.tracing.context import CONTEXT_ATTR, EMPTY, current
 
 #: How a logger's records are keyed: by client, by call site, or not at all.
@@ -37,12 +38,9 @@ def client_source(ip: Any) -> str:
     no address) is no client: "-", never kept as a key of its own."""
     if type(ip) is not str or ip == EMPTY:
         return EMPTY
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
+    address = address_of(ip)
+    if address is None:
         return EMPTY
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     settings = obs_settings
     if isinstance(address, ipaddress.IPv4Address):
         prefix = settings.FLOOD_IPV4_PREFIX

@@ -200,14 +200,11 @@ def parse_fields(text: str) -> dict[str, str]:
     return {key: _unquote(value) for key, value in _FIELD.findall(text)}
 
 
-def parse(line: str) -> TextLine | None:
-    """A text line as written by our formatters; None for anything else."""
-    match = _HEADER.match(line)
-    if match is None:
-        return None
-    stamp, level, logger = match.groups()
-    try:  # slicing is ~5x faster than strptime, and this runs for every line read
-        when = datetime(
+def stamp_time(stamp: str | bytes) -> datetime | None:
+    """`2026-11-26 12:00:00,123` (text or bytes, laid out so) as a UTC time; None if it is
+    no date. Slicing is ~5x faster than strptime, and this runs for every line read."""
+    try:
+        return datetime(
             int(stamp[0:4]),
             int(stamp[5:7]),
             int(stamp[8:10]),
@@ -218,6 +215,17 @@ def parse(line: str) -> TextLine | None:
             tzinfo=UTC,
         )
     except ValueError:
+        return None
+
+
+def parse(line: str) -> TextLine | None:
+    """A text line as written by our formatters; None for anything else."""
+    match = _HEADER.match(line)
+    if match is None:
+        return None
+    stamp, level, logger = match.groups()
+    when = stamp_time(stamp)
+    if when is None:
         return None
     message, _, rest = line[match.end() :].partition(SEPARATOR)
     fields, _, traceback = rest.partition(SEPARATOR)

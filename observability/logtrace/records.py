@@ -149,19 +149,7 @@ def quick_time(raw: bytes) -> datetime | None:
     digits = raw[0:4] + raw[5:7] + raw[8:10] + raw[11:13] + raw[14:16] + raw[17:19] + raw[20:23]
     if not _DIGITS.issuperset(digits) or raw[23:24] != b" ":
         return None
-    try:
-        return datetime(
-            int(raw[0:4]),
-            int(raw[5:7]),
-            int(raw[8:10]),
-            int(raw[11:13]),
-            int(raw[14:16]),
-            int(raw[17:19]),
-            int(raw[20:23]) * 1000,
-            tzinfo=UTC,
-        )
-    except ValueError:
-        return None
+    return textline.stamp_time(raw)
 
 
 def raw_line_time(raw: bytes) -> datetime | None:

@@ -85,12 +85,7 @@ class span:  # a context manager used as a function, like contextlib's suppress
         self.started = time.perf_counter()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
         duration = time.perf_counter() - self.started
         if self.token is not None:
             _parent.reset(self.token)

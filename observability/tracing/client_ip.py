@@ -47,6 +47,17 @@ def _port_ok(port: str) -> bool:
     return _PORT.fullmatch(port) is not None and int(port) <= 65535
 
 
+def address_of(text: str) -> Address | None:
+    """The IP address `text` is (an IPv4-mapped IPv6 address: its IPv4 one); None if none."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 @lru_cache(maxsize=4096)
 def _parse_ip(value: str) -> Address | None:
     """The address in `value` (an IP, `v4:port`, `[v6]` or `[v6]:port`); None if none."""
@@ -65,13 +76,7 @@ def _parse_ip(value: str) -> Address | None:
     _, percent, zone = value.partition("%")
     if percent and _ZONE.fullmatch(zone) is None:
         return None
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return address_of(value)
 
 
 def _as_ipv4(network: Network) -> Network:
