@@ -110,11 +110,11 @@ def test_sentry_keeps_its_scopes_where_sentry_client_active_reads_them():
     assert hasattr(scopes, "_global_scope")
     # The shortcut: without a client of its own, each scope holds a NonRecordingClient,
     # which sentry_client_active() skips without asking it.
-    sentry_sdk.get_isolation_scope()  # made, if not yet
+    for make in (sentry_sdk.get_current_scope, sentry_sdk.get_isolation_scope):
+        make()  # made, if not yet: all three are then read, none skipped as absent
+    sentry_sdk.get_global_scope()
     held = [scopes._current_scope.get(), scopes._isolation_scope.get(), scopes._global_scope]
-    assert [type(scope.client) for scope in held if scope is not None] == [
-        NonRecordingClient
-    ] * len([scope for scope in held if scope is not None])
+    assert [type(getattr(scope, "client", None)) for scope in held] == [NonRecordingClient] * 3
     assert sentry_client_active(scopes, NonRecordingClient) is sentry_sdk.is_initialized() is False
     options = {
         "dsn": "https://public@sentry.invalid/1",
